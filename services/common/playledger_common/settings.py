@@ -1,0 +1,104 @@
+"""Typed, frozen settings read once from ``PLAYLEDGER_*`` environment variables.
+
+Each service declares its own Struct; ``from_env`` converts the environment with
+msgspec (``"250"`` becomes ``250``) and names the variable in every error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Final, TypeVar
+
+import msgspec
+from msgspec import Meta
+
+from playledger_common.errors import ConfigError
+
+PREFIX: Final = "PLAYLEDGER_"
+
+NatsUrl = Annotated[str, Meta(pattern=r"^(nats|tls|ws|wss)://\S+$", description="nats://host:port")]
+DatabaseUrl = Annotated[
+    str, Meta(pattern=r"^postgres(ql)?://\S+$", description="postgresql://user@host:port/db")
+]
+
+
+class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
+    nats_url: NatsUrl = "nats://127.0.0.1:4222"
+    """Where the NATS server with JetStream listens."""
+    events_replicas: Annotated[int, Meta(ge=1, le=5)] = 1
+    """Replicas of the streams: 1 on one server, 3 in a cluster."""
+    commands_max_age_s: Annotated[int, Meta(ge=60)] = 7 * 24 * 3600
+    """How long submitted commands are kept in the commands stream."""
+    log_level: str = "INFO"
+
+
+class ExecutorSettings(CommonSettings, frozen=True, kw_only=True):
+    projects_dir: Path
+    """Playbooks are only ever read from inside this directory."""
+    logs_dir: Path = Path("var/logs")
+    """Where the full stdout of each job is kept."""
+    work_dir: Path | None = None
+    """Where private data dirs of running jobs are created (default: the system temp dir)."""
+    executor_id: str | None = None
+    concurrency: Annotated[int, Meta(ge=1, le=256)] = 4
+    default_timeout_s: Annotated[int, Meta(ge=1)] = 3600
+    cancel_grace_s: Annotated[float, Meta(ge=0)] = 1.0
+    shutdown_grace_s: Annotated[float, Meta(ge=0)] = 30.0
+    ack_wait_s: Annotated[float, Meta(ge=1)] = 30.0
+    max_event_text: Annotated[int, Meta(ge=1024)] = 64 * 1024
+    """Largest ``stdout`` / ``res`` kept inside one event; the rest is cut (the log keeps all)."""
+
+
+class ProjectorSettings(CommonSettings, frozen=True, kw_only=True):
+    database_url: DatabaseUrl
+    batch_size: Annotated[int, Meta(ge=1, le=10_000)] = 1000
+    """Most events applied in one transaction."""
+
+
+class ApiSettings(CommonSettings, frozen=True, kw_only=True):
+    database_url: DatabaseUrl
+    api_host: str = "127.0.0.1"
+    api_port: Annotated[int, Meta(ge=0, le=65535)] = 8000
+    api_workers: Annotated[int, Meta(ge=1, le=64)] = 1
+    max_body_bytes: Annotated[int, Meta(ge=1024)] = 1024 * 1024
+    projects_dir: Path | None = None
+    """When set, the API checks that a submitted playbook exists before queueing it."""
+
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+def from_env(cls: type[S], environ: Mapping[str, str] | None = None, **overrides: object) -> S:
+    """Build ``cls`` from ``PLAYLEDGER_<FIELD>`` variables; ``overrides`` win (CLI flags)."""
+    env = os.environ if environ is None else environ
+    fields = {f.name for f in msgspec.structs.fields(cls)}
+    raw: dict[str, object] = {
+        key[len(PREFIX) :].lower(): value
+        for key, value in env.items()
+        if key.startswith(PREFIX) and key[len(PREFIX) :].lower() in fields and value != ""
+    }
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return msgspec.convert(raw, cls, strict=False, dec_hook=_decode_path)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_name_the_variable(str(exc))) from None
+
+
+def _decode_path(kind: type, value: object) -> object:
+    if kind is Path and isinstance(value, str | Path):
+        return Path(value)
+    raise NotImplementedError
+
+
+def _name_the_variable(message: str) -> str:
+    """``Object missing required field `database_url``` -> ``PLAYLEDGER_DATABASE_URL is required``."""
+    if message.startswith("Object missing required field `"):
+        name = message.split("`")[1]
+        return f"{PREFIX}{name.upper()} is required but not set"
+    text, sep, where = message.rpartition(" - at `$.")
+    if sep:
+        name = where.rstrip("`").split(".")[0].split("[")[0]
+        return f"{PREFIX}{name.upper()} is invalid: {text}"
+    return f"invalid settings: {message}"

@@ -1,0 +1,146 @@
+"""The two JetStream streams, provisioned idempotently; drift is reported, never overwritten.
+
+Durability: an acknowledged publish is stored by ``num_replicas`` servers (R1 on one
+machine, R3 in a cluster). nats-server fsyncs every ``sync_interval`` (2 minutes by
+default): an acked event survives a crash of the nats-server process, but on R1 not a
+power loss or OS crash inside that window. ``playledger dev`` can start the embedded
+server with ``sync_interval: always`` (``PLAYLEDGER_NATS_SYNC=always``) to close it, at
+a throughput cost measured in ``docs/benchmarks.md``. See ``schemas/README.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from playledger_common.settings import CommonSettings
+from playledger_schemas.subjects import COMMAND_SUBJECTS, COMMANDS_STREAM, EVENT_SUBJECTS, EVENTS_STREAM
+
+MAX_MESSAGE_BYTES: Final = 1024 * 1024
+
+# Fields whose value on the server must equal ours; anything else the server may default.
+_CHECKED_FIELDS: Final = (
+    "subjects",
+    "retention",
+    "storage",
+    "discard",
+    "max_age",
+    "max_msgs",
+    "max_bytes",
+    "max_msg_size",
+    "duplicate_window",
+    "num_replicas",
+    "deny_delete",
+    "deny_purge",
+    "allow_rollup_hdrs",
+    "allow_direct",
+    "allow_msg_schedules",
+    "subject_delete_marker_ttl",
+)
+
+
+class Drift(msgspec.Struct, frozen=True, kw_only=True):
+    """One field of an existing stream that differs from what playledger expects."""
+
+    stream: str
+    field: str
+    expected: Any
+    actual: Any
+
+    def __str__(self) -> str:
+        return f"{self.stream}.{self.field}: expected {self.expected!r}, found {self.actual!r}"
+
+
+class StreamReport(msgspec.Struct, frozen=True, kw_only=True):
+    stream: str
+    created: bool
+    drift: list[Drift]
+
+
+def events_stream_config(settings: CommonSettings) -> StreamConfig:
+    """The immutable log: no limits, no deletes, no purges, no rollups, no schedules."""
+    return StreamConfig(
+        name=EVENTS_STREAM,
+        description="playledger job events: the source of truth (immutable)",
+        subjects=[EVENT_SUBJECTS],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.NEW,
+        max_age=0,
+        max_msgs=-1,
+        max_bytes=-1,
+        max_msg_size=MAX_MESSAGE_BYTES,
+        duplicate_window=120.0,
+        num_replicas=settings.events_replicas,
+        deny_delete=True,
+        deny_purge=True,
+        allow_rollup_hdrs=False,
+        allow_direct=True,
+        allow_msg_schedules=False,
+        subject_delete_marker_ttl=None,
+    )
+
+
+def commands_stream_config(settings: CommonSettings) -> StreamConfig:
+    """Job commands, kept for a while so auditors can see what was asked."""
+    return StreamConfig(
+        name=COMMANDS_STREAM,
+        description="playledger job commands",
+        subjects=[COMMAND_SUBJECTS],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_age=float(settings.commands_max_age_s),
+        max_msgs=-1,
+        max_bytes=-1,
+        max_msg_size=MAX_MESSAGE_BYTES,
+        duplicate_window=600.0,
+        num_replicas=settings.events_replicas,
+        deny_delete=False,
+        deny_purge=False,
+        allow_rollup_hdrs=False,
+        allow_direct=True,
+        allow_msg_schedules=False,
+        subject_delete_marker_ttl=None,
+    )
+
+
+def diff(expected: StreamConfig, actual: StreamConfig) -> list[Drift]:
+    assert expected.name is not None  # noqa: S101 - our configs always carry a name
+    drift = []
+    for field in _CHECKED_FIELDS:
+        want, have = _normalise(getattr(expected, field)), _normalise(getattr(actual, field))
+        if want != have:
+            drift.append(Drift(stream=expected.name, field=field, expected=want, actual=have))
+    return drift
+
+
+def _normalise(value: Any) -> Any:
+    """Servers omit false/empty fields; treat ``None``, ``False`` and ``0`` alike."""
+    if value in (None, False, 0, 0.0):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return getattr(value, "value", value)
+
+
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> StreamReport:
+    assert config.name is not None  # noqa: S101 - our configs always carry a name
+    try:
+        info = await js.stream_info(config.name)
+    except NotFoundError:
+        await js.add_stream(config)
+        return StreamReport(stream=config.name, created=True, drift=[])
+    return StreamReport(stream=config.name, created=False, drift=diff(config, info.config))
+
+
+async def ensure_streams(js: JetStreamContext, settings: CommonSettings) -> list[StreamReport]:
+    """Create missing streams; report (never change) existing ones that drifted."""
+    return [
+        await ensure_stream(js, commands_stream_config(settings)),
+        await ensure_stream(js, events_stream_config(settings)),
+    ]

@@ -1,0 +1,1 @@
+"""playledger projector service."""

@@ -1,0 +1,189 @@
+"""The wire contract: round trips, JSON Schema validity, precise errors, no drift."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+import jsonschema
+from playledger_schemas import export
+from playledger_schemas.codec import ContractError, decode_command, decode_event, encode
+from playledger_schemas.commands import (
+    CancelJob,
+    InlineInventory,
+    InventoryGroup,
+    JobOptions,
+    JobSpec,
+    LocalSource,
+    SubmitJob,
+)
+from playledger_schemas.events import (
+    CancelRequestedData,
+    FieldError,
+    JobCanceled,
+    JobCancelRequested,
+    JobError,
+    JobEvent,
+    JobFailed,
+    JobQueued,
+    JobRejected,
+    JobStarted,
+    JobSucceeded,
+    JobTimedOut,
+    QueuedData,
+    RejectedData,
+    ResultData,
+    RunnerEvent,
+    RunnerEventData,
+    StartedData,
+    TruncatedField,
+    event_kind,
+    is_terminal,
+)
+from playledger_schemas.ids import is_valid_job_id, job_id_from_key
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+SPEC = JobSpec(
+    priority="high",
+    source=LocalSource(path="site.yml"),
+    inventory=InlineInventory(
+        hosts=["web1", "db1"],
+        groups={"web": ["web1"], "all_db": InventoryGroup(hosts=["db1"], children=["web"], vars={"x": 1})},
+        host_vars={"web1": {"ansible_connection": "local"}},
+        vars={"env": "test"},
+    ),
+    extra_vars={"release": "1.2.3"},
+    options=JobOptions(timeout=60, limit="web", tags=["deploy"], verbosity=2, check_mode=True, forks=5),
+)
+COMMANDS = [
+    SubmitJob(job_id="job-1", issued_at=NOW, spec=SPEC),
+    CancelJob(job_id="job-1", reason="changed my mind"),
+]
+RESULT = ResultData(
+    runner_status="failed", rc=2, stats={"failures": {"web1": 1}}, runner_events=7, last_seq=9
+)
+
+
+def envelope(seq: int) -> dict[str, object]:
+    return {"event_id": uuid.uuid4(), "job_id": "job-1", "attempt": 1, "seq": seq, "time": NOW}
+
+
+EVENTS: list[JobEvent] = [
+    JobQueued(**envelope(1), data=QueuedData(spec=SPEC, command_seq=4)),  # type: ignore[arg-type]
+    JobRejected(**envelope(1), data=RejectedData(reason="bad", errors=[FieldError(path="$.x", message="m")])),  # type: ignore[arg-type]
+    JobStarted(**envelope(2), data=StartedData(executor_id="ex-1", spec=SPEC, playbook="site.yml")),  # type: ignore[arg-type]
+    JobCancelRequested(**envelope(3), data=CancelRequestedData(reason="stop")),  # type: ignore[arg-type]
+    RunnerEvent(  # type: ignore[arg-type]
+        **envelope(4),
+        data=RunnerEventData(
+            event="runner_on_ok",
+            counter=1,
+            uuid="u-1",
+            stdout="ok: [web1]",
+            event_data={"host": "web1", "res": {"changed": False}},
+            truncated=[TruncatedField(field="stdout", original_size=10, kept_size=5)],
+        ),
+    ),
+    *(
+        cls(**envelope(10), data=RESULT)
+        for cls in (JobSucceeded, JobFailed, JobCanceled, JobTimedOut, JobError)
+    ),  # type: ignore[arg-type]
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: type(c).__name__)
+def test_commands_round_trip_and_validate_against_the_exported_schema(command: SubmitJob | CancelJob) -> None:
+    payload = encode(command)
+    assert decode_command(payload) == command
+    jsonschema.validate(json.loads(payload), export.documents()["commands.json"])
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
+def test_events_round_trip_and_validate_against_the_exported_schema(event: JobEvent) -> None:
+    payload = encode(event)
+    assert decode_event(payload) == event
+    jsonschema.validate(json.loads(payload), export.documents()["events.json"])
+
+
+def test_a_command_missing_a_field_is_rejected_naming_the_field() -> None:
+    payload = json.loads(encode(COMMANDS[0]))
+    del payload["spec"]["source"]
+    with pytest.raises(ContractError) as caught:
+        decode_command(json.dumps(payload).encode())
+    assert caught.value.errors == [
+        FieldError(path="$.spec", message="Object missing required field `source`")
+    ]
+    with pytest.raises(jsonschema.ValidationError, match="'source' is a required property"):
+        jsonschema.validate(payload, export.documents()["commands.json"])
+
+
+def test_a_command_with_a_wrong_type_is_rejected_naming_the_field() -> None:
+    payload = json.loads(encode(COMMANDS[0]))
+    payload["spec"]["options"]["forks"] = "five"
+    with pytest.raises(ContractError) as caught:
+        decode_command(json.dumps(payload).encode())
+    assert caught.value.errors[0].path == "$.spec.options.forks"
+    assert "Expected `int | null`, got `str`" in caught.value.reason
+
+
+@pytest.mark.parametrize("payload", [b"", b"{", b"[]", b'{"type": "job.launch.v9", "job_id": "a"}'])
+def test_garbage_is_a_contract_error_not_a_crash(payload: bytes) -> None:
+    with pytest.raises(ContractError):
+        decode_command(payload)
+
+
+@pytest.mark.parametrize("job_id", ["a.b", "a*", "a>", "a b", "", "-x", "../x", "x" * 129, "a/b"])
+def test_unsafe_job_ids_are_rejected(job_id: str) -> None:
+    assert not is_valid_job_id(job_id)
+    payload = json.loads(encode(COMMANDS[1]))
+    payload["job_id"] = job_id
+    with pytest.raises(ContractError) as caught:
+        decode_command(json.dumps(payload).encode())
+    assert caught.value.errors[0].path == "$.job_id"
+
+
+def test_idempotency_keys_map_to_stable_safe_job_ids() -> None:
+    assert job_id_from_key("deploy-42") == job_id_from_key("deploy-42")
+    assert job_id_from_key("deploy-42") != job_id_from_key("deploy-43")
+    assert is_valid_job_id(job_id_from_key("any key / with . dots"))
+
+
+def test_unknown_fields_from_newer_writers_are_ignored() -> None:
+    payload = json.loads(encode(COMMANDS[1]))
+    payload["added_in_v1_1"] = {"anything": True}
+    assert decode_command(json.dumps(payload).encode()) == COMMANDS[1]
+
+
+def test_event_kinds_make_subject_tokens() -> None:
+    kinds = {type(e).__name__: event_kind(e) for e in EVENTS}
+    assert kinds["JobQueued"] == "job.queued"
+    assert kinds["JobCancelRequested"] == "job.cancel_requested"
+    assert kinds["RunnerEvent"] == "runner.runner_on_ok"
+    assert kinds["JobTimedOut"] == "job.timed_out"
+    assert [is_terminal(e) for e in EVENTS].count(True) == 6
+
+
+def test_tags_are_versioned_strings_not_python_paths() -> None:
+    documents = export.documents()
+    for document in documents.values():
+        mapping = document["discriminator"]["mapping"]
+        assert mapping
+        for tag in mapping:
+            assert tag.count(".") == 2
+            assert tag.rsplit(".", 1)[1].startswith("v")
+
+
+def test_committed_json_schema_matches_the_structs() -> None:
+    for name, document in export.documents().items():
+        committed = (export.SCHEMA_DIR / name).read_text(encoding="utf-8")
+        assert committed == export.render(document), f"{name} drifted: run `playledger schemas export`"
+
+
+def test_msgspec_structs_are_frozen() -> None:
+    with pytest.raises(AttributeError):
+        COMMANDS[1].job_id = "other"  # type: ignore[misc]
