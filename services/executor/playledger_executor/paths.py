@@ -26,7 +26,10 @@ def confine(projects_dir: Path, relative: str) -> Path:
     if not target.is_relative_to(root):
         msg = f"playbook path {relative!r} resolves outside the projects directory (symlink)"
         raise SourceError(msg)
-    if not target.is_file():
+    if not target.exists():
         msg = f"playbook {relative!r} does not exist in the projects directory"
+        raise SourceError(msg)
+    if not target.is_file():
+        msg = f"playbook path {relative!r} is not a file"
         raise SourceError(msg)
     return target
