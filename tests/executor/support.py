@@ -155,12 +155,12 @@ def executor_env(settings: Mapping[str, str], extra: Mapping[str, str] | None = 
     return env
 
 
-def spawn_executor(env: Mapping[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    """``python -m playledger_common executor`` as a real separate process."""
+def spawn_executor(env: Mapping[str, str], log_path: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``python -m playledger_common executor [args]`` as a real separate process."""
     log = log_path.open("ab")
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "playledger_common", "executor"],
+            [sys.executable, "-m", "playledger_common", "executor", *args],
             env=dict(env),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -56,7 +56,8 @@ async def test_kill_9_mid_job_is_recorded_as_executor_lost(
 ) -> None:
     marker = f"57.{os.getpid()}{int(time.time()) % 1000}"
     log = tmp_path / "victim.log"
-    victim = spawn_executor(env_of(settings, executor_id="victim", ack_wait_s="2", concurrency="1"), log)
+    env = env_of(settings, executor_id="victim", ack_wait_s="2", projects_dir="/nonexistent", concurrency="7")
+    victim = spawn_executor(env, log, "--concurrency", "1", "--projects-dir", str(settings.projects_dir))
     try:
         await wait_ready(log)
         await submit(js, "doomed", spec("sleep.yml", extra_vars={"sleep_s": marker}))

@@ -134,12 +134,13 @@ class Dispatcher:
         log.warning("submit %d for %s: gave up after %d races", command_seq, job_id, MAX_ROUNDS)
 
     async def _record_lost(self, job_id: str, lost: Lost, expected: int) -> bool:
+        runner_events = lost.runner_events or await self.journal.runner_events(job_id, lost.attempt)
         event = new_event(
             JobError,
             job_id=job_id,
             attempt=lost.attempt,
             seq=lost.seq,
-            data=ResultData(reason=LOST_REASON, runner_events=lost.runner_events, last_seq=lost.seq - 1),
+            data=ResultData(reason=LOST_REASON, runner_events=runner_events, last_seq=lost.seq - 1),
         )
         try:
             await self.journal.append(event, expected)

@@ -31,7 +31,7 @@ from playledger_executor.sources import Playbook, resolve_source
 from playledger_executor.truncate import to_event_data
 from playledger_executor.worker import FINAL_STATUSES, Event, Status, WorkerProcess
 from playledger_executor.writer import JobWriter
-from playledger_schemas.commands import SubmitJob
+from playledger_schemas.commands import JobSpec, SubmitJob
 from playledger_schemas.events import (
     OUTCOME_EVENTS,
     CancelRequestedData,
@@ -123,7 +123,7 @@ class JobRunner:
         try:
             await self._cancel_published_earlier(handle)
             writer = JobWriter(self.js, self.journal, next_seq=decision.seq + 1, stream_seq=stream_seq)
-            await self._run(command, playbook, handle, writer)
+            await self._run(spec, playbook, handle, writer)
         finally:
             self.running.pop(job_id, None)
         return True
@@ -148,28 +148,32 @@ class JobRunner:
         if reason is not None:
             handle.cancel(reason)
 
-    async def _run(
-        self, command: SubmitJob, playbook: Playbook, handle: RunningJob, writer: JobWriter
-    ) -> None:
+    async def _run(self, spec: JobSpec, playbook: Playbook, handle: RunningJob, writer: JobWriter) -> None:
         job_id, attempt = handle.job_id, handle.attempt
-        spec = resolve_options(command.spec, self.settings.default_timeout_s)
         log_path = (self.settings.logs_dir / job_id / f"{attempt}.log").resolve()
         work_root = self.settings.work_dir or Path(tempfile.gettempdir())
         private_dir = work_root / f"playledger-{job_id}-{attempt}-{secrets.token_hex(4)}"
         run = _Run()
         try:
             log_path.parent.mkdir(parents=True, exist_ok=True)
-            _write_private_dir(private_dir, render_inventory(spec.inventory), spec.extra_vars)
-            worker = await WorkerProcess.spawn(
-                private_dir, runner_kwargs(spec, playbook, f"{job_id}-{attempt}")
-            )
+            log_path.touch()
+            if handle.stop.is_set():  # canceled before anything ran: do not spawn at all
+                await self._record_cancel_request(handle, writer)
+                run.stopped = True
+                worker = None
+            else:
+                _write_private_dir(private_dir, render_inventory(spec.inventory), spec.extra_vars)
+                worker = await WorkerProcess.spawn(
+                    private_dir, runner_kwargs(spec, playbook, f"{job_id}-{attempt}")
+                )
         except (OSError, ExecutorError) as exc:
             log.exception("job %s could not start ansible-runner", job_id)
             run.failure = (
                 f"could not start ansible-runner: {getattr(exc, 'reason', None) or type(exc).__name__}"
             )
         else:
-            await self._supervise(worker, writer, run, handle, log_path, float(spec.options.timeout or 1))
+            if worker is not None:
+                await self._supervise(worker, writer, run, handle, log_path, float(spec.options.timeout or 1))
         finally:
             await asyncio.to_thread(shutil.rmtree, private_dir, ignore_errors=True)
         ending = classify(
@@ -213,7 +217,12 @@ class JobRunner:
         stopper = asyncio.create_task(self._stop_when_asked(handle, worker, writer))
         try:
             with log_path.open("w", encoding="utf-8") as log_file:
-                await self._pump(worker, writer, run, handle, log_file)
+                try:
+                    await self._pump(worker, writer, run, handle, log_file)
+                except (ValueError, asyncio.IncompleteReadError) as exc:
+                    log.error("job %s: unreadable output from ansible-runner: %s", handle.job_id, exc)
+                    run.failure = "unreadable output from ansible-runner"
+                    worker.kill_now()
             run.rc = await worker.wait()
         finally:
             timer.cancel()
@@ -252,19 +261,24 @@ class JobRunner:
                     writer.runner_events += 1
                     await writer.add(functools.partial(_runner_event, job_id, attempt, data))
 
+    async def _record_cancel_request(self, handle: RunningJob, writer: JobWriter) -> None:
+        """``job.cancel_requested`` by this executor, the job's single writer while it runs."""
+        reason = handle.stop_reason
+        if reason is None:
+            return  # a timeout, not a request
+        await writer.add(
+            lambda seq: new_event(
+                JobCancelRequested,
+                job_id=handle.job_id,
+                attempt=handle.attempt,
+                seq=seq,
+                data=CancelRequestedData(reason=reason),
+            )
+        )
+
     async def _stop_when_asked(self, handle: RunningJob, worker: WorkerProcess, writer: JobWriter) -> None:
         await handle.stop.wait()
-        if handle.stop_reason is not None:
-            reason = handle.stop_reason
-            await writer.add(
-                lambda seq: new_event(
-                    JobCancelRequested,
-                    job_id=handle.job_id,
-                    attempt=handle.attempt,
-                    seq=seq,
-                    data=CancelRequestedData(reason=reason),
-                )
-            )
+        await self._record_cancel_request(handle, writer)
         log.info("stopping job %s (%s)", handle.job_id, handle.stop_reason or "timeout")
         await worker.stop(self.settings.cancel_grace_s)
 

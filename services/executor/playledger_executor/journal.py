@@ -62,6 +62,15 @@ class Journal:
             accepted_seq = await self._accepted_seq(job_id)
         return state_of(last, stream_seq, accepted_seq)
 
+    async def runner_events(self, job_id: str, attempt: int) -> int:
+        """How many runner events the attempt appended: the counter of its last one (gap-free)."""
+        try:
+            raw = await self.js.get_last_msg(EVENTS_STREAM, event_subject(job_id, "runner.*"))
+        except NotFoundError:
+            return 0
+        last = decode_event(raw.data or b"")
+        return last.data.counter if isinstance(last, RunnerEvent) and last.attempt == attempt else 0
+
     async def _accepted_seq(self, job_id: str) -> int | None:
         try:
             raw = await self.js.get_last_msg(EVENTS_STREAM, event_subject(job_id, "job.queued"))
