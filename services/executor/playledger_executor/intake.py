@@ -22,7 +22,7 @@ from playledger_executor.errors import ConflictError
 from playledger_executor.journal import Journal, new_event
 from playledger_schemas.commands import CancelJob
 from playledger_schemas.events import CancelRequestedData, JobCanceled, JobCancelRequested, ResultData
-from playledger_schemas.subjects import COMMANDS_STREAM
+from playledger_schemas.subjects import COMMANDS_STREAM, job_id_of_subject
 
 log: Final = logging.getLogger(__name__)
 
@@ -45,10 +45,20 @@ class Intake:
                     msgs = await sub.fetch(batch=BATCH, timeout=0.5)
                 except (TimeoutError, nats.errors.TimeoutError):
                     continue
-                for msg in msgs:
-                    await self.handle(msg)
+                await self.handle_batch(msgs)
         finally:
             await sub.unsubscribe()
+
+    async def handle_batch(self, msgs: list[Msg]) -> None:
+        """Commands of different jobs concurrently (their round trips overlap); of one job, in order."""
+        by_job: dict[str, list[Msg]] = {}
+        for msg in msgs:
+            by_job.setdefault(job_id_of_subject(msg.subject) or msg.subject, []).append(msg)
+        await asyncio.gather(*(self._in_order(group) for group in by_job.values()))
+
+    async def _in_order(self, msgs: list[Msg]) -> None:
+        for msg in msgs:
+            await self.handle(msg)
 
     async def handle(self, msg: Msg) -> None:
         """Never raises: a command that cannot be handled now is retried later."""
