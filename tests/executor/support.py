@@ -204,3 +204,11 @@ async def wait_runner_event(js: JetStreamContext, job_id: str, name: str, limit_
         await asyncio.sleep(0.1)
     msg = f"job {job_id}: no {name} event within {limit_s}s"
     raise AssertionError(msg)
+
+
+async def wait_process(marker: str, limit_s: float = 20.0) -> None:
+    """Until a process whose command line contains ``marker`` runs."""
+    deadline = time.monotonic() + limit_s
+    while not processes_with(marker):
+        assert time.monotonic() < deadline, f"no process {marker!r} within {limit_s}s"
+        await asyncio.sleep(0.05)

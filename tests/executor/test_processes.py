@@ -24,6 +24,7 @@ from tests.executor.support import (
     spec,
     stop_process,
     submit,
+    wait_process,
     wait_runner_event,
     wait_terminal,
 )
@@ -62,6 +63,7 @@ async def test_kill_9_mid_job_is_recorded_as_executor_lost(
         await wait_ready(log)
         await submit(js, "doomed", spec("sleep.yml", extra_vars={"sleep_s": marker}))
         await wait_runner_event(js, "doomed", "runner_on_start")
+        await wait_process(f"sleep {marker}")
         victim.send_signal(signal.SIGKILL)
         victim.wait()
         async with running_executor(msgspec.structs.replace(settings, executor_id="rescuer")):

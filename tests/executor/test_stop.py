@@ -30,6 +30,7 @@ from tests.executor.support import (
     spec,
     submit,
     wait_for,
+    wait_process,
     wait_runner_event,
     wait_terminal,
 )
@@ -56,8 +57,7 @@ async def test_cancel_of_a_running_job_stops_the_whole_tree_within_2s(
     async with running_executor(settings):
         await submit(js, "long", spec("sleep.yml", extra_vars={"sleep_s": marker}))
         await wait_runner_event(js, "long", "runner_on_start")
-        await asyncio.sleep(0.5)  # the task process is running now
-        assert processes_with(f"sleep {marker}")
+        await wait_process(f"sleep {marker}")  # the task process runs now
         asked = time.monotonic()
         await cancel(js, "long", reason="operator said stop")
         done = await wait_terminal(js, "long", limit_s=10)
@@ -134,10 +134,10 @@ async def test_graceful_shutdown_finishes_short_jobs_and_cancels_the_rest(
     marker = sleep_marker()
     quick = msgspec.structs.replace(settings, shutdown_grace_s=4.0)
     async with running_executor(quick) as service:
-        await submit(js, "short", spec("sleep.yml", extra_vars={"sleep_s": 1}))
+        await submit(js, "short", spec("sleep.yml", extra_vars={"sleep_s": "1.0123"}))
         await submit(js, "endless", spec("sleep.yml", extra_vars={"sleep_s": marker}))
-        await wait_runner_event(js, "short", "runner_on_start")
-        await wait_runner_event(js, "endless", "runner_on_start")
+        await wait_process("sleep 1.0123")
+        await wait_process(f"sleep {marker}")
         service.request_stop()
     # leaving the context waited for run() to return
     short = await wait_terminal(js, "short", limit_s=1)
