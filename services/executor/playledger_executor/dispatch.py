@@ -1,0 +1,173 @@
+"""Run consumers: take a submit only when a slot is free, highest priority first.
+
+One durable pull consumer per priority (``run-critical`` … ``run-low``), shared by all
+executors. Waiting jobs stay in the stream until some executor has room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Final
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from playledger_common.settings import ExecutorSettings
+from playledger_executor.accept import accept
+from playledger_executor.consumers import PullOne, keep_in_progress, run_consumer
+from playledger_executor.decide import Accept, Lost, Skip, Start, decide_run
+from playledger_executor.errors import ConflictError
+from playledger_executor.job import JobRunner
+from playledger_executor.journal import new_event
+from playledger_schemas.codec import ContractError, decode_command
+from playledger_schemas.commands import SubmitJob
+from playledger_schemas.events import JobError, ResultData
+from playledger_schemas.ids import PRIORITIES
+from playledger_schemas.subjects import COMMANDS_STREAM, job_id_of_subject
+
+log: Final = logging.getLogger(__name__)
+
+POLL_S: Final = 1.0
+"""Idle executors look again this often (redeliveries do not publish a new submit)."""
+MAX_ROUNDS: Final = 10
+LOST_REASON: Final = "executor lost"
+
+
+class Dispatcher:
+    def __init__(
+        self, nc: Client, js: JetStreamContext, runner: JobRunner, settings: ExecutorSettings
+    ) -> None:
+        self.nc = nc
+        self.js = js
+        self.runner = runner
+        self.journal = runner.journal
+        self.settings = settings
+        self.slots = asyncio.Semaphore(settings.concurrency)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.wake = asyncio.Event()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        pulls = [await PullOne(self.nc, COMMANDS_STREAM, run_consumer(p)).start() for p in PRIORITIES]
+        nudge = await self.nc.subscribe("playledger.cmd.submit.>", cb=self._nudge)
+        try:
+            while not stopping.is_set():
+                if not await _first(self.slots.acquire(), stopping):
+                    break
+                if stopping.is_set():
+                    self.slots.release()
+                    break
+                self.wake.clear()
+                msg = await self._take(pulls)
+                if msg is None:
+                    self.slots.release()
+                    await _first(self.wake.wait(), stopping, wait_s=POLL_S)
+                    continue
+                task = asyncio.create_task(self.handle(msg))
+                self.tasks.add(task)
+                task.add_done_callback(self._done)
+        finally:
+            await nudge.unsubscribe()
+            for pull in pulls:
+                await pull.close()
+
+    async def _nudge(self, _msg: Msg) -> None:
+        self.wake.set()
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self.slots.release()
+
+    async def _take(self, pulls: list[PullOne]) -> Msg | None:
+        for pull in pulls:
+            msg = await pull.next()
+            if msg is not None:
+                return msg
+        return None
+
+    async def handle(self, msg: Msg) -> None:
+        """Decide and act on one submit; ack unless it must be retried. Never raises."""
+        heartbeat = asyncio.create_task(keep_in_progress(msg, self.settings.ack_wait_s))
+        try:
+            await self._handle(msg)
+        except Exception:
+            log.exception("submit on %s could not be handled; it will be redelivered", msg.subject)
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=1.0)
+            return
+        finally:
+            heartbeat.cancel()
+        await msg.ack()
+
+    async def _handle(self, msg: Msg) -> None:
+        command_seq = msg.metadata.sequence.stream
+        job_id = job_id_of_subject(msg.subject) or ""
+        for _ in range(MAX_ROUNDS):
+            state = await self.journal.state(job_id) if job_id else None
+            decision = decide_run(state, command_seq) if state else Skip("no job id in the subject")
+            match decision:
+                case Accept():
+                    await accept(self.journal, msg.subject, msg.data, command_seq, self.settings.projects_dir)
+                    if state is not None and (await self.journal.state(job_id)).phase == "new":
+                        return  # rejected under another id (cmd-<seq>)
+                    continue
+                case Skip(reason=reason):
+                    log.info("submit %d for %s skipped: %s", command_seq, job_id, reason)
+                    return
+                case Lost():
+                    if await self._record_lost(job_id, decision, state.stream_seq if state else 0):
+                        return
+                    continue
+                case Start():
+                    command = _submit(msg.data)
+                    if command is None:
+                        log.warning(
+                            "queued job %s has an undecodable submit %d; skipped", job_id, command_seq
+                        )
+                        return
+                    expected = state.stream_seq if state else 0
+                    if await self.runner.start(command, decision, expected, command_seq):
+                        return
+                    continue
+        log.warning("submit %d for %s: gave up after %d races", command_seq, job_id, MAX_ROUNDS)
+
+    async def _record_lost(self, job_id: str, lost: Lost, expected: int) -> bool:
+        runner_events = lost.runner_events or await self.journal.runner_events(job_id, lost.attempt)
+        event = new_event(
+            JobError,
+            job_id=job_id,
+            attempt=lost.attempt,
+            seq=lost.seq,
+            data=ResultData(reason=LOST_REASON, runner_events=runner_events, last_seq=lost.seq - 1),
+        )
+        try:
+            await self.journal.append(event, expected)
+        except ConflictError:
+            return False
+        log.warning("job %s attempt %d: %s", job_id, lost.attempt, LOST_REASON)
+        return True
+
+
+def _submit(payload: bytes) -> SubmitJob | None:
+    try:
+        command = decode_command(payload)
+    except ContractError:
+        return None
+    return command if isinstance(command, SubmitJob) else None
+
+
+async def _first(awaitable: object, stopping: asyncio.Event, wait_s: float | None = None) -> bool:
+    """Wait for ``awaitable`` or ``stopping``; True if the awaitable finished first."""
+    task = asyncio.ensure_future(awaitable)  # type: ignore[call-overload]
+    stop = asyncio.create_task(stopping.wait())
+    done, _ = await asyncio.wait({task, stop}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+    stop.cancel()
+    if task in done:
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    # It may have finished while being canceled: then keep what it got.
+    return task.done() and not task.cancelled() and task.exception() is None

@@ -1,0 +1,112 @@
+"""The intake: every command, once, for all executors (durable pull consumer ``intake``).
+
+Independent of run slots, so a submit is visible as ``job.queued`` at once even when every
+slot is busy. Invalid commands become ``job.rejected``; cancels of queued jobs end them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Final
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from playledger_common.settings import ExecutorSettings
+from playledger_executor.accept import accept
+from playledger_executor.consumers import INTAKE
+from playledger_executor.decide import CancelQueued, FinishCancel, Ignore, decide_cancel
+from playledger_executor.errors import ConflictError
+from playledger_executor.journal import Journal, new_event
+from playledger_schemas.commands import CancelJob
+from playledger_schemas.events import CancelRequestedData, JobCanceled, JobCancelRequested, ResultData
+from playledger_schemas.subjects import COMMANDS_STREAM, job_id_of_subject
+
+log: Final = logging.getLogger(__name__)
+
+BATCH: Final = 256
+RETRY_DELAY_S: Final = 1.0
+MAX_ROUNDS: Final = 10
+
+
+class Intake:
+    def __init__(self, js: JetStreamContext, settings: ExecutorSettings) -> None:
+        self.js = js
+        self.journal = Journal(js)
+        self.settings = settings
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        sub = await self.js.pull_subscribe_bind(INTAKE, stream=COMMANDS_STREAM)
+        try:
+            while not stopping.is_set():
+                try:
+                    msgs = await sub.fetch(batch=BATCH, timeout=0.5)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    continue
+                await self.handle_batch(msgs)
+        finally:
+            await sub.unsubscribe()
+
+    async def handle_batch(self, msgs: list[Msg]) -> None:
+        """Commands of different jobs concurrently (their round trips overlap); of one job, in order."""
+        by_job: dict[str, list[Msg]] = {}
+        for msg in msgs:
+            by_job.setdefault(job_id_of_subject(msg.subject) or msg.subject, []).append(msg)
+        await asyncio.gather(*(self._in_order(group) for group in by_job.values()))
+
+    async def _in_order(self, msgs: list[Msg]) -> None:
+        for msg in msgs:
+            await self.handle(msg)
+
+    async def handle(self, msg: Msg) -> None:
+        """Never raises: a command that cannot be handled now is retried later."""
+        try:
+            seq = msg.metadata.sequence.stream
+            command = await accept(self.journal, msg.subject, msg.data, seq, self.settings.projects_dir)
+            if isinstance(command, CancelJob):
+                await self.cancel(command)
+        except Exception:
+            log.exception("command on %s could not be handled; retrying later", msg.subject)
+            await msg.nak(delay=RETRY_DELAY_S)
+            return
+        await msg.ack()
+
+    async def cancel(self, command: CancelJob) -> None:
+        """End a queued job as canceled (OCC; on a race, re-read and re-decide)."""
+        job_id = command.job_id
+        for _ in range(MAX_ROUNDS):
+            state = await self.journal.state(job_id)
+            decision = decide_cancel(state)
+            try:
+                match decision:
+                    case Ignore(reason=reason):
+                        log.info("cancel of %s ignored: %s", job_id, reason)
+                    case CancelQueued(seq=seq):
+                        requested = new_event(
+                            JobCancelRequested,
+                            job_id=job_id,
+                            attempt=state.attempt,
+                            seq=seq,
+                            data=CancelRequestedData(reason=command.reason),
+                        )
+                        stream_seq = await self.journal.append(requested, state.stream_seq)
+                        await self._canceled(command, state.attempt, seq + 1, stream_seq)
+                    case FinishCancel(seq=seq):
+                        await self._canceled(command, state.attempt, seq, state.stream_seq)
+            except ConflictError:
+                continue
+            return
+        log.warning("cancel of %s gave up after %d races", job_id, MAX_ROUNDS)
+
+    async def _canceled(self, command: CancelJob, attempt: int, seq: int, expected: int) -> None:
+        event = new_event(
+            JobCanceled,
+            job_id=command.job_id,
+            attempt=attempt,
+            seq=seq,
+            data=ResultData(reason=command.reason, last_seq=seq - 1),
+        )
+        await self.journal.append(event, expected)
+        log.info("queued job %s canceled", command.job_id)

@@ -1,0 +1,306 @@
+"""Running one job attempt: ``job.started``, every runner event, exactly one terminal event.
+
+The imperative shell around a worker process. The caller (the run consumer) has already
+decided to start (``decide.Start``) and owns the command message; this module appends,
+runs, stops on cancel or timeout, and reports how the job ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+from nats.js import JetStreamContext
+
+from playledger_common.settings import ExecutorSettings
+from playledger_executor.cancel import pending_cancel
+from playledger_executor.decide import Start, classify
+from playledger_executor.errors import ConflictError, ExecutorError
+from playledger_executor.inventory import render_inventory
+from playledger_executor.journal import Journal, new_event
+from playledger_executor.runspec import EXTRAVARS_FILE, INVENTORY_FILE, resolve_options, runner_kwargs
+from playledger_executor.sources import Playbook, resolve_source
+from playledger_executor.truncate import to_event_data
+from playledger_executor.worker import FINAL_STATUSES, Event, Status, WorkerProcess
+from playledger_executor.writer import JobWriter
+from playledger_schemas.commands import JobSpec, SubmitJob
+from playledger_schemas.events import (
+    OUTCOME_EVENTS,
+    CancelRequestedData,
+    HostStats,
+    JobCancelRequested,
+    JobError,
+    JobStarted,
+    ResultData,
+    RunnerEvent,
+    RunnerEventData,
+    RunnerStatus,
+    StartedData,
+)
+
+log: Final = logging.getLogger(__name__)
+STAT_KEYS: Final = ("changed", "dark", "failures", "ignored", "ok", "processed", "rescued", "skipped")
+
+
+@dataclass
+class RunningJob:
+    """Handle on a job running in this executor; the cancel watcher and shutdown use it."""
+
+    job_id: str
+    attempt: int
+    command_seq: int
+    stop_reason: str | None = None
+    timed_out: bool = False
+    finished: bool = False
+    """Set once the worker's stream ended: a later cancel changes nothing."""
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def cancel(self, reason: str) -> None:
+        if not self.stop.is_set() and not self.finished:
+            self.stop_reason = reason
+            self.stop.set()
+
+    def time_out(self) -> None:
+        if not self.stop.is_set() and not self.finished:
+            self.timed_out = True
+            self.stop.set()
+
+
+@dataclass
+class _Run:
+    """What the stream of one worker told us."""
+
+    status: RunnerStatus | None = None
+    explanation: str | None = None
+    stats: HostStats = field(default_factory=dict)
+    rc: int | None = None
+    failure: str | None = None
+    stopped: bool = False
+
+
+class JobRunner:
+    """Runs started jobs for one executor process."""
+
+    def __init__(self, js: JetStreamContext, settings: ExecutorSettings, executor_id: str) -> None:
+        self.js = js
+        self.journal = Journal(js)
+        self.settings = settings
+        self.executor_id = executor_id
+        self.running: dict[str, RunningJob] = {}
+
+    async def start(
+        self, command: SubmitJob, decision: Start, expected_stream_seq: int, command_seq: int
+    ) -> bool:
+        """Append ``job.started`` (OCC) and run to the terminal event. ``False``: lost the race."""
+        job_id = command.job_id
+        spec = resolve_options(command.spec, self.settings.default_timeout_s)
+        try:
+            playbook = resolve_source(spec.source, self.settings.projects_dir)
+        except ExecutorError as exc:
+            await self._fail_before_run(command, decision, expected_stream_seq, exc.reason)
+            return True
+        started = new_event(
+            JobStarted,
+            job_id=job_id,
+            attempt=decision.attempt,
+            seq=decision.seq,
+            data=StartedData(executor_id=self.executor_id, spec=spec, playbook=playbook.playbook),
+        )
+        try:
+            stream_seq = await self.journal.append(started, expected_stream_seq)
+        except ConflictError:
+            return False
+        handle = RunningJob(job_id=job_id, attempt=decision.attempt, command_seq=command_seq)
+        self.running[job_id] = handle
+        try:
+            await self._cancel_published_earlier(handle)
+            writer = JobWriter(self.js, self.journal, next_seq=decision.seq + 1, stream_seq=stream_seq)
+            await self._run(spec, playbook, handle, writer)
+        finally:
+            self.running.pop(job_id, None)
+        return True
+
+    async def _fail_before_run(self, command: SubmitJob, decision: Start, expected: int, reason: str) -> None:
+        log.warning("job %s cannot run: %s", command.job_id, reason)
+        error = new_event(
+            JobError,
+            job_id=command.job_id,
+            attempt=decision.attempt,
+            seq=decision.seq,
+            data=ResultData(reason=reason, last_seq=decision.seq - 1),
+        )
+        try:
+            await self.journal.append(error, expected)
+        except ConflictError:
+            log.info("job %s changed concurrently; not recording the error", command.job_id)
+
+    async def _cancel_published_earlier(self, handle: RunningJob) -> None:
+        """A cancel published after the submit but before this executor watched for it."""
+        reason = await pending_cancel(self.js, handle.job_id, after_seq=handle.command_seq)
+        if reason is not None:
+            handle.cancel(reason)
+
+    async def _run(self, spec: JobSpec, playbook: Playbook, handle: RunningJob, writer: JobWriter) -> None:
+        job_id, attempt = handle.job_id, handle.attempt
+        log_path = (self.settings.logs_dir / job_id / f"{attempt}.log").resolve()
+        work_root = self.settings.work_dir or Path(tempfile.gettempdir())
+        private_dir = work_root / f"playledger-{job_id}-{attempt}-{secrets.token_hex(4)}"
+        run = _Run()
+        try:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log_path.touch()
+            if handle.stop.is_set():  # canceled before anything ran: do not spawn at all
+                await self._record_cancel_request(handle, writer)
+                run.stopped = True
+                worker = None
+            else:
+                _write_private_dir(private_dir, render_inventory(spec.inventory), spec.extra_vars)
+                worker = await WorkerProcess.spawn(
+                    private_dir, runner_kwargs(spec, playbook, f"{job_id}-{attempt}")
+                )
+        except (OSError, ExecutorError) as exc:
+            log.exception("job %s could not start ansible-runner", job_id)
+            run.failure = (
+                f"could not start ansible-runner: {getattr(exc, 'reason', None) or type(exc).__name__}"
+            )
+        else:
+            if worker is not None:
+                await self._supervise(worker, writer, run, handle, log_path, float(spec.options.timeout or 1))
+        finally:
+            await asyncio.to_thread(shutil.rmtree, private_dir, ignore_errors=True)
+        ending = classify(
+            run.status,
+            run.rc,
+            canceled=handle.stop_reason if run.stopped else None,
+            timed_out=run.stopped and handle.timed_out,
+            failure=run.failure or run.explanation,
+        )
+        outcome_cls = OUTCOME_EVENTS[ending.outcome]
+        await writer.flush()
+        result = ResultData(
+            runner_status=run.status,
+            rc=run.rc,
+            reason=ending.reason,
+            stats=run.stats,
+            runner_events=writer.runner_events,
+            last_seq=writer.last_seq,
+            log_uri=log_path.as_uri(),
+        )
+        try:
+            await writer.finish(
+                lambda seq: new_event(outcome_cls, job_id=job_id, attempt=attempt, seq=seq, data=result)
+            )
+        except ConflictError:
+            log.warning("job %s: another writer ended it first; terminal event not appended", job_id)
+            return
+        log.info("job %s attempt %d ended: %s", job_id, attempt, ending.outcome)
+
+    async def _supervise(
+        self,
+        worker: WorkerProcess,
+        writer: JobWriter,
+        run: _Run,
+        handle: RunningJob,
+        log_path: Path,
+        limit_s: float,
+    ) -> None:
+        """Pump the worker's stream while a stopper waits for cancel or timeout."""
+        timer = asyncio.get_running_loop().call_later(limit_s, handle.time_out)
+        stopper = asyncio.create_task(self._stop_when_asked(handle, worker, writer))
+        try:
+            with log_path.open("w", encoding="utf-8") as log_file:
+                try:
+                    await self._pump(worker, writer, run, handle, log_file)
+                except (ValueError, asyncio.IncompleteReadError) as exc:
+                    log.error("job %s: unreadable output from ansible-runner: %s", handle.job_id, exc)
+                    run.failure = "unreadable output from ansible-runner"
+                    worker.kill_now()
+            run.rc = await worker.wait()
+        finally:
+            timer.cancel()
+            run.stopped = handle.stop.is_set()
+            handle.finished = True
+            if run.stopped:
+                await stopper
+            else:
+                stopper.cancel()
+                if worker.process.returncode is None:  # the pump failed: never leave a run behind
+                    worker.kill_now()
+                    await worker.wait()
+        if worker.stderr_tail and run.status in (None, "error"):
+            log.warning(
+                "worker of job %s: %s", handle.job_id, worker.stderr_tail.decode(errors="replace")[-1000:]
+            )
+
+    async def _pump(
+        self, worker: WorkerProcess, writer: JobWriter, run: _Run, handle: RunningJob, log_file: IO[str]
+    ) -> None:
+        limit = self.settings.max_event_text
+        job_id, attempt = handle.job_id, handle.attempt
+        async for item in worker.stream():
+            match item:
+                case Status(status=status, explanation=explanation):
+                    if status in FINAL_STATUSES:
+                        run.status = status  # type: ignore[assignment]
+                        run.explanation = explanation
+                case Event(data=raw):
+                    stdout = raw.get("stdout")
+                    if stdout:
+                        log_file.write(str(stdout).replace("\r\n", "\n") + "\n")
+                    if raw.get("event") == "playbook_on_stats":
+                        run.stats = _stats(raw.get("event_data"))
+                    data = to_event_data(raw, limit)
+                    writer.runner_events += 1
+                    await writer.add(functools.partial(_runner_event, job_id, attempt, data))
+
+    async def _record_cancel_request(self, handle: RunningJob, writer: JobWriter) -> None:
+        """``job.cancel_requested`` by this executor, the job's single writer while it runs."""
+        reason = handle.stop_reason
+        if reason is None:
+            return  # a timeout, not a request
+        await writer.add(
+            lambda seq: new_event(
+                JobCancelRequested,
+                job_id=handle.job_id,
+                attempt=handle.attempt,
+                seq=seq,
+                data=CancelRequestedData(reason=reason),
+            )
+        )
+
+    async def _stop_when_asked(self, handle: RunningJob, worker: WorkerProcess, writer: JobWriter) -> None:
+        await handle.stop.wait()
+        await self._record_cancel_request(handle, writer)
+        log.info("stopping job %s (%s)", handle.job_id, handle.stop_reason or "timeout")
+        await worker.stop(self.settings.cancel_grace_s)
+
+
+def _runner_event(job_id: str, attempt: int, data: RunnerEventData, seq: int) -> RunnerEvent:
+    return new_event(RunnerEvent, job_id=job_id, attempt=attempt, seq=seq, data=data)
+
+
+def _stats(event_data: object) -> HostStats:
+    if not isinstance(event_data, dict):
+        return {}
+    stats: HostStats = {}
+    for key in STAT_KEYS:
+        value = event_data.get(key)
+        if isinstance(value, dict):
+            stats[key] = {str(h): int(n) for h, n in value.items() if isinstance(n, int)}
+    return stats
+
+
+def _write_private_dir(private_dir: Path, inventory: dict[str, Any], extra_vars: dict[str, Any]) -> None:
+    (private_dir / "inventory").mkdir(parents=True)
+    (private_dir / "env").mkdir()
+    (private_dir / INVENTORY_FILE).write_text(json.dumps(inventory), encoding="utf-8")
+    if extra_vars:
+        (private_dir / EXTRAVARS_FILE).write_text(json.dumps(extra_vars), encoding="utf-8")

@@ -1,0 +1,99 @@
+"""Reading a job's state from the events stream and appending lifecycle events with OCC."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Final, TypeVar
+
+from nats.js import JetStreamContext
+from nats.js.errors import APIError, NotFoundError
+
+from playledger_executor.decide import JobState, state_of
+from playledger_executor.errors import ConflictError
+from playledger_executor.truncate import safe_event_name
+from playledger_schemas.codec import decode_event, encode
+from playledger_schemas.events import Event, JobEvent, JobQueued, RunnerEvent, event_kind
+from playledger_schemas.subjects import EVENTS_STREAM, event_subject, job_events_filter
+
+WRONG_LAST_SEQUENCE: Final = 10071
+
+E = TypeVar("E", bound=Event)
+
+
+def new_event(cls: type[E], *, job_id: str, attempt: int, seq: int, data: object) -> E:
+    """An event with a fresh id and the current time (the only impure part of building one)."""
+    return cls(  # type: ignore[call-arg]
+        event_id=uuid.uuid4(), job_id=job_id, attempt=attempt, seq=seq, time=datetime.now(UTC), data=data
+    )
+
+
+def msg_id(event: Event) -> str:
+    return f"{event.job_id}:{event.attempt}:{event.seq}"
+
+
+def subject_of(event: JobEvent) -> str:
+    """The event's subject; a runner event name is made one safe token first."""
+    if isinstance(event, RunnerEvent):
+        return event_subject(event.job_id, f"runner.{safe_event_name(event.data.event)}")
+    return event_subject(event.job_id, event_kind(event))
+
+
+class Journal:
+    """The events stream as seen by one executor."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self.js = js
+
+    async def last_event(self, job_id: str) -> tuple[JobEvent | None, int]:
+        """The job's last event and its stream sequence (``None, 0`` for an unknown job)."""
+        try:
+            raw = await self.js.get_last_msg(EVENTS_STREAM, job_events_filter(job_id))
+        except NotFoundError:
+            return None, 0
+        assert raw.data is not None  # noqa: S101 - events always have a payload
+        return decode_event(raw.data), raw.seq or 0
+
+    async def state(self, job_id: str) -> JobState:
+        """The job's state, including which submit command queued it."""
+        last, stream_seq = await self.last_event(job_id)
+        accepted_seq = None
+        if last is not None and not isinstance(last, JobQueued):
+            accepted_seq = await self._accepted_seq(job_id)
+        return state_of(last, stream_seq, accepted_seq)
+
+    async def runner_events(self, job_id: str, attempt: int) -> int:
+        """How many runner events the attempt appended: the counter of its last one (gap-free)."""
+        try:
+            raw = await self.js.get_last_msg(EVENTS_STREAM, event_subject(job_id, "runner.*"))
+        except NotFoundError:
+            return 0
+        last = decode_event(raw.data or b"")
+        return last.data.counter if isinstance(last, RunnerEvent) and last.attempt == attempt else 0
+
+    async def _accepted_seq(self, job_id: str) -> int | None:
+        try:
+            raw = await self.js.get_last_msg(EVENTS_STREAM, event_subject(job_id, "job.queued"))
+        except NotFoundError:
+            return None
+        queued = decode_event(raw.data or b"")
+        return queued.data.command_seq if isinstance(queued, JobQueued) else None
+
+    async def append(self, event: JobEvent, expected_stream_seq: int) -> int:
+        """Append if the job's last stream sequence is still ``expected_stream_seq`` (0: no events).
+
+        Raises ``ConflictError`` when another writer got there first; returns the new stream sequence.
+        """
+        headers = {
+            "Nats-Msg-Id": msg_id(event),
+            "Nats-Expected-Last-Subject-Sequence": str(expected_stream_seq),
+            "Nats-Expected-Last-Subject-Sequence-Subject": job_events_filter(event.job_id),
+        }
+        try:
+            ack = await self.js.publish(subject_of(event), encode(event), headers=headers)
+        except APIError as exc:
+            if exc.err_code == WRONG_LAST_SEQUENCE:
+                msg = f"job {event.job_id} changed concurrently ({exc.description})"
+                raise ConflictError(msg) from None
+            raise
+        return ack.seq

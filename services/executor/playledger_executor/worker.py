@@ -1,0 +1,151 @@
+"""One ``ansible-runner worker`` subprocess: spawn, read its stream, stop it (whole tree).
+
+The worker protocol (reference/ansible-runner.md §2.3): we send one ``kwargs`` line and
+``eof``; it answers with status lines, one JSON line per event, a base64 artifact zip
+announced by ``{"zipfile": n}`` and a final ``{"eof": true}``. rc is its exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from playledger_executor.proctree import kill_all, snapshot
+
+log: Final = logging.getLogger(__name__)
+
+LINE_LIMIT: Final = 64 * 1024 * 1024
+FINAL_STATUSES: Final = frozenset({"successful", "failed", "timeout", "canceled", "error"})
+
+
+def minimal_env(private_dir: Path) -> dict[str, str]:
+    """The only variables the run gets: none of the executor's own settings or credentials."""
+    venv_bin = str(Path(sys.executable).parent)
+    tmp = private_dir / "tmp"
+    return {
+        "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(private_dir / "home"),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "TMPDIR": str(tmp),
+        "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-local"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_HOST_KEY_CHECKING": "False",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A status line without its ``env`` (which would carry the whole process environment)."""
+
+    status: str
+    explanation: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    data: dict[str, Any]
+
+
+class WorkerProcess:
+    """A running worker; iterate ``stream()`` for events and statuses, ``stop()`` to end it."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.stderr_tail = b""
+
+    @classmethod
+    async def spawn(cls, private_dir: Path, kwargs: Mapping[str, Any]) -> WorkerProcess:
+        for sub in ("home", "tmp", "tmp/ansible-local"):
+            (private_dir / sub).mkdir(parents=True, exist_ok=True)
+        runner = Path(sys.executable).parent / "ansible-runner"
+        process = await asyncio.create_subprocess_exec(
+            str(runner),
+            "worker",
+            "--private-data-dir",
+            str(private_dir),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=minimal_env(private_dir),
+            cwd=str(private_dir),
+            limit=LINE_LIMIT,
+            start_new_session=True,
+        )
+        assert process.stdin is not None  # noqa: S101 - PIPE was requested
+        process.stdin.write(json.dumps({"kwargs": dict(kwargs)}).encode() + b'\n{"eof": true}\n')
+        with contextlib.suppress(ConnectionError):
+            await process.stdin.drain()
+        process.stdin.close()
+        return cls(process)
+
+    async def stream(self) -> AsyncIterator[Event | Status]:
+        """Events and statuses in the worker's order, until ``eof`` or the end of its output."""
+        stdout = self.process.stdout
+        assert stdout is not None  # noqa: S101 - PIPE was requested
+        stderr_task = asyncio.create_task(self._drain_stderr())
+        try:
+            while True:
+                line = await stdout.readline()
+                if not line:
+                    return
+                try:
+                    data = json.loads(line)
+                except ValueError:
+                    log.warning("worker %d wrote a line that is not JSON; skipped", self.process.pid)
+                    continue
+                if not isinstance(data, dict):
+                    continue
+                if "zipfile" in data:
+                    size = int(data["zipfile"])
+                    await stdout.readexactly(4 * ((size + 2) // 3))
+                elif "eof" in data:
+                    return
+                elif "status" in data:
+                    yield Status(str(data["status"]), _explanation(data))
+                elif data.get("event") == "keepalive":
+                    continue
+                elif isinstance(data.get("counter"), int):
+                    yield Event(data)
+        finally:
+            await stderr_task
+
+    async def _drain_stderr(self) -> None:
+        stderr = self.process.stderr
+        assert stderr is not None  # noqa: S101 - PIPE was requested
+        while chunk := await stderr.read(65536):
+            self.stderr_tail = (self.stderr_tail + chunk)[-4096:]
+
+    async def wait(self) -> int:
+        return await self.process.wait()
+
+    async def stop(self, grace: float) -> None:
+        """SIGTERM the worker (runner cancels: status, artifacts, eof); after ``grace`` kill the
+        whole tree, including ansible's detached task processes, whatever state they are in."""
+        tree = snapshot(self.process.pid)
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.process.wait()), timeout=grace)
+        killed = kill_all([*tree, *snapshot(self.process.pid)])
+        if killed:
+            log.info("killed %d leftover processes of worker %d", killed, self.process.pid)
+
+    def kill_now(self) -> None:
+        """Kill the whole tree immediately (executor shutting down after its grace period)."""
+        kill_all(snapshot(self.process.pid))
+
+
+def _explanation(data: dict[str, Any]) -> str | None:
+    text = data.get("job_explanation")
+    return str(text)[:2000] if text else None

@@ -1,0 +1,123 @@
+"""The functional core: state from the last event, run/cancel decisions, outcome mapping."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from playledger_executor.decide import (
+    NEW,
+    Accept,
+    CancelQueued,
+    FinishCancel,
+    Ignore,
+    JobState,
+    Lost,
+    Skip,
+    Start,
+    classify,
+    decide_cancel,
+    decide_run,
+    state_of,
+)
+from playledger_schemas.events import (
+    CancelRequestedData,
+    JobCanceled,
+    JobCancelRequested,
+    JobQueued,
+    JobRejected,
+    JobStarted,
+    JobSucceeded,
+    QueuedData,
+    RejectedData,
+    ResultData,
+    RunnerEvent,
+    RunnerEventData,
+    StartedData,
+)
+from tests.executor.support import spec
+
+pytestmark = pytest.mark.unit
+
+SPEC = spec("ok.yml")
+
+
+def ev(cls: Any, seq: int, attempt: int, data: Any) -> Any:
+    return cls(event_id=uuid.uuid4(), job_id="j", attempt=attempt, seq=seq, time=datetime.now(UTC), data=data)
+
+
+QUEUED = ev(JobQueued, 1, 0, QueuedData(spec=SPEC, command_seq=7))
+STARTED = ev(JobStarted, 2, 1, StartedData(executor_id="x", spec=SPEC, playbook="ok.yml"))
+RUNNER = ev(RunnerEvent, 5, 1, RunnerEventData(event="runner_on_ok", counter=3, uuid="u"))
+CANCEL_QUEUED = ev(JobCancelRequested, 2, 0, CancelRequestedData(reason="r"))
+CANCEL_RUNNING = ev(JobCancelRequested, 6, 1, CancelRequestedData(reason="r"))
+DONE = ev(JobSucceeded, 9, 1, ResultData())
+REJECTED = ev(JobRejected, 1, 0, RejectedData(reason="bad"))
+CANCELED = ev(JobCanceled, 3, 0, ResultData())
+
+
+def test_state_of_each_last_event() -> None:
+    assert state_of(None) == NEW
+    assert state_of(QUEUED, 40) == JobState(phase="queued", attempt=0, seq=1, stream_seq=40, accepted_seq=7)
+    assert state_of(STARTED, 41, 7).phase == "running"
+    running = state_of(RUNNER, 44, 7)
+    assert (running.phase, running.runner_events, running.attempt, running.seq) == ("running", 3, 1, 5)
+    assert state_of(CANCEL_QUEUED, 42, 7).phase == "canceling"
+    for terminal in (DONE, REJECTED, CANCELED):
+        assert state_of(terminal, 50).phase == "done"
+
+
+def test_decide_run() -> None:
+    assert decide_run(NEW, 7) == Accept()
+    assert decide_run(state_of(QUEUED, 40), 7) == Start(attempt=1, seq=2)
+    assert isinstance(decide_run(state_of(DONE, 50, 7), 7), Skip)
+    assert isinstance(decide_run(state_of(REJECTED, 50), 7), Skip)
+    assert isinstance(decide_run(state_of(CANCEL_QUEUED, 42, 7), 7), Skip)
+    assert decide_run(state_of(STARTED, 41, 7), 7) == Lost(attempt=1, seq=3, runner_events=0)
+    assert decide_run(state_of(RUNNER, 44, 7), 7) == Lost(attempt=1, seq=6, runner_events=3)
+    assert decide_run(state_of(CANCEL_RUNNING, 45, 7), 7) == Lost(attempt=1, seq=7, runner_events=0)
+
+
+def test_a_second_submit_of_a_running_job_is_a_duplicate_not_a_lost_run() -> None:
+    decision = decide_run(state_of(RUNNER, 44, 7), 99)
+    assert isinstance(decision, Skip)
+    assert "duplicate" in decision.reason
+    assert isinstance(decide_run(state_of(QUEUED, 40), 99), Skip)
+
+
+def test_decide_cancel() -> None:
+    assert decide_cancel(state_of(QUEUED, 40)) == CancelQueued(seq=2)
+    assert decide_cancel(state_of(CANCEL_QUEUED, 42, 7)) == FinishCancel(seq=3)
+    assert isinstance(decide_cancel(NEW), Ignore)
+    assert isinstance(decide_cancel(state_of(DONE, 50)), Ignore)
+    assert isinstance(decide_cancel(state_of(STARTED, 41, 7)), Ignore)
+    assert isinstance(decide_cancel(state_of(CANCEL_RUNNING, 45, 7)), Ignore)
+
+
+@pytest.mark.parametrize(
+    ("status", "rc", "kwargs", "outcome"),
+    [
+        ("successful", 0, {}, "succeeded"),
+        ("failed", 2, {}, "failed"),
+        ("failed", 4, {}, "failed"),
+        ("canceled", 254, {"canceled": "by request"}, "canceled"),
+        (None, -9, {"canceled": "by request"}, "canceled"),
+        ("canceled", 254, {"timed_out": True}, "timed_out"),
+        ("timeout", 254, {}, "timed_out"),
+        ("error", 1, {"failure": "Failed to JSON parse"}, "error"),
+        (None, 1, {}, "error"),
+        ("successful", 0, {"canceled": "executor shutdown"}, "canceled"),
+    ],
+)
+def test_classify(status: Any, rc: int, kwargs: dict[str, Any], outcome: str) -> None:
+    ending = classify(status, rc, **kwargs)
+    assert ending.outcome == outcome
+    assert (ending.reason is None) == (outcome == "succeeded")
+
+
+def test_classify_keeps_the_cancel_reason() -> None:
+    assert classify("canceled", 254, canceled="executor shutdown").reason == "executor shutdown"
+    assert classify(None, 1, failure="boom").reason == "boom"
