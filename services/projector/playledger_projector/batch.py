@@ -1,0 +1,217 @@
+"""Decode stream messages and fold a batch of them into row changes. Pure, no IO.
+
+A message becomes ``Decoded`` (a contract event plus its ``data`` as published) or
+``Undecodable`` (unknown type from a newer writer, or invalid): the latter is recorded in
+``skipped_events`` and never stops the projector. An event whose ``(job_id, seq)`` is
+already projected (a re-publish outside the dedup window) is recorded as a duplicate and
+changes nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence, Set
+from typing import Any, Final
+
+import msgspec
+
+from playledger_projector.fold import evolve
+from playledger_projector.views import BatchChanges, EventRow, HostRow, JobView, SkippedRow
+from playledger_schemas.codec import ContractError, decode_event
+from playledger_schemas.events import JobEvent, RunnerEvent, event_kind
+
+
+class Decoded(msgspec.Struct, frozen=True, kw_only=True):
+    stream_seq: int
+    subject: str
+    event: JobEvent
+    data: str
+    """The event's ``data`` object as published (JSON text), for ``job_events.data``."""
+    payload: bytes
+
+
+class Undecodable(msgspec.Struct, frozen=True, kw_only=True):
+    stream_seq: int
+    subject: str
+    reason: str
+    payload: bytes
+
+
+Item = Decoded | Undecodable
+
+
+class _Envelope(msgspec.Struct):
+    data: msgspec.Raw = msgspec.Raw(b"null")
+
+
+class _Tagged(msgspec.Struct):
+    type: object = None
+
+
+_envelope: Final = msgspec.json.Decoder(_Envelope)
+_tagged: Final = msgspec.json.Decoder(_Tagged)
+_KNOWN_TAGS: Final[frozenset[str]] = frozenset(str(t.__struct_config__.tag) for t in JobEvent.__args__)
+_TAG_OF: Final[dict[type, str]] = {t: str(t.__struct_config__.tag) for t in JobEvent.__args__}
+_RUNNER_TAG: Final = _TAG_OF[RunnerEvent]
+_MAX_REASON: Final = 1000
+
+
+def decode_message(stream_seq: int, subject: str, payload: bytes) -> Item:
+    try:
+        event = decode_event(payload)
+        data = _envelope.decode(payload).data
+    except ContractError as exc:
+        return Undecodable(
+            stream_seq=stream_seq, subject=subject, reason=_reason(payload, exc), payload=payload
+        )
+    text = bytes(data).decode("utf-8")
+    if "\\u0000" in text:
+        text = msgspec.json.encode(_without_nul(msgspec.json.decode(text))).decode("utf-8")
+    return Decoded(stream_seq=stream_seq, subject=subject, event=event, data=text, payload=payload)
+
+
+def _reason(payload: bytes, exc: ContractError) -> str:
+    try:
+        tag = _tagged.decode(payload).type
+    except msgspec.DecodeError:
+        tag = None
+    if isinstance(tag, str) and tag not in _KNOWN_TAGS:
+        reason = f"unknown event type {tag!r} (written by a newer version?)"
+    else:
+        reason = f"invalid event: {exc.reason}"
+    return reason[:_MAX_REASON]
+
+
+def _without_nul(value: Any) -> Any:
+    """PostgreSQL text and jsonb cannot hold U+0000; ansible output occasionally does."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
+def _clean(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
+
+
+def _text(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return _clean(value) if isinstance(value, str) else None
+
+
+def event_row(item: Decoded) -> EventRow:
+    event = item.event
+    if isinstance(event, RunnerEvent):
+        data = event.data
+        ed = data.event_data
+        return (
+            event.job_id,
+            event.seq,
+            item.stream_seq,
+            _RUNNER_TAG,
+            data.event,
+            event.attempt,
+            data.counter,
+            _text(ed, "host"),
+            _text(ed, "play"),
+            _text(ed, "task"),
+            event.time,
+            _clean(data.stdout) or "",
+            bool(data.truncated),
+            item.data,
+        )
+    return (
+        event.job_id,
+        event.seq,
+        item.stream_seq,
+        _TAG_OF[type(event)],
+        event_kind(event),
+        event.attempt,
+        None,
+        None,
+        None,
+        None,
+        event.time,
+        "",
+        False,
+        item.data,
+    )
+
+
+def duplicate_candidates(views: Mapping[str, JobView], items: Iterable[Item]) -> set[tuple[str, int]]:
+    """Events that may already be projected: at or below their job's last projected seq.
+
+    Normally empty (a job's events arrive in seq order); the shell asks the database which
+    of these exist, so ``fold_batch`` can tell a late event from a duplicate.
+    """
+    candidates = set()
+    for item in items:
+        if isinstance(item, Decoded):
+            view = views.get(item.event.job_id)
+            if view is not None and item.event.seq <= view.last_seq:
+                candidates.add((item.event.job_id, item.event.seq))
+    return candidates
+
+
+def fold_batch(
+    views: Mapping[str, JobView], known: Set[tuple[str, int]], items: Sequence[Item]
+) -> BatchChanges:
+    """Fold ``items`` (in stream order, all beyond the checkpoint) into the rows to write.
+
+    ``views`` holds the projected state of every job the batch touches that exists;
+    ``known`` the ``(job_id, seq)`` pairs among ``duplicate_candidates`` already projected.
+    """
+    current: dict[str, JobView] = dict(views)
+    touched: dict[str, None] = {}
+    seen: set[tuple[str, int]] = set()
+    events: list[EventRow] = []
+    skipped: list[SkippedRow] = []
+    for item in items:
+        if isinstance(item, Undecodable):
+            skipped.append(
+                SkippedRow(
+                    stream_seq=item.stream_seq, subject=item.subject, reason=item.reason, payload=item.payload
+                )
+            )
+            continue
+        event = item.event
+        key = (event.job_id, event.seq)
+        if key in known or key in seen:
+            reason = f"duplicate: job {event.job_id} seq {event.seq} is already projected"
+            skipped.append(
+                SkippedRow(
+                    stream_seq=item.stream_seq, subject=item.subject, reason=reason, payload=item.payload
+                )
+            )
+            continue
+        seen.add(key)
+        current[event.job_id] = evolve(current.get(event.job_id), event, item.stream_seq)
+        touched[event.job_id] = None
+        events.append(event_row(item))
+    upserts: list[HostRow] = []
+    deletes: list[tuple[str, str]] = []
+    for job_id in touched:
+        before = views.get(job_id)
+        after = current[job_id]
+        if before is not None and before.hosts is after.hosts:
+            continue
+        old = before.hosts if before is not None else {}
+        upserts.extend(
+            HostRow(job_id=job_id, host=host, counts=counts)
+            for host, counts in after.hosts.items()
+            if old.get(host) != counts
+        )
+        deletes.extend((job_id, host) for host in old if host not in after.hosts)
+    return BatchChanges(
+        jobs=[current[j] for j in touched],
+        host_upserts=upserts,
+        host_deletes=deletes,
+        events=events,
+        skipped=skipped,
+        first_stream_seq=items[0].stream_seq if items else 0,
+        last_stream_seq=items[-1].stream_seq if items else 0,
+    )

@@ -1,0 +1,157 @@
+"""The running projector: standby until it holds the leader lock, then project until stopped.
+
+Scale-out: run as many replicas as you like against one database. Each opens a dedicated
+PostgreSQL connection and polls ``pg_try_advisory_lock`` (``locks.LEADER``); the one that
+gets it is active, and writes every batch through that same connection, so it can only
+write while it holds the lock. The others stay standby. When the active process dies (even
+``kill -9``) PostgreSQL ends its session and releases the lock; a standby takes it within
+``poll_interval`` and resumes from the checkpoint the dead one last committed. Every batch
+also checks the checkpoint row under ``FOR UPDATE`` before writing, so even two writers
+could never apply an event twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from typing import Final
+
+import asyncpg
+import nats.errors
+from nats.js import JetStreamContext
+
+from playledger_common.bus import connect
+from playledger_common.readmodel import SCHEMA
+from playledger_common.settings import ProjectorSettings
+from playledger_common.streams import ensure_streams
+from playledger_projector import migrations
+from playledger_projector.applier import Applier
+from playledger_projector.consumer import StreamReader
+from playledger_projector.lag import stream_last_seq
+from playledger_projector.locks import LEADER, LOCK_CLASS
+from playledger_projector.store import CheckpointMovedError, Store
+
+log: Final = logging.getLogger(__name__)
+
+APPLICATION_NAME: Final = "playledger-projector"
+RETRYABLE: Final = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, nats.errors.Error)
+
+
+def application_name() -> str:
+    """``playledger-projector/<host>/<pid>``: shows which process is active (``status``)."""
+    return f"{APPLICATION_NAME}/{socket.gethostname()}/{os.getpid()}"[:63]
+
+
+class Projector:
+    def __init__(
+        self,
+        settings: ProjectorSettings,
+        *,
+        schema: str = SCHEMA,
+        poll_interval: float = 0.5,
+        linger: float = 0.05,
+        report_every: float = 10.0,
+    ) -> None:
+        self.settings = settings
+        self.schema = schema
+        self.poll_interval = poll_interval
+        self.linger = linger
+        self.report_every = report_every
+        self.active = asyncio.Event()
+        """Set while this process holds the leader lock."""
+        self.applier: Applier | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        nc = await connect(self.settings.nats_url, APPLICATION_NAME)
+        try:
+            js = nc.jetstream()
+            for report in await ensure_streams(js, self.settings):
+                for drift in report.drift:
+                    log.warning("stream drift: %s", drift)
+            while not stop.is_set():
+                try:
+                    await self._session(js, stop)
+                except RETRYABLE as exc:
+                    log.warning("projector session ended (%s: %s); retrying", type(exc).__name__, exc)
+                    await _wait(stop, self.poll_interval)
+        finally:
+            await nc.close()
+
+    async def _session(self, js: JetStreamContext, stop: asyncio.Event) -> None:
+        conn = await asyncpg.connect(
+            self.settings.database_url, server_settings={"application_name": application_name()}
+        )
+        try:
+            applied = await migrations.apply(conn, self.schema)
+            if applied:
+                log.info("applied read-model migrations %s", applied)
+            if not await self._lead(conn, stop):
+                return
+            self.active.set()
+            log.info("active: this projector holds the leader lock")
+            store = Store(conn, self.schema)
+            while not stop.is_set():
+                try:
+                    await self._project(js, store, stop)
+                except CheckpointMovedError as exc:
+                    log.info("%s", exc)
+        finally:
+            self.active.clear()
+            self.applier = None
+            try:
+                await asyncio.wait_for(conn.close(), 5)
+            except RETRYABLE:
+                conn.terminate()
+
+    async def _lead(self, conn: asyncpg.Connection, stop: asyncio.Event) -> bool:
+        said = False
+        while not stop.is_set():
+            if await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", LOCK_CLASS, LEADER):
+                return True
+            if not said:
+                log.info("standby: another projector is active; waiting for the leader lock")
+                said = True
+            await _wait(stop, self.poll_interval)
+        return False
+
+    async def _project(self, js: JetStreamContext, store: Store, stop: asyncio.Event) -> None:
+        checkpoint = await store.checkpoint()
+        self.applier = applier = Applier(store, checkpoint)
+        reader = StreamReader(js, checkpoint, batch_size=self.settings.batch_size, linger=self.linger)
+        await reader.start()
+        log.info("projecting from stream sequence %d", checkpoint + 1)
+        loop = asyncio.get_running_loop()
+        next_report = loop.time() + self.report_every
+        next_ping = loop.time() + 5.0
+        reported = applier.applied
+        try:
+            while not stop.is_set():
+                batch = await reader.next_batch(wait=0.25)
+                now = loop.time()
+                if batch:
+                    await applier.apply(batch)
+                elif now >= next_ping:
+                    await store.conn.execute("SELECT 1")  # notice a lost session (and lock) while idle
+                    next_ping = now + 5.0
+                if now >= next_report:
+                    last = await stream_last_seq(js)
+                    rate = (applier.applied - reported) / (self.report_every + now - next_report)
+                    log.info(
+                        "projected %d of %d (lag %d), %.0f events/s",
+                        applier.checkpoint,
+                        last,
+                        max(0, last - applier.checkpoint),
+                        rate,
+                    )
+                    reported = applier.applied
+                    next_report = now + self.report_every
+        finally:
+            await reader.stop()
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,334 @@
+"""The functional core without IO: evolve, host summaries, batch folding, decoding."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import timedelta
+
+import pytest
+
+from playledger_common.readmodel import READ_MODEL_VERSION
+from playledger_projector import migrations
+from playledger_projector.batch import Decoded, Undecodable, decode_message, duplicate_candidates, fold_batch
+from playledger_projector.consumer import stream_seq_of
+from playledger_projector.fold import count_result, evolve, host_totals, reconcile
+from playledger_projector.views import ZERO, HostCounts, JobView
+from playledger_schemas.codec import encode
+from playledger_schemas.events import (
+    JobCanceled,
+    JobError,
+    JobEvent,
+    JobFailed,
+    JobSucceeded,
+    JobTimedOut,
+)
+from tests.projector.factory import T0, JobBuilder, realistic_job
+
+pytestmark = pytest.mark.unit
+
+HOSTS = ["web1", "web2"]
+
+
+def fold(events: list[JobEvent], view: JobView | None = None) -> JobView:
+    for n, event in enumerate(events, 1):
+        view = evolve(view, event, 1000 + n)
+    assert view is not None
+    return view
+
+
+def test_a_queued_job_carries_its_spec() -> None:
+    view = fold(JobBuilder("j1").queued(HOSTS, priority="high").events)
+    assert view.status == "queued"
+    assert view.priority == "high"
+    assert view.source == {"type": "local", "path": "site.yml"}
+    assert view.inventory_summary == {"type": "inline", "hosts": 2, "groups": ["web"]}
+    assert view.options["forks"] == 5
+    assert view.extra_vars == {"release": "1.2.3"}
+    assert view.created_at == T0 + timedelta(milliseconds=7)
+    assert (view.event_count, view.last_seq, view.last_stream_seq, view.terminal_seq) == (1, 1, 1001, None)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status"),
+    [
+        (JobSucceeded, "successful"),
+        (JobFailed, "failed"),
+        (JobError, "error"),
+        (JobCanceled, "canceled"),
+        (JobTimedOut, "timeout"),
+    ],
+)
+def test_each_terminal_event_maps_to_its_status(outcome: type, status: str) -> None:
+    b = JobBuilder("j1").queued(HOSTS).started(HOSTS)
+    running = fold(b.events)
+    assert running.status == "running"
+    assert running.attempt == 1
+    assert running.executor_id == "exec-1"
+    b.result(outcome, runner_status="failed", rc=2, reason="why")
+    view = fold(b.events[-1:], running)
+    assert view.status == status
+    assert (view.rc, view.runner_status, view.terminal_seq, view.finished_at) == (
+        2,
+        "failed",
+        3,
+        b.events[-1].time,
+    )
+    assert view.failure_reason == "why"
+
+
+def test_rejected_is_terminal_with_reason() -> None:
+    view = fold(JobBuilder("j1").rejected("$.spec.inventory: bad").events)
+    assert view.status == "rejected"
+    assert view.failure_reason == "$.spec.inventory: bad"
+    assert view.rejection_errors == []
+    assert view.terminal_seq == 1
+
+
+def test_a_late_queued_never_overrides_running() -> None:
+    b = JobBuilder("j1").queued(HOSTS).started(HOSTS)
+    queued, started = b.events
+    view = fold([started, queued])
+    assert view.status == "running"
+    assert view.created_at == queued.time, "created_at is the time of seq 1"
+    assert view.last_seq == 2
+    assert view.event_count == 2
+
+
+def test_status_never_moves_back_after_a_terminal_event() -> None:
+    b = JobBuilder("j1").queued(HOSTS).started(HOSTS).result(JobSucceeded, rc=0)
+    b.runner("runner_on_ok", host="web1", res={"changed": False})
+    b.cancel_requested()
+    b.result(JobFailed, rc=2)
+    view = fold(b.events)
+    assert view.status == "successful", "the first terminal event wins"
+    assert view.rc == 0
+    assert view.terminal_seq == 3
+    assert view.event_count == 6
+
+
+def test_runner_events_before_any_lifecycle_event_mean_running() -> None:
+    view = fold(JobBuilder("j1").runner("runner_on_ok", host="a", res={}).events)
+    assert view.status == "running"
+    assert view.runner_event_count == 1
+
+
+def test_progress_follows_play_and_task_starts() -> None:
+    b = JobBuilder("j1").queued(HOSTS).started(HOSTS)
+    b.runner("playbook_on_play_start", name="Deploy", play="Deploy")
+    view = fold(b.events)
+    assert (view.current_play, view.current_task) == ("Deploy", None)
+    b.runner("playbook_on_task_start", name="install", play="Deploy", task="install")
+    view = fold(b.events[-1:], view)
+    assert (view.current_play, view.current_task) == ("Deploy", "install")
+    b.runner("playbook_on_play_start", name="Verify", play="Verify")
+    view = fold(b.events[-1:], view)
+    assert (view.current_play, view.current_task) == ("Verify", None)
+
+
+def test_host_counts_follow_ansible_rules() -> None:
+    c = count_result(ZERO, "runner_on_ok", {"res": {"changed": True}})
+    c = count_result(c, "runner_on_ok", {"res": {"changed": False}})
+    c = count_result(c, "runner_on_failed", {"res": {"changed": True}, "ignore_errors": True})
+    c = count_result(c, "runner_on_failed", {"res": {}, "ignore_errors": None})
+    c = count_result(c, "runner_on_skipped", {})
+    c = count_result(c, "runner_on_unreachable", {"res": {"unreachable": True}})
+    c = count_result(c, "runner_item_on_ok", {"res": {"changed": True}})
+    c = count_result(c, "runner_on_start", {})
+    assert c == HostCounts(ok=3, changed=2, failures=1, unreachable=1, skipped=1, ignored=1)
+
+
+def test_stats_replace_counted_summaries_and_bring_rescued() -> None:
+    counted = {"web1": HostCounts(ok=2, failures=1), "web2": HostCounts(ok=3)}
+    stats = {
+        "ok": {"web1": 3, "web2": 3},
+        "failures": {},
+        "rescued": {"web1": 1},
+        "changed": {"web2": 1},
+        "dark": {"db1": 1},
+        "processed": {"web1": 1, "web2": 1, "db1": 1},
+        "artifact_data": {},
+    }
+    merged = reconcile(counted, stats)
+    assert merged == {
+        "web1": HostCounts(ok=3, rescued=1),
+        "web2": HostCounts(ok=3, changed=1),
+        "db1": HostCounts(unreachable=1),
+    }
+    assert reconcile(counted, {}) == counted
+
+
+def test_job_host_totals_follow_the_column_definitions() -> None:
+    hosts = {
+        "ok": HostCounts(ok=3, changed=1),
+        "failed": HostCounts(ok=1, failures=1),
+        "dark": HostCounts(unreachable=1),
+        "skipped": HostCounts(skipped=2),
+        "seen": ZERO,
+    }
+    t = host_totals(hosts)
+    assert (t.total, t.ok, t.changed, t.failed, t.unreachable, t.skipped) == (5, 3, 1, 1, 1, 1)
+
+
+def test_a_full_job_matches_ansible_stats() -> None:
+    b = JobBuilder("j1").queued(HOSTS).started(HOSTS)
+    stats = b.play(HOSTS, 10, {2: "ignored", 6: "failed"})
+    b.result(JobFailed, runner_status="failed", rc=2)
+    view = fold(b.events)
+    for host in HOSTS:
+        counts = view.hosts[host]
+        assert counts.ok == stats["ok"].get(host, 0)
+        assert counts.changed == stats["changed"].get(host, 0)
+        assert counts.failures == stats["failures"].get(host, 0)
+        assert counts.ignored == stats["ignored"].get(host, 0)
+        assert counts.skipped == stats["skipped"].get(host, 0)
+    assert view.failure_reason == "failed hosts: web1"
+    assert view.status == "failed"
+    assert view.runner_event_count == b.counter
+
+
+def test_terminal_stats_reconcile_when_playbook_on_stats_is_missing() -> None:
+    b = JobBuilder("j1").queued(HOSTS).started(HOSTS)
+    b.runner("runner_on_ok", host="web1", res={"changed": True})
+    b.result(JobCanceled, rc=254, stats={"ok": {"web1": 1}, "rescued": {"web2": 1}})
+    view = fold(b.events)
+    assert view.hosts == {"web1": HostCounts(ok=1), "web2": HostCounts(rescued=1)}
+
+
+def test_a_new_attempt_starts_fresh_host_summaries() -> None:
+    b = JobBuilder("j1").queued(HOSTS).started(HOSTS)
+    b.runner("playbook_on_play_start", name="p")
+    b.runner("runner_on_failed", host="web1", res={})
+    first = fold(b.events)
+    assert first.hosts == {"web1": HostCounts(failures=1)}
+    b.started(HOSTS)
+    second = fold(b.events[-1:], first)
+    assert second.attempt == 2
+    assert second.hosts == {}
+    assert second.current_play is None
+    assert second.status == "running"
+
+
+def test_cancel_requested_sets_the_flag_only() -> None:
+    view = fold(JobBuilder("j1").queued(HOSTS).cancel_requested().events)
+    assert view.cancel_requested
+    assert view.status == "queued"
+
+
+def test_evolve_is_pure() -> None:
+    events = JobBuilder("j1").queued(HOSTS).started(HOSTS).runner("runner_on_ok", host="web1", res={}).events
+    before = fold(events[:2])
+    snapshot = (before.hosts.copy(), before.status, before.event_count)
+    after = evolve(before, events[2], 99)
+    assert (before.hosts, before.status, before.event_count) == snapshot
+    assert after.hosts == {"web1": HostCounts(ok=1)}
+
+
+def items(events: list[JobEvent], first_seq: int = 1) -> list[Decoded | Undecodable]:
+    out = []
+    for n, e in enumerate(events, first_seq):
+        item = decode_message(n, f"playledger.evt.job.{e.job_id}.x", encode(e))
+        assert isinstance(item, Decoded)
+        out.append(item)
+    return out
+
+
+def test_fold_batch_writes_each_event_once_and_records_duplicates() -> None:
+    events = JobBuilder("j1").queued(HOSTS).started(HOSTS).runner("runner_on_ok", host="web1", res={}).events
+    batch = items([*events, events[1]])
+    changes = fold_batch({}, set(), batch)
+    assert [row[1] for row in changes.events] == [1, 2, 3]
+    assert [(s.stream_seq, s.reason) for s in changes.skipped] == [
+        (4, "duplicate: job j1 seq 2 is already projected")
+    ]
+    assert len(changes.jobs) == 1
+    assert changes.jobs[0].event_count == 3
+    assert [(h.host, h.counts) for h in changes.host_upserts] == [("web1", HostCounts(ok=1))]
+    assert (changes.first_stream_seq, changes.last_stream_seq) == (1, 4)
+
+
+def test_fold_batch_tells_late_events_from_duplicates_with_the_known_set() -> None:
+    b = JobBuilder("j1").queued(HOSTS).started(HOSTS)
+    queued, started = b.events
+    view = fold([started])
+    late = items([queued, started], first_seq=10)
+    assert duplicate_candidates({"j1": view}, late) == {("j1", 1), ("j1", 2)}
+    changes = fold_batch({"j1": view}, {("j1", 2)}, late)
+    assert [row[1] for row in changes.events] == [1]
+    assert [s.stream_seq for s in changes.skipped] == [11]
+    assert changes.jobs[0].status == "running"
+
+
+def test_fold_batch_deletes_host_rows_of_a_previous_attempt() -> None:
+    b = JobBuilder("j1").queued(HOSTS).started(HOSTS).runner("runner_on_ok", host="web1", res={})
+    before = fold(b.events)
+    b.started(HOSTS).runner("runner_on_ok", host="web2", res={})
+    changes = fold_batch({"j1": before}, set(), items(b.events[-2:], first_seq=20))
+    assert changes.host_deletes == [("j1", "web1")]
+    assert [(h.host, h.counts) for h in changes.host_upserts] == [("web2", HostCounts(ok=1))]
+
+
+def test_event_rows_carry_host_play_task_stdout_and_the_data_as_published() -> None:
+    b = JobBuilder("j1").queued(HOSTS)
+    b.runner("runner_on_ok", "ok: [web1]", host="web1", play="all", task="t1", res={"changed": False})
+    row = fold_batch({}, set(), items(b.events)).events[1]
+    job_id, seq, sseq, type_, event, attempt, counter, host, play, task, _time, stdout, truncated, data = row
+    assert (job_id, seq, sseq, type_, event, attempt, counter) == (
+        "j1",
+        2,
+        2,
+        "runner.event.v1",
+        "runner_on_ok",
+        0,
+        1,
+    )
+    assert (host, play, task, stdout, truncated) == ("web1", "all", "t1", "ok: [web1]", False)
+    assert json.loads(data)["event_data"]["res"] == {"changed": False}
+    lifecycle = fold_batch({}, set(), items(b.events)).events[0]
+    assert lifecycle[3:6] == ("job.queued.v1", "job.queued", 0)
+
+
+def test_unknown_and_invalid_messages_become_skipped_rows() -> None:
+    unknown = decode_message(
+        5, "playledger.evt.job.j1.job.paused", b'{"type": "job.paused.v9", "job_id": "j1"}'
+    )
+    assert isinstance(unknown, Undecodable)
+    assert unknown.reason == "unknown event type 'job.paused.v9' (written by a newer version?)"
+    invalid = decode_message(6, "s", b'{"type": "job.queued.v1", "job_id": "j1"}')
+    assert isinstance(invalid, Undecodable)
+    assert invalid.reason.startswith("invalid event: ")
+    garbage = decode_message(7, "s", b"\xff not json")
+    assert isinstance(garbage, Undecodable)
+    changes = fold_batch({}, set(), [unknown, invalid, garbage])
+    assert [s.stream_seq for s in changes.skipped] == [5, 6, 7]
+    assert changes.events == []
+    assert changes.last_stream_seq == 7
+
+
+def test_nul_characters_are_replaced_so_postgresql_accepts_them() -> None:
+    b = JobBuilder("j1").runner("runner_on_ok", "a\x00b", host="w\x00", res={"msg": "x\x00y"})
+    row = fold_batch({}, set(), items(b.events)).events[0]
+    assert row[7] == "w\ufffd"
+    assert row[11] == "a\ufffdb"
+    assert "\\u0000" not in row[13]
+    assert json.loads(row[13])["event_data"]["res"]["msg"] == "x\ufffdy"
+
+
+def test_realistic_jobs_are_all_terminal_with_their_last_seq() -> None:
+    rng = random.Random(3)
+    for n in range(30):
+        events = realistic_job(f"j{n}", rng, tasks=6)
+        view = fold(events)
+        assert view.terminal_seq == events[-1].seq == view.last_seq == view.event_count
+
+
+def test_stream_seq_is_read_from_v1_and_v2_ack_subjects() -> None:
+    assert stream_seq_of("$JS.ACK.PLAYLEDGER_EVENTS.c1.1.4242.17.1700000000.0") == 4242
+    assert stream_seq_of("$JS.ACK.dom.acchash.PLAYLEDGER_EVENTS.c1.1.4242.17.1700000000.0.tok") == 4242
+
+
+def test_migrations_are_numbered_and_match_the_read_model_version() -> None:
+    found = migrations.migrations()
+    assert [m.version for m in found] == list(range(1, len(found) + 1))
+    assert migrations.latest_version() == READ_MODEL_VERSION
+    assert "CREATE TABLE jobs" in found[0].sql
