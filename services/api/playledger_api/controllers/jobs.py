@@ -249,7 +249,7 @@ class JobController(Controller):
         return CancelAccepted(id=job_id, status=status)  # type: ignore[arg-type]
 
 
-async def _known_status(services: ServicesDep, job_id: str) -> JobStatus | None:
+async def _known_status(services: Services, job_id: str) -> JobStatus | None:
     """The job's status when the read model knows it; ``None`` if not (or PostgreSQL is down)."""
     try:
         status = await services.read_model.status(job_id)
@@ -262,7 +262,7 @@ async def _known_status(services: ServicesDep, job_id: str) -> JobStatus | None:
     return status  # type: ignore[return-value]
 
 
-async def _wait_until_complete(services: ServicesDep, job_id: str, wait_s: int) -> JobStatusResponse | None:
+async def _wait_until_complete(services: Services, job_id: str, wait_s: int) -> JobStatusResponse | None:
     deadline = time.monotonic() + wait_s
     while True:
         if await services.read_model.is_complete(job_id):
