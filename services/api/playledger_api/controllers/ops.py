@@ -10,7 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from playledger_api.errors import RETRY_AFTER_S, unavailable_dependency
 from playledger_api.models import Check, Health, Readiness
-from playledger_api.services import ServicesDep
+from playledger_api.services import Services, ServicesDep
 from playledger_common.readmodel import READ_MODEL_VERSION
 
 log: Final = logging.getLogger(__name__)
@@ -48,12 +48,12 @@ class OpsController(Controller):
         return services.metrics.render()
 
 
-def _nats(services: ServicesDep) -> Check:
+def _nats(services: Services) -> Check:
     connected = services.bus.nc.is_connected
     return Check(name="nats", ok=connected, detail="connected" if connected else "not connected")
 
 
-async def _streams(services: ServicesDep) -> Check:
+async def _streams(services: Services) -> Check:
     if not services.bus.nc.is_connected:
         return Check(name="streams", ok=False, detail="unknown: NATS is not connected")
     try:
@@ -67,7 +67,7 @@ async def _streams(services: ServicesDep) -> Check:
     return Check(name="streams", ok=True, detail="present")
 
 
-async def _postgres(services: ServicesDep) -> Check:
+async def _postgres(services: Services) -> Check:
     try:
         version = await services.read_model.migration_version()
     except Exception as exc:
