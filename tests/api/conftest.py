@@ -176,7 +176,7 @@ async def insert_event(
 SPEC = JobSpec(source=LocalSource(path="site.yml"), inventory=InlineInventory(hosts=["localhost"]))
 
 
-def job_events(job_id: str, runner_events: int) -> list[JobEvent]:
+def job_events(job_id: str, runner_events: int, stdout_size: int = 0) -> list[JobEvent]:
     """A realistic job: queued, started, ``runner_events`` runner events, succeeded."""
     now = datetime.now(UTC)
     events: list[JobEvent] = [
@@ -212,7 +212,7 @@ def job_events(job_id: str, runner_events: int) -> list[JobEvent]:
                     event=name,
                     counter=counter,
                     uuid=str(uuid.uuid4()),
-                    stdout=f"line {counter}",
+                    stdout=f"line {counter}" + "x" * stdout_size,
                     pid=4242,
                     event_data={"host": "localhost"},
                 ),

@@ -165,7 +165,7 @@ def handle_validation_error(request: Request[Any, Any, Any], exc: Exception) -> 
     extra = exc.extra if isinstance(exc.extra, list) else []
     errors = [
         FieldProblem(
-            path=_litestar_path(item.get("source"), item.get("key")), message=str(item.get("message"))
+            path=_litestar_path(_source(item), item.get("key")), message=str(item.get("message"))
         )
         for item in extra
         if isinstance(item, dict)
