@@ -37,7 +37,8 @@ class FieldProblem(msgspec.Struct, frozen=True, kw_only=True):
 class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """RFC 9457 problem details."""
 
-    type: str = "about:blank"
+    type: str
+    """Always ``about:blank``: the status code and title say what happened."""
     title: str
     status: int
     detail: str | None = None
@@ -133,7 +134,12 @@ def problem_response(
     headers: dict[str, str] | None = None,
 ) -> Response[bytes]:
     problem = Problem(
-        title=title, status=status, detail=detail, instance=request.url.path, errors=errors or []
+        type="about:blank",
+        title=title,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        errors=errors or [],
     )
     return Response(
         content=msgspec.json.encode(problem),
@@ -164,9 +170,7 @@ def handle_validation_error(request: Request[Any, Any, Any], exc: Exception) -> 
     assert isinstance(exc, ValidationException)  # noqa: S101 - registered for ValidationException only
     extra = exc.extra if isinstance(exc.extra, list) else []
     errors = [
-        FieldProblem(
-            path=_litestar_path(_source(item), item.get("key")), message=str(item.get("message"))
-        )
+        FieldProblem(path=_litestar_path(_source(item), item.get("key")), message=str(item.get("message")))
         for item in extra
         if isinstance(item, dict)
     ]

@@ -39,10 +39,11 @@ from playledger_api.models import (
 )
 from playledger_api.services import Services, ServicesDep
 from playledger_api.submission import build_command, choose_job_id, decode_body
-from playledger_schemas.commands import CancelJob, HostName
+from playledger_schemas.commands import CancelJob
 from playledger_schemas.ids import Priority
 
 WAIT_POLL_S: Final = 0.1
+HOST_PATTERN: Final = r"^[A-Za-z0-9_.:\[\]-]{1,253}$"
 EventName = Annotated[
     str, QueryParameter(pattern=r"^[A-Za-z0-9_.]{1,64}$", description="e.g. runner_on_ok, job.started")
 ]
@@ -180,7 +181,9 @@ class JobController(Controller):
             str | None,
             QueryParameter(pattern=r"^[A-Za-z0-9_.]{1,64}$", description="e.g. runner_on_ok, job.started"),
         ] = None,
-        host: Annotated[HostName | None, QueryParameter(description="Only events of this host.")] = None,
+        host: Annotated[
+            str | None, QueryParameter(pattern=HOST_PATTERN, description="Only events of this host.")
+        ] = None,
     ) -> EventPage:
         """The job's projected events in order (per-job ``seq``), paginated with ``after``."""
         reject_unknown_query(request, frozenset({"after", "limit", "event", "host"}))
@@ -203,7 +206,7 @@ class JobController(Controller):
     @get(
         "/{job_id:str}/logs",
         operation_id="getJobLogs",
-        media_type="text/plain; charset=utf-8",
+        media_type="text/plain",
         responses=problems(400, 404, 503),
     )
     async def logs(
@@ -224,7 +227,7 @@ class JobController(Controller):
             async for piece in services.read_model.log(job_id, attempt):
                 yield piece.encode()
 
-        return Stream(chunks(), media_type="text/plain; charset=utf-8")
+        return Stream(chunks(), media_type="text/plain")
 
     @delete(
         "/{job_id:str}",

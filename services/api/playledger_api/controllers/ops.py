@@ -42,7 +42,7 @@ class OpsController(Controller):
             Readiness(ready=ready, checks=checks), status_code=200 if ready else 503, headers=headers
         )
 
-    @get("/metrics", operation_id="metrics", media_type="text/plain; version=0.0.4; charset=utf-8")
+    @get("/metrics", operation_id="metrics", media_type="text/plain; version=0.0.4")
     async def metrics(self, services: ServicesDep) -> bytes:
         """Prometheus metrics of this process."""
         return services.metrics.render()
