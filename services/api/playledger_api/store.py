@@ -7,6 +7,8 @@ so queries name tables unqualified. Infrastructure errors are left to the error 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Final
@@ -15,6 +17,7 @@ import asyncpg
 import msgspec
 
 from playledger_api.cursor import JobCursor, encode_cursor
+from playledger_api.errors import POSTGRESQL, DependencyUnavailableError
 from playledger_api.logtext import LOG_PIECE_SQL
 from playledger_api.models import (
     EventItem,
@@ -28,6 +31,7 @@ from playledger_api.models import (
 )
 from playledger_common.readmodel import MIGRATIONS_TABLE, PROJECTION, SCHEMA
 
+log: Final = logging.getLogger(__name__)
 LOG_PAGE: Final = 500
 """Rows fetched per round trip while streaming a log."""
 
@@ -64,12 +68,43 @@ _JOB_COLUMNS: Final = """
 """
 
 
+@contextlib.asynccontextmanager
+async def _postgresql() -> AsyncIterator[None]:
+    """Translate "cannot reach PostgreSQL" (refused, timed out, not migrated) into a 503."""
+    try:
+        yield
+    except (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+        log.warning("PostgreSQL unavailable: %s", type(exc).__name__)
+        raise DependencyUnavailableError(POSTGRESQL) from None
+    except (
+        asyncpg.UndefinedTableError,
+        asyncpg.InvalidSchemaNameError,
+        asyncpg.CannotConnectNowError,
+    ) as exc:
+        log.warning("PostgreSQL read models not usable: %s", type(exc).__name__)
+        raise DependencyUnavailableError(POSTGRESQL) from None
+
+
 class ReadModel:
+    """Every public method answers from the read models or raises ``DependencyUnavailableError``."""
+
     def __init__(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
         self.pool = pool
 
+    async def _fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
+        async with _postgresql():
+            return await self.pool.fetch(query, *args)
+
+    async def _fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
+        async with _postgresql():
+            return await self.pool.fetchrow(query, *args)
+
+    async def _fetchval(self, query: str, *args: object) -> Any:
+        async with _postgresql():
+            return await self.pool.fetchval(query, *args)
+
     async def job(self, job_id: str) -> JobStatusResponse | None:
-        row = await self.pool.fetchrow(
+        row = await self._fetchrow(
             f"SELECT {_JOB_COLUMNS}, "  # noqa: S608 - a constant column list, values are parameters
             "(SELECT last_stream_seq FROM projection_checkpoint WHERE projection = $2) AS projection_seq "
             "FROM jobs WHERE job_id = $1",
@@ -79,12 +114,12 @@ class ReadModel:
         return None if row is None else _job_status(row)
 
     async def status(self, job_id: str) -> str | None:
-        status: str | None = await self.pool.fetchval("SELECT status FROM jobs WHERE job_id = $1", job_id)
+        status: str | None = await self._fetchval("SELECT status FROM jobs WHERE job_id = $1", job_id)
         return status
 
     async def is_complete(self, job_id: str) -> bool:
         """The job's terminal event is projected (so every event of it is queryable)."""
-        done: bool | None = await self.pool.fetchval(
+        done: bool | None = await self._fetchval(
             "SELECT terminal_seq IS NOT NULL FROM jobs WHERE job_id = $1", job_id
         )
         return bool(done)
@@ -99,7 +134,7 @@ class ReadModel:
         cursor: JobCursor | None,
         limit: int,
     ) -> JobPage:
-        rows = await self.pool.fetch(
+        rows = await self._fetch(
             """
             SELECT job_id, status, priority, created_at, started_at, finished_at, rc, event_count, terminal_seq
             FROM jobs
@@ -142,7 +177,7 @@ class ReadModel:
     async def events(
         self, job_id: str, *, after: int, limit: int, event: str | None, host: str | None
     ) -> EventPage:
-        rows = await self.pool.fetch(
+        rows = await self._fetch(
             """
             SELECT seq, stream_seq, type, event, attempt, counter, host, play, task, time, stdout, truncated, data
             FROM job_events
@@ -163,7 +198,7 @@ class ReadModel:
         return EventPage(items=items, next_after=next_after)
 
     async def hosts(self, job_id: str) -> list[HostSummary]:
-        rows = await self.pool.fetch(
+        rows = await self._fetch(
             "SELECT host, ok, changed, failures, unreachable, skipped, rescued, ignored "
             "FROM job_hosts WHERE job_id = $1 ORDER BY host",
             job_id,
@@ -172,7 +207,7 @@ class ReadModel:
 
     async def log(self, job_id: str, attempt: int | None) -> AsyncIterator[str]:
         """The job's stdout, runner event by runner event, read with a server-side cursor."""
-        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+        async with _postgresql(), self.pool.acquire() as conn, conn.transaction(readonly=True):
             query = (
                 f"SELECT {LOG_PIECE_SQL} AS piece FROM job_events "  # noqa: S608 - constant SQL fragment
                 "WHERE job_id = $1 AND type = 'runner.event.v1' AND ($2::integer IS NULL OR attempt = $2) "
@@ -184,7 +219,7 @@ class ReadModel:
                     yield piece
 
     async def migration_version(self) -> int | None:
-        version: int | None = await self.pool.fetchval(
+        version: int | None = await self._fetchval(
             f"SELECT max(version) FROM {SCHEMA}.{MIGRATIONS_TABLE}"  # noqa: S608 - constants, no input
         )
         return version

@@ -8,7 +8,7 @@ from typing import Final
 from litestar import Controller, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
-from playledger_api.errors import RETRY_AFTER_S, unavailable_dependency
+from playledger_api.errors import RETRY_AFTER_S, DependencyUnavailableError, unavailable_dependency
 from playledger_api.models import Check, Health, Readiness
 from playledger_api.services import Services, ServicesDep
 from playledger_common.readmodel import READ_MODEL_VERSION
@@ -70,6 +70,8 @@ async def _streams(services: Services) -> Check:
 async def _postgres(services: Services) -> Check:
     try:
         version = await services.read_model.migration_version()
+    except DependencyUnavailableError:
+        return Check(name="postgresql", ok=False, detail="unreachable or read models not migrated")
     except Exception as exc:
         dependency = unavailable_dependency(exc)
         if dependency is None:
