@@ -5,6 +5,12 @@ Verified against ansible-runner 2.4.3 (``OutputEventFilter.write``) and a real r
 ``stdout`` plus ``"\\n"`` when that text is neither empty nor ``"{}"``; a line printed outside
 any marker becomes a synthetic ``verbose`` event (no ``pid``) and the file keeps the raw
 line, which the pty ended with ``"\\r\\n"``.
+
+One case cannot be rebuilt exactly: when text outside any callback reaches runner in the
+same pty read as the next event marker, runner writes only the last such line, stripped,
+plus ``"\\n"`` (its events still carry every line). That depends on read timing (seen with
+ansible warnings printed by forked workers, e.g. interpreter discovery); the executor's own
+log file keeps runner's bytes.
 """
 
 from __future__ import annotations
