@@ -159,9 +159,16 @@ async def test_a_slow_client_falls_behind_and_catches_up_without_loss(
                     publisher = asyncio.create_task(publish(js, big[700:]))
                 if len(got) < 300 and len(got) % 50 == 0:
                     await asyncio.sleep(0.3)  # stall while the server keeps appending
-        assert publisher is not None
-        await publisher
+            assert publisher is not None
+            await publisher
+            metrics = (await client.get("/metrics")).text
     assert got == list(range(1, len(events) + 1))
+    resubscribes = next(
+        float(line.split()[1])
+        for line in metrics.splitlines()
+        if line.startswith("playledger_api_sse_resubscribes_total")
+    )
+    assert resubscribes > 0  # the client really fell behind, and caught up
 
 
 async def test_unknown_job_is_404_and_a_bad_last_event_id_is_400(base_url: str, js: JetStreamContext) -> None:
@@ -197,3 +204,20 @@ async def test_a_submitted_job_without_events_yet_can_be_watched(base_url: str, 
     seqs = await publish(js, job_events("watch1", runner_events=3))
     received = await asyncio.wait_for(reader, timeout=30)
     assert [int(sse.id) for sse in runner_events(received)] == seqs
+
+
+async def test_a_disconnected_client_is_released(base_url: str, js: JetStreamContext) -> None:
+    await publish(js, job_events("gone1", runner_events=5)[:3])
+
+    async def clients() -> str:
+        async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+            text = (await client.get("/metrics")).text
+        return next(line for line in text.splitlines() if line.startswith("playledger_api_sse_clients "))
+
+    got = await read_first(base_url, "gone1", count=2)
+    assert len(got) == 2
+    for _ in range(100):
+        if await clients() == "playledger_api_sse_clients 0.0":
+            break
+        await asyncio.sleep(0.05)
+    assert await clients() == "playledger_api_sse_clients 0.0"

@@ -44,6 +44,12 @@ class Metrics:
             "playledger_api_sse_events_total", "Job events sent to SSE clients.", registry=self.registry
         )
 
+        self.sse_resubscribes = Counter(
+            "playledger_api_sse_resubscribes_total",
+            "Times a slow SSE client's consumer was replaced to resume after its last sent event.",
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

@@ -5,12 +5,12 @@ after the client's ``Last-Event-ID``; the SSE ``id`` is the stream sequence, so 
 reconnecting client resumes exactly where it stopped, and replay flows into live events on
 the same consumer (no backfill/live race).
 
-Slow clients lose nothing: the consumer's callback awaits room in a bounded queue, which
-holds back nats-py's flow-control replies, so the server pauses delivery until the client
-catches up (no message is dropped client-side: the pending limits stay at nats-py's large
-defaults, above the server's flow-control window). Should the ordered consumer ever reset,
-it restarts from the last delivered sequence, and anything at or below the last sequence
-sent is skipped.
+Slow clients lose nothing and cost bounded memory: the consumer's callback only ever
+appends to a bounded queue (it never blocks, so nats-py never has a reason to drop); when the
+queue is full the consumer is marked overflowed and its further messages are ignored. Once
+the client has drained the queue, that consumer is replaced by a new one starting right after
+the last event sent. The client falls behind, then catches up. Anything at or below the last
+sequence sent (an ordered-consumer reset) is skipped, so nothing is sent twice.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from typing import Final
 
 import msgspec
+import nats.errors
 from litestar.response import ServerSentEventMessage
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -60,6 +61,45 @@ def end_message(job_id: str, kind: str, seq: int) -> ServerSentEventMessage:
     return ServerSentEventMessage(event=END_EVENT, data=data)
 
 
+class _Feed:
+    """One ordered consumer's messages, in a bounded queue; full means overflowed (replace the feed)."""
+
+    def __init__(self, size: int) -> None:
+        self.queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=size)
+        self.overflowed = False
+
+    async def on_message(self, msg: Msg) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(msg)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+
+async def _subscribe(
+    js: JetStreamContext, job_id: str, after: int, feed: _Feed
+) -> JetStreamContext.PushSubscription:
+    """An ordered push consumer on the job's subjects, from stream sequence ``after + 1``."""
+    if after > 0:
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1)
+    else:
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+    return await js.subscribe(
+        job_events_filter(job_id),
+        stream=EVENTS_STREAM,
+        cb=feed.on_message,
+        ordered_consumer=True,
+        idle_heartbeat=CONSUMER_HEARTBEAT_S,
+        config=config,
+    )
+
+
+async def _close(subscription: JetStreamContext.PushSubscription) -> None:
+    with contextlib.suppress(nats.errors.Error):
+        await subscription.unsubscribe()
+
+
 async def job_event_stream(
     js: JetStreamContext,
     job_id: str,
@@ -70,29 +110,19 @@ async def job_event_stream(
     metrics: Metrics,
 ) -> AsyncIterator[ServerSentEventMessage]:
     """Every event of ``job_id`` with stream sequence > ``after``, live, until the terminal one."""
-    queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=buffer)
-
-    async def on_message(msg: Msg) -> None:
-        await queue.put(msg)  # blocks when the client is slow: backpressure, never a drop
-
-    if after > 0:
-        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1)
-    else:
-        config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
-    subscription = await js.subscribe(
-        job_events_filter(job_id),
-        stream=EVENTS_STREAM,
-        cb=on_message,
-        ordered_consumer=True,
-        idle_heartbeat=CONSUMER_HEARTBEAT_S,
-        config=config,
-    )
+    feed = _Feed(buffer)
+    subscription = await _subscribe(js, job_id, after, feed)
     metrics.sse_clients.inc()
     last_sent = after
     try:
         while True:
+            if feed.overflowed and feed.queue.empty():
+                await _close(subscription)
+                metrics.sse_resubscribes.inc()
+                feed = _Feed(buffer)
+                subscription = await _subscribe(js, job_id, last_sent, feed)
             try:
-                msg = await asyncio.wait_for(queue.get(), timeout=heartbeat_s)
+                msg = await asyncio.wait_for(feed.queue.get(), timeout=heartbeat_s)
             except TimeoutError:
                 yield ServerSentEventMessage(comment="keepalive", data=None)
                 continue
@@ -108,5 +138,4 @@ async def job_event_stream(
                 return
     finally:
         metrics.sse_clients.dec()
-        with contextlib.suppress(Exception):
-            await subscription.unsubscribe()
+        await _close(subscription)
