@@ -65,8 +65,14 @@ class ApiSettings(CommonSettings, frozen=True, kw_only=True):
     max_body_bytes: Annotated[int, Meta(ge=1024)] = 1024 * 1024
     projects_dir: Path | None = None
     """When set, the API checks that a submitted playbook exists before queueing it."""
-    logs_dir: Path | None = None
-    """The executors' log directory, when the API can read it (embedded default, shared volume)."""
+    db_pool_size: Annotated[int, Meta(ge=1, le=100)] = 10
+    """Most PostgreSQL connections one API process holds."""
+    sse_heartbeat_s: Annotated[float, Meta(gt=0, le=300)] = 15.0
+    """Seconds between ``: keepalive`` comments on an idle SSE stream."""
+    sse_buffer_events: Annotated[int, Meta(ge=1, le=100_000)] = 256
+    """Events buffered per SSE client; a slower client pauses its consumer instead of losing events."""
+    max_wait_s: Annotated[int, Meta(ge=0, le=3600)] = 300
+    """Upper bound of ``POST /api/v1/jobs?wait=<seconds>``."""
 
 
 S = TypeVar("S", bound=msgspec.Struct)

@@ -1,0 +1,77 @@
+"""The Litestar app factory: ``create_app(settings)``.
+
+The lifespan opens one NATS connection (and makes sure the streams exist) and one lazy
+asyncpg pool per process, and closes them on shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Final
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Contact
+
+from playledger_api.bus import Bus
+from playledger_api.controllers.jobs import JobController
+from playledger_api.controllers.ops import OpsController
+from playledger_api.controllers.stream import StreamController
+from playledger_api.errors import EXCEPTION_HANDLERS
+from playledger_api.metrics import Metrics
+from playledger_api.services import Services, provide_services
+from playledger_api.store import ReadModel, create_pool
+from playledger_common.bus import connect
+from playledger_common.settings import ApiSettings
+from playledger_common.streams import ensure_streams
+
+log: Final = logging.getLogger(__name__)
+API_VERSION: Final = "1.0.0"
+
+
+def create_app(settings: ApiSettings) -> Litestar:
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        nc = await connect(settings.nats_url, "playledger-api")
+        pool = None
+        try:
+            js = nc.jetstream()
+            for report in await ensure_streams(js, settings):
+                for drift in report.drift:
+                    log.warning("stream drift: %s", drift)
+            pool = await create_pool(settings.database_url, settings.db_pool_size)
+            app.state.services = Services(
+                settings=settings, bus=Bus(nc, js), read_model=ReadModel(pool), metrics=metrics
+            )
+            yield
+        finally:
+            if pool is not None:
+                await pool.close()
+            await nc.close()
+
+    return Litestar(
+        route_handlers=[JobController, StreamController, OpsController],
+        lifespan=[lifespan],
+        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[metrics.middleware],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="playledger",
+            version=API_VERSION,
+            description=(
+                "Run Ansible playbooks as jobs. Errors are RFC 9457 problem details "
+                "(application/problem+json); SSE ids are event stream sequences."
+            ),
+            contact=Contact(name="playledger"),
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        debug=False,
+    )

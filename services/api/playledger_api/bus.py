@@ -1,0 +1,95 @@
+"""The API's side of NATS: publishing commands and asking the streams what they hold.
+
+Raises ``DependencyUnavailableError`` instead of waiting on a disconnected client, so a
+request fails fast with 503 while NATS is down.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import nats.errors
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import RawStreamMsg
+from nats.js.errors import NotFoundError
+
+from playledger_api.errors import NATS, DependencyUnavailableError
+from playledger_schemas.codec import encode
+from playledger_schemas.commands import CancelJob, SubmitJob
+from playledger_schemas.subjects import (
+    COMMANDS_STREAM,
+    EVENTS_STREAM,
+    cancel_subject,
+    job_events_filter,
+    submit_subject,
+)
+
+PUBLISH_TIMEOUT_S: Final = 5.0
+
+
+class Bus:
+    def __init__(self, nc: Client, js: JetStreamContext) -> None:
+        self.nc = nc
+        self.js = js
+
+    def require_connected(self) -> None:
+        if not self.nc.is_connected:
+            raise DependencyUnavailableError(NATS)
+
+    async def submit(self, command: SubmitJob) -> bool:
+        """Publish a submit command; ``True`` when JetStream already had it (same job id)."""
+        self.require_connected()
+        try:
+            ack = await self.js.publish(
+                submit_subject(command.spec.priority, command.job_id),
+                encode(command),
+                timeout=PUBLISH_TIMEOUT_S,
+                headers={"Nats-Msg-Id": f"submit:{command.job_id}"},
+            )
+        except (nats.errors.Error, TimeoutError):
+            raise DependencyUnavailableError(NATS) from None
+        return bool(ack.duplicate)
+
+    async def cancel(self, command: CancelJob) -> None:
+        self.require_connected()
+        try:
+            await self.js.publish(
+                cancel_subject(command.job_id),
+                encode(command),
+                timeout=PUBLISH_TIMEOUT_S,
+                headers={"Nats-Msg-Id": f"cancel:{command.job_id}"},
+            )
+        except (nats.errors.Error, TimeoutError):
+            raise DependencyUnavailableError(NATS) from None
+
+    async def last_event(self, job_id: str) -> RawStreamMsg | None:
+        """The job's latest event in the stream, or ``None`` when it has none yet."""
+        self.require_connected()
+        try:
+            return await self.js.get_last_msg(EVENTS_STREAM, job_events_filter(job_id), direct=True)
+        except NotFoundError:
+            return None
+        except (nats.errors.Error, TimeoutError):
+            raise DependencyUnavailableError(NATS) from None
+
+    async def was_submitted(self, job_id: str) -> bool:
+        """A submit command for this job is in the commands stream (it may not be queued yet)."""
+        self.require_connected()
+        try:
+            await self.js.get_last_msg(COMMANDS_STREAM, f"playledger.cmd.submit.*.{job_id}", direct=True)
+        except NotFoundError:
+            return False
+        except (nats.errors.Error, TimeoutError):
+            raise DependencyUnavailableError(NATS) from None
+        return True
+
+    async def streams_present(self) -> list[str]:
+        """Names of playledger's streams that are missing."""
+        missing = []
+        for name in (COMMANDS_STREAM, EVENTS_STREAM):
+            try:
+                await self.js.stream_info(name)
+            except NotFoundError:
+                missing.append(name)
+        return missing

@@ -1,0 +1,1 @@
+"""One controller per resource: jobs, their live stream, and operations (health, readiness, metrics)."""

@@ -1,0 +1,289 @@
+"""``/api/v1/jobs``: submit, list, show, events, hosts, logs, cancel. Reads come from the read models only."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.response import Stream
+
+from playledger_api.controllers.params import JobIdPath, problems, reject_unknown_query
+from playledger_api.cursor import decode_cursor
+from playledger_api.errors import (
+    BadRequestError,
+    DependencyUnavailableError,
+    FieldProblem,
+    InvalidRequestError,
+    JobConflictError,
+    JobNotFoundError,
+    unavailable_dependency,
+)
+from playledger_api.models import (
+    TERMINAL_STATUSES,
+    CancelAccepted,
+    EventPage,
+    HostList,
+    JobPage,
+    JobStatus,
+    JobStatusResponse,
+    SubmitAccepted,
+    SubmitJobBody,
+    links,
+)
+from playledger_api.services import Services, ServicesDep
+from playledger_api.submission import build_command, choose_job_id, decode_body
+from playledger_schemas.commands import CancelJob
+from playledger_schemas.ids import Priority
+
+WAIT_POLL_S: Final = 0.1
+HOST_PATTERN: Final = r"^[A-Za-z0-9_.:\[\]-]{1,253}$"
+EventName = Annotated[
+    str, QueryParameter(pattern=r"^[A-Za-z0-9_.]{1,64}$", description="e.g. runner_on_ok, job.started")
+]
+
+
+class JobController(Controller):
+    path = "/api/v1/jobs"
+    tags = ["jobs"]  # noqa: RUF012 - Litestar's declared class attribute
+
+    @post(
+        "/",
+        status_code=202,
+        operation_id="submitJob",
+        response_headers=[],
+        responses={
+            200: ResponseSpec(
+                data_container=JobStatusResponse,
+                description="With ?wait: the job finished (its terminal event is projected) in time.",
+            ),
+            **problems(400, 413, 422, 503),
+        },
+    )
+    async def submit(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[SubmitJobBody],
+        services: ServicesDep,
+        idempotency_key: Annotated[
+            str | None,
+            HeaderParameter(
+                name="Idempotency-Key",
+                description="The same key always names the same job: a retried submit never runs it twice.",
+            ),
+        ] = None,
+        wait: Annotated[
+            int | None,
+            QueryParameter(
+                ge=0,
+                le=3600,
+                description="Seconds to wait for the job to finish (bounded by the server's maximum): "
+                "200 with the job when it is done, else 202.",
+            ),
+        ] = None,
+    ) -> Response[SubmitAccepted | JobStatusResponse]:
+        """Submit a job: answered 202 once the command is stored in JetStream.
+
+        The job id is the body's ``id``, else derived from ``Idempotency-Key``, else new.
+        Submitting a known id again returns that job (``duplicate: true``) and never runs it twice.
+        """
+        reject_unknown_query(request, frozenset({"wait"}))
+        settings = services.settings
+        if wait is not None and wait > settings.max_wait_s:
+            problem = FieldProblem(path="query.wait", message=f"must be <= {settings.max_wait_s}")
+            raise BadRequestError.at(problem)
+        body = decode_body(await request.body())  # strict: the framework's decoding is lax
+        job_id = choose_job_id(body.id, idempotency_key)
+        command = build_command(body, job_id, datetime.now(UTC))
+        if settings.projects_dir is not None:
+            _require_playbook(settings.projects_dir, command.spec.source.path)
+
+        status: JobStatus = "queued"
+        known = await _known_status(services, job_id)
+        if known is not None:
+            status, duplicate = known, True
+        else:
+            duplicate = await services.bus.submit(command)
+            if not duplicate:
+                services.metrics.jobs_submitted.inc()
+
+        location = {"Location": f"/api/v1/jobs/{job_id}"}
+        if wait:
+            job = await _wait_until_complete(services, job_id, wait)
+            if job is not None:
+                return Response(job, status_code=200, headers=location)
+        accepted = SubmitAccepted(
+            id=job_id, status=status, priority=command.spec.priority, duplicate=duplicate, links=links(job_id)
+        )
+        return Response(accepted, status_code=202, headers=location)
+
+    @get("/", operation_id="listJobs", responses=problems(400, 503))
+    async def list_jobs(
+        self,
+        request: Request[Any, Any, Any],
+        services: ServicesDep,
+        status: FromQuery[JobStatus | None] = None,
+        priority: FromQuery[Priority | None] = None,
+        created_after: Annotated[
+            datetime | None, QueryParameter(description="RFC 3339 with a time zone; exclusive.")
+        ] = None,
+        created_before: Annotated[
+            datetime | None, QueryParameter(description="RFC 3339 with a time zone; exclusive.")
+        ] = None,
+        cursor: Annotated[
+            str | None, QueryParameter(max_length=512, description="``next_cursor`` of the previous page.")
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+    ) -> JobPage:
+        """List jobs, newest first, one page at a time."""
+        reject_unknown_query(
+            request, frozenset({"status", "priority", "created_after", "created_before", "cursor", "limit"})
+        )
+        for name, value in (("created_after", created_after), ("created_before", created_before)):
+            if value is not None and value.tzinfo is None:
+                problem = FieldProblem(path=f"query.{name}", message="needs a time zone (e.g. Z or +00:00)")
+                raise BadRequestError.at(problem)
+        return await services.read_model.jobs(
+            status=status,
+            priority=priority,
+            created_after=created_after,
+            created_before=created_before,
+            cursor=decode_cursor(cursor) if cursor else None,
+            limit=limit,
+        )
+
+    @get("/{job_id:str}", operation_id="getJob", responses=problems(400, 404, 503))
+    async def get_job(
+        self, request: Request[Any, Any, Any], job_id: JobIdPath, services: ServicesDep
+    ) -> JobStatusResponse:
+        """The job's status, progress and result; ``complete`` once every event is projected."""
+        reject_unknown_query(request, frozenset())
+        job = await services.read_model.job(job_id)
+        if job is None:
+            raise JobNotFoundError(job_id)
+        return job
+
+    @get("/{job_id:str}/events", operation_id="listJobEvents", responses=problems(400, 404, 503))
+    async def events(
+        self,
+        request: Request[Any, Any, Any],
+        job_id: JobIdPath,
+        services: ServicesDep,
+        after: Annotated[int, QueryParameter(ge=0, description="Only events with a larger per-job seq.")] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+        event: Annotated[
+            str | None,
+            QueryParameter(pattern=r"^[A-Za-z0-9_.]{1,64}$", description="e.g. runner_on_ok, job.started"),
+        ] = None,
+        host: Annotated[
+            str | None, QueryParameter(pattern=HOST_PATTERN, description="Only events of this host.")
+        ] = None,
+    ) -> EventPage:
+        """The job's projected events in order (per-job ``seq``), paginated with ``after``."""
+        reject_unknown_query(request, frozenset({"after", "limit", "event", "host"}))
+        page = await services.read_model.events(job_id, after=after, limit=limit, event=event, host=host)
+        if not page.items and await services.read_model.status(job_id) is None:
+            raise JobNotFoundError(job_id)
+        return page
+
+    @get("/{job_id:str}/hosts", operation_id="listJobHosts", responses=problems(400, 404, 503))
+    async def hosts(
+        self, request: Request[Any, Any, Any], job_id: JobIdPath, services: ServicesDep
+    ) -> HostList:
+        """Per-host result counts."""
+        reject_unknown_query(request, frozenset())
+        items = await services.read_model.hosts(job_id)
+        if not items and await services.read_model.status(job_id) is None:
+            raise JobNotFoundError(job_id)
+        return HostList(items=items)
+
+    @get(
+        "/{job_id:str}/logs",
+        operation_id="getJobLogs",
+        media_type="text/plain",
+        responses=problems(400, 404, 503),
+    )
+    async def logs(
+        self,
+        request: Request[Any, Any, Any],
+        job_id: JobIdPath,
+        services: ServicesDep,
+        attempt: Annotated[
+            int | None, QueryParameter(ge=1, description="Only this attempt's output.")
+        ] = None,
+    ) -> Stream:
+        """The job's stdout as ansible-runner writes it, streamed (events projected so far)."""
+        reject_unknown_query(request, frozenset({"attempt"}))
+        if await services.read_model.status(job_id) is None:
+            raise JobNotFoundError(job_id)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async for piece in services.read_model.log(job_id, attempt):
+                yield piece.encode()
+
+        return Stream(chunks(), media_type="text/plain")
+
+    @delete(
+        "/{job_id:str}",
+        status_code=202,
+        operation_id="cancelJob",
+        responses=problems(400, 404, 409, 503),
+    )
+    async def cancel(
+        self, request: Request[Any, Any, Any], job_id: JobIdPath, services: ServicesDep
+    ) -> CancelAccepted:
+        """Cancel a queued or running job (202); a finished job is a 409."""
+        reject_unknown_query(request, frozenset())
+        status = await services.read_model.status(job_id)
+        if status is None:
+            if not await services.bus.was_submitted(job_id):
+                raise JobNotFoundError(job_id)
+            status = "queued"
+        if status in TERMINAL_STATUSES:
+            detail = f"job {job_id!r} already finished ({status}); it cannot be canceled"
+            raise JobConflictError(detail)
+        await services.bus.cancel(CancelJob(job_id=job_id, issued_at=datetime.now(UTC)))
+        return CancelAccepted(id=job_id, status=status)  # type: ignore[arg-type]
+
+
+async def _known_status(services: Services, job_id: str) -> JobStatus | None:
+    """The job's status when the read model knows it; ``None`` if not (or PostgreSQL is down)."""
+    try:
+        status = await services.read_model.status(job_id)
+    except DependencyUnavailableError:
+        return None
+    except Exception as exc:
+        if unavailable_dependency(exc) is None:
+            raise
+        return None
+    return status  # type: ignore[return-value]
+
+
+async def _wait_until_complete(services: Services, job_id: str, wait_s: int) -> JobStatusResponse | None:
+    deadline = time.monotonic() + wait_s
+    while True:
+        if await services.read_model.is_complete(job_id):
+            return await services.read_model.job(job_id)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        await asyncio.sleep(min(WAIT_POLL_S, remaining))
+
+
+def _require_playbook(projects_dir: Path, path: str) -> None:
+    root = projects_dir.resolve()
+    candidate = (root / path).resolve()
+    if not candidate.is_relative_to(root):
+        message = "resolves outside the projects directory"
+    elif not candidate.is_file():
+        message = "no such playbook in the projects directory"
+    else:
+        return
+    problem = FieldProblem(path="$.source.path", message=message)
+    raise InvalidRequestError.at(problem)

@@ -1,0 +1,45 @@
+"""Parameter types and documented error responses shared by the controllers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final
+
+from litestar import Request
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import PathParameter
+
+from playledger_api.errors import PROBLEM_JSON, BadRequestError, FieldProblem, Problem
+from playledger_schemas.ids import JOB_ID_PATTERN
+
+JobIdPath = Annotated[
+    str,
+    PathParameter(
+        pattern=JOB_ID_PATTERN,
+        max_length=128,
+        description="The job id: 1-128 characters of A-Z a-z 0-9 _ -, starting with a letter or digit.",
+    ),
+]
+
+_DESCRIPTIONS: Final = {
+    400: "Invalid query, path or header parameter (problem details with the parameter of each error).",
+    404: "No job with this id.",
+    409: "The request conflicts with the job's state.",
+    413: "The request body is larger than the configured limit.",
+    422: "The body is not a valid job (problem details with the JSON path of each invalid field).",
+    503: "NATS or PostgreSQL is unavailable; retry after the Retry-After header's seconds.",
+}
+
+
+def problems(*codes: int) -> dict[int, ResponseSpec]:
+    return {
+        code: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, description=_DESCRIPTIONS[code])
+        for code in codes
+    }
+
+
+def reject_unknown_query(request: Request[Any, Any, Any], allowed: frozenset[str]) -> None:
+    """Every query parameter is validated, including the ones we do not expect."""
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        errors = [FieldProblem(path=f"query.{name}", message="unknown query parameter") for name in unknown]
+        raise BadRequestError.of(errors)

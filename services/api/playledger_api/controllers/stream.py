@@ -1,0 +1,83 @@
+"""``GET /api/v1/jobs/{id}/stream``: the job's events over SSE, from JetStream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get
+from litestar.params import HeaderParameter, QueryParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from playledger_api.controllers.params import JobIdPath, problems, reject_unknown_query
+from playledger_api.errors import BadRequestError, FieldProblem, JobNotFoundError
+from playledger_api.services import ServicesDep
+from playledger_api.sse import TERMINAL_KINDS, end_message, job_event_stream, subject_kind
+
+
+class StreamController(Controller):
+    path = "/api/v1/jobs"
+    tags = ["jobs"]  # noqa: RUF012 - Litestar's declared class attribute
+
+    @get(
+        "/{job_id:str}/stream",
+        operation_id="streamJobEvents",
+        media_type="text/event-stream",
+        responses=problems(400, 404, 503),
+    )
+    async def stream(
+        self,
+        request: Request[Any, Any, Any],
+        job_id: JobIdPath,
+        services: ServicesDep,
+        after: Annotated[
+            int | None, QueryParameter(ge=0, description="Resume after this event id (a stream sequence).")
+        ] = None,
+        last_event_id: Annotated[
+            str | None,
+            HeaderParameter(
+                name="Last-Event-ID", description="Set by EventSource on reconnect; wins over ``after``."
+            ),
+        ] = None,
+    ) -> ServerSentEvent:
+        """Server-Sent Events: ``id`` = stream sequence, ``event`` = kind (``job.started``, ``runner_on_ok``, ...).
+
+        ``data`` is the event as JSON. A finished job replays its events then sends
+        ``event: end``; a running job continues live until its terminal event. Comments
+        (``: keepalive``) keep idle connections open. Nothing is ever dropped for a slow client.
+        """
+        reject_unknown_query(request, frozenset({"after"}))
+        start = _resume_point(after, last_event_id)
+        last = await services.bus.last_event(job_id)
+        if last is None and not await services.bus.was_submitted(job_id):
+            raise JobNotFoundError(job_id)
+        if last is not None and last.seq is not None and last.subject is not None:
+            kind = subject_kind(last.subject, job_id)
+            if kind in TERMINAL_KINDS and last.seq <= start:
+                return ServerSentEvent(_only(end_message(job_id, kind, last.seq)))
+        settings = services.settings
+        events = job_event_stream(
+            services.bus.js,
+            job_id,
+            start,
+            heartbeat_s=settings.sse_heartbeat_s,
+            buffer=settings.sse_buffer_events,
+            metrics=services.metrics,
+        )
+        return ServerSentEvent(events, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _resume_point(after: int | None, last_event_id: str | None) -> int:
+    if last_event_id is not None and last_event_id.strip():
+        text = last_event_id.strip()
+        if not text.isdigit() or len(text) > 19:
+            problem = FieldProblem(
+                path="header.Last-Event-ID", message="must be an event id (a stream sequence)"
+            )
+            raise BadRequestError.at(problem)
+        return int(text)
+    return after or 0
+
+
+async def _only(message: ServerSentEventMessage) -> AsyncIterator[ServerSentEventMessage]:
+    yield message

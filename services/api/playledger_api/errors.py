@@ -1,0 +1,219 @@
+"""The API's errors and their RFC 9457 problem-details form; the only place errors become HTTP.
+
+Domain and infrastructure failures are raised as :class:`ApiError` subclasses (or caught
+here as known infrastructure exceptions) and rendered as ``application/problem+json``.
+A 5xx never carries exception text: only a fixed title and the failing dependency's name.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any, Final, Self
+
+import asyncpg
+import msgspec
+import nats.errors
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from playledger_common.errors import PlayledgerError
+
+log: Final = logging.getLogger(__name__)
+
+PROBLEM_JSON: Final = "application/problem+json"
+RETRY_AFTER_S: Final = 5
+NATS: Final = "NATS"
+POSTGRESQL: Final = "PostgreSQL"
+
+
+class FieldProblem(msgspec.Struct, frozen=True, kw_only=True):
+    """One invalid input: a JSON path (``$.options.forks``) or parameter (``query.limit``) and why."""
+
+    path: str
+    message: str
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """RFC 9457 problem details."""
+
+    type: str
+    """Always ``about:blank``: the status code and title say what happened."""
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldProblem] = msgspec.field(default_factory=list)
+    """Every invalid field, with its JSON path."""
+
+
+class ApiError(PlayledgerError):
+    status: int = 500
+    title: str = "Internal Server Error"
+
+    def __init__(
+        self, detail: str, errors: list[FieldProblem] | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+        self.headers = headers or {}
+
+    @classmethod
+    def at(cls, problem: FieldProblem) -> Self:
+        """The error for one invalid field."""
+        return cls(f"{problem.path}: {problem.message}", [problem])
+
+    @classmethod
+    def of(cls, problems: list[FieldProblem]) -> Self:
+        return cls("; ".join(f"{p.path}: {p.message}" for p in problems), problems)
+
+
+class BadRequestError(ApiError):
+    status = 400
+    title = "Bad Request"
+
+
+class InvalidRequestError(ApiError):
+    """The body is well-formed JSON but does not describe a job we can run."""
+
+    status = 422
+    title = "Unprocessable Content"
+
+
+class JobNotFoundError(ApiError):
+    status = 404
+    title = "Not Found"
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job with id {job_id!r}")
+
+
+class JobConflictError(ApiError):
+    status = 409
+    title = "Conflict"
+
+
+class DependencyUnavailableError(ApiError):
+    """NATS or PostgreSQL cannot serve the request right now; the client should retry."""
+
+    status = 503
+    title = "Service Unavailable"
+
+    def __init__(self, dependency: str) -> None:
+        super().__init__(
+            f"{dependency} is unavailable, retry later", headers={"Retry-After": str(RETRY_AFTER_S)}
+        )
+        self.dependency = dependency
+
+
+def unavailable_dependency(exc: BaseException) -> str | None:
+    """Name the dependency behind an infrastructure exception, or ``None`` if it is not one."""
+    if isinstance(exc, nats.errors.Error):
+        return NATS
+    if isinstance(
+        exc,
+        asyncpg.PostgresConnectionError
+        | asyncpg.InterfaceError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.UndefinedTableError
+        | asyncpg.InvalidCatalogNameError,
+    ):
+        return POSTGRESQL
+    if isinstance(exc, OSError | TimeoutError):
+        return "a backing service"
+    return None
+
+
+def problem_response(
+    request: Request[Any, Any, Any],
+    status: int,
+    title: str,
+    detail: str | None,
+    errors: list[FieldProblem] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[bytes]:
+    problem = Problem(
+        type="about:blank",
+        title=title,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        errors=errors or [],
+    )
+    return Response(
+        content=msgspec.json.encode(problem),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers or {},
+    )
+
+
+def handle_api_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    assert isinstance(exc, ApiError)  # noqa: S101 - registered for ApiError only
+    return problem_response(request, exc.status, exc.title, exc.detail, exc.errors, exc.headers)
+
+
+def _source(item: dict[str, Any]) -> str | None:
+    source = item.get("source")
+    return None if source is None else str(getattr(source, "value", source))
+
+
+def _litestar_path(source: str | None, key: str | None) -> str:
+    """Litestar names body fields ``options.forks`` (``data`` for the root); make them JSON paths."""
+    if source == "body":
+        return "$" if key in (None, "", "data") else f"$.{key}"
+    return f"{source or 'request'}.{key}" if key else (source or "request")
+
+
+def handle_validation_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    assert isinstance(exc, ValidationException)  # noqa: S101 - registered for ValidationException only
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    errors = [
+        FieldProblem(path=_litestar_path(_source(item), item.get("key")), message=str(item.get("message")))
+        for item in extra
+        if isinstance(item, dict)
+    ]
+    in_body = any(isinstance(item, dict) and _source(item) == "body" for item in extra)
+    if in_body:
+        detail = "; ".join(f"{e.path}: {e.message}" for e in errors)
+        return problem_response(request, 422, InvalidRequestError.title, detail, errors)
+    if errors:
+        detail = "; ".join(f"{e.path}: {e.message}" for e in errors)
+        return problem_response(request, 400, BadRequestError.title, detail, errors)
+    return problem_response(request, 400, BadRequestError.title, exc.detail)
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
+    if exc.status_code >= 500:
+        return handle_internal_error(request, exc)
+    headers = dict(exc.headers or {})
+    return problem_response(request, exc.status_code, _title(exc.status_code), exc.detail, headers=headers)
+
+
+def handle_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    dependency = unavailable_dependency(exc)
+    if dependency is not None:
+        log.warning(
+            "%s %s: %s unavailable (%s)", request.method, request.url.path, dependency, type(exc).__name__
+        )
+        unavailable = DependencyUnavailableError(dependency)
+        return handle_api_error(request, unavailable)
+    log.exception("%s %s failed", request.method, request.url.path)
+    return problem_response(request, 500, "Internal Server Error", "an unexpected error occurred")
+
+
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+EXCEPTION_HANDLERS: Final = {
+    ApiError: handle_api_error,
+    ValidationException: handle_validation_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_internal_error,
+}

@@ -1,0 +1,81 @@
+"""Prometheus metrics, one registry per app (so several apps can live in one test process).
+
+With several uvicorn workers each process keeps its own registry; scrape each worker or
+run one worker per pod.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Final
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "playledger_api_requests_total",
+            "HTTP requests by route template, method and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "playledger_api_request_duration_seconds",
+            "Time to the response's first byte (SSE and logs: until the stream starts), by route.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.jobs_submitted = Counter(
+            "playledger_api_jobs_submitted_total",
+            "Jobs accepted by POST /api/v1/jobs (duplicates of a known job id excluded).",
+            registry=self.registry,
+        )
+        self.sse_clients = Gauge(
+            "playledger_api_sse_clients", "SSE clients currently connected.", registry=self.registry
+        )
+        self.sse_events = Counter(
+            "playledger_api_sse_events_total", "Job events sent to SSE clients.", registry=self.registry
+        )
+
+        self.sse_resubscribes = Counter(
+            "playledger_api_sse_resubscribes_total",
+            "Times a slow SSE client's consumer was replaced to resume after its last sent event.",
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        """Count every HTTP request and time it until the response starts."""
+
+        async def measured(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != ScopeType.HTTP:
+                await app(scope, receive, send)
+                return
+            method = scope["method"]
+            started = time.perf_counter()
+            status = 500
+
+            async def send_and_observe(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    route = scope.get("path_template") or "unmatched"
+                    self.latency.labels(method, route).observe(time.perf_counter() - started)
+                await send(message)
+
+            try:
+                await app(scope, receive, send_and_observe)
+            finally:
+                route = scope.get("path_template") or "unmatched"
+                self.requests.labels(method, route, str(status)).inc()
+
+        return measured

@@ -1,0 +1,277 @@
+"""HTTP request and response bodies (msgspec Structs; request bodies forbid unknown fields).
+
+The submit body follows the design's shape. Source, inventory and credential types the
+design names but playledger does not run yet are part of the schema so that clients get
+a precise 422 ("not supported yet") instead of a generic decode error.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+from playledger_schemas.commands import GroupName, HostName, PlaybookPath
+from playledger_schemas.ids import JOB_ID_PATTERN, Priority
+
+JobStatus = Literal["queued", "running", "successful", "failed", "error", "canceled", "timeout", "rejected"]
+TERMINAL_STATUSES: frozenset[str] = frozenset(
+    {"successful", "failed", "error", "canceled", "timeout", "rejected"}
+)
+
+ClientJobId = Annotated[
+    str,
+    Meta(
+        pattern=JOB_ID_PATTERN,
+        max_length=128,
+        description="Your own job id: 1-128 characters of A-Z a-z 0-9 _ -, starting with a letter or digit.",
+    ),
+]
+Vars = dict[str, Any]
+
+
+class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of request bodies: a typo in a field name is an error, not silently ignored."""
+
+
+class LocalSourceBody(Body, frozen=True, kw_only=True, tag_field="type", tag="local"):
+    """A playbook inside the executor's projects directory."""
+
+    path: PlaybookPath
+
+
+class NotYet(msgspec.Struct, frozen=True, kw_only=True):
+    """A variant of the design that playledger does not run yet: always answered with 422."""
+
+
+class GitPlaybookSourceBody(NotYet, frozen=True, kw_only=True, tag_field="type", tag="playbook"):
+    """Not supported yet: a playbook from a git repository."""
+
+
+class GitRoleSourceBody(NotYet, frozen=True, kw_only=True, tag_field="type", tag="role"):
+    """Not supported yet: a role from a git repository."""
+
+
+class CollectionRoleSourceBody(NotYet, frozen=True, kw_only=True, tag_field="type", tag="collection_role"):
+    """Not supported yet: a role from an Ansible Galaxy / Automation Hub collection."""
+
+
+SourceBody = LocalSourceBody | GitPlaybookSourceBody | GitRoleSourceBody | CollectionRoleSourceBody
+
+
+class InventoryGroupBody(Body, frozen=True, kw_only=True):
+    hosts: list[HostName] = msgspec.field(default_factory=list)
+    children: list[GroupName] = msgspec.field(default_factory=list)
+    vars: Vars = msgspec.field(default_factory=dict)
+
+
+class InlineInventoryBody(Body, frozen=True, kw_only=True, tag_field="type", tag="inline"):
+    """Hosts and groups given in the request."""
+
+    hosts: Annotated[list[HostName], Meta(max_length=10_000)] = msgspec.field(default_factory=list)
+    groups: dict[GroupName, list[HostName] | InventoryGroupBody] = msgspec.field(default_factory=dict)
+    host_vars: dict[HostName, Vars] = msgspec.field(default_factory=dict)
+    vars: Vars = msgspec.field(default_factory=dict)
+    """Variables for every host (the ``all`` group)."""
+
+
+class DynamicInventoryBody(NotYet, frozen=True, kw_only=True, tag_field="type", tag="dynamic"):
+    """Not supported yet: a dynamic inventory plugin."""
+
+
+class GitInventoryBody(NotYet, frozen=True, kw_only=True, tag_field="type", tag="git"):
+    """Not supported yet: an inventory file from git."""
+
+
+class UrlInventoryBody(NotYet, frozen=True, kw_only=True, tag_field="type", tag="url"):
+    """Not supported yet: an inventory fetched from a URL."""
+
+
+InventoryBody = InlineInventoryBody | DynamicInventoryBody | GitInventoryBody | UrlInventoryBody
+
+Tag = Annotated[str, Meta(min_length=1, max_length=256)]
+
+
+class OptionsBody(Body, frozen=True, kw_only=True):
+    """How to run the playbook; mirrors ``ansible-playbook`` flags."""
+
+    timeout: Annotated[int, Meta(ge=1, le=7 * 24 * 3600)] | None = None
+    """Seconds before the run is stopped as timed out."""
+    callback_url: str | None = None
+    """Not supported yet (webhooks): any value is answered with 422."""
+    tags: list[Tag] = msgspec.field(default_factory=list)
+    skip_tags: list[Tag] = msgspec.field(default_factory=list)
+    limit: Annotated[str, Meta(min_length=1, max_length=4096)] | None = None
+    verbosity: Annotated[int, Meta(ge=0, le=5)] = 0
+    check_mode: bool = False
+    diff_mode: bool = False
+    forks: Annotated[int, Meta(ge=1, le=500)] | None = None
+
+
+class SubmitJobBody(Body, frozen=True, kw_only=True):
+    """A job to run. ``id`` (or the ``Idempotency-Key`` header) makes the submit idempotent."""
+
+    id: ClientJobId | None = None
+    priority: Priority = "normal"
+    source: SourceBody
+    inventory: InventoryBody
+    credentials: dict[str, Any] | None = None
+    """Not supported yet (stored credentials, vault): any value is answered with 422."""
+    extra_vars: Vars = msgspec.field(default_factory=dict)
+    options: OptionsBody = msgspec.field(default_factory=OptionsBody)
+
+
+class Links(msgspec.Struct, frozen=True, kw_only=True):
+    self: str
+    events: str
+    hosts: str
+    logs: str
+    stream: str
+
+
+def links(job_id: str) -> Links:
+    base = f"/api/v1/jobs/{job_id}"
+    return Links(
+        self=base,
+        events=f"{base}/events",
+        hosts=f"{base}/hosts",
+        logs=f"{base}/logs",
+        stream=f"{base}/stream",
+    )
+
+
+class SubmitAccepted(msgspec.Struct, frozen=True, kw_only=True):
+    """The job was accepted (or was already known under this id: ``duplicate``)."""
+
+    id: str
+    status: JobStatus
+    priority: Priority
+    duplicate: bool = False
+    """True when this id was submitted before; the job is not run again."""
+    links: Links
+
+
+class Progress(msgspec.Struct, frozen=True, kw_only=True):
+    current_play: str | None
+    current_task: str | None
+    hosts_total: int
+    hosts_ok: int
+    hosts_changed: int
+    hosts_failed: int
+    hosts_unreachable: int
+    hosts_skipped: int
+
+
+class JobStatusResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """A job as projected from its events."""
+
+    id: str
+    status: JobStatus
+    priority: Priority
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempt: int
+    executor_id: str | None
+    source: dict[str, Any] | None
+    inventory: dict[str, Any] | None
+    """A summary: type, host count, group names."""
+    options: dict[str, Any] | None
+    progress: Progress
+    result: JobStatus | None
+    """The terminal status, once the terminal event is projected."""
+    runner_status: str | None
+    rc: int | None
+    failure_reason: str | None
+    rejection_errors: list[dict[str, Any]] | None
+    cancel_requested: bool
+    event_count: int
+    runner_event_count: int
+    last_seq: int
+    """The last per-job sequence projected."""
+    last_projected_seq: int
+    """Stream sequence of this job's last projected event."""
+    projection_seq: int
+    """Stream sequence up to which the projector has applied every event (all jobs)."""
+    complete: bool
+    """True once the terminal event is projected: every event of the job is queryable."""
+    log_url: str
+    links: Links
+
+
+class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    status: JobStatus
+    priority: Priority
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    rc: int | None
+    event_count: int
+    complete: bool
+
+
+class JobPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[JobSummary]
+    next_cursor: str | None
+    """Pass as ``cursor`` to get the next (older) page; ``null`` on the last page."""
+
+
+class EventItem(msgspec.Struct, frozen=True, kw_only=True):
+    seq: int
+    stream_seq: int
+    type: str
+    event: str
+    attempt: int
+    counter: int | None
+    host: str | None
+    play: str | None
+    task: str | None
+    time: datetime
+    stdout: str
+    truncated: bool
+    data: dict[str, Any]
+
+
+class EventPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[EventItem]
+    next_after: int | None
+    """Pass as ``after`` to get the next page; ``null`` when no more events are projected yet."""
+
+
+class HostSummary(msgspec.Struct, frozen=True, kw_only=True):
+    host: str
+    ok: int
+    changed: int
+    failures: int
+    unreachable: int
+    skipped: int
+    rescued: int
+    ignored: int
+
+
+class HostList(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[HostSummary]
+
+
+class CancelAccepted(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    status: JobStatus
+    cancel_requested: bool = True
+
+
+class Health(msgspec.Struct, frozen=True, kw_only=True):
+    status: Literal["ok"] = "ok"
+
+
+class Check(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    ok: bool
+    detail: str
+
+
+class Readiness(msgspec.Struct, frozen=True, kw_only=True):
+    ready: bool
+    checks: list[Check]

@@ -1,0 +1,30 @@
+"""What handlers need, opened once per process by the app's lifespan and handed out by DI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+
+from playledger_api.bus import Bus
+from playledger_api.metrics import Metrics
+from playledger_api.store import ReadModel
+from playledger_common.settings import ApiSettings
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: ApiSettings
+    bus: Bus
+    read_model: ReadModel
+    metrics: Metrics
+
+
+def provide_services(state: State) -> Services:
+    services: Services = state.services
+    return services
+
+
+ServicesDep = NamedDependency[Services]
+"""How handlers ask for the services (an explicit, named dependency)."""

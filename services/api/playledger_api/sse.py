@@ -1,0 +1,141 @@
+"""Live job progress over SSE, served from JetStream (never by polling PostgreSQL).
+
+One ordered push consumer per client, filtered on the job's subjects and starting right
+after the client's ``Last-Event-ID``; the SSE ``id`` is the stream sequence, so a
+reconnecting client resumes exactly where it stopped, and replay flows into live events on
+the same consumer (no backfill/live race).
+
+Slow clients lose nothing and cost bounded memory: the consumer's callback only ever
+appends to a bounded queue (it never blocks, so nats-py never has a reason to drop); when the
+queue is full the consumer is marked overflowed and its further messages are ignored. Once
+the client has drained the queue, that consumer is replaced by a new one starting right after
+the last event sent. The client falls behind, then catches up. Anything at or below the last
+sequence sent (an ordered-consumer reset) is skipped, so nothing is sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Final
+
+import msgspec
+import nats.errors
+from litestar.response import ServerSentEventMessage
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from playledger_api.metrics import Metrics
+from playledger_schemas.subjects import EVENTS_STREAM, job_events_filter
+
+TERMINAL_KINDS: Final = frozenset(
+    {"job.succeeded", "job.failed", "job.canceled", "job.timed_out", "job.error", "job.rejected"}
+)
+END_EVENT: Final = "end"
+CONSUMER_HEARTBEAT_S: Final = 5.0
+
+
+class EndData(msgspec.Struct, frozen=True, kw_only=True):
+    """Data of the final ``end`` event: the job is terminal and every event was sent."""
+
+    job_id: str
+    outcome: str
+    """The terminal event's kind, e.g. ``job.succeeded``."""
+    last_event_id: int
+
+
+def subject_kind(subject: str, job_id: str) -> str:
+    """``playledger.evt.job.<id>.runner.runner_on_ok`` -> ``runner.runner_on_ok``."""
+    return subject.removeprefix(f"playledger.evt.job.{job_id}.")
+
+
+def sse_event_name(kind: str) -> str:
+    """The SSE ``event:``: lifecycle kinds as they are (``job.started``), runner events by name."""
+    return kind.removeprefix("runner.")
+
+
+def end_message(job_id: str, kind: str, seq: int) -> ServerSentEventMessage:
+    data = msgspec.json.encode(EndData(job_id=job_id, outcome=kind, last_event_id=seq)).decode()
+    return ServerSentEventMessage(event=END_EVENT, data=data)
+
+
+class _Feed:
+    """One ordered consumer's messages, in a bounded queue; full means overflowed (replace the feed)."""
+
+    def __init__(self, size: int) -> None:
+        self.queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=size)
+        self.overflowed = False
+
+    async def on_message(self, msg: Msg) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(msg)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+
+async def _subscribe(
+    js: JetStreamContext, job_id: str, after: int, feed: _Feed
+) -> JetStreamContext.PushSubscription:
+    """An ordered push consumer on the job's subjects, from stream sequence ``after + 1``."""
+    if after > 0:
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1)
+    else:
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+    return await js.subscribe(
+        job_events_filter(job_id),
+        stream=EVENTS_STREAM,
+        cb=feed.on_message,
+        ordered_consumer=True,
+        idle_heartbeat=CONSUMER_HEARTBEAT_S,
+        config=config,
+    )
+
+
+async def _close(subscription: JetStreamContext.PushSubscription) -> None:
+    with contextlib.suppress(nats.errors.Error):
+        await subscription.unsubscribe()
+
+
+async def job_event_stream(
+    js: JetStreamContext,
+    job_id: str,
+    after: int,
+    *,
+    heartbeat_s: float,
+    buffer: int,
+    metrics: Metrics,
+) -> AsyncIterator[ServerSentEventMessage]:
+    """Every event of ``job_id`` with stream sequence > ``after``, live, until the terminal one."""
+    feed = _Feed(buffer)
+    subscription = await _subscribe(js, job_id, after, feed)
+    metrics.sse_clients.inc()
+    last_sent = after
+    try:
+        while True:
+            if feed.overflowed and feed.queue.empty():
+                await _close(subscription)
+                metrics.sse_resubscribes.inc()
+                feed = _Feed(buffer)
+                subscription = await _subscribe(js, job_id, last_sent, feed)
+            try:
+                msg = await asyncio.wait_for(feed.queue.get(), timeout=heartbeat_s)
+            except TimeoutError:
+                yield ServerSentEventMessage(comment="keepalive", data=None)
+                continue
+            seq = msg.metadata.sequence.stream
+            if seq <= last_sent:
+                continue
+            kind = subject_kind(msg.subject, job_id)
+            yield ServerSentEventMessage(id=seq, event=sse_event_name(kind), data=msg.data.decode())
+            metrics.sse_events.inc()
+            last_sent = seq
+            if kind in TERMINAL_KINDS:
+                yield end_message(job_id, kind, seq)
+                return
+    finally:
+        metrics.sse_clients.dec()
+        await _close(subscription)

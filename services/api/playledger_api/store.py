@@ -1,0 +1,268 @@
+"""Reads from the PostgreSQL read models (written only by the projector).
+
+The pool's ``search_path`` is the read-model schema (``playledger_common.readmodel.SCHEMA``),
+so queries name tables unqualified. Infrastructure errors are left to the error edge
+(``errors.unavailable_dependency``), which answers 503.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any, Final
+
+import asyncpg
+import msgspec
+
+from playledger_api.cursor import JobCursor, encode_cursor
+from playledger_api.errors import POSTGRESQL, DependencyUnavailableError
+from playledger_api.logtext import LOG_PIECE_SQL
+from playledger_api.models import (
+    EventItem,
+    EventPage,
+    HostSummary,
+    JobPage,
+    JobStatusResponse,
+    JobSummary,
+    Progress,
+    links,
+)
+from playledger_common.readmodel import MIGRATIONS_TABLE, PROJECTION, SCHEMA
+
+log: Final = logging.getLogger(__name__)
+LOG_PAGE: Final = 500
+"""Rows fetched per round trip while streaming a log."""
+
+
+async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda v: msgspec.json.encode(v).decode(),
+        decoder=msgspec.json.decode,
+        schema="pg_catalog",
+    )
+
+
+async def create_pool(database_url: str, size: int) -> asyncpg.Pool[asyncpg.Record]:
+    """A lazy pool: no connection is made until the first query, so the API starts without PostgreSQL."""
+    pool = await asyncpg.create_pool(
+        database_url,
+        min_size=0,
+        max_size=size,
+        init=_init_connection,
+        server_settings={"search_path": SCHEMA, "application_name": "playledger-api"},
+        command_timeout=30,
+        timeout=5,
+    )
+    assert pool is not None  # noqa: S101 - create_pool returns the pool once awaited
+    return pool
+
+
+_JOB_COLUMNS: Final = """
+    job_id, status, priority, source, inventory_summary, options, created_at, started_at, finished_at,
+    attempt, executor_id, rc, runner_status, failure_reason, rejection_errors, cancel_requested,
+    current_play, current_task, hosts_total, hosts_ok, hosts_changed, hosts_failed, hosts_unreachable,
+    hosts_skipped, event_count, runner_event_count, last_seq, last_stream_seq, terminal_seq
+"""
+
+
+@contextlib.asynccontextmanager
+async def _postgresql() -> AsyncIterator[None]:
+    """Translate "cannot reach PostgreSQL" (refused, timed out, not migrated) into a 503."""
+    try:
+        yield
+    except (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+        log.warning("PostgreSQL unavailable: %s", type(exc).__name__)
+        raise DependencyUnavailableError(POSTGRESQL) from None
+    except (
+        asyncpg.UndefinedTableError,
+        asyncpg.InvalidSchemaNameError,
+        asyncpg.CannotConnectNowError,
+    ) as exc:
+        log.warning("PostgreSQL read models not usable: %s", type(exc).__name__)
+        raise DependencyUnavailableError(POSTGRESQL) from None
+
+
+class ReadModel:
+    """Every public method answers from the read models or raises ``DependencyUnavailableError``."""
+
+    def __init__(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
+        self.pool = pool
+
+    async def _fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
+        async with _postgresql():
+            return await self.pool.fetch(query, *args)
+
+    async def _fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
+        async with _postgresql():
+            return await self.pool.fetchrow(query, *args)
+
+    async def _fetchval(self, query: str, *args: object) -> Any:
+        async with _postgresql():
+            return await self.pool.fetchval(query, *args)
+
+    async def job(self, job_id: str) -> JobStatusResponse | None:
+        row = await self._fetchrow(
+            f"SELECT {_JOB_COLUMNS}, "  # noqa: S608 - a constant column list, values are parameters
+            "(SELECT last_stream_seq FROM projection_checkpoint WHERE projection = $2) AS projection_seq "
+            "FROM jobs WHERE job_id = $1",
+            job_id,
+            PROJECTION,
+        )
+        return None if row is None else _job_status(row)
+
+    async def status(self, job_id: str) -> str | None:
+        status: str | None = await self._fetchval("SELECT status FROM jobs WHERE job_id = $1", job_id)
+        return status
+
+    async def is_complete(self, job_id: str) -> bool:
+        """The job's terminal event is projected (so every event of it is queryable)."""
+        done: bool | None = await self._fetchval(
+            "SELECT terminal_seq IS NOT NULL FROM jobs WHERE job_id = $1", job_id
+        )
+        return bool(done)
+
+    async def jobs(
+        self,
+        *,
+        status: str | None,
+        priority: str | None,
+        created_after: datetime | None,
+        created_before: datetime | None,
+        cursor: JobCursor | None,
+        limit: int,
+    ) -> JobPage:
+        rows = await self._fetch(
+            """
+            SELECT job_id, status, priority, created_at, started_at, finished_at, rc, event_count, terminal_seq
+            FROM jobs
+            WHERE ($1::text IS NULL OR status = $1)
+              AND ($2::text IS NULL OR priority = $2)
+              AND ($3::timestamptz IS NULL OR created_at > $3)
+              AND ($4::timestamptz IS NULL OR created_at < $4)
+              AND ($5::timestamptz IS NULL OR (created_at, job_id) < ($5, $6::text))
+            ORDER BY created_at DESC, job_id DESC
+            LIMIT $7
+            """,
+            status,
+            priority,
+            created_after,
+            created_before,
+            cursor.created_at if cursor else None,
+            cursor.job_id if cursor else None,
+            limit + 1,
+        )
+        items = [
+            JobSummary(
+                id=r["job_id"],
+                status=r["status"],
+                priority=r["priority"],
+                created_at=r["created_at"],
+                started_at=r["started_at"],
+                finished_at=r["finished_at"],
+                rc=r["rc"],
+                event_count=r["event_count"],
+                complete=r["terminal_seq"] is not None,
+            )
+            for r in rows[:limit]
+        ]
+        next_cursor = None
+        if len(rows) > limit:
+            last = items[-1]
+            next_cursor = encode_cursor(JobCursor(created_at=last.created_at, job_id=last.id))
+        return JobPage(items=items, next_cursor=next_cursor)
+
+    async def events(
+        self, job_id: str, *, after: int, limit: int, event: str | None, host: str | None
+    ) -> EventPage:
+        rows = await self._fetch(
+            """
+            SELECT seq, stream_seq, type, event, attempt, counter, host, play, task, time, stdout, truncated, data
+            FROM job_events
+            WHERE job_id = $1 AND seq > $2
+              AND ($3::text IS NULL OR event = $3)
+              AND ($4::text IS NULL OR host = $4)
+            ORDER BY seq
+            LIMIT $5
+            """,
+            job_id,
+            after,
+            event,
+            host,
+            limit + 1,
+        )
+        items = [EventItem(**dict(r)) for r in rows[:limit]]
+        next_after = items[-1].seq if len(rows) > limit else None
+        return EventPage(items=items, next_after=next_after)
+
+    async def hosts(self, job_id: str) -> list[HostSummary]:
+        rows = await self._fetch(
+            "SELECT host, ok, changed, failures, unreachable, skipped, rescued, ignored "
+            "FROM job_hosts WHERE job_id = $1 ORDER BY host",
+            job_id,
+        )
+        return [HostSummary(**dict(r)) for r in rows]
+
+    async def log(self, job_id: str, attempt: int | None) -> AsyncIterator[str]:
+        """The job's stdout, runner event by runner event, read with a server-side cursor."""
+        async with _postgresql(), self.pool.acquire() as conn, conn.transaction(readonly=True):
+            query = (
+                f"SELECT {LOG_PIECE_SQL} AS piece FROM job_events "  # noqa: S608 - constant SQL fragment
+                "WHERE job_id = $1 AND type = 'runner.event.v1' AND ($2::integer IS NULL OR attempt = $2) "
+                "ORDER BY seq"
+            )
+            async for row in conn.cursor(query, job_id, attempt, prefetch=LOG_PAGE):
+                piece: str = row["piece"]
+                if piece:
+                    yield piece
+
+    async def migration_version(self) -> int | None:
+        version: int | None = await self._fetchval(
+            f"SELECT max(version) FROM {SCHEMA}.{MIGRATIONS_TABLE}"  # noqa: S608 - constants, no input
+        )
+        return version
+
+
+def _job_status(r: asyncpg.Record) -> JobStatusResponse:
+    job_id: str = r["job_id"]
+    complete = r["terminal_seq"] is not None
+    rejection: Any = r["rejection_errors"]
+    return JobStatusResponse(
+        id=job_id,
+        status=r["status"],
+        priority=r["priority"],
+        created_at=r["created_at"],
+        started_at=r["started_at"],
+        finished_at=r["finished_at"],
+        attempt=r["attempt"],
+        executor_id=r["executor_id"],
+        source=r["source"],
+        inventory=r["inventory_summary"],
+        options=r["options"],
+        progress=Progress(
+            current_play=r["current_play"],
+            current_task=r["current_task"],
+            hosts_total=r["hosts_total"],
+            hosts_ok=r["hosts_ok"],
+            hosts_changed=r["hosts_changed"],
+            hosts_failed=r["hosts_failed"],
+            hosts_unreachable=r["hosts_unreachable"],
+            hosts_skipped=r["hosts_skipped"],
+        ),
+        result=r["status"] if complete else None,
+        runner_status=r["runner_status"],
+        rc=r["rc"],
+        failure_reason=r["failure_reason"],
+        rejection_errors=rejection,
+        cancel_requested=r["cancel_requested"],
+        event_count=r["event_count"],
+        runner_event_count=r["runner_event_count"],
+        last_seq=r["last_seq"],
+        last_projected_seq=r["last_stream_seq"],
+        projection_seq=r["projection_seq"] or 0,
+        complete=complete,
+        log_url=f"/api/v1/jobs/{job_id}/logs",
+        links=links(job_id),
+    )

@@ -1,0 +1,151 @@
+"""Pure rules for turning an HTTP submit body into a ``SubmitJob`` command (no IO)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import PurePosixPath
+from typing import Final
+
+import msgspec
+
+from playledger_api.errors import FieldProblem, InvalidRequestError
+from playledger_api.models import (
+    InlineInventoryBody,
+    InventoryGroupBody,
+    LocalSourceBody,
+    NotYet,
+    SubmitJobBody,
+)
+from playledger_schemas.commands import (
+    InlineInventory,
+    InventoryGroup,
+    JobOptions,
+    JobSpec,
+    LocalSource,
+    SubmitJob,
+)
+from playledger_schemas.ids import is_valid_job_id, job_id_from_key, new_job_id
+
+_strict_decoder: Final = msgspec.json.Decoder(SubmitJobBody)
+MAX_IDEMPOTENCY_KEY: Final = 255
+
+
+def decode_body(payload: bytes) -> SubmitJobBody:
+    """Strict decode (``"5"`` is not an int): the HTTP framework's own decoding is lax."""
+    try:
+        return _strict_decoder.decode(payload)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequestError.at(_field_problem(str(exc))) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequestError.at(FieldProblem(path="$", message=f"not valid JSON: {exc}")) from None
+
+
+def _field_problem(text: str) -> FieldProblem:
+    """msgspec says ``Expected `int`, got `str` - at `$.options.forks```; split path and message."""
+    message, sep, where = text.rpartition(" - at `")
+    if not sep:
+        return FieldProblem(path="$", message=text)
+    return FieldProblem(path=where.rstrip("`"), message=message)
+
+
+def unsupported(body: SubmitJobBody) -> list[FieldProblem]:
+    """Parts of the design that playledger does not run yet."""
+    problems = []
+    if isinstance(body.source, NotYet):
+        kind = body.source.__struct_config__.tag
+        problems.append(
+            FieldProblem(
+                path="$.source.type", message=f"source type {kind!r} is not supported yet (use 'local')"
+            )
+        )
+    if isinstance(body.inventory, NotYet):
+        kind = body.inventory.__struct_config__.tag
+        problems.append(
+            FieldProblem(
+                path="$.inventory.type",
+                message=f"inventory type {kind!r} is not supported yet (use 'inline')",
+            )
+        )
+    if body.credentials is not None:
+        problems.append(FieldProblem(path="$.credentials", message="credentials are not supported yet"))
+    if body.options.callback_url is not None:
+        problems.append(
+            FieldProblem(
+                path="$.options.callback_url", message="callback_url (webhooks) is not supported yet"
+            )
+        )
+    return problems
+
+
+def playbook_path_problem(path: str) -> str | None:
+    """Why ``path`` could escape the projects directory, or ``None`` when it is confined."""
+    if "\\" in path:
+        return "must use '/' as separator"
+    pure = PurePosixPath(path)
+    if pure.is_absolute():
+        return "must be relative to the projects directory, not absolute"
+    if any(part == ".." for part in pure.parts):
+        return "must not contain '..'"
+    return None
+
+
+def choose_job_id(client_id: str | None, idempotency_key: str | None) -> str:
+    """The client's id, else one derived from ``Idempotency-Key``, else a fresh one."""
+    if client_id is not None:
+        return client_id
+    if idempotency_key is not None:
+        if (
+            not idempotency_key
+            or len(idempotency_key) > MAX_IDEMPOTENCY_KEY
+            or not idempotency_key.isprintable()
+        ):
+            problem = FieldProblem(
+                path="header.Idempotency-Key", message=f"must be 1-{MAX_IDEMPOTENCY_KEY} printable characters"
+            )
+            raise InvalidRequestError.at(problem)
+        return job_id_from_key(idempotency_key)
+    return new_job_id()
+
+
+def build_command(body: SubmitJobBody, job_id: str, now: datetime) -> SubmitJob:
+    """Validate what the schema alone cannot and build the command; raises ``InvalidRequestError``."""
+    problems = unsupported(body)
+    if isinstance(body.source, LocalSourceBody):
+        why = playbook_path_problem(body.source.path)
+        if why is not None:
+            problems.append(FieldProblem(path="$.source.path", message=why))
+    if not is_valid_job_id(job_id):
+        problems.append(FieldProblem(path="$.id", message="not a safe job id"))
+    if problems:
+        raise InvalidRequestError.of(problems)
+    assert isinstance(body.source, LocalSourceBody)  # noqa: S101 - NotYet variants were rejected above
+    assert isinstance(body.inventory, InlineInventoryBody)  # noqa: S101 - idem
+    options = body.options
+    spec = JobSpec(
+        priority=body.priority,
+        source=LocalSource(path=body.source.path),
+        inventory=InlineInventory(
+            hosts=body.inventory.hosts,
+            groups={name: _group(group) for name, group in body.inventory.groups.items()},
+            host_vars=body.inventory.host_vars,
+            vars=body.inventory.vars,
+        ),
+        extra_vars=body.extra_vars,
+        options=JobOptions(
+            timeout=options.timeout,
+            limit=options.limit,
+            tags=options.tags,
+            skip_tags=options.skip_tags,
+            verbosity=options.verbosity,
+            check_mode=options.check_mode,
+            diff_mode=options.diff_mode,
+            forks=options.forks,
+        ),
+    )
+    return SubmitJob(job_id=job_id, issued_at=now, spec=spec)
+
+
+def _group(group: list[str] | InventoryGroupBody) -> list[str] | InventoryGroup:
+    if isinstance(group, InventoryGroupBody):
+        return InventoryGroup(hosts=group.hosts, children=group.children, vars=group.vars)
+    return group

@@ -1,0 +1,100 @@
+"""``playledger api`` as a real process: env settings, --port/--workers overrides, SSE through uvicorn workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from playledger_common.embedded import free_port
+
+pytestmark = pytest.mark.integration
+
+
+@contextmanager
+def api_process(env: dict[str, str], log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "playledger_common", "api", *args],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"api exited with {process.returncode}: {log.read_text(errors='replace')}")
+        try:
+            response = httpx.get(f"{url}/ready", timeout=2)
+        except httpx.TransportError:
+            time.sleep(0.2)
+            continue
+        if response.status_code == 200:
+            return response
+        time.sleep(0.2)
+    pytest.fail(f"{url} never became ready")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_cli_serves_the_api_from_env_with_overrides(
+    nats_url: str, readmodel_url: str, workers: int, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "PLAYLEDGER_NATS_URL": nats_url,
+        "PLAYLEDGER_DATABASE_URL": readmodel_url,
+        "PLAYLEDGER_API_PORT": "1",  # overridden by --port
+        "PLAYLEDGER_API_WORKERS": "1",
+    }
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "api.log"
+    with api_process(env, log, "--port", str(port), "--workers", str(workers)) as process:
+        ready = wait_ready(url, process, log)
+        assert ready.json()["ready"] is True
+        if workers > 1:
+            assert len(psutil.Process(process.pid).children()) >= workers
+        for _ in range(4):  # spread over the workers: every one of them answers
+            submitted = httpx.post(
+                f"{url}/api/v1/jobs",
+                json={"source": {"type": "local", "path": "site.yml"}, "inventory": {"type": "inline"}},
+                headers={"Idempotency-Key": "cli-test"},
+                timeout=10,
+            )
+            assert submitted.status_code == 202
+        assert httpx.get(f"{url}/schema/openapi.json", timeout=10).status_code == 200
+
+
+def test_a_bad_setting_is_reported_by_name(readmodel_url: str) -> None:
+    env = {**os.environ, "PLAYLEDGER_DATABASE_URL": readmodel_url, "PLAYLEDGER_API_WORKERS": "many"}
+    result = subprocess.run(
+        [sys.executable, "-m", "playledger_common", "api"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "PLAYLEDGER_API_WORKERS is invalid" in result.stderr
