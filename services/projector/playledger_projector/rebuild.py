@@ -94,7 +94,7 @@ async def replay_into(
 
 
 async def _replay(js: JetStreamContext, applier: Applier, last: int, batch_size: int) -> None:
-    reader = StreamReader(js, 0, batch_size=batch_size, linger=0.01)
+    reader = StreamReader(js, 0, batch_size=batch_size)
     await reader.start()
     try:
         while applier.checkpoint < last:

@@ -52,7 +52,7 @@ class Projector:
         *,
         schema: str = SCHEMA,
         poll_interval: float = 0.5,
-        linger: float = 0.05,
+        linger: float = 0.0,
         report_every: float = 10.0,
     ) -> None:
         self.settings = settings
