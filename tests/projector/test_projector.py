@@ -10,9 +10,11 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 import msgspec
+import nats.errors
 import pytest
 from nats.js import JetStreamContext
 
+from playledger_common.embedded import NatsServer
 from playledger_common.settings import ProjectorSettings
 from playledger_projector import migrations
 from playledger_projector.applier import Applier
@@ -25,11 +27,13 @@ from playledger_projector.service import Projector
 from playledger_projector.store import CheckpointMovedError, Store
 from playledger_projector.views import BatchChanges
 from playledger_schemas.codec import encode
-from playledger_schemas.events import JobSucceeded
+from playledger_schemas.events import JobSucceeded, event_kind
+from playledger_schemas.subjects import event_subject
 from tests.projector.factory import (
     JobBuilder,
     checkpoint,
     count,
+    msg_id,
     publish,
     publish_raw,
     realistic_job,
@@ -334,3 +338,32 @@ async def test_migrations_are_applied_once(db: asyncpg.Connection) -> None:
         "skipped_events",
         "schema_migrations",
     }
+
+
+async def test_the_projector_carries_on_after_a_nats_server_restart(
+    js: JetStreamContext, settings: ProjectorSettings, db: asyncpg.Connection, nats_server: NatsServer
+) -> None:
+    rng = random.Random(9)
+    before = [e for n in range(3) for e in realistic_job(f"before{n}", rng, tasks=3)]
+    after = [e for n in range(3) for e in realistic_job(f"after{n}", rng, tasks=3)]
+    async with running(settings, stall_after=1.0):
+        await wait_for_checkpoint(db, await publish(js, before))
+        nats_server.stop()
+        nats_server.start()
+        last = 0
+        for event in after:
+            for _ in range(100):  # until the test's own client has reconnected
+                try:
+                    ack = await js.publish(
+                        event_subject(event.job_id, event_kind(event)),
+                        encode(event),
+                        headers={"Nats-Msg-Id": msg_id(event)},
+                        timeout=1.0,
+                    )
+                    last = ack.seq
+                    break
+                except (nats.errors.Error, TimeoutError):
+                    await asyncio.sleep(0.2)
+        assert last == len(before) + len(after)
+        await wait_for_checkpoint(db, last, timeout=30)
+    assert await db.fetchval("SELECT count(*) FROM playledger.job_events") == len(before) + len(after)
