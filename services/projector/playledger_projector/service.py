@@ -147,7 +147,9 @@ class Projector:
                 now = loop.time()
                 if batch:
                     await applier.apply(batch)
-                elif now >= next_ping:
+                else:
+                    await applier.settle()
+                if not batch and now >= next_ping:
                     await store.conn.execute("SELECT 1")  # notice a lost session (and lock) while idle
                     next_ping = now + 5.0
                 if now >= next_report:
@@ -162,6 +164,7 @@ class Projector:
                     checked_at = applier.checkpoint
                     next_check = now + self.stall_after
         finally:
+            await applier.close()
             await reader.stop()
 
     async def _stream_last(self, js: JetStreamContext) -> int:
