@@ -145,9 +145,10 @@ async def lag_at(
         for ack in await asyncio.gather(*futures):
             published.append((ack.seq, sent))
     last = max(seq for seq, _ in published)
-    await wait_until(db, last)
+    reached = await wait_until(db, last)
     done.set()
     await watcher
+    observed.append((reached, last))
     await watch_db.close()
     latencies = []
     i = 0
