@@ -69,9 +69,9 @@ class Applier:
         await self.settle()
         if not items:
             return 0
-        self._accepted = items[-1].stream_seq
         changes = await self._fold(items)
         self._pending = (items, changes, asyncio.create_task(self.store.write(changes, self.checkpoint)))
+        self._accepted = items[-1].stream_seq
         return len(items)
 
     async def settle(self) -> None:
