@@ -30,7 +30,9 @@ class RunnerRun:
     status: str
 
 
-async def run_playbook(private_dir: Path, playbook: str, text: str, verbosity: int = 0) -> RunnerRun:
+async def run_playbook(
+    private_dir: Path, playbook: str, text: str, verbosity: int = 0, forks: int | None = None
+) -> RunnerRun:
     (private_dir / "project").mkdir(parents=True, exist_ok=True)
     (private_dir / "inventory").mkdir(exist_ok=True)
     (private_dir / "project" / playbook).write_text(text, encoding="utf-8")
@@ -50,6 +52,7 @@ async def run_playbook(private_dir: Path, playbook: str, text: str, verbosity: i
         "ident": "run",
         "playbook": playbook,
         "verbosity": verbosity,
+        "forks": forks,
         "suppress_env_files": True,
         "settings": {"pexpect_timeout": 0.5},
         "envvars": {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
