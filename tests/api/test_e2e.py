@@ -61,8 +61,7 @@ JOB: dict[str, Any] = {
     "source": {"type": "local", "path": "site.yml"},
     "inventory": {
         "type": "inline",
-        "hosts": ["localhost", "web1"],
-        "host_vars": {"web1": {"ansible_host": "127.0.0.1"}},
+        "hosts": ["localhost"],
         "vars": {
             "ansible_connection": "local",
             "ansible_python_interpreter": "{{ ansible_playbook_python }}",
@@ -204,7 +203,7 @@ def test_submit_watch_resume_idempotency_and_logs(stack: Stack, tmp_path: Path) 
         # artifact for the same playbook and inventory, and against the executor's copy of this run
         logs = client.get(f"/api/v1/jobs/{job_id}/logs")
         assert logs.status_code == 200
-        direct = asyncio.run(run_playbook(tmp_path / "direct", "site.yml", PLAYBOOK, forks=1))
+        direct = asyncio.run(run_playbook(tmp_path / "direct", "site.yml", PLAYBOOK, hosts=["localhost"]))
         assert direct.status == "successful"
         assert logs.text == direct.stdout
         log_uri = projected[-1]["data"]["log_uri"]
