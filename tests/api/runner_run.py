@@ -8,19 +8,19 @@ import io
 import json
 import sys
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-INVENTORY = """
+INVENTORY_VARS = """
 [all:vars]
 ansible_connection=local
 ansible_python_interpreter={{ ansible_playbook_python }}
 
 [all]
-localhost
-web1 ansible_host=127.0.0.1
 """
+HOSTS = ("localhost", "web1 ansible_host=127.0.0.1")
 
 
 @dataclass
@@ -30,11 +30,15 @@ class RunnerRun:
     status: str
 
 
-async def run_playbook(private_dir: Path, playbook: str, text: str, verbosity: int = 0) -> RunnerRun:
+async def run_playbook(
+    private_dir: Path, playbook: str, text: str, verbosity: int = 0, hosts: Sequence[str] = HOSTS
+) -> RunnerRun:
     (private_dir / "project").mkdir(parents=True, exist_ok=True)
     (private_dir / "inventory").mkdir(exist_ok=True)
     (private_dir / "project" / playbook).write_text(text, encoding="utf-8")
-    (private_dir / "inventory" / "hosts").write_text(INVENTORY, encoding="utf-8")
+    (private_dir / "inventory" / "hosts").write_text(
+        INVENTORY_VARS + "\n".join(hosts) + "\n", encoding="utf-8"
+    )
     bin_dir = Path(sys.executable).parent
     env = {
         "PATH": f"{bin_dir}:/usr/bin:/bin",

@@ -6,6 +6,7 @@ parallel); the lead removes nothing but this skip condition after merging.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import os
@@ -18,12 +19,14 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from httpx_sse import ServerSentEvent, connect_sse
 
 from playledger_common.embedded import free_port
+from tests.api.runner_run import run_playbook
 
 pytestmark = [
     pytest.mark.integration,
@@ -58,8 +61,7 @@ JOB: dict[str, Any] = {
     "source": {"type": "local", "path": "site.yml"},
     "inventory": {
         "type": "inline",
-        "hosts": ["localhost", "web1"],
-        "host_vars": {"web1": {"ansible_host": "127.0.0.1"}},
+        "hosts": ["localhost"],
         "vars": {
             "ansible_connection": "local",
             "ansible_python_interpreter": "{{ ansible_playbook_python }}",
@@ -156,7 +158,7 @@ def all_events(client: httpx.Client, job_id: str) -> list[dict[str, Any]]:
         after = page["next_after"]
 
 
-def test_submit_watch_resume_idempotency_and_logs(stack: Stack) -> None:
+def test_submit_watch_resume_idempotency_and_logs(stack: Stack, tmp_path: Path) -> None:
     with httpx.Client(base_url=stack.url, timeout=60) as client:
         submitted = client.post("/api/v1/jobs", json=JOB, headers={"Idempotency-Key": "e2e-1"})
         assert submitted.status_code == 202, submitted.text
@@ -197,11 +199,13 @@ def test_submit_watch_resume_idempotency_and_logs(stack: Stack) -> None:
         started = [e for e in all_events(client, job_id) if e["event"] == "job.started"]
         assert len(started) == 1
 
-        # GET /logs equals the stdout ansible-runner wrote for the run (kept by the executor)
+        # GET /logs equals the stdout ansible-runner writes: byte for byte against runner's own
+        # artifact for the same playbook and inventory, and against the executor's copy of this run
         logs = client.get(f"/api/v1/jobs/{job_id}/logs")
         assert logs.status_code == 200
-        terminal = projected[-1]["data"]
-        log_uri = terminal.get("log_uri") or str(stack.logs_dir / job_id / "1.log")
-        runner_stdout = Path(log_uri.removeprefix("file://")).read_text(encoding="utf-8")
-        assert runner_stdout
-        assert logs.text == runner_stdout
+        direct = asyncio.run(run_playbook(tmp_path / "direct", "site.yml", PLAYBOOK, hosts=["localhost"]))
+        assert direct.status == "successful"
+        assert logs.text == direct.stdout
+        log_uri = projected[-1]["data"]["log_uri"]
+        executor_copy = Path(urlsplit(log_uri).path).read_text(encoding="utf-8")  # LF line ends
+        assert logs.text.replace("\r\n", "\n") == executor_copy

@@ -155,3 +155,19 @@ async def test_the_openapi_document_describes_every_endpoint(client: AsyncTestCl
     assert "text/plain" in operations[("/api/v1/jobs/{job_id}/logs", "get")]["responses"]["200"]["content"]
     listing = {p["name"] for p in operations[("/api/v1/jobs", "get")]["parameters"]}
     assert listing == {"status", "priority", "created_after", "created_before", "cursor", "limit"}
+
+
+async def test_an_unexpected_error_is_500_without_exception_text(
+    client: AsyncTestClient[Any], db: asyncpg.Connection[asyncpg.Record]
+) -> None:
+    await db.execute("ALTER TABLE jobs DROP COLUMN current_task")  # a read model the API does not expect
+    response = await client.get("/api/v1/jobs/any-job")
+    assert response.status_code == 500
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "an unexpected error occurred",
+        "instance": "/api/v1/jobs/any-job",
+    }
+    assert "current_task" not in response.text

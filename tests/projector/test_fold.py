@@ -332,3 +332,37 @@ def test_migrations_are_numbered_and_match_the_read_model_version() -> None:
     assert [m.version for m in found] == list(range(1, len(found) + 1))
     assert migrations.latest_version() == READ_MODEL_VERSION
     assert "CREATE TABLE jobs" in found[0].sql
+
+
+def test_folding_in_batches_equals_folding_event_by_event() -> None:
+    rng = random.Random(17)
+    events = [e for n in range(12) for e in realistic_job(f"j{n}", rng, tasks=5)]
+    order = sorted(range(len(events)), key=lambda i: rng.random())
+    per_job: dict[str, list[JobEvent]] = {}
+    for e in events:
+        per_job.setdefault(e.job_id, []).append(e)
+    stream: list[JobEvent] = []
+    cursors = dict.fromkeys(per_job, 0)
+    for i in order:  # a random interleaving that keeps each job's order
+        job = events[i].job_id
+        stream.append(per_job[job][cursors[job]])
+        cursors[job] += 1
+    one_by_one: dict[str, JobView] = {}
+    for n, e in enumerate(stream, 1):
+        one_by_one[e.job_id] = evolve(one_by_one.get(e.job_id), e, n)
+
+    views: dict[str, JobView] = {}
+    host_rows: dict[tuple[str, str], HostCounts] = {}
+    all_items = items(stream)
+    start = 0
+    while start < len(all_items):
+        size = rng.randint(1, 60)
+        changes = fold_batch(views, set(), all_items[start : start + size])
+        for job_id, host in changes.host_deletes:
+            del host_rows[(job_id, host)]
+        for row in changes.host_upserts:
+            host_rows[(row.job_id, row.host)] = row.counts
+        views.update({job.job_id: job for job in changes.jobs})
+        start += size
+    assert views == one_by_one
+    assert host_rows == {(j, h): c for j, v in one_by_one.items() for h, c in v.hosts.items()}

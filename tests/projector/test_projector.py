@@ -10,9 +10,11 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 import msgspec
+import nats.errors
 import pytest
 from nats.js import JetStreamContext
 
+from playledger_common.embedded import NatsServer
 from playledger_common.settings import ProjectorSettings
 from playledger_projector import migrations
 from playledger_projector.applier import Applier
@@ -20,16 +22,18 @@ from playledger_projector.consumer import StreamReader
 from playledger_projector.fold import is_terminal_status
 from playledger_projector.lag import measure, read_checkpoint
 from playledger_projector.locks import LOCK_CLASS, REBUILD
-from playledger_projector.rebuild import RebuildError, rebuild, replay_into
+from playledger_projector.rebuild import RebuildError, rebuild, replay_into, swap_in
 from playledger_projector.service import Projector
 from playledger_projector.store import CheckpointMovedError, Store
 from playledger_projector.views import BatchChanges
 from playledger_schemas.codec import encode
-from playledger_schemas.events import JobSucceeded
+from playledger_schemas.events import JobSucceeded, event_kind
+from playledger_schemas.subjects import event_subject
 from tests.projector.factory import (
     JobBuilder,
     checkpoint,
     count,
+    msg_id,
     publish,
     publish_raw,
     realistic_job,
@@ -334,3 +338,103 @@ async def test_migrations_are_applied_once(db: asyncpg.Connection) -> None:
         "skipped_events",
         "schema_migrations",
     }
+
+
+async def test_the_projector_carries_on_after_a_nats_server_restart(
+    js: JetStreamContext, settings: ProjectorSettings, db: asyncpg.Connection, nats_server: NatsServer
+) -> None:
+    rng = random.Random(9)
+    before = [e for n in range(3) for e in realistic_job(f"before{n}", rng, tasks=3)]
+    after = [e for n in range(3) for e in realistic_job(f"after{n}", rng, tasks=3)]
+    async with running(settings, stall_after=1.0):
+        await wait_for_checkpoint(db, await publish(js, before))
+        nats_server.stop()
+        nats_server.start()
+        last = 0
+        for event in after:
+            for _ in range(100):  # until the test's own client has reconnected
+                try:
+                    ack = await js.publish(
+                        event_subject(event.job_id, event_kind(event)),
+                        encode(event),
+                        headers={"Nats-Msg-Id": msg_id(event)},
+                        timeout=1.0,
+                    )
+                    last = ack.seq
+                    break
+                except (nats.errors.Error, TimeoutError):
+                    await asyncio.sleep(0.2)
+        assert last == len(before) + len(after)
+        await wait_for_checkpoint(db, last, timeout=30)
+    assert await db.fetchval("SELECT count(*) FROM playledger.job_events") == len(before) + len(after)
+
+
+async def test_a_rebuild_while_events_keep_arriving_loses_and_doubles_nothing(
+    js: JetStreamContext,
+    settings: ProjectorSettings,
+    db: asyncpg.Connection,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    events = stream_of(60, seed=21, tasks=6)
+    first, rest = events[: len(events) // 3], events[len(events) // 3 :]
+    await publish(js, first)
+
+    async def keep_publishing() -> int:
+        last = 0
+        for start in range(0, len(rest), 40):
+            last = await publish(js, rest[start : start + 40])
+            await asyncio.sleep(0.05)
+        return last
+
+    async with running(msgspec.structs.replace(settings, batch_size=50)):
+        publisher = asyncio.create_task(keep_publishing())
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            await asyncio.sleep(0.2)
+            report = await rebuild(conn, js, batch_size=300)
+        finally:
+            await conn.close()
+        last = await publisher
+        assert report.last_stream_seq < last, "the rebuild should finish while events still arrive"
+        await wait_for_checkpoint(db, last)
+    assert await db.fetchval("SELECT count(*) FROM playledger.job_events") == len(events)
+    fresh = await asyncpg.connect(settings.database_url)
+    try:
+        await replay_into(fresh, js, "reference")
+        assert await snapshot(fresh, "reference") == await snapshot(db)
+    finally:
+        await fresh.close()
+
+
+async def test_after_a_swap_behind_it_the_live_projector_resumes_from_the_new_checkpoint(
+    js: JetStreamContext,
+    settings: ProjectorSettings,
+    db: asyncpg.Connection,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rng = random.Random(13)
+    jobs = [realistic_job(f"s{n}", rng, tasks=4) for n in range(6)]
+    with caplog.at_level(logging.INFO, logger="playledger_projector"):
+        async with running(settings):
+            built_upto = await publish(js, [e for job in jobs[:2] for e in job])
+            await wait_for_checkpoint(db, built_upto)
+            conn = await asyncpg.connect(settings.database_url)
+            try:
+                await replay_into(conn, js, "playledger_rebuild")  # built now, swapped in later
+                ahead = await publish(js, [e for job in jobs[2:4] for e in job])
+                await wait_for_checkpoint(db, ahead)
+                await swap_in(conn, "playledger_rebuild", "playledger")
+            finally:
+                await conn.close()
+            assert await checkpoint(db) == built_upto, "the swapped-in schema is behind the live projector"
+            last = await publish(js, [e for job in jobs[4:] for e in job])
+            await wait_for_checkpoint(db, last)
+    moved = [r.getMessage() for r in caplog.records if "resuming from the database" in r.getMessage()]
+    assert moved == [f"checkpoint is {built_upto}, expected {ahead}: resuming from the database"]
+    assert await db.fetchval("SELECT count(*) FROM playledger.job_events") == sum(len(j) for j in jobs)
+    fresh = await asyncpg.connect(settings.database_url)
+    try:
+        await replay_into(fresh, js, "reference")
+        assert await snapshot(fresh, "reference") == await snapshot(db)
+    finally:
+        await fresh.close()

@@ -6,6 +6,7 @@ asyncpg pool per process, and closes them on shutdown.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,6 +32,8 @@ from playledger_common.streams import ensure_streams
 
 log: Final = logging.getLogger(__name__)
 API_VERSION: Final = "1.0.0"
+STARTUP_CONNECT_S: Final = 20
+"""The API does not start without NATS; it fails (and is restarted) instead of hanging."""
 
 
 def create_app(settings: ApiSettings) -> Litestar:
@@ -38,7 +41,12 @@ def create_app(settings: ApiSettings) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        nc = await connect(settings.nats_url, "playledger-api")
+        try:
+            async with asyncio.timeout(STARTUP_CONNECT_S):
+                nc = await connect(settings.nats_url, "playledger-api")
+        except TimeoutError:
+            log.error("cannot reach NATS within %ss; not starting", STARTUP_CONNECT_S)
+            raise
         pool = None
         try:
             js = nc.jetstream()

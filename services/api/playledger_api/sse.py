@@ -22,7 +22,6 @@ from typing import Final
 
 import msgspec
 import nats.errors
-from litestar.response import ServerSentEventMessage
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -56,9 +55,21 @@ def sse_event_name(kind: str) -> str:
     return kind.removeprefix("runner.")
 
 
-def end_message(job_id: str, kind: str, seq: int) -> ServerSentEventMessage:
-    data = msgspec.json.encode(EndData(job_id=job_id, outcome=kind, last_event_id=seq)).decode()
-    return ServerSentEventMessage(event=END_EVENT, data=data)
+KEEPALIVE: Final = b": keepalive\n\n"
+MAX_BATCH: Final = 256
+"""Events written to the client in one chunk when it has fallen behind (fewer, larger writes)."""
+
+
+def encode_event(seq: int, name: str, data: bytes) -> bytes:
+    """One SSE message; JSON never needs a raw newline, but a pretty-printed payload still stays one event."""
+    if b"\n" in data or b"\r" in data:
+        data = b"\ndata: ".join(data.splitlines())
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (seq, name.encode(), data)
+
+
+def end_message(job_id: str, kind: str, seq: int) -> bytes:
+    data = msgspec.json.encode(EndData(job_id=job_id, outcome=kind, last_event_id=seq))
+    return b"event: %s\ndata: %s\n\n" % (END_EVENT.encode(), data)
 
 
 class _Feed:
@@ -108,8 +119,8 @@ async def job_event_stream(
     heartbeat_s: float,
     buffer: int,
     metrics: Metrics,
-) -> AsyncIterator[ServerSentEventMessage]:
-    """Every event of ``job_id`` with stream sequence > ``after``, live, until the terminal one."""
+) -> AsyncIterator[bytes]:
+    """Every event of ``job_id`` with stream sequence > ``after``, live, until the terminal one (SSE bytes)."""
     feed = _Feed(buffer)
     subscription = await _subscribe(js, job_id, after, feed)
     metrics.sse_clients.inc()
@@ -121,20 +132,33 @@ async def job_event_stream(
                 metrics.sse_resubscribes.inc()
                 feed = _Feed(buffer)
                 subscription = await _subscribe(js, job_id, last_sent, feed)
-            try:
-                msg = await asyncio.wait_for(feed.queue.get(), timeout=heartbeat_s)
-            except TimeoutError:
-                yield ServerSentEventMessage(comment="keepalive", data=None)
-                continue
-            seq = msg.metadata.sequence.stream
-            if seq <= last_sent:
-                continue
-            kind = subject_kind(msg.subject, job_id)
-            yield ServerSentEventMessage(id=seq, event=sse_event_name(kind), data=msg.data.decode())
-            metrics.sse_events.inc()
-            last_sent = seq
-            if kind in TERMINAL_KINDS:
-                yield end_message(job_id, kind, seq)
+            batch: list[Msg] = []
+            if feed.queue.empty():
+                try:
+                    async with asyncio.timeout(heartbeat_s):
+                        batch.append(await feed.queue.get())
+                except TimeoutError:
+                    yield KEEPALIVE
+                    continue
+            while len(batch) < MAX_BATCH and not feed.queue.empty():
+                batch.append(feed.queue.get_nowait())
+            chunk: list[bytes] = []
+            finished = False
+            for msg in batch:
+                seq = msg.metadata.sequence.stream
+                if seq <= last_sent:
+                    continue  # an ordered-consumer reset replayed it
+                kind = subject_kind(msg.subject, job_id)
+                chunk.append(encode_event(seq, sse_event_name(kind), msg.data))
+                last_sent = seq
+                if kind in TERMINAL_KINDS:
+                    chunk.append(end_message(job_id, kind, seq))
+                    finished = True
+                    break
+            if chunk:
+                metrics.sse_events.inc(len(chunk) - finished)
+                yield b"".join(chunk)
+            if finished:
                 return
     finally:
         metrics.sse_clients.dec()

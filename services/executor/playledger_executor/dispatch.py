@@ -60,7 +60,11 @@ class Dispatcher:
                     self.slots.release()
                     break
                 self.wake.clear()
-                msg = await self._take(pulls)
+                try:
+                    msg = await self._take(pulls)
+                except Exception:  # a disconnect must not end the dispatcher: log, wait, go on
+                    log.exception("taking a submit failed; retrying")
+                    msg = None
                 if msg is None:
                     self.slots.release()
                     await _first(self.wake.wait(), stopping, wait_s=POLL_S)

@@ -45,6 +45,10 @@ class Intake:
                     msgs = await sub.fetch(batch=BATCH, timeout=0.5)
                 except (TimeoutError, nats.errors.TimeoutError):
                     continue
+                except Exception:  # a disconnect must not end the intake: log, wait, go on
+                    log.exception("intake fetch failed; retrying")
+                    await asyncio.sleep(RETRY_DELAY_S)
+                    continue
                 await self.handle_batch(msgs)
         finally:
             await sub.unsubscribe()

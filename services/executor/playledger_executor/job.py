@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
-import secrets
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Final
 
 from nats.js import JetStreamContext
 
@@ -26,7 +23,9 @@ from playledger_executor.decide import Start, classify
 from playledger_executor.errors import ConflictError, ExecutorError
 from playledger_executor.inventory import render_inventory
 from playledger_executor.journal import Journal, new_event
-from playledger_executor.runspec import EXTRAVARS_FILE, INVENTORY_FILE, resolve_options, runner_kwargs
+from playledger_executor.privatedir import private_dir_for, remove_private_dir, write_private_dir
+from playledger_executor.running import RunningJob
+from playledger_executor.runspec import resolve_options, runner_kwargs
 from playledger_executor.sources import Playbook, resolve_source
 from playledger_executor.truncate import to_event_data
 from playledger_executor.worker import FINAL_STATUSES, Event, Status, WorkerProcess
@@ -48,30 +47,6 @@ from playledger_schemas.events import (
 
 log: Final = logging.getLogger(__name__)
 STAT_KEYS: Final = ("changed", "dark", "failures", "ignored", "ok", "processed", "rescued", "skipped")
-
-
-@dataclass
-class RunningJob:
-    """Handle on a job running in this executor; the cancel watcher and shutdown use it."""
-
-    job_id: str
-    attempt: int
-    command_seq: int
-    stop_reason: str | None = None
-    timed_out: bool = False
-    finished: bool = False
-    """Set once the worker's stream ended: a later cancel changes nothing."""
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def cancel(self, reason: str) -> None:
-        if not self.stop.is_set() and not self.finished:
-            self.stop_reason = reason
-            self.stop.set()
-
-    def time_out(self) -> None:
-        if not self.stop.is_set() and not self.finished:
-            self.timed_out = True
-            self.stop.set()
 
 
 @dataclass
@@ -152,7 +127,7 @@ class JobRunner:
         job_id, attempt = handle.job_id, handle.attempt
         log_path = (self.settings.logs_dir / job_id / f"{attempt}.log").resolve()
         work_root = self.settings.work_dir or Path(tempfile.gettempdir())
-        private_dir = work_root / f"playledger-{job_id}-{attempt}-{secrets.token_hex(4)}"
+        private_dir = private_dir_for(work_root, job_id, attempt)
         run = _Run()
         try:
             log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -162,7 +137,7 @@ class JobRunner:
                 run.stopped = True
                 worker = None
             else:
-                _write_private_dir(private_dir, render_inventory(spec.inventory), spec.extra_vars)
+                write_private_dir(private_dir, render_inventory(spec.inventory), spec.extra_vars)
                 worker = await WorkerProcess.spawn(
                     private_dir, runner_kwargs(spec, playbook, f"{job_id}-{attempt}")
                 )
@@ -175,7 +150,7 @@ class JobRunner:
             if worker is not None:
                 await self._supervise(worker, writer, run, handle, log_path, float(spec.options.timeout or 1))
         finally:
-            await asyncio.to_thread(shutil.rmtree, private_dir, ignore_errors=True)
+            await asyncio.to_thread(remove_private_dir, private_dir)
         ending = classify(
             run.status,
             run.rc,
@@ -296,11 +271,3 @@ def _stats(event_data: object) -> HostStats:
         if isinstance(value, dict):
             stats[key] = {str(h): int(n) for h, n in value.items() if isinstance(n, int)}
     return stats
-
-
-def _write_private_dir(private_dir: Path, inventory: dict[str, Any], extra_vars: dict[str, Any]) -> None:
-    (private_dir / "inventory").mkdir(parents=True)
-    (private_dir / "env").mkdir()
-    (private_dir / INVENTORY_FILE).write_text(json.dumps(inventory), encoding="utf-8")
-    if extra_vars:
-        (private_dir / EXTRAVARS_FILE).write_text(json.dumps(extra_vars), encoding="utf-8")

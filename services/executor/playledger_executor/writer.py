@@ -25,6 +25,7 @@ log: Final = logging.getLogger(__name__)
 
 WINDOW: Final = 512
 RETRIES: Final = 3
+ACK_TIMEOUT_S: Final = 10.0
 
 Builder: TypeAlias = Callable[[int], JobEvent]
 """Builds the event for a given job sequence number."""
@@ -70,13 +71,18 @@ class JobWriter:
             await self._settle()
 
     async def _settle(self) -> None:
-        """Wait for every pending ack; republish (same msg id) whatever failed."""
+        """Wait for every pending ack; republish (same msg id) whatever failed or never answered."""
         pending, self._pending = self._pending, []
-        results = await asyncio.gather(*(f for f, *_ in pending), return_exceptions=True)
-        for result, (_, subject, payload, headers) in zip(results, pending, strict=True):
-            ack = (
-                result if isinstance(result, PubAck) else await self._retry(subject, payload, headers, result)
-            )
+        if not pending:
+            return
+        await asyncio.wait([f for f, *_ in pending], timeout=ACK_TIMEOUT_S)
+        for future, subject, payload, headers in pending:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                ack = future.result()
+            else:
+                error = future.exception() if future.done() and not future.cancelled() else "no ack in time"
+                future.cancel()
+                ack = await self._retry(subject, payload, headers, error)
             self.last_stream_seq = max(self.last_stream_seq, ack.seq)
 
     async def _retry(self, subject: str, payload: bytes, headers: dict[str, str], error: object) -> PubAck:

@@ -6,16 +6,22 @@ checkpoint check in every transaction), so the cache is what the database holds;
 dropped whenever a write fails. A batch the database refuses because of one event's
 content (e.g. a value out of range) is retried event by event, and the offending event
 is recorded in ``skipped_events`` instead — never a crash loop.
+
+Writes are pipelined one deep: ``apply`` starts the transaction of a batch and returns,
+so the next batch is decoded while PostgreSQL works. The next ``apply`` (or ``settle``)
+waits for it first; ``checkpoint`` only moves once a transaction has committed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Final
 
 import asyncpg
 
+from playledger_common.errors import PlayledgerError
 from playledger_projector.batch import (
     Decoded,
     Item,
@@ -41,22 +47,43 @@ class Applier:
     def __init__(self, store: Store, checkpoint: int) -> None:
         self.store = store
         self.checkpoint = checkpoint
+        """The last stream sequence committed by this applier (or found at start)."""
         self.applied = 0
-        """Messages applied (or recorded as skipped) by this applier."""
+        """Messages committed (applied or recorded as skipped) by this applier."""
         self._views: dict[str, JobView] = {}
+        self._accepted = checkpoint
+        self._pending: tuple[list[Item], BatchChanges, asyncio.Task[None]] | None = None
+
+    @property
+    def accepted(self) -> int:
+        """The last stream sequence handed to a write (committed or in flight)."""
+        return self._accepted
 
     async def apply(self, messages: Sequence[Message]) -> int:
-        """Apply the messages beyond the checkpoint; return how many were new."""
+        """Start applying the messages beyond what was accepted so far; return how many were new."""
         items = [
             decode_message(seq, subject, payload)
             for seq, subject, payload in messages
-            if seq > self.checkpoint
+            if seq > self._accepted
         ]
+        await self.settle()
         if not items:
             return 0
+        changes = await self._fold(items)
+        self._pending = (items, changes, asyncio.create_task(self.store.write(changes, self.checkpoint)))
+        self._accepted = items[-1].stream_seq
+        return len(items)
+
+    async def settle(self) -> None:
+        """Wait for the batch in flight to commit (or handle its failure)."""
+        if self._pending is None:
+            return
+        items, changes, task = self._pending
+        self._pending = None
         try:
-            await self._apply(items)
+            await task
         except CONTENT_ERRORS as exc:
+            self._views.clear()
             log.warning(
                 "batch %d..%d refused (%s); applying it event by event",
                 items[0].stream_seq,
@@ -65,9 +92,25 @@ class Applier:
             )
             for item in items:
                 await self._apply_one(item)
-        return len(items)
+            return
+        except BaseException:
+            self._views.clear()
+            self._accepted = self.checkpoint
+            raise
+        self._committed(changes)
 
-    async def _apply(self, items: list[Item]) -> None:
+    async def close(self) -> None:
+        """Settle the batch in flight; a failure is logged (the next start resumes from the database)."""
+        try:
+            await self.settle()
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, PlayledgerError) as exc:
+            log.warning("the last batch was not committed: %s", exc)
+        finally:
+            if self._pending is not None:
+                self._pending[2].cancel()
+                self._pending = None
+
+    async def _fold(self, items: list[Item]) -> BatchChanges:
         job_ids = list(dict.fromkeys(i.event.job_id for i in items if isinstance(i, Decoded)))
         views = {j: self._views[j] for j in job_ids if j in self._views}
         missing = [j for j in job_ids if j not in views]
@@ -75,13 +118,14 @@ class Applier:
             views.update(await self.store.load_views(missing))
         candidates = duplicate_candidates(views, items)
         known = await self.store.existing_seqs(candidates) if candidates else set()
-        changes = fold_batch(views, known, items)
-        await self._write(changes)
+        return fold_batch(views, known, items)
 
     async def _apply_one(self, item: Item) -> None:
         try:
-            await self._apply([item])
+            changes = await self._fold([item])
+            await self._write(changes)
         except CONTENT_ERRORS as exc:
+            self._views.clear()
             reason = f"cannot store event: {type(exc).__name__}: {exc}"[:1000]
             log.warning("stream seq %d skipped: %s", item.stream_seq, reason)
             skipped = Undecodable(
@@ -94,7 +138,11 @@ class Applier:
             await self.store.write(changes, self.checkpoint)
         except BaseException:
             self._views.clear()
+            self._accepted = self.checkpoint
             raise
+        self._committed(changes)
+
+    def _committed(self, changes: BatchChanges) -> None:
         self.checkpoint = changes.last_stream_seq
         self.applied += len(changes.events) + len(changes.skipped)
         if len(self._views) > _CACHE_JOBS:

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import msgspec
 
-from playledger_projector.fold import evolve
+from playledger_projector.fold import Work, start, step
 from playledger_projector.views import BatchChanges, EventRow, HostRow, JobView, SkippedRow
 from playledger_schemas.codec import ContractError, decode_event
 from playledger_schemas.events import JobEvent, RunnerEvent, event_kind
@@ -165,8 +165,7 @@ def fold_batch(
     ``views`` holds the projected state of every job the batch touches that exists;
     ``known`` the ``(job_id, seq)`` pairs among ``duplicate_candidates`` already projected.
     """
-    current: dict[str, JobView] = dict(views)
-    touched: dict[str, None] = {}
+    work: dict[str, Work] = {}
     seen: set[tuple[str, int]] = set()
     events: list[EventRow] = []
     skipped: list[SkippedRow] = []
@@ -189,25 +188,25 @@ def fold_batch(
             )
             continue
         seen.add(key)
-        current[event.job_id] = evolve(current.get(event.job_id), event, item.stream_seq)
-        touched[event.job_id] = None
+        job = work.get(event.job_id)
+        if job is None:
+            job = work[event.job_id] = start(views.get(event.job_id), event)
+        step(job, event, item.stream_seq)
         events.append(event_row(item))
+    jobs = [JobView(**fields) for fields in work.values()]
     upserts: list[HostRow] = []
     deletes: list[tuple[str, str]] = []
-    for job_id in touched:
-        before = views.get(job_id)
-        after = current[job_id]
-        if before is not None and before.hosts is after.hosts:
-            continue
+    for after in jobs:
+        before = views.get(after.job_id)
         old = before.hosts if before is not None else {}
         upserts.extend(
-            HostRow(job_id=job_id, host=host, counts=counts)
+            HostRow(job_id=after.job_id, host=host, counts=counts)
             for host, counts in after.hosts.items()
             if old.get(host) != counts
         )
-        deletes.extend((job_id, host) for host in old if host not in after.hosts)
+        deletes.extend((after.job_id, host) for host in old if host not in after.hosts)
     return BatchChanges(
-        jobs=[current[j] for j in touched],
+        jobs=jobs,
         host_upserts=upserts,
         host_deletes=deletes,
         events=events,

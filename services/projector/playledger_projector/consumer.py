@@ -1,16 +1,17 @@
 """Read ``PLAYLEDGER_EVENTS`` from a stream sequence on, in order, in batches.
 
 An ordered push consumer (ephemeral, no acks, flow control; the client recreates it from
-the last sequence on a gap) with a callback that feeds a bounded asyncio queue: when the
+the last sequence on a gap) with a callback that feeds a bounded buffer: when the
 projector falls behind, the callback waits, flow control stalls the server, and nothing
-piles up in memory. Batches are whatever is queued, up to ``batch_size``, waiting at most
-``linger`` seconds for more after the first message.
+piles up in memory. Batches are whatever is buffered, up to ``batch_size``: under load a
+batch fills while the previous one is written, and a lone event is written at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from typing import Final
 
 from nats.aio.msg import Msg
@@ -32,14 +33,21 @@ def stream_seq_of(reply: str) -> int:
 
 
 class StreamReader:
-    """An ordered consumer on the events stream starting after ``after`` (a stream sequence)."""
+    """An ordered consumer on the events stream starting after ``after`` (a stream sequence).
 
-    def __init__(self, js: JetStreamContext, after: int, *, batch_size: int, linger: float = 0.05) -> None:
+    Messages go into a bounded buffer (a deque: cheaper per message than an asyncio.Queue);
+    when it is full the callback waits until a batch is taken out.
+    """
+
+    def __init__(self, js: JetStreamContext, after: int, *, batch_size: int, linger: float = 0.0) -> None:
         self.js = js
         self.after = after
         self.batch_size = batch_size
         self.linger = linger
-        self.queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=max(4 * batch_size, 1000))
+        self.limit = max(4 * batch_size, 1000)
+        self._buffer: deque[Message] = deque()
+        self._arrived = asyncio.Event()
+        self._drained = asyncio.Event()
         self._sub: JetStreamContext.PushSubscription | None = None
 
     async def start(self) -> None:
@@ -49,10 +57,14 @@ class StreamReader:
             )
         else:
             config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
-        queue = self.queue
+        buffer, arrived, drained, limit = self._buffer, self._arrived, self._drained, self.limit
 
         async def on_message(msg: Msg) -> None:
-            await queue.put((stream_seq_of(msg.reply), msg.subject, msg.data))
+            buffer.append((stream_seq_of(msg.reply), msg.subject, msg.data))
+            arrived.set()
+            if len(buffer) >= limit:
+                drained.clear()
+                await drained.wait()
 
         self._sub = await self.js.subscribe(
             EVENT_SUBJECTS, stream=EVENTS_STREAM, cb=on_message, ordered_consumer=True, config=config
@@ -60,29 +72,28 @@ class StreamReader:
 
     async def stop(self) -> None:
         if self._sub is not None:
+            self._drained.set()
             with contextlib.suppress(Exception):  # the connection may already be gone
                 await self._sub.unsubscribe()
             self._sub = None
 
     async def next_batch(self, wait: float) -> list[Message]:
-        """Up to ``batch_size`` messages; empty if none arrived within ``wait`` seconds."""
-        queue = self.queue
-        try:
-            first = await asyncio.wait_for(queue.get(), wait)
-        except TimeoutError:
-            return []
-        batch = [first]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.linger
-        while len(batch) < self.batch_size:
-            if queue.empty():
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(queue.get(), remaining))
-                except TimeoutError:
-                    break
-            else:
-                batch.append(queue.get_nowait())
+        """Up to ``batch_size`` messages; empty if none arrived within ``wait`` seconds.
+
+        Takes what is buffered (under load that is a full batch); with ``linger`` it first
+        waits that long for more when the batch is not full.
+        """
+        buffer = self._buffer
+        if not buffer:
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), wait)
+            except TimeoutError:
+                return []
+        if self.linger > 0 and len(buffer) < self.batch_size:
+            await asyncio.sleep(self.linger)
+        n = min(self.batch_size, len(buffer))
+        batch = [buffer.popleft() for _ in range(n)]
+        if len(buffer) < self.limit:
+            self._drained.set()
         return batch

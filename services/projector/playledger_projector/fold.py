@@ -69,28 +69,63 @@ def is_terminal_status(status: str) -> bool:
 
 def evolve(view: JobView | None, event: JobEvent, stream_seq: int) -> JobView:
     """The job after ``event`` (stored at ``stream_seq``); ``view`` is ``None`` for a new job."""
+    work = start(view, event)
+    step(work, event, stream_seq)
+    return JobView(**work)
+
+
+Work = dict[str, Any]
+"""A job's fields being folded: a private, mutable copy of a ``JobView`` (``fold_batch`` folds a
+whole batch into one per job, then freezes it; ``evolve`` is the one-event, pure form)."""
+
+_NEW: Final[Work] = {
+    f.name: f.default
+    for f in msgspec.structs.fields(JobView)
+    if f.default is not msgspec.NODEFAULT and f.name != "hosts"
+}
+
+
+def start(view: JobView | None, event: JobEvent) -> Work:
+    """A working copy of ``view``, or of a new job first seen with ``event``."""
     if view is None:
-        view = JobView(job_id=event.job_id, status="queued", created_at=event.time)
-    changes: dict[str, Any] = {
-        "event_count": view.event_count + 1,
-        "last_seq": max(view.last_seq, event.seq),
-        "last_stream_seq": max(view.last_stream_seq, stream_seq),
-        "attempt": max(view.attempt, event.attempt),
-    }
+        return {**_NEW, "job_id": event.job_id, "status": "queued", "created_at": event.time, "hosts": {}}
+    work = msgspec.structs.asdict(view)
+    work["hosts"] = dict(view.hosts)
+    return work
+
+
+def step(work: Work, event: JobEvent, stream_seq: int) -> None:
+    """Fold one event into ``work`` in place."""
+    work["event_count"] += 1
+    if event.seq > work["last_seq"]:
+        work["last_seq"] = event.seq
+    if stream_seq > work["last_stream_seq"]:
+        work["last_stream_seq"] = stream_seq
     if event.seq == 1:
-        changes["created_at"] = event.time
+        work["created_at"] = event.time
+    attempt = work["attempt"]
+    if event.attempt > attempt:
+        work["attempt"] = event.attempt
+    if isinstance(event, RunnerEvent):
+        _runner(work, event)
+        return
+    terminal = is_terminal_status(work["status"])
     match event:
-        case RunnerEvent():
-            changes.update(_runner(view, event))
         case JobQueued():
-            changes.update(_spec_fields(view, event.data.spec, resolved=False))
+            _spec_fields(work, event.data.spec, resolved=False)
         case JobStarted():
-            changes.update(_started(view, event))
+            if event.attempt >= attempt:  # else a stale start of an earlier attempt: counted only
+                _spec_fields(work, event.data.spec, resolved=True)
+                work["status"] = _advance(work["status"], "running")
+                work["started_at"] = event.time
+                work["executor_id"] = event.data.executor_id
+                if event.attempt > attempt:
+                    work.update(hosts={}, current_play=None, current_task=None)
         case JobCancelRequested():
-            changes["cancel_requested"] = True
+            work["cancel_requested"] = True
         case JobRejected():
-            if not is_terminal_status(view.status):
-                changes.update(
+            if not terminal:
+                work.update(
                     status="rejected",
                     failure_reason=event.data.reason,
                     rejection_errors=msgspec.to_builtins(event.data.errors),
@@ -98,28 +133,25 @@ def evolve(view: JobView | None, event: JobEvent, stream_seq: int) -> JobView:
                     terminal_seq=event.seq,
                 )
         case JobSucceeded() | JobFailed() | JobError() | JobCanceled() | JobTimedOut():
-            if not is_terminal_status(view.status):
-                changes.update(_result(view, event, RESULT_STATUS[type(event)], event.data))
-    return msgspec.structs.replace(view, **changes)
+            if not terminal:
+                _result(work, event, RESULT_STATUS[type(event)], event.data)
 
 
 def _advance(current: Status, new: Status) -> Status:
     return new if rank(new) > rank(current) else current
 
 
-def _spec_fields(view: JobView, spec: JobSpec, *, resolved: bool) -> dict[str, Any]:
+def _spec_fields(work: Work, spec: JobSpec, *, resolved: bool) -> None:
     """Fields from a job spec; the executor's resolved options win over the submitted ones."""
-    fields: dict[str, Any] = {}
-    if view.source is None:
-        fields.update(
+    if work["source"] is None:
+        work.update(
             priority=spec.priority,
             source=msgspec.to_builtins(spec.source),
             inventory_summary=inventory_summary(spec.inventory),
             extra_vars=spec.extra_vars,
         )
-    if resolved or view.options is None:
-        fields["options"] = msgspec.to_builtins(spec.options)
-    return fields
+    if resolved or work["options"] is None:
+        work["options"] = msgspec.to_builtins(spec.options)
 
 
 def inventory_summary(inventory: InlineInventory) -> dict[str, Any]:
@@ -129,43 +161,31 @@ def inventory_summary(inventory: InlineInventory) -> dict[str, Any]:
     return {"type": "inline", "hosts": len(hosts), "groups": sorted(inventory.groups)}
 
 
-def _started(view: JobView, event: JobStarted) -> dict[str, Any]:
-    if event.attempt < view.attempt:
-        return {}  # a stale start of an earlier attempt: counted, nothing else
-    fields = _spec_fields(view, event.data.spec, resolved=True)
-    fields.update(
-        status=_advance(view.status, "running"), started_at=event.time, executor_id=event.data.executor_id
-    )
-    if event.attempt > view.attempt:
-        fields.update(hosts={}, current_play=None, current_task=None)
-    return fields
-
-
-def _runner(view: JobView, event: RunnerEvent) -> dict[str, Any]:
+def _runner(work: Work, event: RunnerEvent) -> None:
     data = event.data
     name = data.event
     event_data = data.event_data
-    fields: dict[str, Any] = {
-        "runner_event_count": view.runner_event_count + 1,
-        "status": _advance(view.status, "running"),
-    }
+    work["runner_event_count"] += 1
+    if work["status"] == "queued":
+        work["status"] = "running"
     if name == "playbook_on_play_start":
-        fields.update(current_play=_text(event_data, "name") or _text(event_data, "play"), current_task=None)
+        work["current_play"] = _text(event_data, "name") or _text(event_data, "play")
+        work["current_task"] = None
     elif name == "playbook_on_task_start":
-        fields["current_task"] = _text(event_data, "name") or _text(event_data, "task")
+        work["current_task"] = _text(event_data, "name") or _text(event_data, "task")
         play = _text(event_data, "play")
         if play is not None:
-            fields["current_play"] = play
+            work["current_play"] = play
     elif name == "playbook_on_stats":
-        fields["hosts"] = reconcile(view.hosts, event_data)
-        return fields
+        work["hosts"] = reconcile(work["hosts"], event_data)
+        return
     host = _text(event_data, "host")
     if host is not None:
-        before = view.hosts.get(host)
+        hosts = work["hosts"]
+        before = hosts.get(host)
         after = count_result(before or ZERO, name, event_data)
-        if before is None or after is not before:
-            fields["hosts"] = {**view.hosts, host: after}
-    return fields
+        if after is not before:
+            hosts[host] = after
 
 
 def count_result(counts: HostCounts, name: str, event_data: Mapping[str, Any]) -> HostCounts:
@@ -201,20 +221,20 @@ def reconcile(hosts: Mapping[str, HostCounts], stats: Mapping[str, Any]) -> dict
     return merged
 
 
-def _result(view: JobView, event: JobEvent, status: Status, data: ResultData) -> dict[str, Any]:
-    hosts = reconcile(view.hosts, data.stats) if data.stats else view.hosts
+def _result(work: Work, event: JobEvent, status: Status, data: ResultData) -> None:
+    hosts = reconcile(work["hosts"], data.stats) if data.stats else work["hosts"]
     reason = data.reason
     if reason is None and status == "failed":
         reason = failure_summary(hosts)
-    return {
-        "status": status,
-        "finished_at": event.time,
-        "rc": data.rc,
-        "runner_status": data.runner_status,
-        "failure_reason": reason,
-        "terminal_seq": event.seq,
-        "hosts": hosts,
-    }
+    work.update(
+        status=status,
+        finished_at=event.time,
+        rc=data.rc,
+        runner_status=data.runner_status,
+        failure_reason=reason,
+        terminal_seq=event.seq,
+        hosts=hosts,
+    )
 
 
 def failure_summary(hosts: Mapping[str, HostCounts]) -> str | None:

@@ -94,16 +94,18 @@ async def replay_into(
 
 
 async def _replay(js: JetStreamContext, applier: Applier, last: int, batch_size: int) -> None:
-    reader = StreamReader(js, 0, batch_size=batch_size, linger=0.01)
+    reader = StreamReader(js, 0, batch_size=batch_size)
     await reader.start()
     try:
-        while applier.checkpoint < last:
+        while applier.accepted < last:
             batch = await reader.next_batch(wait=_STALL_S)
             if not batch:
                 msg = f"no message from the stream for {_STALL_S:.0f}s at sequence {applier.checkpoint} of {last}"
                 raise RebuildError(msg)
             await applier.apply(batch)
+        await applier.settle()
     finally:
+        await applier.close()
         await reader.stop()
 
 

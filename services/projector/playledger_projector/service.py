@@ -24,6 +24,7 @@ import nats.errors
 from nats.js import JetStreamContext
 
 from playledger_common.bus import connect
+from playledger_common.errors import PlayledgerError
 from playledger_common.readmodel import SCHEMA
 from playledger_common.settings import ProjectorSettings
 from playledger_common.streams import ensure_streams
@@ -52,14 +53,16 @@ class Projector:
         *,
         schema: str = SCHEMA,
         poll_interval: float = 0.5,
-        linger: float = 0.05,
+        linger: float = 0.0,
         report_every: float = 10.0,
+        stall_after: float = 5.0,
     ) -> None:
         self.settings = settings
         self.schema = schema
         self.poll_interval = poll_interval
         self.linger = linger
         self.report_every = report_every
+        self.stall_after = stall_after
         self.active = asyncio.Event()
         """Set while this process holds the leader lock."""
         self.applier: Applier | None = None
@@ -98,6 +101,8 @@ class Projector:
                     await self._project(js, store, stop)
                 except CheckpointMovedError as exc:
                     log.info("%s", exc)
+                except ReaderStalledError as exc:
+                    log.warning("%s", exc)
         finally:
             self.active.clear()
             self.applier = None
@@ -119,37 +124,70 @@ class Projector:
 
     async def _project(self, js: JetStreamContext, store: Store, stop: asyncio.Event) -> None:
         checkpoint = await store.checkpoint()
+        stream_last = await stream_last_seq(js)
+        if checkpoint > stream_last:
+            log.error(
+                "the read models are at stream sequence %d but the stream ends at %d: was the stream "
+                "recreated? run `playledger projector rebuild`",
+                checkpoint,
+                stream_last,
+            )
         self.applier = applier = Applier(store, checkpoint)
         reader = StreamReader(js, checkpoint, batch_size=self.settings.batch_size, linger=self.linger)
         await reader.start()
         log.info("projecting from stream sequence %d", checkpoint + 1)
         loop = asyncio.get_running_loop()
-        next_report = loop.time() + self.report_every
+        next_report = next_check = loop.time() + min(self.report_every, self.stall_after)
         next_ping = loop.time() + 5.0
         reported = applier.applied
+        checked_at = applier.checkpoint
         try:
             while not stop.is_set():
                 batch = await reader.next_batch(wait=0.25)
                 now = loop.time()
                 if batch:
                     await applier.apply(batch)
-                elif now >= next_ping:
+                else:
+                    await applier.settle()
+                if not batch and now >= next_ping:
                     await store.conn.execute("SELECT 1")  # notice a lost session (and lock) while idle
                     next_ping = now + 5.0
                 if now >= next_report:
-                    last = await stream_last_seq(js)
-                    rate = (applier.applied - reported) / (self.report_every + now - next_report)
-                    log.info(
-                        "projected %d of %d (lag %d), %.0f events/s",
-                        applier.checkpoint,
-                        last,
-                        max(0, last - applier.checkpoint),
-                        rate,
-                    )
+                    await self._report(js, applier.checkpoint, applier.applied - reported, now - next_report)
                     reported = applier.applied
                     next_report = now + self.report_every
+                if now >= next_check and not batch:
+                    # nats-py's ordered consumer does not always recover from a server restart
+                    # (nats.py #510): with events in the stream and none arriving, start over.
+                    if applier.checkpoint == checked_at and await self._stream_last(js) > applier.checkpoint:
+                        raise ReaderStalledError(applier.checkpoint)
+                    checked_at = applier.checkpoint
+                    next_check = now + self.stall_after
         finally:
+            await applier.close()
             await reader.stop()
+
+    async def _stream_last(self, js: JetStreamContext) -> int:
+        """The stream's last sequence; 0 when NATS cannot tell right now."""
+        try:
+            return await stream_last_seq(js)
+        except (nats.errors.Error, TimeoutError) as exc:
+            log.warning("cannot read the stream's last sequence: %s", exc)
+            return 0
+
+    async def _report(self, js: JetStreamContext, projected: int, applied: int, late: float) -> None:
+        last = await self._stream_last(js)
+        rate = applied / (self.report_every + late)
+        log.info(
+            "projected %d of %d (lag %d), %.0f events/s", projected, last, max(0, last - projected), rate
+        )
+
+
+class ReaderStalledError(PlayledgerError):
+    """The stream has events beyond the checkpoint but none arrived for a whole report period."""
+
+    def __init__(self, checkpoint: int) -> None:
+        super().__init__(f"no event arrived beyond stream sequence {checkpoint}: restarting the consumer")
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

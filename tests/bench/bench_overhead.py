@@ -1,0 +1,242 @@
+"""Overhead of playledger on real playbooks (issue 7, item 2, executor part).
+
+Cases: 1 host x 50 tasks, and 5 hosts x 200 tasks (local connection, forks 5). Modes, run
+interleaved in each round on the same machine:
+
+- ``ansible-playbook``: plain ansible, stdout to /dev/null;
+- ``ansible-runner``: one ``ansible-runner worker`` subprocess read from asyncio (events
+  parsed, nothing published), the same runner settings playledger uses;
+- ``playledger``: a submit command published to NATS -> the job's terminal event
+  acknowledged in the events stream (an executor process, every runner event appended).
+
+Median of N rounds, spread (min-max), and playledger's overhead vs plain ansible-runner.
+
+    python tests/bench/bench_overhead.py [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+PATHS = [
+    str(REPO / p)
+    for p in ("schemas", "services/common", "services/api", "services/executor", "services/projector")
+]
+sys.path[:0] = PATHS
+
+from playledger_common.bus import connect  # noqa: E402
+from playledger_common.embedded import NatsServer, wait_for_port  # noqa: E402
+from playledger_common.settings import CommonSettings  # noqa: E402
+from playledger_common.streams import ensure_streams  # noqa: E402
+from playledger_schemas.codec import decode_event, encode  # noqa: E402
+from playledger_schemas.commands import InlineInventory, JobOptions, JobSpec, LocalSource, SubmitJob  # noqa: E402
+from playledger_schemas.events import is_terminal  # noqa: E402
+from playledger_schemas.subjects import submit_subject  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "bench_overhead.json"
+BIN = Path(sys.executable).parent
+HOST_VARS = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+CASES = {"1x50": (1, 50), "5x200": (5, 200)}
+FORKS = 5
+
+
+def playbook(tasks: int) -> str:
+    lines = ["- hosts: all", "  gather_facts: false", "  tasks:"]
+    for n in range(tasks):
+        lines += [
+            f"    - name: task {n}",
+            "      ansible.builtin.debug:",
+            f'        msg: "task {n} on {{{{ inventory_hostname }}}}"',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def hosts(count: int) -> list[str]:
+    return [f"h{n}" for n in range(count)]
+
+
+def inventory_json(count: int) -> dict[str, Any]:
+    return {"all": {"hosts": {h: {} for h in hosts(count)}, "vars": HOST_VARS}}
+
+
+def run_env(home: Path) -> dict[str, str]:
+    return {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8", "ANSIBLE_NOCOLOR": "1"}
+
+
+async def plain_ansible(work: Path, case: str) -> float:
+    started = time.perf_counter()
+    process = await asyncio.create_subprocess_exec(
+        str(BIN / "ansible-playbook"),
+        "-i",
+        str(work / f"{case}.json"),
+        "--forks",
+        str(FORKS),
+        str(work / "projects" / f"{case}.yml"),
+        env=run_env(work / "home"),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    rc = await process.wait()
+    assert rc == 0, f"ansible-playbook rc {rc}"
+    return time.perf_counter() - started
+
+
+async def plain_runner(work: Path, case: str) -> float:
+    private = work / f"pdd-{uuid.uuid4().hex[:8]}"
+    (private / "inventory").mkdir(parents=True)
+    (private / "inventory" / "hosts.json").write_text((work / f"{case}.json").read_text())
+    kwargs = {
+        "playbook": f"{case}.yml",
+        "project_dir": str(work / "projects"),
+        "inventory": "inventory/hosts.json",
+        "forks": FORKS,
+        "ident": "bench",
+        "suppress_env_files": True,
+        "settings": {"pexpect_timeout": 0.5, "suppress_ansible_output": True},
+    }
+    started = time.perf_counter()
+    process = await asyncio.create_subprocess_exec(
+        str(BIN / "ansible-runner"),
+        "worker",
+        "--private-data-dir",
+        str(private),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=run_env(private / "home"),
+        limit=64 * 1024 * 1024,
+        start_new_session=True,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    process.stdin.write(json.dumps({"kwargs": kwargs}).encode() + b'\n{"eof": true}\n')
+    await process.stdin.drain()
+    process.stdin.close()
+    events, status = 0, None
+    while line := await process.stdout.readline():
+        data = json.loads(line)
+        if "zipfile" in data:
+            await process.stdout.readexactly(4 * ((data["zipfile"] + 2) // 3))
+        elif "eof" in data:
+            break
+        elif "status" in data:
+            status = data["status"]
+        else:
+            events += 1
+    await process.wait()
+    elapsed = time.perf_counter() - started
+    assert status == "successful", status
+    subprocess.run(["rm", "-rf", str(private)], check=True)
+    return elapsed
+
+
+async def playledger(js: Any, nc: Any, case: str) -> float:
+    count, _ = CASES[case]
+    job_id = f"bench-{case.replace('x', '-')}-{uuid.uuid4().hex[:8]}"
+    spec = JobSpec(
+        source=LocalSource(path=f"{case}.yml"),
+        inventory=InlineInventory(hosts=hosts(count), vars=HOST_VARS),
+        options=JobOptions(forks=FORKS),
+    )
+    done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    async def on_event(msg: Any) -> None:
+        event = decode_event(msg.data)
+        if is_terminal(event) and not done.done():
+            done.set_result(event)
+
+    sub = await nc.subscribe(f"playledger.evt.job.{job_id}.job.*", cb=on_event)
+    started = time.perf_counter()
+    await js.publish(submit_subject("normal", job_id), encode(SubmitJob(job_id=job_id, spec=spec)))
+    event = await asyncio.wait_for(done, timeout=600)
+    elapsed = time.perf_counter() - started
+    await sub.unsubscribe()
+    assert type(event).__name__ == "JobSucceeded", event
+    return elapsed
+
+
+async def main(rounds: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "projects").mkdir()
+        (work / "home").mkdir()
+        for case, (count, tasks) in CASES.items():
+            (work / "projects" / f"{case}.yml").write_text(playbook(tasks))
+            (work / f"{case}.json").write_text(json.dumps(inventory_json(count)))
+        server = NatsServer(store_dir=work / "nats").start()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYLEDGER_")}
+        env |= {
+            "PYTHONPATH": os.pathsep.join(PATHS),
+            "PLAYLEDGER_NATS_URL": server.url,
+            "PLAYLEDGER_PROJECTS_DIR": str(work / "projects"),
+            "PLAYLEDGER_LOGS_DIR": str(work / "logs"),
+            "PLAYLEDGER_WORK_DIR": str(work / "runs"),
+            "PLAYLEDGER_CONCURRENCY": "1",
+            "PLAYLEDGER_LOG_LEVEL": "WARNING",
+        }
+        executor = subprocess.Popen([sys.executable, "-m", "playledger_common", "executor"], env=env)
+        nc = await connect(server.url, "bench")
+        js = nc.jetstream()
+        await ensure_streams(js, CommonSettings(nats_url=server.url))
+        wait_for_port("127.0.0.1", server.port)
+        times: dict[str, dict[str, list[float]]] = {
+            c: {"ansible-playbook": [], "ansible-runner": [], "playledger": []} for c in CASES
+        }
+        try:
+            for case in CASES:  # warm-up, discarded
+                await plain_ansible(work, case)
+                await playledger(js, nc, case)
+            for _ in range(rounds):
+                for case in CASES:
+                    times[case]["ansible-playbook"].append(await plain_ansible(work, case))
+                    times[case]["ansible-runner"].append(await plain_runner(work, case))
+                    times[case]["playledger"].append(await playledger(js, nc, case))
+        finally:
+            await nc.close()
+            executor.terminate()
+            executor.wait(timeout=60)
+            server.stop()
+    report: dict[str, Any] = {"rounds": rounds, "cpus": os.cpu_count(), "forks": FORKS, "cases": {}}
+    print(
+        f"overhead on real playbooks, median of {rounds} interleaved rounds (min-max), {os.cpu_count()} cpus"
+    )
+    print(f"{'case':<8}{'mode':<18}{'median s':>10}{'spread s':>16}{'vs runner':>11}")
+    for case, modes in times.items():
+        runner = statistics.median(modes["ansible-runner"])
+        report["cases"][case] = {}
+        for mode, values in modes.items():
+            median = statistics.median(values)
+            ratio = median / runner - 1
+            report["cases"][case][mode] = {
+                "median_s": median,
+                "min_s": min(values),
+                "max_s": max(values),
+                "runs": values,
+                "vs_runner": ratio,
+            }
+            print(
+                f"{case:<8}{mode:<18}{median:>10.2f}{f'{min(values):.2f}-{max(values):.2f}':>16}{ratio:>+10.1%}"
+            )
+    print("target: playledger <= +5 % vs plain ansible-runner")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    asyncio.run(main(parser.parse_args().rounds))

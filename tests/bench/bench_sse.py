@@ -1,0 +1,247 @@
+"""Live progress: runner event -> SSE client latency with 1, 100 and 1,000 clients (issue 7, item 3).
+
+One API process (``playledger api``, uvicorn, one worker) serves every client from JetStream.
+The bench publishes synthetic runner events for one job at an ansible-like rate, each
+carrying its publish time; every client records when it received each event. Reports p50 /
+p99 latency over all (client, event) pairs and how many events each client received (all of
+them, or the run counts as lossy). Clients are raw asyncio HTTP/1.1 readers (httpx would make
+the client, not the API, the bottleneck); clients and API share the machine's cores.
+
+    python tests/bench/bench_sse.py [--clients 1,100,1000] [--events 300] [--rate 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SOURCES = [str(REPO / sub) for sub in ("schemas", "services/common", "services/api")]
+sys.path[:0] = SOURCES
+
+from nats.js import JetStreamContext  # noqa: E402
+
+from playledger_common.bus import connect  # noqa: E402
+from playledger_common.embedded import NatsServer, free_port  # noqa: E402
+from playledger_common.settings import CommonSettings  # noqa: E402
+from playledger_common.streams import ensure_streams  # noqa: E402
+from playledger_schemas.codec import encode  # noqa: E402
+from playledger_schemas.commands import InlineInventory, JobSpec, LocalSource  # noqa: E402
+from playledger_schemas.events import (  # noqa: E402
+    JobEvent,
+    JobQueued,
+    JobSucceeded,
+    QueuedData,
+    ResultData,
+    RunnerEvent,
+    RunnerEventData,
+    event_kind,
+)
+from playledger_schemas.subjects import event_subject  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "bench_sse.json"
+SPEC = JobSpec(source=LocalSource(path="site.yml"), inventory=InlineInventory(hosts=["localhost"]))
+SENT = re.compile(rb'"sent":([0-9.e+-]+)')
+"""Clients parse only what they measure: one regex over each read, not one Python step per line."""
+STDOUT = 'ok: [web1] => {\r\n    "msg": "hello web1"\r\n}'
+
+
+@dataclass
+class Client:
+    received: list[tuple[float, float]] = field(default_factory=list)
+    """(publish time, receive time) of each runner event."""
+    ended: bool = False
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def sse_client(port: int, job_id: str, client: Client) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+    writer.write(
+        f"GET /api/v1/jobs/{job_id}/stream HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n".encode()
+    )
+    await writer.drain()
+    status = await reader.readline()
+    if b" 200 " not in status:
+        msg = f"stream answered {status!r}"
+        raise RuntimeError(msg)
+    while (await reader.readline()).strip():
+        pass  # response headers
+    pending = b""
+    try:
+        while chunk := await reader.read(1 << 16):
+            now = time.time()
+            pending += chunk
+            complete, _, pending = pending.rpartition(b"\n\n")
+            client.received += [(float(sent), now) for sent in SENT.findall(complete)]
+            if complete and not client.connected.is_set():
+                client.connected.set()
+            if b"event: end\n" in complete:
+                client.ended = True
+                break
+    finally:
+        writer.close()
+
+
+def event(job_id: str, seq: int, counter: int, sent: float) -> RunnerEvent:
+    data = RunnerEventData(
+        event="runner_on_ok",
+        counter=counter,
+        uuid=str(uuid.uuid4()),
+        stdout=STDOUT,
+        pid=1,
+        event_data={"host": "web1", "task": "greet", "sent": sent},
+    )
+    return RunnerEvent(
+        event_id=uuid.uuid4(), job_id=job_id, attempt=1, seq=seq, time=datetime.now(UTC), data=data
+    )
+
+
+async def append(js: JetStreamContext, ev: JobEvent) -> None:
+    await js.publish(
+        event_subject(ev.job_id, event_kind(ev)),
+        encode(ev),
+        headers={"Nats-Msg-Id": f"{ev.job_id}:1:{ev.seq}"},
+    )
+
+
+async def one_round(
+    js: JetStreamContext, port: int, clients: int, events: int, rate: float
+) -> dict[str, object]:
+    job_id = f"bench-{clients}-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    await append(
+        js,
+        JobQueued(
+            event_id=uuid.uuid4(), job_id=job_id, attempt=0, seq=1, time=now, data=QueuedData(spec=SPEC)
+        ),
+    )
+    states = [Client() for _ in range(clients)]
+    gate = asyncio.Semaphore(50)
+
+    async def start(state: Client) -> None:
+        async with gate:
+            task = asyncio.create_task(sse_client(port, job_id, state))
+            tasks.append(task)
+            await asyncio.wait_for(state.connected.wait(), timeout=60)
+
+    tasks: list[asyncio.Task[None]] = []
+    await asyncio.gather(*(start(state) for state in states))  # every client has the queued event
+
+    started = time.perf_counter()
+    for n in range(1, events + 1):
+        await append(js, event(job_id, n + 1, n, time.time()))
+        delay = started + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    result = ResultData(runner_status="successful", rc=0, runner_events=events, last_seq=events + 1)
+    await append(
+        js,
+        JobSucceeded(event_id=uuid.uuid4(), job_id=job_id, attempt=1, seq=events + 2, time=now, data=result),
+    )
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=600)
+    publish_s = time.perf_counter() - started
+
+    latencies = sorted((got - sent) * 1000 for state in states for sent, got in state.received)
+    complete = sum(1 for s in states if len(s.received) == events and s.ended)
+    return {
+        "clients": clients,
+        "events": events,
+        "rate_per_s": rate,
+        "p50_ms": round(statistics.median(latencies), 2),
+        "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))], 2),
+        "max_ms": round(latencies[-1], 2),
+        "clients_with_every_event": complete,
+        "min_events_received": min(len(s.received) for s in states),
+        "deliveries_per_s": round(len(latencies) / publish_s),
+    }
+
+
+def start_api(nats_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(SOURCES),
+        "PLAYLEDGER_NATS_URL": nats_url,
+        "PLAYLEDGER_DATABASE_URL": f"postgresql://bench@127.0.0.1:{free_port()}/none",  # SSE never reads PostgreSQL
+        "PLAYLEDGER_LOG_LEVEL": "WARNING",
+    }
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "playledger_common", "api", "--port", str(port)],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def wait_health(port: int) -> None:
+    for _ in range(300):
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        writer.write(b"GET /health HTTP/1.1\r\nHost: bench\r\n\r\n")
+        await writer.drain()
+        ok = b" 200 " in await reader.readline()
+        writer.close()
+        if ok:
+            return
+        await asyncio.sleep(0.1)
+    msg = "the API did not start"
+    raise RuntimeError(msg)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", default="1,100,1000")
+    parser.add_argument("--events", type=int, default=300)
+    parser.add_argument("--rate", type=float, default=100.0, help="runner events per second")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-sse-") as tmp:
+        server = NatsServer(store_dir=Path(tmp) / "nats").start()
+        port = free_port()
+        api = start_api(server.url, port, Path(tmp) / "api.log")
+        try:
+            nc = await connect(server.url, "bench-sse")
+            js = nc.jetstream()
+            await ensure_streams(js, CommonSettings(nats_url=server.url))
+            await wait_health(port)
+            rows = []
+            for clients in (int(c) for c in args.clients.split(",")):
+                rows.append(await one_round(js, port, clients, args.events, args.rate))
+                print(json.dumps(rows[-1]), flush=True)
+            await nc.close()
+        finally:
+            api.terminate()
+            api.wait(timeout=30)
+            server.stop()
+
+    print(
+        f"\n{'clients':>8} {'events':>7} {'rate/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'all events':>11}"
+    )
+    for r in rows:
+        print(
+            f"{r['clients']:>8} {r['events']:>7} {r['rate_per_s']:>7} {r['p50_ms']:>8} {r['p99_ms']:>8} "
+            f"{r['max_ms']:>8} {r['clients_with_every_event']:>5}/{r['clients']:<5}"
+        )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    machine = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    RESULTS.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
