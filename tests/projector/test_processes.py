@@ -85,7 +85,7 @@ async def active_pid(db: asyncpg.Connection) -> int | None:
         LEADER,
     )
     assert len(names) <= 1, "two projectors hold the leader lock"
-    return int(names[0]["application_name"].rsplit("/", 1)[1]) if names else None
+    return int(names[0]["application_name"].split("/")[1]) if names else None
 
 
 async def wait_for_active(db: asyncpg.Connection, among: set[int], timeout: float = 30.0) -> int:
@@ -190,8 +190,7 @@ async def test_two_projectors_one_active_and_the_standby_takes_over(
         await wait_for_checkpoint(db, last, timeout=120)
 
         status = procs.cli("status")
-        assert "active projector:     playledger-projector/" in status.stdout
-        assert status.stdout.rstrip().endswith(f"/{standby.pid}")
+        assert f"active projector:     playledger-projector/{standby.pid}/" in status.stdout
 
         assert await db.fetchval("SELECT count(*) FROM playledger.job_events") == len(events)
         await assert_equals_one_go(db, js, database_url)

@@ -42,8 +42,8 @@ RETRYABLE: Final = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.Interf
 
 
 def application_name() -> str:
-    """``playledger-projector/<host>/<pid>``: shows which process is active (``status``)."""
-    return f"{APPLICATION_NAME}/{socket.gethostname()}/{os.getpid()}"[:63]
+    """``playledger-projector/<pid>/<host>``: shows which process is active (``status``)."""
+    return f"{APPLICATION_NAME}/{os.getpid()}/{socket.gethostname()}"[:63]
 
 
 class Projector:
