@@ -10,7 +10,6 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -22,8 +21,9 @@ from nats.js import JetStreamContext
 
 from playledger_api.app import create_app
 from playledger_common.embedded import free_port
-from playledger_common.readmodel import READ_MODEL_VERSION, SCHEMA
+from playledger_common.readmodel import SCHEMA
 from playledger_common.settings import ApiSettings
+from playledger_projector import migrations
 from playledger_schemas.codec import encode
 from playledger_schemas.commands import InlineInventory, JobSpec, LocalSource
 from playledger_schemas.events import (
@@ -40,22 +40,12 @@ from playledger_schemas.events import (
 )
 from playledger_schemas.subjects import event_subject
 
-MIGRATION = (
-    Path(__file__).resolve().parents[2]
-    / "services/projector/playledger_projector/migrations/0001_read_models.sql"
-)
-
 
 async def create_read_models(database_url: str) -> None:
+    """The read-model tables exactly as the projector creates them (its own migrations)."""
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute(f"CREATE SCHEMA {SCHEMA}")
-        await conn.execute(f"SET search_path TO {SCHEMA}")
-        await conn.execute(MIGRATION.read_text(encoding="utf-8"))
-        await conn.execute(
-            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", READ_MODEL_VERSION)
+        await migrations.apply(conn)
     finally:
         await conn.close()
 

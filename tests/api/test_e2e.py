@@ -7,7 +7,6 @@ parallel); the lead removes nothing but this skip condition after merging.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import signal
@@ -28,15 +27,7 @@ from httpx_sse import ServerSentEvent, connect_sse
 from playledger_common.embedded import free_port
 from tests.api.runner_run import run_playbook
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        importlib.util.find_spec("playledger_executor.cli") is None
-        or importlib.util.find_spec("playledger_projector.cli") is None,
-        reason="needs the executor and projector CLIs (issues 3 and 4)",
-    ),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PLAYBOOK = """
 - name: End to end

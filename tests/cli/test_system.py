@@ -82,6 +82,8 @@ def start_dev(data_dir: Path, projects: Path) -> System:
 def stop_dev(system: System) -> None:
     system.process.send_signal(signal.SIGINT)
     system.process.wait(timeout=60)
+    if system.process.stdout is not None:
+        system.process.stdout.close()
 
 
 @pytest.fixture(name="system", scope="module")
