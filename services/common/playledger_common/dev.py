@@ -184,10 +184,7 @@ def start(
 def wait_until_ready(system: DevSystem, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for child in system.children:
-            if child.process.poll() is not None:
-                msg = f"{child.name} exited with code {child.process.returncode}; see {system.data_dir / 'logs'}"
-                raise click.ClickException(msg)
+        _raise_if_a_child_died(system)
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{system.api_url}/ready", timeout=2).status_code == 200:
                 return
@@ -199,12 +196,19 @@ def wait_until_ready(system: DevSystem, timeout: float = 90.0) -> None:
 def supervise(system: DevSystem) -> Iterator[None]:
     """Yield once per second while every child runs; raise if one dies."""
     while True:
-        for child in system.children:
-            if child.process.poll() is not None:
-                msg = f"{child.name} exited with code {child.process.returncode}; see {system.data_dir / 'logs'}"
-                raise click.ClickException(msg)
+        _raise_if_a_child_died(system)
+        if system.nats.process is None or system.nats.process.poll() is not None:
+            msg = f"nats-server stopped; see {system.nats.store_dir / 'nats-server.log'}"
+            raise click.ClickException(msg)
         yield
         time.sleep(1.0)
+
+
+def _raise_if_a_child_died(system: DevSystem) -> None:
+    for child in system.children:
+        if child.process.poll() is not None:
+            msg = f"{child.name} exited with code {child.process.returncode}; see {system.data_dir / 'logs'}"
+            raise click.ClickException(msg)
 
 
 @click.command()
@@ -249,7 +253,9 @@ def dev(
         concurrency=concurrency,
         quiet=not verbose,
     )
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Ctrl-C and SIGTERM both stop in order (a shell may have started us with SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         click.echo(f"  API       {system.api_url}/api/v1/jobs")
         click.echo(f"  docs      {system.api_url}/schema  (OpenAPI: {system.api_url}/schema/openapi.json)")

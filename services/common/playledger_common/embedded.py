@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -99,7 +100,10 @@ class NatsServer:
         )
         log = (self.store_dir / "nats-server.log").open("ab")
         self.process = subprocess.Popen(
-            [str(nats_server_binary()), "-c", str(config)], stdout=log, stderr=subprocess.STDOUT
+            [str(nats_server_binary()), "-c", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a terminal's Ctrl-C must not stop it before its clients drain
         )
         log.close()
         try:
@@ -136,10 +140,13 @@ class EmbeddedPostgres:
     _server: object | None = field(default=None, init=False)
 
     def start(self) -> EmbeddedPostgres:
-        import pgserver
-
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
+        with warnings.catch_warnings():
+            # platformdirs warns that XDG_RUNTIME_DIR is unset (containers, CI); /tmp is fine here.
+            warnings.simplefilter("ignore")
+            import pgserver  # heavy: imported only when the embedded database is used
+
+            self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
         return self
 
     def url(self, database: str = "postgres") -> str:

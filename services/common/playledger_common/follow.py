@@ -160,16 +160,16 @@ class FollowView:
             res = event_data.get("res")
             if word == "ok" and isinstance(res, dict) and res.get("changed"):
                 word, style = "changed", "yellow"
-            item = event_data.get("item") if "item" in event_data else None
-            suffix = f" (item={item})" if item is not None else ""
+            item = res.get("item") if isinstance(res, dict) and name.startswith("runner_item") else None
+            suffix = f" => (item={item})" if item is not None else ""
             line = Text(f"  {word}: [{event_data.get('host', '')}]{suffix}", style=style)
             if word in ("failed", "unreachable") and isinstance(res, dict) and res.get("msg"):
                 line.append(f" {res['msg']}", style=style)
             out.print(line)
         elif name == "playbook_on_stats":
-            out.print(Text(stdout.replace("\r", "")))
+            out.print(Text(stdout.replace("\r", "")), soft_wrap=True)
         elif name in ("warning", "deprecated", "error") and stdout:
-            out.print(Text(stdout.replace("\r", ""), style="magenta"))
+            out.print(Text(stdout.replace("\r", ""), style="magenta"), soft_wrap=True)
 
     def _render_result(self, event: JobEvent) -> None:
         data = getattr(event, "data", None)
