@@ -6,8 +6,11 @@ interleaved in each round on the same machine:
 - ``ansible-playbook``: plain ansible, stdout to /dev/null;
 - ``ansible-runner``: one ``ansible-runner worker`` subprocess read from asyncio (events
   parsed, nothing published), the same runner settings playledger uses;
-- ``playledger``: a submit command published to NATS -> the job's terminal event
-  acknowledged in the events stream (an executor process, every runner event appended).
+- ``playledger (stream)``: a submit command published to NATS -> the job's terminal event
+  acknowledged in the events stream (an executor process, every runner event appended);
+- ``playledger (API)``: the whole system (``playledger dev``: executor, projector, API):
+  ``POST /api/v1/jobs`` -> ``GET /api/v1/jobs/{id}`` says ``complete`` (terminal status
+  projected, every event queryable), polled every 20 ms.
 
 Median of N rounds, spread (min-max), and playledger's overhead vs plain ansible-runner.
 
@@ -36,10 +39,10 @@ PATHS = [
 ]
 sys.path[:0] = PATHS
 
+import httpx  # noqa: E402
+
 from playledger_common.bus import connect  # noqa: E402
-from playledger_common.embedded import NatsServer, wait_for_port  # noqa: E402
-from playledger_common.settings import CommonSettings  # noqa: E402
-from playledger_common.streams import ensure_streams  # noqa: E402
+from playledger_common.dev import start as start_system  # noqa: E402
 from playledger_schemas.codec import decode_event, encode  # noqa: E402
 from playledger_schemas.commands import InlineInventory, JobOptions, JobSpec, LocalSource, SubmitJob  # noqa: E402
 from playledger_schemas.events import is_terminal  # noqa: E402
@@ -167,6 +170,27 @@ async def playledger(js: Any, nc: Any, case: str) -> float:
     return elapsed
 
 
+async def playledger_api(client: httpx.AsyncClient, case: str) -> float:
+    count, _ = CASES[case]
+    body = {
+        "source": {"type": "local", "path": f"{case}.yml"},
+        "inventory": {"type": "inline", "hosts": hosts(count), "vars": HOST_VARS},
+        "options": {"forks": FORKS},
+    }
+    started = time.perf_counter()
+    response = await client.post("/api/v1/jobs", json=body)
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    while True:
+        job = (await client.get(f"/api/v1/jobs/{job_id}")).json()
+        if job.get("complete"):
+            break
+        await asyncio.sleep(0.02)
+    elapsed = time.perf_counter() - started
+    assert job["status"] == "successful", job
+    return elapsed
+
+
 async def main(rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -175,44 +199,32 @@ async def main(rounds: int) -> None:
         for case, (count, tasks) in CASES.items():
             (work / "projects" / f"{case}.yml").write_text(playbook(tasks))
             (work / f"{case}.json").write_text(json.dumps(inventory_json(count)))
-        server = NatsServer(store_dir=work / "nats").start()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYLEDGER_")}
-        env |= {
-            "PYTHONPATH": os.pathsep.join(PATHS),
-            "PLAYLEDGER_NATS_URL": server.url,
-            "PLAYLEDGER_PROJECTS_DIR": str(work / "projects"),
-            "PLAYLEDGER_LOGS_DIR": str(work / "logs"),
-            "PLAYLEDGER_WORK_DIR": str(work / "runs"),
-            "PLAYLEDGER_CONCURRENCY": "1",
-            "PLAYLEDGER_LOG_LEVEL": "WARNING",
-        }
-        executor = subprocess.Popen([sys.executable, "-m", "playledger_common", "executor"], env=env)
-        nc = await connect(server.url, "bench")
+        system = start_system(work / "system", work / "projects", concurrency=1)
+        nc = await connect(system.nats.url, "bench")
         js = nc.jetstream()
-        await ensure_streams(js, CommonSettings(nats_url=server.url))
-        wait_for_port("127.0.0.1", server.port)
-        times: dict[str, dict[str, list[float]]] = {
-            c: {"ansible-playbook": [], "ansible-runner": [], "playledger": []} for c in CASES
-        }
+        client = httpx.AsyncClient(base_url=system.api_url, timeout=60)
+        modes = ("ansible-playbook", "ansible-runner", "playledger (stream)", "playledger (API)")
+        times: dict[str, dict[str, list[float]]] = {c: {m: [] for m in modes} for c in CASES}
         try:
             for case in CASES:  # warm-up, discarded
                 await plain_ansible(work, case)
                 await playledger(js, nc, case)
+                await playledger_api(client, case)
             for _ in range(rounds):
                 for case in CASES:
                     times[case]["ansible-playbook"].append(await plain_ansible(work, case))
                     times[case]["ansible-runner"].append(await plain_runner(work, case))
-                    times[case]["playledger"].append(await playledger(js, nc, case))
+                    times[case]["playledger (stream)"].append(await playledger(js, nc, case))
+                    times[case]["playledger (API)"].append(await playledger_api(client, case))
         finally:
+            await client.aclose()
             await nc.close()
-            executor.terminate()
-            executor.wait(timeout=60)
-            server.stop()
+            system.stop()
     report: dict[str, Any] = {"rounds": rounds, "cpus": os.cpu_count(), "forks": FORKS, "cases": {}}
     print(
         f"overhead on real playbooks, median of {rounds} interleaved rounds (min-max), {os.cpu_count()} cpus"
     )
-    print(f"{'case':<8}{'mode':<18}{'median s':>10}{'spread s':>16}{'vs runner':>11}")
+    print(f"{'case':<8}{'mode':<22}{'median s':>10}{'spread s':>16}{'vs runner':>11}")
     for case, modes in times.items():
         runner = statistics.median(modes["ansible-runner"])
         report["cases"][case] = {}
@@ -227,7 +239,7 @@ async def main(rounds: int) -> None:
                 "vs_runner": ratio,
             }
             print(
-                f"{case:<8}{mode:<18}{median:>10.2f}{f'{min(values):.2f}-{max(values):.2f}':>16}{ratio:>+10.1%}"
+                f"{case:<8}{mode:<22}{median:>10.2f}{f'{min(values):.2f}-{max(values):.2f}':>16}{ratio:>+10.1%}"
             )
     print("target: playledger <= +5 % vs plain ansible-runner")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -239,4 +251,8 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=3)
-    asyncio.run(main(parser.parse_args().rounds))
+    parser.add_argument("--case", choices=sorted(CASES), action="append", help="Only these cases.")
+    args = parser.parse_args()
+    for name in set(CASES) - set(args.case or CASES):
+        del CASES[name]
+    asyncio.run(main(args.rounds))
