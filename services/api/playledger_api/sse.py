@@ -154,24 +154,24 @@ async def job_event_stream(
     A consumer that overflowed, or that stalled (idle while the stream has newer events of the
     job: a lost connection, a failed ordered-consumer reset), is replaced from the last event sent.
     """
-    feed = _Feed(buffer)
-    await _subscribe(js, job_id, after, feed)
+    feed = _Feed(buffer)  # not subscribed yet: the loop subscribes (and retries when NATS is busy)
     metrics.sse_clients.inc()
     last_sent = after
-    stalled = False
+    stalled, subscribed = True, False
     try:
         while True:
             if stalled or (feed.overflowed and feed.queue.empty()):
                 try:
                     feed = await _renew(js, job_id, last_sent, feed, buffer)
                 except (nats.errors.Error, TimeoutError) as exc:
-                    log.warning("SSE %s: cannot renew the consumer yet (%s)", job_id, type(exc).__name__)
+                    log.warning("SSE %s: cannot subscribe yet (%s)", job_id, type(exc).__name__)
                     stalled = True
                     yield KEEPALIVE
                     await asyncio.sleep(RENEW_RETRY_S)
                     continue
-                stalled = False
-                metrics.sse_resubscribes.inc()
+                if subscribed:
+                    metrics.sse_resubscribes.inc()
+                stalled, subscribed = False, True
             batch: list[Msg] = []
             if feed.queue.empty():
                 try:
