@@ -124,7 +124,9 @@ def watch(url: str, job_id: str, headers: dict[str, str] | None = None) -> list[
         connect_sse(client, "GET", f"/api/v1/jobs/{job_id}/stream", headers=dict(headers or {})) as source,
     ):
         assert source.response.status_code == 200
-        return list(source.iter_sse())
+        return [
+            sse for sse in source.iter_sse() if sse.data
+        ]  # httpx_sse reports keepalives as empty messages
 
 
 def complete_job(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from httpx_sse import ServerSentEvent, aconnect_sse
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerInfo
 
 from playledger_api.sse import sse_event_name
 from playledger_common.settings import ApiSettings
 from playledger_schemas.events import event_kind
+from playledger_schemas.subjects import EVENTS_STREAM
 from tests.api.conftest import job_events, publish, serve
 
 pytestmark = pytest.mark.integration
@@ -30,7 +33,7 @@ async def read_stream(
     ):
         assert source.response.status_code == 200
         assert source.response.headers["content-type"].startswith("text/event-stream")
-        return [sse async for sse in source.aiter_sse()]
+        return [sse async for sse in source.aiter_sse() if sse.data]
 
 
 def runner_events(received: list[ServerSentEvent]) -> list[ServerSentEvent]:
@@ -107,6 +110,8 @@ async def read_first(base_url: str, job_id: str, count: int) -> list[ServerSentE
         aconnect_sse(client, "GET", f"/api/v1/jobs/{job_id}/stream") as source,
     ):
         async for sse in source.aiter_sse():
+            if not sse.data:
+                continue  # httpx_sse reports a keepalive comment as an empty message (EventSource does not)
             got.append(sse)
             if len(got) == count:
                 break
@@ -154,6 +159,8 @@ async def test_a_slow_client_falls_behind_and_catches_up_without_loss(
             async for sse in source.aiter_sse():
                 if sse.event == "end":
                     break
+                if not sse.data:
+                    continue
                 got.append(json.loads(sse.data)["seq"])
                 if len(got) == 50:
                     publisher = asyncio.create_task(publish(js, big[700:]))
@@ -221,3 +228,34 @@ async def test_a_disconnected_client_is_released(base_url: str, js: JetStreamCon
             break
         await asyncio.sleep(0.05)
     assert await clients() == "playledger_api_sse_clients 0.0"
+
+
+async def test_a_stalled_consumer_is_replaced_and_nothing_is_lost(
+    base_url: str, js: JetStreamContext
+) -> None:
+    """The server loses the client's consumer (as after a slow-consumer disconnect): the stream heals."""
+    events = job_events("stall1", runner_events=20)
+    await publish(js, events[:5])
+    got: list[int] = []
+    async with (
+        httpx.AsyncClient(base_url=base_url, timeout=30) as client,
+        aconnect_sse(client, "GET", "/api/v1/jobs/stall1/stream") as source,
+    ):
+        async for sse in source.aiter_sse():
+            if sse.event == "end":
+                break
+            if not sse.data:
+                continue
+            got.append(json.loads(sse.data)["seq"])
+            if len(got) == 5:
+                for name in [info.name async for info in consumers(js)]:
+                    await js.delete_consumer(EVENTS_STREAM, name)
+                await publish(js, events[5:])
+        metrics = (await client.get("/metrics")).text
+    assert got == list(range(1, len(events) + 1))
+    assert "playledger_api_sse_resubscribes_total 0.0" not in metrics
+
+
+async def consumers(js: JetStreamContext) -> AsyncIterator[ConsumerInfo]:
+    for info in await js.consumers_info(EVENTS_STREAM):
+        yield info

@@ -116,6 +116,18 @@ async def append(js: JetStreamContext, ev: JobEvent) -> None:
     )
 
 
+async def metrics_text(port: int) -> str:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+    text = (await reader.read()).decode(errors="replace")
+    writer.close()
+    return " ".join(line for line in text.splitlines() if line.startswith("playledger_api_sse"))
+
+
+args_timeout = float(os.environ.get("BENCH_SSE_TIMEOUT", "600"))
+"""Seconds to wait for every client to see the end of the job."""
+
+
 async def one_round(
     js: JetStreamContext, port: int, clients: int, events: int, rate: float
 ) -> dict[str, object]:
@@ -134,7 +146,14 @@ async def one_round(
         async with gate:
             task = asyncio.create_task(sse_client(port, job_id, state))
             tasks.append(task)
-            await asyncio.wait_for(state.connected.wait(), timeout=60)
+            connected = asyncio.create_task(state.connected.wait())
+            await asyncio.wait([connected, task], timeout=120, return_when=asyncio.FIRST_COMPLETED)
+            if not connected.done():
+                connected.cancel()
+                if task.done():
+                    task.result()  # the reason this client could not connect
+                msg = "a client got nothing within 120 s"
+                raise RuntimeError(msg)
 
     tasks: list[asyncio.Task[None]] = []
     await asyncio.gather(*(start(state) for state in states))  # every client has the queued event
@@ -150,8 +169,17 @@ async def one_round(
         js,
         JobSucceeded(event_id=uuid.uuid4(), job_id=job_id, attempt=1, seq=events + 2, time=now, data=result),
     )
-    await asyncio.wait_for(asyncio.gather(*tasks), timeout=600)
+    _, waiting = await asyncio.wait(tasks, timeout=args_timeout)
     publish_s = time.perf_counter() - started
+    if waiting:
+        stuck = [s for s in states if not s.ended]
+        counts = sorted(len(s.received) for s in stuck)
+        print(
+            f"  {len(waiting)} clients still open after {args_timeout}s; received {counts[:5]}..{counts[-5:]}"
+        )
+        print("  " + await metrics_text(port))
+        for task in waiting:
+            task.cancel()
 
     latencies = sorted((got - sent) * 1000 for state in states for sent, got in state.received)
     complete = sum(1 for s in states if len(s.received) == events and s.ended)

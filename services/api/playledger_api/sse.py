@@ -7,9 +7,8 @@ the same consumer (no backfill/live race).
 
 Slow clients lose nothing and cost bounded memory: the consumer's callback only ever
 appends to a bounded queue (it never blocks, so nats-py never has a reason to drop); when the
-queue is full the consumer is marked overflowed and its further messages are ignored. Once
-the client has drained the queue, that consumer is replaced by a new one starting right after
-the last event sent. The client falls behind, then catches up. Anything at or below the last
+queue is full the consumer is unsubscribed at once and its last messages are ignored. Once
+the client has drained the queue, a new consumer starts right after the last event sent. The client falls behind, then catches up. Anything at or below the last
 sequence sent (an ordered-consumer reset) is skipped, so nothing is sent twice.
 """
 
@@ -17,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Final
 
@@ -34,6 +34,8 @@ TERMINAL_KINDS: Final = frozenset(
 )
 END_EVENT: Final = "end"
 CONSUMER_HEARTBEAT_S: Final = 5.0
+RENEW_RETRY_S: Final = 1.0
+log: Final = logging.getLogger(__name__)
 
 
 class EndData(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,11 +75,15 @@ def end_message(job_id: str, kind: str, seq: int) -> bytes:
 
 
 class _Feed:
-    """One ordered consumer's messages, in a bounded queue; full means overflowed (replace the feed)."""
+    """One ordered consumer's messages in a bounded queue. Full means overflowed: the consumer is
+    unsubscribed at once (so the server stops pushing) and replaced once the client has drained the queue.
+    """
 
     def __init__(self, size: int) -> None:
         self.queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=size)
         self.overflowed = False
+        self.subscription: JetStreamContext.PushSubscription | None = None
+        self.closing: asyncio.Task[None] | None = None
 
     async def on_message(self, msg: Msg) -> None:
         if self.overflowed:
@@ -86,17 +92,23 @@ class _Feed:
             self.queue.put_nowait(msg)
         except asyncio.QueueFull:
             self.overflowed = True
+            if self.subscription is not None:
+                self.closing = asyncio.create_task(_close(self.subscription))
+
+    async def close(self) -> None:
+        if self.closing is not None:
+            await self.closing
+        elif self.subscription is not None:
+            await _close(self.subscription)
 
 
-async def _subscribe(
-    js: JetStreamContext, job_id: str, after: int, feed: _Feed
-) -> JetStreamContext.PushSubscription:
+async def _subscribe(js: JetStreamContext, job_id: str, after: int, feed: _Feed) -> None:
     """An ordered push consumer on the job's subjects, from stream sequence ``after + 1``."""
     if after > 0:
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1)
     else:
         config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
-    return await js.subscribe(
+    feed.subscription = await js.subscribe(
         job_events_filter(job_id),
         stream=EVENTS_STREAM,
         cb=feed.on_message,
@@ -111,6 +123,23 @@ async def _close(subscription: JetStreamContext.PushSubscription) -> None:
         await subscription.unsubscribe()
 
 
+async def _renew(js: JetStreamContext, job_id: str, after: int, old: _Feed, buffer: int) -> _Feed:
+    """Replace a feed by a fresh consumer starting right after ``after``."""
+    await old.close()
+    feed = _Feed(buffer)
+    await _subscribe(js, job_id, after, feed)
+    return feed
+
+
+async def _behind(js: JetStreamContext, job_id: str, last_sent: int) -> bool:
+    """The stream holds an event of the job after ``last_sent`` that the consumer has not delivered."""
+    try:
+        last = await js.get_last_msg(EVENTS_STREAM, job_events_filter(job_id), direct=True)
+    except (nats.errors.Error, TimeoutError):
+        return False
+    return (last.seq or 0) > last_sent
+
+
 async def job_event_stream(
     js: JetStreamContext,
     job_id: str,
@@ -120,24 +149,36 @@ async def job_event_stream(
     buffer: int,
     metrics: Metrics,
 ) -> AsyncIterator[bytes]:
-    """Every event of ``job_id`` with stream sequence > ``after``, live, until the terminal one (SSE bytes)."""
-    feed = _Feed(buffer)
-    subscription = await _subscribe(js, job_id, after, feed)
+    """Every event of ``job_id`` with stream sequence > ``after``, live, until the terminal one (SSE bytes).
+
+    A consumer that overflowed, or that stalled (idle while the stream has newer events of the
+    job: a lost connection, a failed ordered-consumer reset), is replaced from the last event sent.
+    """
+    feed = _Feed(buffer)  # not subscribed yet: the loop subscribes (and retries when NATS is busy)
     metrics.sse_clients.inc()
     last_sent = after
+    stalled, subscribed = True, False
     try:
         while True:
-            if feed.overflowed and feed.queue.empty():
-                await _close(subscription)
-                metrics.sse_resubscribes.inc()
-                feed = _Feed(buffer)
-                subscription = await _subscribe(js, job_id, last_sent, feed)
+            if stalled or (feed.overflowed and feed.queue.empty()):
+                try:
+                    feed = await _renew(js, job_id, last_sent, feed, buffer)
+                except (nats.errors.Error, TimeoutError) as exc:
+                    log.warning("SSE %s: cannot subscribe yet (%s)", job_id, type(exc).__name__)
+                    stalled = True
+                    yield KEEPALIVE
+                    await asyncio.sleep(RENEW_RETRY_S)
+                    continue
+                if subscribed:
+                    metrics.sse_resubscribes.inc()
+                stalled, subscribed = False, True
             batch: list[Msg] = []
             if feed.queue.empty():
                 try:
                     async with asyncio.timeout(heartbeat_s):
                         batch.append(await feed.queue.get())
                 except TimeoutError:
+                    stalled = feed.queue.empty() and await _behind(js, job_id, last_sent)
                     yield KEEPALIVE
                     continue
             while len(batch) < MAX_BATCH and not feed.queue.empty():
@@ -162,4 +203,4 @@ async def job_event_stream(
                 return
     finally:
         metrics.sse_clients.dec()
-        await _close(subscription)
+        await feed.close()

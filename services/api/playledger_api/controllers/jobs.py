@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Final
 
 from litestar import Controller, Request, Response, delete, get, post
+from litestar.datastructures import ResponseHeader
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Stream
@@ -57,7 +58,9 @@ class JobController(Controller):
         "/",
         status_code=202,
         operation_id="submitJob",
-        response_headers=[],
+        response_headers=[
+            ResponseHeader(name="Location", description="The job's URL.", documentation_only=True),
+        ],
         responses={
             200: ResponseSpec(
                 data_container=JobStatusResponse,
