@@ -243,9 +243,9 @@ async def test_with_a_projects_dir_the_playbook_must_exist_inside_it(
     assert ok.status_code == 202
     assert missing.status_code == 422
     assert problem(missing)["errors"] == [
-        {"path": "$.source.path", "message": "no such playbook in the projects directory"}
+        {"path": "$.source.path", "message": "does not exist in the projects directory"}
     ]
     assert symlink.status_code == 422
     assert problem(symlink)["errors"] == [
-        {"path": "$.source.path", "message": "resolves outside the projects directory"}
+        {"path": "$.source.path", "message": "resolves outside the projects directory (symlink)"}
     ]

@@ -13,7 +13,8 @@ from playledger_api.errors import BadRequestError, InvalidRequestError, _litesta
 from playledger_api.logtext import log_piece
 from playledger_api.models import SubmitJobBody
 from playledger_api.sse import TERMINAL_KINDS, sse_event_name, subject_kind
-from playledger_api.submission import build_command, choose_job_id, decode_body, playbook_path_problem
+from playledger_api.submission import build_command, choose_job_id, decode_body
+from playledger_common.paths import lexical_problem
 from playledger_schemas.commands import InventoryGroup
 from playledger_schemas.events import OUTCOME_EVENTS, JobRejected
 from playledger_schemas.ids import is_valid_job_id, job_id_from_key
@@ -37,7 +38,7 @@ BODY = b'{"source": {"type": "local", "path": "site.yml"}, "inventory": {"type":
     ],
 )
 def test_playbook_path_confinement(path: str, problem: str | None) -> None:
-    assert playbook_path_problem(path) == problem
+    assert lexical_problem(path) == problem
 
 
 def test_job_id_choice() -> None:

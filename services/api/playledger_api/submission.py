@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import PurePosixPath
 from typing import Final
 
 import msgspec
@@ -16,6 +15,7 @@ from playledger_api.models import (
     NotYet,
     SubmitJobBody,
 )
+from playledger_common.paths import lexical_problem
 from playledger_schemas.commands import (
     InlineInventory,
     InventoryGroup,
@@ -77,18 +77,6 @@ def unsupported(body: SubmitJobBody) -> list[FieldProblem]:
     return problems
 
 
-def playbook_path_problem(path: str) -> str | None:
-    """Why ``path`` could escape the projects directory, or ``None`` when it is confined."""
-    if "\\" in path:
-        return "must use '/' as separator"
-    pure = PurePosixPath(path)
-    if pure.is_absolute():
-        return "must be relative to the projects directory, not absolute"
-    if any(part == ".." for part in pure.parts):
-        return "must not contain '..'"
-    return None
-
-
 def choose_job_id(client_id: str | None, idempotency_key: str | None) -> str:
     """The client's id, else one derived from ``Idempotency-Key``, else a fresh one."""
     if client_id is not None:
@@ -111,7 +99,7 @@ def build_command(body: SubmitJobBody, job_id: str, now: datetime) -> SubmitJob:
     """Validate what the schema alone cannot and build the command; raises ``InvalidRequestError``."""
     problems = unsupported(body)
     if isinstance(body.source, LocalSourceBody):
-        why = playbook_path_problem(body.source.path)
+        why = lexical_problem(body.source.path)
         if why is not None:
             problems.append(FieldProblem(path="$.source.path", message=why))
     if not is_valid_job_id(job_id):

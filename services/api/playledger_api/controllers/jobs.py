@@ -40,6 +40,7 @@ from playledger_api.models import (
 )
 from playledger_api.services import Services, ServicesDep
 from playledger_api.submission import build_command, choose_job_id, decode_body
+from playledger_common.paths import confinement_problem
 from playledger_schemas.commands import CancelJob
 from playledger_schemas.ids import Priority
 
@@ -280,13 +281,5 @@ async def _wait_until_complete(services: Services, job_id: str, wait_s: int) -> 
 
 
 def _require_playbook(projects_dir: Path, path: str) -> None:
-    root = projects_dir.resolve()
-    candidate = (root / path).resolve()
-    if not candidate.is_relative_to(root):
-        message = "resolves outside the projects directory"
-    elif not candidate.is_file():
-        message = "no such playbook in the projects directory"
-    else:
-        return
-    problem = FieldProblem(path="$.source.path", message=message)
-    raise InvalidRequestError.at(problem)
+    if message := confinement_problem(projects_dir, path):
+        raise InvalidRequestError.at(FieldProblem(path="$.source.path", message=message))
