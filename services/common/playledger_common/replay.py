@@ -45,13 +45,19 @@ def start_config(since: str | None) -> ConsumerConfig:
 async def replay_events(
     nats_url: str, subject: str, config: ConsumerConfig, emit: Callable[[str], None]
 ) -> int:
-    """Emit every stored event matching ``subject`` from the configured start; return the count."""
+    """Emit every stored event matching ``subject`` from the configured start; return the count.
+
+    A start time after the last message makes nats-server deliver from the beginning, so
+    messages stored before ``opt_start_time`` are skipped here too.
+    """
     nc = await connect(nats_url, "playledger-replay")
     done = asyncio.Event()
     count = 0
+    received = 0
 
     async def on_message(msg: Msg) -> None:
-        nonlocal count
+        nonlocal count, received
+        received += 1
         if msg.metadata.num_pending == 0:
             done.set()
         if config.opt_start_time is not None and msg.metadata.timestamp < config.opt_start_time:
@@ -66,8 +72,10 @@ async def replay_events(
             subject, stream=EVENTS_STREAM, cb=on_message, ordered_consumer=True, config=config
         )
         info = await sub.consumer_info()
-        nothing_to_replay = info.num_pending == 0 and not (info.delivered and info.delivered.stream_seq)
-        if not nothing_to_replay:
+        # Everything the consumer delivered has arrived and nothing is pending: the end.
+        delivered = info.delivered.consumer_seq if info.delivered else 0
+        all_arrived = info.num_pending == 0 and delivered == received
+        if not all_arrived:
             await done.wait()
         await sub.unsubscribe()
     finally:
