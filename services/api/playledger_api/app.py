@@ -28,7 +28,7 @@ from playledger_api.services import Services, provide_services
 from playledger_api.store import ReadModel, create_pool
 from playledger_common.bus import connect
 from playledger_common.settings import ApiSettings
-from playledger_common.streams import ensure_streams
+from playledger_common.streams import provision_at_start
 
 log: Final = logging.getLogger(__name__)
 API_VERSION: Final = "1.0.0"
@@ -50,9 +50,7 @@ def create_app(settings: ApiSettings) -> Litestar:
         pool = None
         try:
             js = nc.jetstream()
-            for report in await ensure_streams(js, settings):
-                for drift in report.drift:
-                    log.warning("stream drift: %s", drift)
+            await provision_at_start(js, settings)
             pool = await create_pool(settings.database_url, settings.db_pool_size)
             app.state.services = Services(
                 settings=settings, bus=Bus(nc, js), read_model=ReadModel(pool), metrics=metrics

@@ -10,6 +10,7 @@ a throughput cost measured in ``docs/benchmarks.md``. See ``schemas/README.md``.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
 
 import msgspec
@@ -21,6 +22,7 @@ from playledger_common.settings import CommonSettings
 from playledger_schemas.subjects import COMMAND_SUBJECTS, COMMANDS_STREAM, EVENT_SUBJECTS, EVENTS_STREAM
 
 MAX_MESSAGE_BYTES: Final = 1024 * 1024
+log: Final = logging.getLogger(__name__)
 
 # Fields whose value on the server must equal ours; anything else the server may default.
 _CHECKED_FIELDS: Final = (
@@ -144,3 +146,10 @@ async def ensure_streams(js: JetStreamContext, settings: CommonSettings) -> list
         await ensure_stream(js, commands_stream_config(settings)),
         await ensure_stream(js, events_stream_config(settings)),
     ]
+
+
+async def provision_at_start(js: JetStreamContext, settings: CommonSettings) -> None:
+    """What every service does when it starts: create missing streams, warn about drift."""
+    for report in await ensure_streams(js, settings):
+        for drift in report.drift:
+            log.warning("stream drift (not changed): %s", drift)

@@ -11,7 +11,7 @@ from typing import Final
 from nats.aio.client import Client
 
 from playledger_common.settings import ExecutorSettings
-from playledger_common.streams import ensure_streams
+from playledger_common.streams import provision_at_start
 from playledger_executor.cancel import watch_cancels
 from playledger_executor.consumers import ensure_consumers
 from playledger_executor.dispatch import Dispatcher
@@ -51,9 +51,7 @@ class Executor:
             job.cancel(reason)
 
     async def run(self) -> None:
-        for report in await ensure_streams(self.js, self.settings):
-            for drift in report.drift:
-                log.warning("stream drift: %s", drift)
+        await provision_at_start(self.js, self.settings)
         await ensure_consumers(self.js, self.settings)
         cancels = await watch_cancels(self.js, self._on_cancel)
         loops = [

@@ -27,7 +27,7 @@ from playledger_common.bus import connect
 from playledger_common.errors import PlayledgerError
 from playledger_common.readmodel import SCHEMA
 from playledger_common.settings import ProjectorSettings
-from playledger_common.streams import ensure_streams
+from playledger_common.streams import provision_at_start
 from playledger_projector import migrations
 from playledger_projector.applier import Applier
 from playledger_projector.consumer import StreamReader
@@ -71,9 +71,7 @@ class Projector:
         nc = await connect(self.settings.nats_url, APPLICATION_NAME)
         try:
             js = nc.jetstream()
-            for report in await ensure_streams(js, self.settings):
-                for drift in report.drift:
-                    log.warning("stream drift: %s", drift)
+            await provision_at_start(js, self.settings)
             while not stop.is_set():
                 try:
                     await self._session(js, stop)
