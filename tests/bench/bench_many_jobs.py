@@ -186,7 +186,7 @@ def main() -> None:
     print(f"{'playledger, 1 executor x 10':<34}{ledger:>10.1f}{args.jobs / ledger:>10.2f}")
     print(f"ratio playledger / plain: {ledger / plain:.3f}   checks: {checks}")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "many_jobs.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / "bench_many_jobs.json").write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
