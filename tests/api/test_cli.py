@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -16,28 +13,9 @@ import psutil
 import pytest
 
 from playledger_common.embedded import free_port
+from tests.processes import service
 
 pytestmark = pytest.mark.integration
-
-
-@contextmanager
-def api_process(env: dict[str, str], log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "playledger_common", "api", *args],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> httpx.Response:
@@ -70,7 +48,7 @@ def test_the_cli_serves_the_api_from_env_with_overrides(
     }
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "api.log"
-    with api_process(env, log, "--port", str(port), "--workers", str(workers)) as process:
+    with service("api", env, log, "--port", str(port), "--workers", str(workers)) as process:
         ready = wait_ready(url, process, log)
         assert ready.json()["ready"] is True
         if workers > 1:

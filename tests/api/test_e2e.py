@@ -9,12 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +23,7 @@ from httpx_sse import ServerSentEvent, connect_sse
 
 from playledger_common.embedded import free_port
 from tests.api.runner_run import run_playbook
+from tests.processes import service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -65,26 +63,6 @@ JOB: dict[str, Any] = {
 class Stack:
     url: str
     logs_dir: Path
-
-
-@contextmanager
-def service(name: str, env: dict[str, str], log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "playledger_common", name, *args],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(name="stack")
