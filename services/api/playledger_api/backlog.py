@@ -77,7 +77,7 @@ class Ring:
     head: int = -1
     _seqs: list[int] = field(default_factory=list)
     _entries: list[Entry] = field(default_factory=list)
-    _cache: tuple[int, int, int, Piece | None] = (-1, -1, 0, None)
+    _pieces: dict[tuple[int, int], Piece | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.capacity < 1:
@@ -99,6 +99,7 @@ class Ring:
         self._seqs.append(entry.seq)
         self._entries.append(entry)
         self.head = entry.seq
+        self._pieces.clear()
         excess = len(self._entries) - self.capacity
         if excess > 0:
             # Drop in slices of an eighth, so the list shifts rarely (amortised O(1) per append).
@@ -111,16 +112,16 @@ class Ring:
     def after(self, position: int, limit: int = MAX_BATCH) -> Piece | None:
         """The next chunk for a client at ``position`` (which the ring must cover).
 
-        Clients in step ask the same question between two appends; the last answer is reused.
+        Clients in step ask the same question between two appends; the answers are reused.
         """
         if not self.covers(position):
             msg = f"position {position} is below the ring's floor {self.floor}"
             raise ValueError(msg)
-        if self._cache[:3] == (position, self.head, limit):
-            return self._cache[3]
+        key = (position, limit)
+        if key in self._pieces:
+            return self._pieces[key]
         start = bisect.bisect_right(self._seqs, position)
-        piece = take(self._entries[start : start + limit], position, limit)
-        self._cache = (position, self.head, limit, piece)
+        piece = self._pieces[key] = take(self._entries[start : start + limit], position, limit)
         return piece
 
 

@@ -30,6 +30,9 @@ from playledger_api.sse import entry
 
 LINGER_S: Final = 2.0
 """How long a job's consumer outlives its last client."""
+WAKE_COST_S: Final = 25e-6
+"""Roughly what waking one client and writing its chunk costs; see ``JobFeed.wake_interval``."""
+MAX_WAKE_INTERVAL_S: Final = 0.025
 log: Final = logging.getLogger(__name__)
 
 
@@ -47,29 +50,44 @@ class JobFeed:
         self._metrics = metrics
         self._changed = asyncio.Event()
         self._wake_scheduled = False
+        self._last_wake = 0.0
         self._heard = False
         self._subscription: JetStreamContext.PushSubscription | None = None
         self._task = asyncio.create_task(self._run(), name=f"sse-feed-{job_id}")
 
     def changed(self) -> asyncio.Event:
-        """Set once the ring has changed after this call (take it before reading the ring)."""
+        """Set at the next wake-up: new events, or a heartbeat tick (take it before reading the ring)."""
         return self._changed
+
+    def wake_interval(self) -> float:
+        """Least time between two wake-ups of the clients: about what one round of them costs.
+
+        Waking every client per message would mean one write per client per event; waiting
+        until the last round is likely served batches the events that arrived meanwhile into one
+        write per client, at a latency cost no larger than the round itself (none for a few
+        clients, at most ``MAX_WAKE_INTERVAL_S``).
+        """
+        return min(MAX_WAKE_INTERVAL_S, self.clients * WAKE_COST_S)
 
     async def _on_message(self, msg: Msg) -> None:
         self._heard = True
         seq = msg.metadata.sequence.stream
         if self.ring.append(entry(self.job_id, seq, msg.subject, msg.data)) and not self._wake_scheduled:
-            # Messages that arrive together are delivered in one loop iteration: wake clients once.
             self._wake_scheduled = True
-            asyncio.get_running_loop().call_soon(self._wake)
+            loop = asyncio.get_running_loop()
+            loop.call_at(max(loop.time(), self._last_wake + self.wake_interval()), self._wake)
 
     def _wake(self) -> None:
         self._wake_scheduled = False
+        self._last_wake = asyncio.get_running_loop().time()
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
     async def _run(self) -> None:
-        """Subscribe (retrying while NATS is busy), then watch for a stalled consumer."""
+        """Subscribe (retrying while NATS is busy), then tick: keepalives, and a stalled consumer's renewal.
+
+        Clients have no timers of their own: one woken by a tick with nothing new sends a keepalive.
+        """
         subscribed = False
         while True:
             if self._subscription is None:
@@ -79,13 +97,15 @@ class JobFeed:
                     )
                 except (nats.errors.Error, TimeoutError) as exc:
                     log.warning("SSE feed %s: cannot subscribe yet (%s)", self.job_id, type(exc).__name__)
-                    await asyncio.sleep(RENEW_RETRY_S)
+                    await asyncio.sleep(min(RENEW_RETRY_S, self._heartbeat_s))
+                    self._wake()
                     continue
                 if subscribed:
                     self._metrics.sse_resubscribes.inc()
                 subscribed = True
             self._heard = False
             await asyncio.sleep(self._heartbeat_s)
+            self._wake()
             if not self._heard and await behind(self._js, self.job_id, self.ring.head):
                 log.info("SSE feed %s: consumer stalled after %d; resubscribing", self.job_id, self.ring.head)
                 await unsubscribe(self._subscription)

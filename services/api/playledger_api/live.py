@@ -11,7 +11,6 @@ chunk per write. A finished job is replayed on the client's own consumer (nothin
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
@@ -61,6 +60,7 @@ async def _follow(
     js: JetStreamContext, feed: JobFeed, position: int, *, heartbeat_s: float, buffer: int, metrics: Metrics
 ) -> AsyncIterator[bytes]:
     ring = feed.ring
+    woken = False
     while True:
         if not ring.covers(position):
             metrics.sse_catchups.inc()
@@ -84,12 +84,12 @@ async def _follow(
         changed = feed.changed()
         piece = ring.after(position)
         if piece is None:
-            try:
-                async with asyncio.timeout(heartbeat_s):
-                    await changed.wait()
-            except TimeoutError:
-                yield KEEPALIVE
+            if woken:
+                yield KEEPALIVE  # a heartbeat tick, nothing new
+            await changed.wait()
+            woken = True
             continue
+        woken = False
         yield _sent(piece, metrics)
         position = piece.last
         if piece.finished:
