@@ -130,14 +130,14 @@ async def test_clients_joining_mid_run_get_exactly_the_remainder_or_everything(
         sse_buffer_events=4,
         sse_heartbeat_s=0.5,
     )
-    events = job_events("join1", runner_events=120)
+    events = job_events("join1", runner_events=200)
     async for base_url in serve(small):
         first_seqs = await publish(js, events[:2])
         early = Reader()
         early_task = asyncio.create_task(watch(base_url, "join1", early))
         await until(have(2, early))
-        middle_seqs = await publish(js, events[2:40])
-        await until(have(40, early))  # the feed's ring now starts well after event 20
+        middle_seqs = await publish(js, events[2:150])
+        await until(have(150, early))  # the feed's ring (4 x 16 events) now starts well after event 20
 
         resumed, fresh = Reader(), Reader()
         resume_from = middle_seqs[17]  # event 20
@@ -148,7 +148,7 @@ async def test_clients_joining_mid_run_get_exactly_the_remainder_or_everything(
             asyncio.create_task(watch(base_url, "join1", fresh)),
         ]
         rest_seqs: list[int] = []
-        for start in range(40, len(events), 10):
+        for start in range(150, len(events), 10):
             rest_seqs += await publish(js, events[start : start + 10])
             await asyncio.sleep(0.01)
         await asyncio.wait_for(asyncio.gather(early_task, *late), timeout=60)

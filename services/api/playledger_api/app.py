@@ -35,6 +35,9 @@ log: Final = logging.getLogger(__name__)
 API_VERSION: Final = "1.0.0"
 STARTUP_CONNECT_S: Final = 20
 """The API does not start without NATS; it fails (and is restarted) instead of hanging."""
+SHARED_RING_FACTOR: Final = 16
+"""A job's shared SSE ring holds this many per-client buffers: it is paid once per job, not per client,
+and a client (or a whole busy process) must lag that far behind before catching up on its own consumer."""
 
 
 def create_app(settings: ApiSettings) -> Litestar:
@@ -56,10 +59,9 @@ def create_app(settings: ApiSettings) -> Litestar:
                 for drift in report.drift:
                     log.warning("stream drift: %s", drift)
             pool = await create_pool(settings.database_url, settings.db_pool_size)
-            # A client lagging more than the per-client buffer behind a job's feed catches up alone.
             hub = Hub(
                 js,
-                capacity=settings.sse_buffer_events,
+                capacity=settings.sse_buffer_events * SHARED_RING_FACTOR,
                 heartbeat_s=settings.sse_heartbeat_s,
                 metrics=metrics,
             )
