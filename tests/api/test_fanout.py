@@ -15,6 +15,8 @@ import pytest
 from httpx_sse import aconnect_sse
 from nats.js import JetStreamContext
 
+from playledger_api.fanout import Hub
+from playledger_api.metrics import Metrics
 from playledger_common.settings import ApiSettings
 from playledger_schemas.subjects import EVENTS_STREAM, job_events_filter
 from tests.api.conftest import job_events, publish, serve
@@ -218,3 +220,24 @@ async def test_the_shared_consumer_is_released_when_the_last_client_leaves(
 
 async def _none(js: JetStreamContext, job_id: str) -> bool:
     return await job_consumers(js, job_id) == 0
+
+
+async def test_a_client_back_within_the_linger_finds_the_same_feed_and_shutdown_releases_it(
+    js: JetStreamContext,
+) -> None:
+    metrics = Metrics()
+    hub = Hub(js, capacity=64, heartbeat_s=0.5, metrics=metrics, linger_s=30)
+    seqs = await publish(js, job_events("linger1", runner_events=3)[:2])
+    with hub.watch("linger1", 0, seqs[-1]) as first:
+        await until(lambda: first.ring.head == seqs[-1])
+        piece = first.ring.after(0)
+        assert piece is not None
+        assert piece.count == 2
+    with hub.watch("linger1", 0, seqs[-1]) as second:  # an EventSource reconnecting at once
+        assert second is first
+        assert await job_consumers(js, "linger1") == 1
+    assert len(hub) == 1  # lingering
+    await hub.close()
+    assert len(hub) == 0
+    await until(lambda: _none(js, "linger1"))  # the server drops an ephemeral consumer nobody reads
+    assert metrics.registry.get_sample_value("playledger_api_sse_feeds") == 0

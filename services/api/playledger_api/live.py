@@ -11,7 +11,7 @@ chunk per write. A finished job is replayed on the client's own consumer (nothin
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 
 from nats.js import JetStreamContext
@@ -48,17 +48,17 @@ async def job_event_stream(
                     yield _sent(piece, metrics)
             return
         with hub.watch(job_id, after, last_seq) as feed:
-            async for chunk in _follow(
-                js, feed, after, heartbeat_s=heartbeat_s, buffer=buffer, metrics=metrics
-            ):
-                yield chunk
+            follow = _follow(js, feed, after, heartbeat_s=heartbeat_s, buffer=buffer, metrics=metrics)
+            async with aclosing(follow):
+                async for chunk in follow:
+                    yield chunk
     finally:
         metrics.sse_clients.dec()
 
 
 async def _follow(
     js: JetStreamContext, feed: JobFeed, position: int, *, heartbeat_s: float, buffer: int, metrics: Metrics
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     ring = feed.ring
     woken = False
     while True:
