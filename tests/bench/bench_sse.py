@@ -5,7 +5,9 @@ The bench publishes synthetic runner events for one job at an ansible-like rate,
 carrying its publish time; every client records when it received each event. Reports p50 /
 p99 latency over all (client, event) pairs and how many events each client received (all of
 them, or the run counts as lossy). Clients are raw asyncio HTTP/1.1 readers (httpx would make
-the client, not the API, the bottleneck); clients and API share the machine's cores.
+the client, not the API, the bottleneck); clients and API share the machine's cores, so each
+row also gives the CPU the API process and the client process used while events flowed (% of
+one core), and the API's SSE metrics (shared feeds, catch-ups, resubscribes) after the round.
 
     python tests/bench/bench_sse.py [--clients 1,100,1000] [--events 300] [--rate 100]
 """
@@ -26,6 +28,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+import psutil
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = [str(REPO / sub) for sub in ("schemas", "services/common", "services/api")]
@@ -128,8 +132,13 @@ args_timeout = float(os.environ.get("BENCH_SSE_TIMEOUT", "600"))
 """Seconds to wait for every client to see the end of the job."""
 
 
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
 async def one_round(
-    js: JetStreamContext, port: int, clients: int, events: int, rate: float
+    js: JetStreamContext, port: int, clients: int, events: int, rate: float, api: psutil.Process
 ) -> dict[str, object]:
     job_id = f"bench-{clients}-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC)
@@ -158,6 +167,8 @@ async def one_round(
     tasks: list[asyncio.Task[None]] = []
     await asyncio.gather(*(start(state) for state in states))  # every client has the queued event
 
+    me = psutil.Process()
+    cpu_before = cpu_seconds(api), cpu_seconds(me)
     started = time.perf_counter()
     for n in range(1, events + 1):
         await append(js, event(job_id, n + 1, n, time.time()))
@@ -171,6 +182,7 @@ async def one_round(
     )
     _, waiting = await asyncio.wait(tasks, timeout=args_timeout)
     publish_s = time.perf_counter() - started
+    api_cpu, bench_cpu = (cpu_seconds(api) - cpu_before[0]), (cpu_seconds(me) - cpu_before[1])
     if waiting:
         stuck = [s for s in states if not s.ended]
         counts = sorted(len(s.received) for s in stuck)
@@ -193,6 +205,9 @@ async def one_round(
         "clients_with_every_event": complete,
         "min_events_received": min(len(s.received) for s in states),
         "deliveries_per_s": round(len(latencies) / publish_s),
+        "api_cpu_pct": round(100 * api_cpu / publish_s),
+        "clients_cpu_pct": round(100 * bench_cpu / publish_s),
+        "api_sse_metrics": await metrics_text(port),
     }
 
 
@@ -249,7 +264,9 @@ async def main() -> None:
             await wait_health(port)
             rows = []
             for clients in (int(c) for c in args.clients.split(",")):
-                rows.append(await one_round(js, port, clients, args.events, args.rate))
+                rows.append(
+                    await one_round(js, port, clients, args.events, args.rate, psutil.Process(api.pid))
+                )
                 print(json.dumps(rows[-1]), flush=True)
             await nc.close()
         finally:
@@ -259,11 +276,13 @@ async def main() -> None:
 
     print(
         f"\n{'clients':>8} {'events':>7} {'rate/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'all events':>11}"
+        f" {'api cpu':>8} {'clients cpu':>12}"
     )
     for r in rows:
         print(
             f"{r['clients']:>8} {r['events']:>7} {r['rate_per_s']:>7} {r['p50_ms']:>8} {r['p99_ms']:>8} "
-            f"{r['max_ms']:>8} {r['clients_with_every_event']:>5}/{r['clients']:<5}"
+            f"{r['max_ms']:>8} {r['clients_with_every_event']:>5}/{r['clients']:<5} "
+            f"{r['api_cpu_pct']:>7}% {r['clients_cpu_pct']:>11}%"
         )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     machine = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}

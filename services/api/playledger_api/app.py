@@ -1,7 +1,7 @@
 """The Litestar app factory: ``create_app(settings)``.
 
-The lifespan opens one NATS connection (and makes sure the streams exist) and one lazy
-asyncpg pool per process, and closes them on shutdown.
+The lifespan opens one NATS connection (and makes sure the streams exist), one lazy
+asyncpg pool and the SSE hub per process, and closes them on shutdown.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from playledger_api.controllers.jobs import JobController
 from playledger_api.controllers.ops import OpsController
 from playledger_api.controllers.stream import StreamController
 from playledger_api.errors import EXCEPTION_HANDLERS
+from playledger_api.fanout import Hub
 from playledger_api.metrics import Metrics
 from playledger_api.services import Services, provide_services
 from playledger_api.store import ReadModel, create_pool
@@ -34,6 +35,9 @@ log: Final = logging.getLogger(__name__)
 API_VERSION: Final = "1.0.0"
 STARTUP_CONNECT_S: Final = 20
 """The API does not start without NATS; it fails (and is restarted) instead of hanging."""
+SHARED_RING_FACTOR: Final = 16
+"""A job's shared SSE ring holds this many per-client buffers: it is paid once per job, not per client,
+and a client (or a whole busy process) must lag that far behind before catching up on its own consumer."""
 
 
 def create_app(settings: ApiSettings) -> Litestar:
@@ -48,15 +52,24 @@ def create_app(settings: ApiSettings) -> Litestar:
             log.error("cannot reach NATS within %ss; not starting", STARTUP_CONNECT_S)
             raise
         pool = None
+        hub: Hub | None = None
         try:
             js = nc.jetstream()
             await provision_at_start(js, settings)
             pool = await create_pool(settings.database_url, settings.db_pool_size)
+            hub = Hub(
+                js,
+                capacity=settings.sse_buffer_events * SHARED_RING_FACTOR,
+                heartbeat_s=settings.sse_heartbeat_s,
+                metrics=metrics,
+            )
             app.state.services = Services(
-                settings=settings, bus=Bus(nc, js), read_model=ReadModel(pool), metrics=metrics
+                settings=settings, bus=Bus(nc, js), read_model=ReadModel(pool), metrics=metrics, hub=hub
             )
             yield
         finally:
+            if hub is not None:
+                await hub.close()
             if pool is not None:
                 await pool.close()
             await nc.close()

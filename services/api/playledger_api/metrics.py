@@ -46,7 +46,19 @@ class Metrics:
 
         self.sse_resubscribes = Counter(
             "playledger_api_sse_resubscribes_total",
-            "Times a slow SSE client's consumer was replaced to resume after its last sent event.",
+            "Times an SSE consumer (a client's or a job's shared one) was replaced to resume after its "
+            "last event (it overflowed or stalled).",
+            registry=self.registry,
+        )
+        self.sse_feeds = Gauge(
+            "playledger_api_sse_feeds",
+            "Jobs with a shared live consumer in this process (one per watched job, whatever the clients).",
+            registry=self.registry,
+        )
+        self.sse_catchups = Counter(
+            "playledger_api_sse_catchups_total",
+            "Times an SSE client replayed on its own consumer before reading a job's shared feed "
+            "(it resumed from further back, or fell behind).",
             registry=self.registry,
         )
 

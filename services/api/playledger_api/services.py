@@ -8,6 +8,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 
 from playledger_api.bus import Bus
+from playledger_api.fanout import Hub
 from playledger_api.metrics import Metrics
 from playledger_api.store import ReadModel
 from playledger_common.settings import ApiSettings
@@ -19,6 +20,8 @@ class Services:
     bus: Bus
     read_model: ReadModel
     metrics: Metrics
+    hub: Hub
+    """Shared live consumers for SSE, one per watched job."""
 
 
 def provide_services(state: State) -> Services:

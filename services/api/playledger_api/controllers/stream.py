@@ -11,8 +11,9 @@ from litestar.response import Stream
 
 from playledger_api.controllers.params import JobIdPath, problems, reject_unknown_query
 from playledger_api.errors import BadRequestError, FieldProblem, JobNotFoundError
+from playledger_api.live import job_event_stream
 from playledger_api.services import ServicesDep
-from playledger_api.sse import TERMINAL_KINDS, end_message, job_event_stream, subject_kind
+from playledger_api.sse import TERMINAL_KINDS, end_message, subject_kind
 
 
 class StreamController(Controller):
@@ -51,15 +52,19 @@ class StreamController(Controller):
         last = await services.bus.last_event(job_id)
         if last is None and not await services.bus.was_submitted(job_id):
             raise JobNotFoundError(job_id)
+        finished = False
         if last is not None and last.seq is not None and last.subject is not None:
             kind = subject_kind(last.subject, job_id)
-            if kind in TERMINAL_KINDS and last.seq <= start:
+            finished = kind in TERMINAL_KINDS
+            if finished and last.seq <= start:
                 return _sse(_only(end_message(job_id, kind, last.seq)))
         settings = services.settings
         events = job_event_stream(
             services.bus.js,
+            None if finished else services.hub,  # a finished job's replay has nothing to share
             job_id,
             start,
+            last_seq=(last.seq or 0) if last is not None else 0,
             heartbeat_s=settings.sse_heartbeat_s,
             buffer=settings.sse_buffer_events,
             metrics=services.metrics,

@@ -1,0 +1,158 @@
+"""One client's own ordered consumer: replay of a finished job, or catching up with the shared feed.
+
+An ordered push consumer filtered on the job's subjects, from right after the client's
+position. Its callback only ever appends to a bounded queue (it never blocks, so nats-py never
+has a reason to drop); when the queue is full the consumer is unsubscribed at once and its last
+messages are ignored. Once the client has drained the queue, a new consumer starts right after
+the last event sent. The client falls behind, then catches up. A consumer that stalls (idle
+while the stream has newer events of the job) is replaced the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, Callable
+from typing import Final
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from playledger_api.backlog import MAX_BATCH, Piece, take
+from playledger_api.metrics import Metrics
+from playledger_api.sse import entry
+from playledger_schemas.subjects import EVENTS_STREAM, job_events_filter
+
+CONSUMER_HEARTBEAT_S: Final = 5.0
+RENEW_RETRY_S: Final = 1.0
+log: Final = logging.getLogger(__name__)
+
+
+class _Queue:
+    """One ordered consumer's messages in a bounded queue. Full means overflowed: the consumer is
+    unsubscribed at once (so the server stops pushing) and replaced once the client has drained the queue.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=size)
+        self.overflowed = False
+        self.subscription: JetStreamContext.PushSubscription | None = None
+        self.closing: asyncio.Task[None] | None = None
+
+    async def on_message(self, msg: Msg) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(msg)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            if self.subscription is not None:
+                self.closing = asyncio.create_task(unsubscribe(self.subscription))
+
+    async def close(self) -> None:
+        if self.closing is not None:
+            await self.closing
+        elif self.subscription is not None:
+            await unsubscribe(self.subscription)
+
+
+async def subscribe(
+    js: JetStreamContext,
+    job_id: str,
+    after: int,
+    callback: Callable[[Msg], object],
+) -> JetStreamContext.PushSubscription:
+    """An ordered push consumer on the job's subjects, from stream sequence ``after + 1``."""
+    if after > 0:
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1)
+    else:
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+    return await js.subscribe(
+        job_events_filter(job_id),
+        stream=EVENTS_STREAM,
+        cb=callback,  # type: ignore[arg-type]
+        ordered_consumer=True,
+        idle_heartbeat=CONSUMER_HEARTBEAT_S,
+        config=config,
+    )
+
+
+async def unsubscribe(subscription: JetStreamContext.PushSubscription) -> None:
+    with contextlib.suppress(nats.errors.Error):
+        await subscription.unsubscribe()
+
+
+async def behind(js: JetStreamContext, job_id: str, position: int) -> bool:
+    """The stream holds an event of the job after ``position`` (so a consumer idle there has stalled)."""
+    try:
+        last = await js.get_last_msg(EVENTS_STREAM, job_events_filter(job_id), direct=True)
+    except (nats.errors.Error, TimeoutError):
+        return False
+    return (last.seq or 0) > position
+
+
+async def _renew(js: JetStreamContext, job_id: str, after: int, old: _Queue, size: int) -> _Queue:
+    """Replace a queue by a fresh consumer starting right after ``after``."""
+    await old.close()
+    fresh = _Queue(size)
+    fresh.subscription = await subscribe(js, job_id, after, fresh.on_message)
+    return fresh
+
+
+async def own_events(
+    js: JetStreamContext,
+    job_id: str,
+    after: int,
+    *,
+    heartbeat_s: float,
+    buffer: int,
+    metrics: Metrics,
+    enough: Callable[[int], bool] = lambda _position: False,
+) -> AsyncGenerator[Piece | None, None]:
+    """The job's events after ``after`` from this client's own consumer; ``None`` = idle (send a keepalive).
+
+    Ends after the terminal event, or as soon as ``enough(position)`` says the client may
+    continue elsewhere (the shared feed now covers it).
+    """
+    feed = _Queue(buffer)  # not subscribed yet: the loop subscribes (and retries when NATS is busy)
+    last_sent = after
+    stalled, subscribed = True, False
+    try:
+        while True:
+            if stalled or (feed.overflowed and feed.queue.empty()):
+                try:
+                    feed = await _renew(js, job_id, last_sent, feed, buffer)
+                except (nats.errors.Error, TimeoutError) as exc:
+                    log.warning("SSE %s: cannot subscribe yet (%s)", job_id, type(exc).__name__)
+                    stalled = True
+                    yield None
+                    await asyncio.sleep(RENEW_RETRY_S)
+                    continue
+                if subscribed:
+                    metrics.sse_resubscribes.inc()
+                stalled, subscribed = False, True
+            batch: list[Msg] = []
+            if feed.queue.empty():
+                try:
+                    async with asyncio.timeout(heartbeat_s):
+                        batch.append(await feed.queue.get())
+                except TimeoutError:
+                    if enough(last_sent):
+                        return
+                    stalled = feed.queue.empty() and await behind(js, job_id, last_sent)
+                    yield None
+                    continue
+            while len(batch) < MAX_BATCH and not feed.queue.empty():
+                batch.append(feed.queue.get_nowait())
+            entries = [entry(job_id, msg.metadata.sequence.stream, msg.subject, msg.data) for msg in batch]
+            piece = take(entries, last_sent)  # an ordered-consumer reset may replay what was sent
+            if piece is not None:
+                last_sent = piece.last
+                yield piece
+                if piece.finished or enough(last_sent):
+                    return
+    finally:
+        await feed.close()
