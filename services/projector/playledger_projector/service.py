@@ -53,14 +53,14 @@ class Projector:
         *,
         schema: str = SCHEMA,
         poll_interval: float = 0.5,
-        linger: float = 0.0,
+        linger: float | None = None,
         report_every: float = 10.0,
         stall_after: float = 5.0,
     ) -> None:
         self.settings = settings
         self.schema = schema
         self.poll_interval = poll_interval
-        self.linger = linger
+        self.linger = settings.batch_linger_s if linger is None else linger
         self.report_every = report_every
         self.stall_after = stall_after
         self.active = asyncio.Event()
