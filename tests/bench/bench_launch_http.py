@@ -27,6 +27,7 @@ SOURCES = [str(REPO / sub) for sub in ("schemas", "services/common", "services/a
 sys.path[:0] = SOURCES
 
 import asyncpg  # noqa: E402
+from http_wait import wait_http_ok  # noqa: E402 - a sibling module of this script
 
 from playledger_common.bus import connect  # noqa: E402
 from playledger_common.embedded import EmbeddedPostgres, NatsServer, free_port  # noqa: E402
@@ -89,24 +90,6 @@ async def one_round(port: int, jobs: int, connections: int) -> float:
     return jobs / elapsed
 
 
-async def wait_health(port: int) -> None:
-    for _ in range(600):
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.1)
-            continue
-        writer.write(b"GET /ready HTTP/1.1\r\nHost: bench\r\n\r\n")
-        await writer.drain()
-        ok = b" 200 " in await reader.readline()
-        writer.close()
-        if ok:
-            return
-        await asyncio.sleep(0.1)
-    msg = "the API did not become ready"
-    raise RuntimeError(msg)
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=3000)
@@ -148,7 +131,7 @@ async def main() -> None:
                         stderr=subprocess.STDOUT,
                     )
                 try:
-                    await wait_health(port)
+                    await wait_http_ok(port, "/ready")
                     await one_round(port, 200, args.connections)  # warm up
                     rates = [await one_round(port, args.jobs, args.connections) for _ in range(args.rounds)]
                 finally:

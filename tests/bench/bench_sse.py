@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 SOURCES = [str(REPO / sub) for sub in ("schemas", "services/common", "services/api")]
 sys.path[:0] = SOURCES
 
+from http_wait import wait_http_ok  # noqa: E402 - a sibling module of this script
 from nats.js import JetStreamContext  # noqa: E402
 
 from playledger_common.bus import connect  # noqa: E402
@@ -228,24 +229,6 @@ def start_api(nats_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-async def wait_health(port: int) -> None:
-    for _ in range(300):
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.1)
-            continue
-        writer.write(b"GET /health HTTP/1.1\r\nHost: bench\r\n\r\n")
-        await writer.drain()
-        ok = b" 200 " in await reader.readline()
-        writer.close()
-        if ok:
-            return
-        await asyncio.sleep(0.1)
-    msg = "the API did not start"
-    raise RuntimeError(msg)
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", default="1,100,1000")
@@ -261,7 +244,7 @@ async def main() -> None:
             nc = await connect(server.url, "bench-sse")
             js = nc.jetstream()
             await ensure_streams(js, CommonSettings(nats_url=server.url))
-            await wait_health(port)
+            await wait_http_ok(port, "/health")
             rows = []
             for clients in (int(c) for c in args.clients.split(",")):
                 rows.append(
