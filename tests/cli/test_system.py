@@ -111,8 +111,8 @@ def test_list_show_and_logs(system: System) -> None:
     job_id = "cli-show-1"
     assert system.cli("submit", "hello.yml", "-i", INVENTORY, "--id", job_id).returncode == 0
     listed = json.loads(system.cli("jobs", "-o", "json").stdout)
-    ids = [job["id"] for job in listed.get("items", listed)]
-    assert job_id in ids
+    by_id = {job["id"]: job for job in listed["items"]}
+    assert by_id[job_id]["playbook"] == "hello.yml"
     shown = json.loads(system.cli("show", job_id, "-o", "json").stdout)
     assert shown["status"] == "successful"
     logs = system.cli("logs", job_id).stdout

@@ -205,6 +205,8 @@ class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     status: JobStatus
     priority: Priority
+    playbook: str | None = None
+    """The playbook path of a local source."""
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -136,7 +136,8 @@ class ReadModel:
     ) -> JobPage:
         rows = await self._fetch(
             """
-            SELECT job_id, status, priority, created_at, started_at, finished_at, rc, event_count, terminal_seq
+            SELECT job_id, status, priority, source ->> 'path' AS playbook, created_at, started_at, finished_at,
+                   rc, event_count, terminal_seq
             FROM jobs
             WHERE ($1::text IS NULL OR status = $1)
               AND ($2::text IS NULL OR priority = $2)
@@ -159,6 +160,7 @@ class ReadModel:
                 id=r["job_id"],
                 status=r["status"],
                 priority=r["priority"],
+                playbook=r["playbook"],
                 created_at=r["created_at"],
                 started_at=r["started_at"],
                 finished_at=r["finished_at"],

@@ -277,7 +277,7 @@ def jobs(status: str | None, priority: str | None, limit: int, api_url: str | No
             job["id"],
             job["status"],
             job.get("priority", ""),
-            (job.get("source") or {}).get("path", ""),
+            job.get("playbook") or "",
             str(job.get("created_at", "")),
             str(job.get("finished_at") or ""),
         )
