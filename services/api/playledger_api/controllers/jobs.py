@@ -192,8 +192,8 @@ class JobController(Controller):
         """The job's projected events in order (per-job ``seq``), paginated with ``after``."""
         reject_unknown_query(request, frozenset({"after", "limit", "event", "host"}))
         page = await services.read_model.events(job_id, after=after, limit=limit, event=event, host=host)
-        if not page.items and await services.read_model.status(job_id) is None:
-            raise JobNotFoundError(job_id)
+        if not page.items:
+            await _require_known(services, job_id)
         return page
 
     @get("/{job_id:str}/hosts", operation_id="listJobHosts", responses=problems(400, 404, 503))
@@ -203,8 +203,8 @@ class JobController(Controller):
         """Per-host result counts."""
         reject_unknown_query(request, frozenset())
         items = await services.read_model.hosts(job_id)
-        if not items and await services.read_model.status(job_id) is None:
-            raise JobNotFoundError(job_id)
+        if not items:
+            await _require_known(services, job_id)
         return HostList(items=items)
 
     @get(
@@ -224,8 +224,7 @@ class JobController(Controller):
     ) -> Stream:
         """The job's stdout as ansible-runner writes it, streamed (events projected so far)."""
         reject_unknown_query(request, frozenset({"attempt"}))
-        if await services.read_model.status(job_id) is None:
-            raise JobNotFoundError(job_id)
+        await _require_known(services, job_id)
 
         async def chunks() -> AsyncIterator[bytes]:
             async for piece in services.read_model.log(job_id, attempt):
@@ -254,6 +253,12 @@ class JobController(Controller):
             raise JobConflictError(detail)
         await services.bus.cancel(CancelJob(job_id=job_id, issued_at=datetime.now(UTC)))
         return CancelAccepted(id=job_id, status=status)  # type: ignore[arg-type]
+
+
+async def _require_known(services: Services, job_id: str) -> None:
+    """404 unless the read model knows the job (checked only when a query came back empty)."""
+    if await services.read_model.status(job_id) is None:
+        raise JobNotFoundError(job_id)
 
 
 async def _known_status(services: Services, job_id: str) -> JobStatus | None:
