@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SOURCES = [str(REPO / sub) for sub in ("schemas", "services/common", "services/api")]
+SOURCES = [str(REPO / sub) for sub in ("schemas", "services/common", "services/api", "services/projector")]
 sys.path[:0] = SOURCES
 
 import asyncpg  # noqa: E402
@@ -31,11 +31,10 @@ from http_wait import wait_http_ok  # noqa: E402 - a sibling module of this scri
 
 from playledger_common.bus import connect  # noqa: E402
 from playledger_common.embedded import EmbeddedPostgres, NatsServer, free_port  # noqa: E402
-from playledger_common.readmodel import READ_MODEL_VERSION, SCHEMA  # noqa: E402
+from playledger_projector import migrations  # noqa: E402
 from playledger_schemas.subjects import COMMANDS_STREAM  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "bench_launch_http.json"
-MIGRATION = REPO / "services/projector/playledger_projector/migrations/0001_read_models.sql"
 BODY = (
     '{{"id": "{job_id}", "source": {{"type": "local", "path": "site.yml"}}, '
     '"inventory": {{"type": "inline", "hosts": ["web1", "web2"]}}, "extra_vars": {{"release": "1.2.3"}}, '
@@ -44,15 +43,10 @@ BODY = (
 
 
 async def create_read_models(url: str) -> None:
+    """The read models exactly as the projector creates them (its own migrations)."""
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}; SET search_path TO {SCHEMA}")
-        if await conn.fetchval("SELECT to_regclass('jobs')") is None:
-            await conn.execute(MIGRATION.read_text(encoding="utf-8"))
-            await conn.execute(
-                "CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz)"
-            )
-            await conn.execute("INSERT INTO schema_migrations VALUES ($1, now())", READ_MODEL_VERSION)
+        await migrations.apply(conn)
     finally:
         await conn.close()
 
