@@ -16,6 +16,7 @@ from rich.text import Text
 
 from playledger_schemas.codec import encode
 from playledger_schemas.events import (
+    OUTCOME_EVENTS,
     JobCanceled,
     JobCancelRequested,
     JobError,
@@ -33,13 +34,7 @@ from playledger_schemas.events import (
 EXIT_CODES: Final = {"succeeded": 0, "failed": 2, "error": 1, "rejected": 5, "canceled": 99, "timed_out": 124}
 """ansible-playbook's codes where they exist (2 host failed, 4 unreachable, 99 interrupted)."""
 
-_OUTCOMES: Final[dict[type, str]] = {
-    JobSucceeded: "succeeded",
-    JobFailed: "failed",
-    JobCanceled: "canceled",
-    JobTimedOut: "timed_out",
-    JobError: "error",
-}
+_OUTCOMES: Final[dict[type, str]] = {cls: name for name, cls in OUTCOME_EVENTS.items()}
 
 _RESULT_STYLE: Final = {
     "runner_on_ok": ("ok", "green"),
