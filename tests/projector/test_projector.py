@@ -120,7 +120,7 @@ async def test_unknown_event_types_are_recorded_and_skipped(
     b = JobBuilder("j1").queued(HOSTS).started(HOSTS)
     await publish(js, b.events)
     unknown = b'{"type": "job.paused.v1", "job_id": "j1", "seq": 3}'
-    skipped_seq = await publish_raw(js, "playledger.evt.job.j1.job.paused", unknown)
+    skipped_seq = await publish_raw(js, "playledger.append.job.j1.job.paused", unknown)
     b.events.clear()
     b.result(JobSucceeded, runner_status="successful", rc=0)
     last = await publish(js, b.events)
@@ -129,7 +129,7 @@ async def test_unknown_event_types_are_recorded_and_skipped(
             await wait_for_checkpoint(db, last)
     row = await db.fetchrow("SELECT * FROM playledger.skipped_events")
     assert row["stream_seq"] == skipped_seq
-    assert row["subject"] == "playledger.evt.job.j1.job.paused"
+    assert row["subject"] == "playledger.append.job.j1.job.paused"
     assert row["reason"] == "unknown event type 'job.paused.v1' (written by a newer version?)"
     assert bytes(row["payload"]) == unknown
     assert await db.fetchval("SELECT status FROM playledger.jobs WHERE job_id = 'j1'") == "successful"
@@ -211,7 +211,9 @@ async def publish_again(js: JetStreamContext, events: list[JobSucceeded] | list)
     last = 0
     for e in events:
         ack = await js.publish(
-            f"playledger.evt.job.{e.job_id}.again", encode(e), headers={"Nats-Msg-Id": f"again-{e.event_id}"}
+            f"playledger.append.job.{e.job_id}.again",
+            encode(e),
+            headers={"Nats-Msg-Id": f"again-{e.event_id}"},
         )
         last = ack.seq
     return last
@@ -265,7 +267,7 @@ async def test_rebuild_equals_the_live_projection_and_the_live_projector_resumes
 ) -> None:
     rng = random.Random(5)
     events = stream_of(15, tasks=6)
-    await publish_raw(js, "playledger.evt.job.x.job.new", b'{"type": "job.new.v2"}')
+    await publish_raw(js, "playledger.append.job.x.job.new", b'{"type": "job.new.v2"}')
     last = await publish(js, events)
     async with running(settings) as projector:
         await wait_for_checkpoint(db, last)

@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from playledger_projector.applier import Message
-from playledger_schemas.subjects import EVENT_SUBJECTS, EVENTS_STREAM
+from playledger_schemas.subjects import EVENTS_STREAM, WHOLE_STREAM
 
 _V1_TOKENS: Final = 9
 
@@ -67,7 +67,7 @@ class StreamReader:
                 await drained.wait()
 
         self._sub = await self.js.subscribe(
-            EVENT_SUBJECTS, stream=EVENTS_STREAM, cb=on_message, ordered_consumer=True, config=config
+            WHOLE_STREAM, stream=EVENTS_STREAM, cb=on_message, ordered_consumer=True, config=config
         )
 
     async def stop(self) -> None:
