@@ -8,6 +8,7 @@ import msgspec
 
 from playledger_schemas.commands import JobCommand
 from playledger_schemas.events import FieldError, JobEvent
+from playledger_schemas.limits import MAX_COMMAND_DEPTH, MAX_EVENT_DEPTH, too_deep
 
 _encoder: Final = msgspec.json.Encoder()
 _command_decoder: Final[msgspec.json.Decoder[JobCommand]] = msgspec.json.Decoder(JobCommand)
@@ -28,6 +29,8 @@ def encode(message: msgspec.Struct) -> bytes:
 
 
 def decode_command(payload: bytes) -> JobCommand:
+    """Depth is checked before msgspec's recursive decoder runs (see ``limits``)."""
+    _refuse_deep(payload, MAX_COMMAND_DEPTH)
     try:
         return _command_decoder.decode(payload)
     except msgspec.ValidationError as exc:
@@ -38,10 +41,17 @@ def decode_command(payload: bytes) -> JobCommand:
 
 
 def decode_event(payload: bytes) -> JobEvent:
+    _refuse_deep(payload, MAX_EVENT_DEPTH)
     try:
         return _event_decoder.decode(payload)
     except msgspec.DecodeError as exc:
         raise contract_error(exc) from None
+
+
+def _refuse_deep(payload: bytes, limit: int) -> None:
+    if why := too_deep(payload, limit):
+        reason = f"$: {why}"
+        raise ContractError(reason, [FieldError(path="$", message=why)])
 
 
 def contract_error(exc: msgspec.DecodeError) -> ContractError:
