@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 from nats.js import JetStreamContext
 
 from playledger_api.app import create_app
-from playledger_common.embedded import NatsServer
+from playledger_cli.embedded import NatsServer
 from playledger_common.settings import ApiSettings
 from playledger_schemas.limits import command_limit
 from playledger_schemas.subjects import COMMANDS_STREAM
