@@ -26,6 +26,7 @@ from playledger_api.controllers.stream import StreamController
 from playledger_api.errors import EXCEPTION_HANDLERS
 from playledger_api.fanout import Hub
 from playledger_api.metrics import Metrics
+from playledger_api.openapi import state_strict_bodies
 from playledger_api.services import Services, provide_services
 from playledger_api.store import ReadModel, create_pool
 from playledger_common.bus import LinkWatch, connect
@@ -84,6 +85,7 @@ def create_app(settings: ApiSettings) -> Litestar:
     return Litestar(
         route_handlers=[JobController, StreamController, OpsController],
         lifespan=[lifespan],
+        on_startup=[state_strict_bodies],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[metrics.middleware, allow_every_method],
