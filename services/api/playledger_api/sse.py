@@ -47,8 +47,12 @@ def end_message(job_id: str, kind: str, seq: int) -> bytes:
     return b"event: %s\ndata: %s\n\n" % (END_EVENT.encode(), data)
 
 
-def entry(job_id: str, seq: int, subject: str, data: bytes) -> Entry:
-    """A job event from the stream as SSE bytes; the terminal one carries ``event: end`` too."""
+def entry(job_id: str, seq: int, subject: str, data: bytes, *, admitted: bool = True) -> Entry:
+    """A job event from the stream as SSE bytes; the terminal one carries ``event: end`` too.
+
+    An event the writer gate did not admit keeps its stream position and sends nothing."""
+    if not admitted:
+        return Entry(seq=seq, message=b"", terminal=False)
     kind = kind_of(subject, job_id)
     message = encode_event(seq, sse_event_name(kind), data)
     terminal = kind in TERMINAL_KINDS

@@ -205,7 +205,7 @@ def fold_batch(
         if job is None:
             job = start(views.get(event.job_id), event)
         broken = writer_rule_broken(
-            JobTrack(last_seq=job["last_seq"], terminal=is_terminal_status(job["status"])), event
+            JobTrack(last_seq=job["last_seq"], terminal=is_terminal_status(job["status"])), event.seq
         )
         if broken is not None:
             skipped.append(
