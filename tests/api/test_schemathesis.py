@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 import schemathesis
@@ -23,7 +21,7 @@ from schemathesis.config import SchemathesisConfig
 
 from playledger_cli.embedded import NatsServer, free_port
 from tests.api.conftest import create_read_models
-from tests.conftest import with_database
+from tests.conftest import create_database, drop_database, with_database
 from tests.processes import service
 
 pytestmark = pytest.mark.integration
@@ -42,15 +40,9 @@ CONFIG = SchemathesisConfig.from_dict(
 
 
 async def _fresh_database(postgres_url: str) -> str:
-    name = f"playledger_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = with_database(postgres_url, name)
-    await create_read_models(url)
-    return url
+    name = await create_database(postgres_url)
+    await create_read_models(with_database(postgres_url, name))
+    return name
 
 
 @pytest.fixture(name="api_url", scope="module")
@@ -58,10 +50,11 @@ def fx_api_url(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> I
     work = tmp_path_factory.mktemp("schemathesis")
     nats = NatsServer(store_dir=work / "nats").start()
     port = free_port()
+    database = asyncio.run(_fresh_database(postgres_url))
     env = {
         **os.environ,
         "PLAYLEDGER_NATS_URL": nats.url,
-        "PLAYLEDGER_DATABASE_URL": asyncio.run(_fresh_database(postgres_url)),
+        "PLAYLEDGER_DATABASE_URL": with_database(postgres_url, database),
         "PLAYLEDGER_API_PORT": str(port),
         "PLAYLEDGER_MAX_WAIT_S": "1",
     }
@@ -81,6 +74,7 @@ def fx_api_url(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> I
             yield url
     finally:
         nats.stop()
+        asyncio.run(drop_database(postgres_url, database))
 
 
 @pytest.fixture(name="api_schema", scope="module")
