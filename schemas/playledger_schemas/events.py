@@ -1,5 +1,9 @@
 """Events: what happened to a job. Appended to ``PLAYLEDGER_EVENTS``, never changed.
 
+Writers build events from these Structs; readers decode them with ``codec.decode_event``,
+which ignores unknown fields at every depth (``lenient``). Look an event's type up by
+``event_tag``, not by ``type(event)``: a decoded ``job.queued`` is a subclass (a twin).
+
 Every event carries the same envelope (event id, type, job id, attempt, per-job
 sequence, time) and a ``data`` payload specific to its type. ``seq`` starts at 1
 for a job's first event and has no gaps within the job.
@@ -191,10 +195,15 @@ def is_terminal(event: JobEvent) -> bool:
     return isinstance(event, TERMINAL_EVENT_TYPES)
 
 
+def event_tag(event: JobEvent | type[JobEvent]) -> str:
+    """The ``type`` of an event (``job.queued.v1``); also right for a decoded event's lenient twin."""
+    tag = event.__struct_config__.tag
+    assert isinstance(tag, str)  # noqa: S101 - every member of JobEvent declares a str tag
+    return tag
+
+
 def event_kind(event: JobEvent) -> str:
     """The subject suffix of an event: ``job.<lifecycle>`` or ``runner.<ansible event name>``."""
     if isinstance(event, RunnerEvent):
         return f"runner.{event.data.event}"
-    tag = event.__struct_config__.tag
-    assert isinstance(tag, str)  # noqa: S101 - every member of JobEvent declares a str tag
-    return tag.rsplit(".", 1)[0]
+    return event_tag(event).rsplit(".", 1)[0]

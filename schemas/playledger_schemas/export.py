@@ -1,6 +1,7 @@
 """Write the JSON Schema of every command and event into ``schemas/jsonschema/``.
 
-Run ``playledger schemas export``; a test fails when the committed files drift.
+Run ``playledger schemas export``; a test fails when the committed files drift. Commands
+forbid unknown fields (``additionalProperties: false`` at every object level); events do not.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import msgspec
 
 from playledger_schemas.commands import JobCommand
 from playledger_schemas.events import JobEvent
+from playledger_schemas.lenient import lenient
 
 SCHEMA_DIR: Final = Path(__file__).resolve().parent.parent / "jsonschema"
 
@@ -30,7 +32,8 @@ def _document(title: str, union: Any) -> dict[str, Any]:
 def documents() -> dict[str, dict[str, Any]]:
     return {
         "commands.json": _document("playledger command", JobCommand),
-        "events.json": _document("playledger event", JobEvent),
+        # What readers decode: the lenient twins, so no object says ``additionalProperties: false``.
+        "events.json": _document("playledger event", lenient(JobEvent)),
     }
 
 

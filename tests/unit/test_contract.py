@@ -153,10 +153,14 @@ def test_idempotency_keys_map_to_stable_safe_job_ids() -> None:
     assert is_valid_job_id(job_id_from_key("any key / with . dots"))
 
 
-def test_unknown_fields_from_newer_writers_are_ignored() -> None:
-    payload = json.loads(encode(COMMANDS[1]))
-    payload["added_in_v1_1"] = {"anything": True}
-    assert decode_command(json.dumps(payload).encode()) == COMMANDS[1]
+def test_unknown_fields_from_newer_writers_are_ignored_in_events_and_refused_in_commands() -> None:
+    event = json.loads(encode(EVENTS[1]))
+    event["added_in_v1_1"] = {"anything": True}
+    assert decode_event(json.dumps(event).encode()) == EVENTS[1]
+    command = json.loads(encode(COMMANDS[1]))
+    command["added_in_v1_1"] = {"anything": True}
+    with pytest.raises(ContractError, match=r"^\$\.added_in_v1_1: not supported by this executor$"):
+        decode_command(json.dumps(command).encode())
 
 
 def test_event_kinds_make_subject_tokens() -> None:
@@ -183,7 +187,9 @@ def _structure(node: object) -> object:
     how they render docstrings (0.22 vs 0.23), which is not a change of the contract."""
     if isinstance(node, dict):
         return {
-            key: " ".join(value.split()) if key == "description" and isinstance(value, str) else _structure(value)
+            key: " ".join(value.split())
+            if key == "description" and isinstance(value, str)
+            else _structure(value)
             for key, value in node.items()
         }
     if isinstance(node, list):
@@ -194,7 +200,9 @@ def _structure(node: object) -> object:
 def test_committed_json_schema_matches_the_structs() -> None:
     for name, document in export.documents().items():
         committed = json.loads((export.SCHEMA_DIR / name).read_text(encoding="utf-8"))
-        assert _structure(committed) == _structure(document), f"{name} drifted: run `playledger schemas export`"
+        assert _structure(committed) == _structure(document), (
+            f"{name} drifted: run `playledger schemas export`"
+        )
 
 
 def test_msgspec_structs_are_frozen() -> None:
