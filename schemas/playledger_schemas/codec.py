@@ -1,8 +1,8 @@
 """Encoders and decoders, built once per union (msgspec's advice) and reused everywhere.
 
 Commands decode strictly (an unknown field at any depth is a :class:`ContractError` naming
-it); events decode through their lenient twins (``playledger_schemas.lenient``), so an
-unknown field at any depth is ignored. Every reader of events uses :func:`decode_event`.
+it); events leniently (no event Struct forbids unknown fields; the spec they embed is read
+through its lenient twin, ``events.SpecView``). Every reader of events uses :func:`decode_event`.
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ import msgspec
 
 from playledger_schemas.commands import JobCommand
 from playledger_schemas.events import FieldError, JobEvent
-from playledger_schemas.lenient import lenient
 
 UNSUPPORTED: Final = "not supported by this executor"
 """Why a field this version does not know is refused: it asks for something it cannot do."""
 
 _encoder: Final = msgspec.json.Encoder()
 _command_decoder: Final[msgspec.json.Decoder[JobCommand]] = msgspec.json.Decoder(JobCommand)
-_event_decoder: Final[msgspec.json.Decoder[JobEvent]] = msgspec.json.Decoder(lenient(JobEvent))
+_event_decoder: Final[msgspec.json.Decoder[JobEvent]] = msgspec.json.Decoder(JobEvent)
 _UNKNOWN_FIELD: Final = re.compile(r"^Object contains unknown field `(?P<name>.*)`$", re.DOTALL)
 
 

@@ -14,7 +14,6 @@ import msgspec
 
 from playledger_schemas.commands import JobCommand
 from playledger_schemas.events import JobEvent
-from playledger_schemas.lenient import lenient
 
 SCHEMA_DIR: Final = Path(__file__).resolve().parent.parent / "jsonschema"
 
@@ -32,8 +31,7 @@ def _document(title: str, union: Any) -> dict[str, Any]:
 def documents() -> dict[str, dict[str, Any]]:
     return {
         "commands.json": _document("playledger command", JobCommand),
-        # What readers decode: the lenient twins, so no object says ``additionalProperties: false``.
-        "events.json": _document("playledger event", lenient(JobEvent)),
+        "events.json": _document("playledger event", JobEvent),
     }
 
 

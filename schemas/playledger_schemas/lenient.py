@@ -3,18 +3,16 @@
 Commands forbid unknown fields (``commands.Strict``): a publisher that asks for something
 this version cannot do is rejected, never silently ignored. Events must not: old readers
 have to accept new writers. Events embed a command's ``JobSpec`` (``job.queued``,
-``job.started``), so whoever decodes events reads every Struct reachable from ``JobEvent``
-through :func:`lenient`, which gives each Struct that forbids unknown fields, or holds one at
-any depth, a *twin*:
+``job.started``), so they declare that field with ``lenient(JobSpec)`` (``events.SpecView``),
+which gives each Struct that forbids unknown fields, or holds one at any depth, a *twin*:
 
 - a subclass of the declared Struct (``isinstance``, ``match`` and the static types hold),
 - with ``forbid_unknown_fields=False`` and its fields' types rewritten the same way,
 - named like the declared Struct (the events' JSON Schema keeps its component names),
 - equal to (and hashing like) a declared instance with the same field values.
 
-Struct types an event holds that need no twin are returned as they are. Writers build events
-from the declared Structs; only decoding (``codec.decode_event``) and the events' JSON
-Schema use the twins.
+Struct types that need no twin are returned as they are. Writers build events from the
+declared Structs (``QueuedData(spec=command.spec)``); decoding gives the twins.
 """
 
 from __future__ import annotations
