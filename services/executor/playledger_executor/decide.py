@@ -159,12 +159,8 @@ class RejectPoison:
 
 
 @dataclass(frozen=True, slots=True)
-class ErrorPoison:
-    """The job was queued or started: end it as ``job.error`` at ``seq``."""
-
-    attempt: int
-    seq: int
-    runner_events: int
+class ErrorPoison(Lost):
+    """The job was queued or started: end it as ``job.error`` at ``seq``, like a lost attempt."""
 
 
 PoisonDecision = RejectPoison | ErrorPoison | Ignore
