@@ -26,9 +26,9 @@ for sub in ("schemas", "services/common", "services/executor"):
 
 from nats.js import JetStreamContext  # noqa: E402
 
+from playledger_cli.embedded import NatsServer  # noqa: E402
 from playledger_common.bus import connect  # noqa: E402
 from playledger_common.consumers import ensure_consumers  # noqa: E402
-from playledger_common.embedded import NatsServer  # noqa: E402
 from playledger_common.settings import ExecutorSettings  # noqa: E402
 from playledger_common.streams import ensure_streams  # noqa: E402
 from playledger_executor.intake import Intake  # noqa: E402
