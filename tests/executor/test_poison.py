@@ -11,7 +11,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from playledger_common.consumers import INTAKE, MAX_DELIVER, run_consumer
-from playledger_common.outcome import Ack, Poison, Retry, settled
+from playledger_common.outcome import Ack, Poison, Retry, backoff_s, settled
 from playledger_common.settings import ExecutorSettings
 from playledger_executor import dispatch, intake
 from playledger_executor.decide import NEW, ErrorPoison, Ignore, JobState, RejectPoison, decide_poison
@@ -30,6 +30,7 @@ def test_a_retry_on_the_last_allowed_delivery_is_poison() -> None:
     assert settled(Retry(why="boom"), 5, 5) == Poison("gave up after 5 deliveries: boom")
     assert settled(Ack(), 9, 5) == Ack()
     assert settled(Poison("bad"), 1, 5) == Poison("bad")
+    assert [backoff_s(n) for n in (1, 2, 3, 4, 9)] == [0.5, 1.0, 2.0, 4.0, 30.0]
 
 
 @pytest.mark.unit

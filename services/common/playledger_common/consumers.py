@@ -22,7 +22,9 @@ INTAKE_ACK_WAIT_S: Final = 30.0
 DEFAULT_RUN_ACK_WAIT_S: Final = 30.0
 MAX_ACK_PENDING: Final = 100_000
 MAX_DELIVER: Final = 5
-"""Deliveries of one command before it is poison: enough to ride out a NATS hiccup (1 s apart)."""
+"""Deliveries of one command before it is poison. With ``outcome.backoff_s`` a command whose
+handler keeps raising is recorded about 7.5 s after its first delivery: a bug ends it quickly,
+a JetStream hiccup shorter than that is ridden out."""
 
 # Fields whose value on the server must equal ours. ``ack_wait`` of the run consumers follows
 # the executor's own setting, which ``playledger streams init`` does not read.

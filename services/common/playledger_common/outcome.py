@@ -19,8 +19,9 @@ from nats.aio.msg import Msg
 
 log: Final = logging.getLogger(__name__)
 
-RETRY_AFTER_S: Final = 1.0
-"""How long a message whose handler raised waits before its next delivery."""
+RETRY_AFTER_S: Final = 0.5
+"""How long a message whose handler raised waits before its second delivery; doubled for each next one."""
+MAX_RETRY_AFTER_S: Final = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,11 @@ Handler = Callable[[Msg], Awaitable[Outcome]]
 PoisonRecorder = Callable[[Msg, str], Awaitable[None]]
 
 
+def backoff_s(delivered: int) -> float:
+    """Wait before the next delivery after ``delivered`` failed ones: 0.5, 1, 2, 4 … 30 s. Pure."""
+    return min(RETRY_AFTER_S * 2.0 ** max(delivered - 1, 0), MAX_RETRY_AFTER_S)
+
+
 def settled(outcome: Outcome, delivered: int, max_deliver: int) -> Outcome:
     """A retry on the last delivery the consumer allows is poison. Pure."""
     if isinstance(outcome, Retry) and delivered >= max_deliver:
@@ -62,7 +68,8 @@ async def handle(msg: Msg, handler: Handler, *, max_deliver: int, on_poison: Poi
     except Exception as exc:
         # The exception's text may quote the message (and so, some day, a secret): log it here only.
         log.exception("message on %s could not be handled", msg.subject)
-        outcome = Retry(why=f"the handler raised {type(exc).__name__}")
+        why = f"the handler raised {type(exc).__name__}"
+        outcome = Retry(after_s=backoff_s(msg.metadata.num_delivered), why=why)
     outcome = settled(outcome, msg.metadata.num_delivered, max_deliver)
     try:
         await _apply(msg, outcome, on_poison)
