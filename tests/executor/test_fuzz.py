@@ -14,8 +14,8 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
+from playledger_common.consumers import INTAKE
 from playledger_common.settings import ExecutorSettings
-from playledger_executor.consumers import INTAKE
 from playledger_schemas.codec import encode
 from playledger_schemas.commands import SubmitJob
 from playledger_schemas.events import JobRejected, JobSucceeded
