@@ -33,9 +33,12 @@ def command_limit(max_payload: int) -> int:
 
 
 def nesting_depth(payload: bytes, stop_at: int) -> int:
-    """How deeply arrays and objects nest in a JSON document (0 for a scalar), counted up to
-    ``stop_at``. Strings are removed first, so brackets inside them do not count; the scan is a
-    loop over the remaining bracket bytes, never a recursion."""
+    """How deeply arrays and objects nest in a JSON document (0 for a scalar), or an upper bound
+    of it below ``stop_at``. Strings are removed first, so brackets inside them do not count; the
+    scan is a loop over the remaining bracket bytes that stops at ``stop_at``, never a recursion."""
+    opens = payload.count(b"[") + payload.count(b"{")
+    if opens < stop_at:
+        return opens  # cannot nest deeper than it has brackets (the common case: no scan at all)
     brackets = _STRING.sub(b"", payload).translate(None, _NOT_BRACKETS)
     depth = deepest = 0
     for byte in brackets:
