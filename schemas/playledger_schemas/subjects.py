@@ -40,8 +40,6 @@ WHOLE_STREAM: Final = ">"
 (an events stream migrated from the legacy layout still holds ``playledger.evt.…`` messages)."""
 ALL_JOB_EVENTS: Final = f"{APPEND_PREFIX}.job.>"
 """Every job event in the stream (a consumer filter)."""
-COMMAND_REJECTIONS: Final = f"{APPEND_PREFIX}.rejected.*"
-"""Rejections of commands that name no usable job (a consumer filter)."""
 
 LIFECYCLE_EVENTS: Final = f"{DASHBOARD_PREFIX}.job.*.job.*"
 RUNNER_EVENTS: Final = f"{DASHBOARD_PREFIX}.job.*.runner.*"
