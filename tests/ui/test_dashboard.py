@@ -122,6 +122,19 @@ def test_launch_form_submits_a_job_and_opens_its_view(stack: Stack, page: Page) 
     expect(page.locator("#output")).to_contain_text("line 3 of 3")
     screenshot(page, "job-view-phone")
 
+    # the overview draws the statistics endpoint: this one successful job
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.get_by_role("link", name="Overview").click()
+    expect(page.locator("#t-success")).to_have_text("100 %")
+    expect(page.locator("#playbooks tr")).to_have_count(1)
+    expect(page.locator("#playbooks tr td").first).to_have_text("printer.yml")
+    bar = page.locator("#chart rect.successful")
+    expect(bar).to_have_count(1)
+    x, width = (float(bar.get_attribute(name) or "nan") for name in ("x", "width"))
+    assert x >= 0  # drawn inside the chart's viewBox, in the current hour's slot
+    assert x + width <= 720
+    screenshot(page, "overview")
+
 
 def test_launch_form_reports_the_api_validation_error(stack: Stack, page: Page) -> None:
     page.goto(f"{stack.url}/ui/launch.html")

@@ -21,6 +21,7 @@ from litestar.openapi.spec import Contact
 from playledger_api.bus import Bus
 from playledger_api.controllers.jobs import JobController
 from playledger_api.controllers.ops import OpsController
+from playledger_api.controllers.stats import StatsController
 from playledger_api.controllers.stream import LifecycleStreamController, StreamController
 from playledger_api.errors import EXCEPTION_HANDLERS
 from playledger_api.fanout import Hub
@@ -80,6 +81,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             JobController,
             StreamController,
             LifecycleStreamController,
+            StatsController,
             OpsController,
             ui_router(),
         ],

@@ -99,9 +99,12 @@ function renderJob() {
 async function refresh() {
   try {
     job = await request(base);
+    notice("");
     renderJob();
   } catch (error) {
-    notice(error.status === 404 ? `No job with id ${jobId}.` : error.message, "error");
+    // just submitted: the stream knows the job before the read model does
+    if (error.status === 404) notice("Waiting for the job's first event…");
+    else notice(error.message, "error");
   }
 }
 
@@ -162,13 +165,21 @@ document.getElementById("full-log").addEventListener("click", async () => {
 });
 
 await refresh();
-if (job) {
+try {
   await follow(`${base}/stream`, {
     onMessage,
     onState: (state) => { liveState.textContent = state === "live" ? "live" : "connection lost, resuming…"; liveState.dataset.state = state; },
-  }).catch((error) => notice(error.message, "error"));
+  });
   liveState.textContent = "finished";
   liveState.dataset.state = "finished";
   timeline.render();
-  await Promise.all([refresh(), refreshHosts()]);
+  // the stream has ended; the read model shows the outcome once the projector has it ("complete")
+  for (let tries = 0; tries < 120; tries++) {
+    await refresh();
+    if (job && job.complete) break;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  await refreshHosts();
+} catch (error) {
+  notice(error.status === 404 ? `No job with id ${jobId}.` : error.message, "error");
 }
