@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from playledger_common.embedded import free_port
+from playledger_cli.embedded import free_port
 from tests.processes import service
 
 
