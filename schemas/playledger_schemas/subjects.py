@@ -41,8 +41,10 @@ WHOLE_STREAM: Final = ">"
 ALL_JOB_EVENTS: Final = f"{APPEND_PREFIX}.job.>"
 """Every job event in the stream (a consumer filter)."""
 
-LIFECYCLE_EVENTS: Final = f"{DASHBOARD_PREFIX}.job.*.job.*"
-RUNNER_EVENTS: Final = f"{DASHBOARD_PREFIX}.job.*.runner.*"
+LIFECYCLE_EVENTS: Final = f"{APPEND_PREFIX}.job.*.job.*"
+"""Every job's lifecycle events in the stream (a consumer filter)."""
+DASHBOARD_LIFECYCLE_EVENTS: Final = f"{DASHBOARD_PREFIX}.job.*.job.*"
+DASHBOARD_RUNNER_EVENTS: Final = f"{DASHBOARD_PREFIX}.job.*.runner.*"
 
 _TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]+$")
 
