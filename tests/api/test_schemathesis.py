@@ -80,8 +80,9 @@ def fx_api_url(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> I
 @pytest.fixture(name="api_schema", scope="module")
 def fx_api_schema(api_url: str) -> schemathesis.schemas.BaseSchema:
     loaded = schemathesis.openapi.from_url(f"{api_url}/schema/openapi.json", config=CONFIG)
-    # A live SSE stream of a queued job never ends (there is no executor here): tested in test_sse.
-    return loaded.exclude(operation_id="streamJobEvents")
+    # Live SSE streams never end (a queued job's: there is no executor here; the lifecycle stream of
+    # all jobs: by design); test_sse and the lifecycle tests cover them.
+    return loaded.exclude(operation_id=["streamJobEvents", "streamLifecycleEvents"])
 
 
 def test_the_api_keeps_to_its_openapi_document(api_schema: schemathesis.schemas.BaseSchema) -> None:
