@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from playledger_schemas.ids import JobId, Priority
+from playledger_schemas.ids import JobId, Priority, Submitter
 
 HostName = Annotated[
     str, Meta(pattern=r"^[A-Za-z0-9_.:\[\]-]{1,253}$", description="An inventory host name or address.")
@@ -102,6 +102,8 @@ class SubmitJob(Command, frozen=True, tag="job.submit.v1"):
     """
 
     spec: JobSpec
+    submitted_by: Submitter | None = None
+    """Who asked: set by the API from the authenticating key; carried into ``job.queued``."""
 
 
 class CancelJob(Command, frozen=True, tag="job.cancel.v1"):

@@ -15,7 +15,7 @@ import msgspec
 from msgspec import Meta
 
 from playledger_schemas.commands import JobSpec
-from playledger_schemas.ids import JobId
+from playledger_schemas.ids import JobId, Submitter
 
 RunnerStatus = Literal["successful", "failed", "timeout", "canceled", "error"]
 """The final status ansible-runner reports (``error``: the run could not be carried out)."""
@@ -44,6 +44,8 @@ class QueuedData(msgspec.Struct, frozen=True, kw_only=True):
     spec: JobSpec
     command_seq: int | None = None
     """Sequence of the submit command in ``PLAYLEDGER_COMMANDS``."""
+    submitted_by: Submitter | None = None
+    """The submit command's ``submitted_by``: the API key (id and name) behind the job."""
 
 
 class RejectedData(msgspec.Struct, frozen=True, kw_only=True):

@@ -22,6 +22,7 @@ import pytest
 from httpx_sse import ServerSentEvent, connect_sse
 
 from playledger_common.embedded import free_port
+from tests.api.conftest import auth_env, key_headers
 from tests.api.runner_run import run_playbook
 from tests.processes import service
 
@@ -63,6 +64,7 @@ JOB: dict[str, Any] = {
 class Stack:
     url: str
     logs_dir: Path
+    headers: dict[str, str]
 
 
 @pytest.fixture(name="stack")
@@ -76,6 +78,7 @@ def fx_stack(nats_url: str, database_url: str, tmp_path: Path) -> Iterator[Stack
         "PLAYLEDGER_DATABASE_URL": database_url,
         "PLAYLEDGER_PROJECTS_DIR": str(projects),
         "PLAYLEDGER_LOGS_DIR": str(logs),
+        **auth_env(tmp_path),
     }
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -93,12 +96,12 @@ def fx_stack(nats_url: str, database_url: str, tmp_path: Path) -> Iterator[Stack
                 pass
             assert time.monotonic() < deadline, "the API never became ready (projector migrations?)"
             time.sleep(0.3)
-        yield Stack(url=url, logs_dir=logs)
+        yield Stack(url=url, logs_dir=logs, headers=key_headers(tmp_path / "admin-key"))
 
 
-def watch(url: str, job_id: str, headers: dict[str, str] | None = None) -> list[ServerSentEvent]:
+def watch(stack: Stack, job_id: str, headers: dict[str, str] | None = None) -> list[ServerSentEvent]:
     with (
-        httpx.Client(base_url=url, timeout=120) as client,
+        httpx.Client(base_url=stack.url, headers=stack.headers, timeout=120) as client,
         connect_sse(client, "GET", f"/api/v1/jobs/{job_id}/stream", headers=dict(headers or {})) as source,
     ):
         assert source.response.status_code == 200
@@ -130,13 +133,13 @@ def all_events(client: httpx.Client, job_id: str) -> list[dict[str, Any]]:
 
 
 def test_submit_watch_resume_idempotency_and_logs(stack: Stack, tmp_path: Path) -> None:
-    with httpx.Client(base_url=stack.url, timeout=60) as client:
+    with httpx.Client(base_url=stack.url, headers=stack.headers, timeout=60) as client:
         submitted = client.post("/api/v1/jobs", json=JOB, headers={"Idempotency-Key": "e2e-1"})
         assert submitted.status_code == 202, submitted.text
         job_id = submitted.json()["id"]
 
         # submit -> watch over SSE -> the job completes; every event exactly once, in order
-        received = watch(stack.url, job_id)
+        received = watch(stack, job_id)
         assert received[-1].event == "end"
         assert json.loads(received[-1].data)["outcome"] == "job.succeeded"
         events = received[:-1]
@@ -150,6 +153,8 @@ def test_submit_watch_resume_idempotency_and_logs(stack: Stack, tmp_path: Path) 
         # everything the client saw is queryable once the job is complete
         job = complete_job(client, job_id)
         assert job["status"] == "successful"
+        assert job["submitted_by"]["name"] == "bootstrap-admin"  # the key that submitted it, never its secret
+        assert stack.headers["Authorization"].split()[1] not in json.dumps(job)
         assert job["event_count"] == len(events)
         projected = all_events(client, job_id)
         assert [e["stream_seq"] for e in projected] == ids
@@ -157,7 +162,7 @@ def test_submit_watch_resume_idempotency_and_logs(stack: Stack, tmp_path: Path) 
 
         # reconnecting with Last-Event-ID from the middle yields exactly the remainder
         middle = len(events) // 2
-        rest = watch(stack.url, job_id, headers={"Last-Event-ID": events[middle].id})
+        rest = watch(stack, job_id, headers={"Last-Event-ID": events[middle].id})
         assert [sse.id for sse in rest[:-1]] == [sse.id for sse in events[middle + 1 :]]
         assert rest[-1].event == "end"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -31,14 +32,30 @@ class System:
     api_url: str
     nats_url: str
 
-    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    @property
+    def admin_key(self) -> str:
+        return (self.data_dir / "admin-key").read_text(encoding="utf-8").strip()
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_key}"}
+
+    def cli(
+        self, *args: str, timeout: float = 120, key: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the CLI as a user of this system would: its URL and (by default) its admin key."""
         return subprocess.run(
             [sys.executable, "-m", "playledger_common", *args],
             capture_output=True,
             text=True,
             check=False,
             timeout=timeout,
-            env={**os.environ, "PLAYLEDGER_API_URL": self.api_url, "PLAYLEDGER_NATS_URL": self.nats_url},
+            env={
+                **os.environ,
+                "PLAYLEDGER_API_URL": self.api_url,
+                "PLAYLEDGER_NATS_URL": self.nats_url,
+                "PLAYLEDGER_API_KEY": key or self.admin_key,
+            },
         )
 
 
@@ -174,7 +191,33 @@ def test_ctrl_c_leaves_no_process_behind_and_a_restart_keeps_the_jobs(tmp_path: 
 
     second = start_dev(data_dir, ROOT / "examples" / "projects")
     try:
-        job = httpx.get(f"{second.api_url}/api/v1/jobs/survivor", timeout=10).json()
+        # The admin key of the first start still works: it is kept, not re-created.
+        job = httpx.get(f"{second.api_url}/api/v1/jobs/survivor", headers=first.headers, timeout=10).json()
         assert job["status"] == "successful"
     finally:
         stop_dev(second)
+
+
+def test_dev_keeps_an_admin_key_0600_and_keys_can_be_created_listed_and_revoked(system: System) -> None:
+    key_file = system.data_dir / "admin-key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE((system.data_dir / "auth-secret").stat().st_mode) == 0o600
+    assert httpx.get(f"{system.api_url}/api/v1/jobs", timeout=10).status_code == 401
+
+    created = system.cli("keys", "create", "--name", "reader", "--scope", "jobs:read", "-o", "json")
+    assert created.returncode == 0, created.stderr
+    made = json.loads(created.stdout)
+    reader = made["key"]
+    assert reader.startswith(f"pl_{made['record']['id']}_")
+    assert system.cli("jobs", key=reader).returncode == 0
+    refused = system.cli("submit", "hello.yml", "-i", INVENTORY, "--no-wait", key=reader)
+    assert refused.returncode == 1
+    assert "lacks the scope 'jobs:submit'" in refused.stderr
+
+    listed = json.loads(system.cli("keys", "list", "-o", "json").stdout)
+    assert {item["name"] for item in listed} >= {"bootstrap-admin", "reader"}
+    assert reader not in json.dumps(listed)
+    assert system.cli("keys", "revoke", made["record"]["id"]).returncode == 0
+    gone = system.cli("jobs", key=reader)
+    assert gone.returncode == 1
+    assert "HTTP 401" in gone.stderr

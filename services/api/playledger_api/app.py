@@ -12,12 +12,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
 
+import asyncpg
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.openapi.spec import Contact
+from litestar.openapi.spec import Components, Contact, SecurityScheme
 
+from playledger_api.auth.authenticate import Authenticator
+from playledger_api.auth.bootstrap import ensure_bootstrap_key, read_server_secret
+from playledger_api.auth.controller import KeyController
+from playledger_api.auth.guard import BEARER, HEADER, Gate, authorize
+from playledger_api.auth.keystore import KeyStore
 from playledger_api.bus import Bus
 from playledger_api.controllers.jobs import JobController
 from playledger_api.controllers.ops import OpsController
@@ -40,8 +46,13 @@ SHARED_RING_FACTOR: Final = 16
 and a client (or a whole busy process) must lag that far behind before catching up on its own consumer."""
 
 
+OPENAPI_PATH: Final = "/schema"
+
+
 def create_app(settings: ApiSettings) -> Litestar:
     metrics = Metrics()
+    auth_on = settings.auth == "on"
+    server_secret = read_server_secret(settings.auth_secret_file) if auth_on else b""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -57,6 +68,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             js = nc.jetstream()
             await provision_at_start(js, settings)
             pool = await create_pool(settings.database_url, settings.db_pool_size)
+            gate = await _gate(settings, pool, server_secret)
             hub = Hub(
                 js,
                 capacity=settings.sse_buffer_events * SHARED_RING_FACTOR,
@@ -64,7 +76,12 @@ def create_app(settings: ApiSettings) -> Litestar:
                 metrics=metrics,
             )
             app.state.services = Services(
-                settings=settings, bus=Bus(nc, js), read_model=ReadModel(pool), metrics=metrics, hub=hub
+                settings=settings,
+                bus=Bus(nc, js),
+                read_model=ReadModel(pool),
+                metrics=metrics,
+                hub=hub,
+                gate=gate,
             )
             yield
         finally:
@@ -75,7 +92,13 @@ def create_app(settings: ApiSettings) -> Litestar:
             await nc.close()
 
     return Litestar(
-        route_handlers=[JobController, StreamController, OpsController],
+        route_handlers=[
+            JobController,
+            StreamController,
+            OpsController,
+            *([KeyController] if auth_on else []),
+        ],
+        guards=[authorize],
         lifespan=[lifespan],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
@@ -89,8 +112,37 @@ def create_app(settings: ApiSettings) -> Litestar:
                 "(application/problem+json); SSE ids are event stream sequences."
             ),
             contact=Contact(name="playledger"),
-            path="/schema",
+            path=OPENAPI_PATH,
             render_plugins=[ScalarRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    BEARER: SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="An API key `pl_<id>_<secret>` as a bearer token; each operation names its scope.",
+                    ),
+                    HEADER: SecurityScheme(
+                        type="apiKey",
+                        name="X-API-Key",
+                        security_scheme_in="header",
+                        description="The same API key in the X-API-Key header.",
+                    ),
+                }
+            ),
         ),
         debug=False,
+    )
+
+
+async def _gate(settings: ApiSettings, pool: asyncpg.Pool[asyncpg.Record], server_secret: bytes) -> Gate:
+    if settings.auth == "off":
+        log.warning("PLAYLEDGER_AUTH=off: every route is served without an API key")
+        return Gate(authenticator=None, metrics_open=True, open_prefixes=())
+    store = KeyStore(pool)
+    if settings.auth_bootstrap_key_file is not None:
+        await ensure_bootstrap_key(store, server_secret, settings.auth_bootstrap_key_file)
+    return Gate(
+        authenticator=Authenticator(store, server_secret, settings.auth_cache_s),
+        metrics_open=settings.metrics_auth == "open",
+        open_prefixes=(OPENAPI_PATH,),
     )

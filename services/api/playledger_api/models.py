@@ -14,7 +14,7 @@ import msgspec
 from msgspec import Meta
 
 from playledger_schemas.commands import GroupName, HostName, PlaybookPath
-from playledger_schemas.ids import JOB_ID_PATTERN, Priority
+from playledger_schemas.ids import JOB_ID_PATTERN, Priority, Submitter
 
 JobStatus = Literal["queued", "running", "successful", "failed", "error", "canceled", "timeout", "rejected"]
 TERMINAL_STATUSES: frozenset[str] = frozenset(
@@ -187,6 +187,8 @@ class JobStatusResponse(msgspec.Struct, frozen=True, kw_only=True):
     failure_reason: str | None
     rejection_errors: list[dict[str, Any]] | None
     cancel_requested: bool
+    submitted_by: Submitter | None
+    """The API key (id and name) that submitted the job; never its secret."""
     event_count: int
     runner_event_count: int
     last_seq: int

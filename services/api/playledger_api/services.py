@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
+from playledger_api.auth.guard import Gate
 from playledger_api.bus import Bus
 from playledger_api.fanout import Hub
 from playledger_api.metrics import Metrics
@@ -22,6 +23,8 @@ class Services:
     metrics: Metrics
     hub: Hub
     """Shared live consumers for SSE, one per watched job."""
+    gate: Gate
+    """Who may call which route (API keys and scopes)."""
 
 
 def provide_services(state: State) -> Services:

@@ -28,6 +28,7 @@ LAZY_COMMANDS: Final = {
     "logs": "playledger_common.client_cli:logs",
     "cancel": "playledger_common.client_cli:cancel",
     "replay": "playledger_common.replay:replay",
+    "keys": "playledger_common.keys_cli:keys",
 }
 
 

@@ -24,7 +24,9 @@ from typing import Final
 import click
 import httpx
 
+from playledger_common.client_auth import ADMIN_KEY_FILE
 from playledger_common.embedded import EmbeddedPostgres, NatsServer, free_port
+from playledger_common.private_file import ensure_secret
 
 API_URL_FILE: Final = "api-url"
 NATS_URL_FILE: Final = "nats-url"
@@ -167,6 +169,7 @@ def start(
                     "PLAYLEDGER_API_HOST": api_host,
                     "PLAYLEDGER_API_PORT": str(api_port),
                     "PLAYLEDGER_PROJECTS_DIR": str(projects_dir.resolve()),
+                    **_api_auth_env(data_dir),
                 },
                 logs,
                 quiet=quiet,
@@ -179,6 +182,16 @@ def start(
     (data_dir / API_URL_FILE).write_text(api_url + "\n", encoding="utf-8")
     (data_dir / NATS_URL_FILE).write_text(nats.url + "\n", encoding="utf-8")
     return system
+
+
+def _api_auth_env(data_dir: Path) -> dict[str, str]:
+    """Auth on, with a server secret and an admin key kept in the data dir (both 0600)."""
+    if os.environ.get("PLAYLEDGER_AUTH") == "off":
+        return {"PLAYLEDGER_AUTH": "off"}
+    return {
+        "PLAYLEDGER_AUTH_SECRET_FILE": str(ensure_secret(data_dir / "auth-secret")),
+        "PLAYLEDGER_AUTH_BOOTSTRAP_KEY_FILE": str(data_dir / ADMIN_KEY_FILE),
+    }
 
 
 def wait_until_ready(system: DevSystem, timeout: float = 90.0) -> None:
@@ -261,6 +274,15 @@ def dev(
         click.echo(f"  docs      {system.api_url}/schema  (OpenAPI: {system.api_url}/schema/openapi.json)")
         click.echo(f"  NATS      {system.nats.url}")
         click.echo(f"  data      {system.data_dir}  (service logs in {system.data_dir / 'logs'})")
+        key_file = system.data_dir / ADMIN_KEY_FILE
+        if key_file.exists():
+            click.echo(
+                f'  API key   {key_file}  (admin; the CLI uses it: curl -H "Authorization: Bearer $(cat {key_file})")'
+            )
+            # The example below is followed from this process: it uses this system's key.
+            os.environ.setdefault("PLAYLEDGER_API_KEY", key_file.read_text(encoding="utf-8").strip())
+        else:
+            click.echo("  API key   none: PLAYLEDGER_AUTH=off, every route is open", err=True)
         click.echo(f"  projects  {projects_dir.resolve()}")
         click.echo(
             "ready. Submit a job:  playledger submit hello.yml -i examples/inventory.yml   (Ctrl-C to stop)"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Final, TypeVar
+from typing import Annotated, Final, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -77,6 +77,16 @@ class ApiSettings(CommonSettings, frozen=True, kw_only=True):
     """Events buffered per SSE client; a slower client pauses its consumer instead of losing events."""
     max_wait_s: Annotated[int, Meta(ge=0, le=3600)] = 300
     """Upper bound of ``POST /api/v1/jobs?wait=<seconds>``."""
+    auth: Literal["on", "off"] = "on"
+    """``off`` serves every route without a key (a warning is logged at every start)."""
+    auth_secret_file: Path | None = None
+    """The server secret keying the API-key hashes (at least 32 bytes); required when auth is on."""
+    auth_bootstrap_key_file: Path | None = None
+    """When set, an admin key is created on start unless this file holds a usable one (written 0600)."""
+    auth_cache_s: Annotated[float, Meta(ge=0, le=60)] = 1.0
+    """How long a process trusts a verified key before reading it again (revocation delay elsewhere)."""
+    metrics_auth: Literal["open", "key"] = "open"
+    """``key``: ``/metrics`` needs a key with ``metrics:read``."""
 
 
 S = TypeVar("S", bound=msgspec.Struct)

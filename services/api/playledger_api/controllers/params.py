@@ -22,6 +22,9 @@ JobIdPath = Annotated[
 
 _DESCRIPTIONS: Final = {
     400: "Invalid query, path or header parameter (problem details with the parameter of each error).",
+    401: "No usable API key (missing, unknown, expired or revoked); see WWW-Authenticate.",
+    403: "The API key lacks the scope this operation needs (named in the detail), or may not run this playbook.",
+    429: "Too many submits for this API key; retry after the Retry-After header's seconds.",
     404: "No job with this id.",
     409: "The request conflicts with the job's state.",
     413: "The request body is larger than the configured limit.",

@@ -9,6 +9,7 @@ from litestar import Controller, Request, get
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import Stream
 
+from playledger_api.auth.guard import requires
 from playledger_api.controllers.params import JobIdPath, problems, reject_unknown_query
 from playledger_api.errors import BadRequestError, FieldProblem, JobNotFoundError
 from playledger_api.live import job_event_stream
@@ -24,7 +25,8 @@ class StreamController(Controller):
         "/{job_id:str}/stream",
         operation_id="streamJobEvents",
         media_type="text/event-stream",
-        responses=problems(400, 404, 503),
+        responses=problems(400, 401, 403, 404, 503),
+        **requires("jobs:read"),
     )
     async def stream(
         self,
