@@ -33,7 +33,7 @@ from playledger_api.fanout import Hub
 from playledger_api.metrics import Metrics
 from playledger_api.services import Services, provide_services
 from playledger_api.store import ReadModel, create_pool
-from playledger_common.bus import connect
+from playledger_common.bus import connect_as
 from playledger_common.settings import ApiSettings
 from playledger_common.streams import provision_at_start
 
@@ -58,7 +58,7 @@ def create_app(settings: ApiSettings) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         try:
             async with asyncio.timeout(STARTUP_CONNECT_S):
-                nc = await connect(settings.nats_url, "playledger-api")
+                nc = await connect_as(settings, "playledger-api")
         except TimeoutError:
             log.error("cannot reach NATS within %ss; not starting", STARTUP_CONNECT_S)
             raise

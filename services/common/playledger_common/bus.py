@@ -8,6 +8,9 @@ from typing import Final
 import nats
 from nats.aio.client import Client
 
+from playledger_common.nats_users import inbox_prefix
+from playledger_common.settings import CommonSettings
+
 log: Final = logging.getLogger(__name__)
 
 
@@ -26,3 +29,15 @@ async def connect(url: str, name: str, **options: object) -> Client:
         reconnect_time_wait=0.5,
         **options,
     )
+
+
+async def connect_as(settings: CommonSettings, name: str) -> Client:
+    """Connect as the service's own NATS user when one is configured, with that role's inbox prefix."""
+    options: dict[str, object] = {}
+    if settings.nats_user:
+        options.update(
+            user=settings.nats_user,
+            password=settings.nats_password or "",
+            inbox_prefix=inbox_prefix(settings.nats_user),
+        )
+    return await connect(settings.nats_url, name, **options)

@@ -68,14 +68,14 @@ def streams() -> None:
 @click.option("--nats-url", envvar="PLAYLEDGER_NATS_URL", default=None, help="Overrides PLAYLEDGER_NATS_URL.")
 def streams_init(nats_url: str | None) -> None:
     """Create the streams if missing; report drift on existing ones (exit 1), never overwrite."""
-    from playledger_common.bus import connect
+    from playledger_common.bus import connect_as
     from playledger_common.settings import CommonSettings, from_env
     from playledger_common.streams import ensure_streams
 
     settings = from_env(CommonSettings, nats_url=nats_url)
 
     async def run() -> int:
-        nc = await connect(settings.nats_url, "playledger-streams-init")
+        nc = await connect_as(settings, "playledger-streams-init")
         try:
             reports = await ensure_streams(nc.jetstream(), settings)
         finally:

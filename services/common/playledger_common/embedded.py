@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Final
 
 from playledger_common.errors import PlayledgerError
+from playledger_common.private_file import write_private
 
 MIN_NATS_VERSION: Final = (2, 12)
 
@@ -80,6 +81,8 @@ class NatsServer:
     host: str = "127.0.0.1"
     sync_interval: str | None = None
     """``always`` fsyncs every write; ``None`` keeps the server default (2 minutes)."""
+    authorization: str = ""
+    """An ``authorization { … }`` block (``nats_users.authorization_block``): no anonymous clients."""
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -92,11 +95,12 @@ class NatsServer:
             self.port = free_port(self.host)
         config = self.store_dir / "nats-server.conf"
         sync = f"  sync_interval: {self.sync_interval}\n" if self.sync_interval else ""
-        config.write_text(
+        write_private(  # it may hold the users' passwords
+            config,
             f'listen: "{self.host}:{self.port}"\n'
             "max_payload: 1MB\n"
-            f'jetstream {{\n  store_dir: "{self.store_dir / "jetstream"}"\n{sync}}}\n',
-            encoding="utf-8",
+            f'jetstream {{\n  store_dir: "{self.store_dir / "jetstream"}"\n{sync}}}\n'
+            f"{self.authorization}",
         )
         log = (self.store_dir / "nats-server.log").open("ab")
         self.process = subprocess.Popen(

@@ -17,7 +17,7 @@ import click
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from playledger_common.bus import connect
+from playledger_common.bus import connect_as
 from playledger_common.settings import CommonSettings, from_env
 from playledger_schemas.ids import is_valid_job_id
 from playledger_schemas.subjects import ALL_JOB_EVENTS, EVENTS_STREAM, job_events_filter
@@ -43,14 +43,14 @@ def start_config(since: str | None) -> ConsumerConfig:
 
 
 async def replay_events(
-    nats_url: str, subject: str, config: ConsumerConfig, emit: Callable[[str], None]
+    settings: CommonSettings, subject: str, config: ConsumerConfig, emit: Callable[[str], None]
 ) -> int:
     """Emit every stored event matching ``subject`` from the configured start; return the count.
 
     A start time after the last message makes nats-server deliver from the beginning, so
     messages stored before ``opt_start_time`` are skipped here too.
     """
-    nc = await connect(nats_url, "playledger-replay")
+    nc = await connect_as(settings, "playledger-replay")
     done = asyncio.Event()
     count = 0
     received = 0
@@ -104,5 +104,5 @@ def replay(job_id: str | None, since: str | None, nats_url: str | None) -> None:
     def emit(line: str) -> None:
         sys.stdout.write(line + "\n")
 
-    count = asyncio.run(replay_events(settings.nats_url, subject, config, emit))
+    count = asyncio.run(replay_events(settings, subject, config, emit))
     click.echo(f"{count} events", err=True)

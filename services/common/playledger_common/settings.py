@@ -32,6 +32,17 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
     commands_max_age_s: Annotated[int, Meta(ge=60)] = 7 * 24 * 3600
     """How long submitted commands are kept in the commands stream."""
     log_level: str = "INFO"
+    nats_user: str | None = None
+    """This service's NATS user (its role: api, executor, projector, …); none: connect anonymously."""
+    nats_password: str | None = None
+
+    def __repr__(self) -> str:
+        """Never print the NATS password (settings may end up in a traceback)."""
+        shown = ", ".join(
+            f"{f}={'***' if f == 'nats_password' and getattr(self, f) else getattr(self, f)!r}"
+            for f in self.__struct_fields__
+        )
+        return f"{type(self).__name__}({shown})"
 
 
 class ExecutorSettings(CommonSettings, frozen=True, kw_only=True):
