@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -13,11 +15,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import httpx
 import psutil
 import pytest
 
 from playledger_common.embedded import free_port
+from tests.conftest import with_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -40,6 +44,10 @@ class System:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.admin_key}"}
 
+    def nats_env(self, role: str) -> dict[str, str]:
+        users = json.loads((self.data_dir / "nats-users.json").read_text(encoding="utf-8"))
+        return {"PLAYLEDGER_NATS_USER": role, "PLAYLEDGER_NATS_PASSWORD": users[role]}
+
     def cli(
         self, *args: str, timeout: float = 120, key: str | None = None
     ) -> subprocess.CompletedProcess[str]:
@@ -55,14 +63,36 @@ class System:
                 "PLAYLEDGER_API_URL": self.api_url,
                 "PLAYLEDGER_NATS_URL": self.nats_url,
                 "PLAYLEDGER_API_KEY": key or self.admin_key,
+                **self.nats_env("auditor"),  # replay reads the stream, read-only
             },
         )
 
 
+def own_database(data_dir: Path) -> str | None:
+    """A database of this system's own on the shared test server (its projector's leader lock and
+    checkpoint must not meet another run's); ``None``: dev starts an embedded PostgreSQL."""
+    server = os.environ.get("PLAYLEDGER_TEST_DATABASE_URL")
+    if not server:
+        return None
+    name = "playledger_dev_" + hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+
+    async def create() -> None:
+        conn = await asyncpg.connect(server)
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return with_database(server, name)
+
+
 def start_dev(data_dir: Path, projects: Path) -> System:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYLEDGER_")}
-    if os.environ.get("PLAYLEDGER_TEST_DATABASE_URL"):
-        env["PLAYLEDGER_DATABASE_URL"] = os.environ["PLAYLEDGER_TEST_DATABASE_URL"]
+    database_url = own_database(data_dir)
+    if database_url:
+        env["PLAYLEDGER_DATABASE_URL"] = database_url
     process = subprocess.Popen(
         [
             sys.executable,
@@ -221,3 +251,25 @@ def test_dev_keeps_an_admin_key_0600_and_keys_can_be_created_listed_and_revoked(
     gone = system.cli("jobs", key=reader)
     assert gone.returncode == 1
     assert "HTTP 401" in gone.stderr
+
+
+def test_dev_runs_nats_with_a_user_per_role_and_prints_their_credentials(system: System) -> None:
+    assert stat.S_IMODE((system.data_dir / "nats-users.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE((system.data_dir / "nats" / "nats-server.conf").stat().st_mode) == 0o600
+    shown = system.cli("nats-creds", "dashboard", "--data-dir", str(system.data_dir))
+    assert shown.returncode == 0, shown.stderr
+    lines = dict(line.split("=", 1) for line in shown.stdout.splitlines() if not line.startswith("#"))
+    assert lines["PLAYLEDGER_NATS_URL"] == system.nats_url
+    assert lines["PLAYLEDGER_NATS_USER"] == "dashboard"
+    assert lines["PLAYLEDGER_NATS_PASSWORD"] == system.nats_env("dashboard")["PLAYLEDGER_NATS_PASSWORD"]
+    # Anonymous clients are refused: the services run as their own users.
+    anonymous = subprocess.run(
+        [sys.executable, "-m", "playledger_common", "streams", "init"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("PLAYLEDGER_")}
+        | {"PLAYLEDGER_NATS_URL": system.nats_url},
+    )
+    assert anonymous.returncode != 0

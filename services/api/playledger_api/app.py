@@ -24,6 +24,7 @@ from playledger_api.auth.bootstrap import ensure_bootstrap_key, read_server_secr
 from playledger_api.auth.controller import KeyController
 from playledger_api.auth.guard import BEARER, HEADER, Gate, authorize
 from playledger_api.auth.keystore import KeyStore
+from playledger_api.auth.quota import SubmitQuota
 from playledger_api.bus import Bus
 from playledger_api.controllers.jobs import JobController
 from playledger_api.controllers.ops import OpsController
@@ -82,6 +83,7 @@ def create_app(settings: ApiSettings) -> Litestar:
                 metrics=metrics,
                 hub=hub,
                 gate=gate,
+                quota=SubmitQuota(settings, pool),
             )
             yield
         finally:

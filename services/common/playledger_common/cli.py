@@ -29,6 +29,7 @@ LAZY_COMMANDS: Final = {
     "cancel": "playledger_common.client_cli:cancel",
     "replay": "playledger_common.replay:replay",
     "keys": "playledger_common.keys_cli:keys",
+    "nats-creds": "playledger_common.nats_creds_cli:nats_creds",
 }
 
 

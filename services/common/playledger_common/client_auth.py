@@ -10,8 +10,10 @@ import os
 from pathlib import Path
 from typing import Final
 
+DEV_DATA_DIR: Final = Path("var/dev")
+"""``playledger dev``'s default data dir, where clients look for its URLs and credentials."""
 ADMIN_KEY_FILE: Final = "admin-key"
-DEV_KEY_PATH: Final = Path("var/dev") / ADMIN_KEY_FILE
+DEV_KEY_PATH: Final = DEV_DATA_DIR / ADMIN_KEY_FILE
 
 
 def resolve_api_key(explicit: str | None = None) -> str | None:

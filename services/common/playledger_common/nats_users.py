@@ -31,6 +31,8 @@ ROLES: Final[tuple[Role, ...]] = (
     "auditor",
     "admin",
 )
+NATS_USERS_FILE: Final = "nats-users.json"
+"""Where ``playledger dev`` keeps the generated passwords (0600), in its data dir."""
 SUBMIT_COMMANDS: Final = "playledger.cmd.submit.>"
 """What the executor's idle dispatcher listens to (a nudge; the commands themselves come from JetStream)."""
 
@@ -171,3 +173,12 @@ def authorization_block(users: dict[Role, NatsUser]) -> str:
         }
         entries.append(json.dumps(body))
     return "authorization {\n  users = [\n    " + ",\n    ".join(entries) + "\n  ]\n}\n"
+
+
+def stored_user(data_dir: Path, role: Role) -> NatsUser | None:
+    """The role's credentials ``playledger dev`` generated into ``data_dir``, if any."""
+    path = data_dir / NATS_USERS_FILE
+    if not path.exists():
+        return None
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    return NatsUser(role=role, password=stored[role]) if role in stored else None

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
 import click
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from playledger_common.bus import connect_as
+from playledger_common.client_auth import DEV_DATA_DIR
+from playledger_common.nats_users import NatsUser, stored_user
 from playledger_common.settings import CommonSettings, from_env
 from playledger_schemas.ids import is_valid_job_id
 from playledger_schemas.subjects import ALL_JOB_EVENTS, EVENTS_STREAM, job_events_filter
@@ -84,8 +86,15 @@ async def replay_events(
 
 
 def _default_nats_url() -> str | None:
-    dev_file = Path("var/dev/nats-url")
+    dev_file = DEV_DATA_DIR / "nats-url"
     return dev_file.read_text(encoding="utf-8").strip() if dev_file.exists() else None
+
+
+def _default_auditor() -> NatsUser | None:
+    """Without ``PLAYLEDGER_NATS_USER``, ``playledger dev``'s auditor: read-only replay."""
+    if os.environ.get("PLAYLEDGER_NATS_USER"):
+        return None
+    return stored_user(DEV_DATA_DIR, "auditor")
 
 
 @click.command()
@@ -97,7 +106,13 @@ def replay(job_id: str | None, since: str | None, nats_url: str | None) -> None:
     if job_id is not None and not is_valid_job_id(job_id):
         msg = f"{job_id!r} is not a valid job id"
         raise click.BadParameter(msg, param_hint="--job")
-    settings = from_env(CommonSettings, nats_url=nats_url or _default_nats_url())
+    auditor = _default_auditor()
+    settings = from_env(
+        CommonSettings,
+        nats_url=nats_url or _default_nats_url(),
+        nats_user=auditor.user if auditor else None,
+        nats_password=auditor.password if auditor else None,
+    )
     subject = job_events_filter(job_id) if job_id else ALL_JOB_EVENTS
     config = start_config(since)
 

@@ -98,6 +98,12 @@ class ApiSettings(CommonSettings, frozen=True, kw_only=True):
     """How long a process trusts a verified key before reading it again (revocation delay elsewhere)."""
     metrics_auth: Literal["open", "key"] = "open"
     """``key``: ``/metrics`` needs a key with ``metrics:read``."""
+    rate_submits: Annotated[str, Meta(pattern=r"^\d+ ?(/|per) ?\d* ?(second|minute|hour|day)s?$")] | None = (
+        None
+    )
+    """Submits one API key may make in one API process, e.g. ``60/minute`` (none: no limit); then 429."""
+    max_unfinished_jobs_per_key: Annotated[int, Meta(ge=0)] = 0
+    """Queued or running jobs one API key may have at once (0: no limit); then 429."""
 
 
 S = TypeVar("S", bound=msgspec.Struct)

@@ -113,6 +113,8 @@ class JobController(Controller):
         if key is not None and not playbook_allowed(key, command.spec.source.path):
             msg = f"the API key {key.id!r} may not run playbook {command.spec.source.path!r}"
             raise ForbiddenError(msg)
+        if key is not None:
+            await services.quota.admit(key)
         if settings.projects_dir is not None:
             _require_playbook(settings.projects_dir, command.spec.source.path)
 
