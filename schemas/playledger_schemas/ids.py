@@ -6,7 +6,6 @@ import re
 import uuid
 from typing import Annotated, Final, Literal
 
-import msgspec
 from msgspec import Meta
 
 JOB_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
@@ -22,18 +21,6 @@ JobId = Annotated[
         description="1-128 characters of A-Z a-z 0-9 _ -, starting with a letter or digit.",
     ),
 ]
-
-
-class Submitter(msgspec.Struct, frozen=True, kw_only=True):
-    """Who submitted a job: the API key's public id and name (never its secret).
-
-    The API sets it from the key that authenticated the request (an HTTP body cannot carry
-    it); on the NATS door it is what the publisher states, the publisher's NATS user being
-    what the server authenticated.
-    """
-
-    key_id: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-    name: Annotated[str, Meta(min_length=1, max_length=128)]
 
 
 Priority = Literal["critical", "high", "normal", "low"]

@@ -21,7 +21,7 @@ import pytest
 from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from playledger_common.embedded import NatsServer
+from playledger_cli.embedded import NatsServer
 from playledger_common.nats_users import NatsUser, Role, authorization_block, generate_users, inbox_prefix
 from playledger_common.settings import CommonSettings
 from playledger_common.streams import ensure_streams

@@ -20,7 +20,7 @@ import httpx
 import psutil
 import pytest
 
-from playledger_common.embedded import free_port
+from playledger_cli.embedded import free_port
 from tests.conftest import with_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -53,7 +53,7 @@ class System:
     ) -> subprocess.CompletedProcess[str]:
         """Run the CLI as a user of this system would: its URL and (by default) its admin key."""
         return subprocess.run(
-            [sys.executable, "-m", "playledger_common", *args],
+            [sys.executable, "-m", "playledger_cli", *args],
             capture_output=True,
             text=True,
             check=False,
@@ -97,7 +97,7 @@ def start_dev(data_dir: Path, projects: Path) -> System:
         [
             sys.executable,
             "-m",
-            "playledger_common",
+            "playledger_cli",
             "dev",
             "--data-dir",
             str(data_dir),

@@ -19,6 +19,7 @@ from playledger_schemas.commands import (
     JobSpec,
     LocalSource,
     SubmitJob,
+    Submitter,
 )
 from playledger_schemas.events import (
     CancelRequestedData,
@@ -61,7 +62,9 @@ SPEC = JobSpec(
     options=JobOptions(timeout=60, limit="web", tags=["deploy"], verbosity=2, check_mode=True, forks=5),
 )
 COMMANDS = [
-    SubmitJob(job_id="job-1", issued_at=NOW, spec=SPEC),
+    SubmitJob(
+        job_id="job-1", issued_at=NOW, spec=SPEC, submitted_by=Submitter(key_id="0123456789ab", name="ci")
+    ),
     CancelJob(job_id="job-1", reason="changed my mind"),
 ]
 RESULT = ResultData(
@@ -74,7 +77,10 @@ def envelope(seq: int) -> dict[str, object]:
 
 
 EVENTS: list[JobEvent] = [
-    JobQueued(**envelope(1), data=QueuedData(spec=SPEC, command_seq=4)),  # type: ignore[arg-type]
+    JobQueued(
+        **envelope(1),
+        data=QueuedData(spec=SPEC, command_seq=4, submitted_by=Submitter(key_id="0123456789ab", name="ci")),
+    ),  # type: ignore[arg-type]
     JobRejected(**envelope(1), data=RejectedData(reason="bad", errors=[FieldError(path="$.x", message="m")])),  # type: ignore[arg-type]
     JobStarted(**envelope(2), data=StartedData(executor_id="ex-1", spec=SPEC, playbook="site.yml")),  # type: ignore[arg-type]
     JobCancelRequested(**envelope(3), data=CancelRequestedData(reason="stop")),  # type: ignore[arg-type]
@@ -153,10 +159,14 @@ def test_idempotency_keys_map_to_stable_safe_job_ids() -> None:
     assert is_valid_job_id(job_id_from_key("any key / with . dots"))
 
 
-def test_unknown_fields_from_newer_writers_are_ignored() -> None:
-    payload = json.loads(encode(COMMANDS[1]))
-    payload["added_in_v1_1"] = {"anything": True}
-    assert decode_command(json.dumps(payload).encode()) == COMMANDS[1]
+def test_unknown_fields_from_newer_writers_are_ignored_in_events_and_refused_in_commands() -> None:
+    event = json.loads(encode(EVENTS[1]))
+    event["added_in_v1_1"] = {"anything": True}
+    assert decode_event(json.dumps(event).encode()) == EVENTS[1]
+    command = json.loads(encode(COMMANDS[1]))
+    command["added_in_v1_1"] = {"anything": True}
+    with pytest.raises(ContractError, match=r"^\$\.added_in_v1_1: not supported by this executor$"):
+        decode_command(json.dumps(command).encode())
 
 
 def test_event_kinds_make_subject_tokens() -> None:

@@ -30,7 +30,7 @@ from playledger_api.models import (
     links,
 )
 from playledger_common.readmodel import MIGRATIONS_TABLE, PROJECTION, SCHEMA
-from playledger_schemas.ids import Submitter
+from playledger_schemas.commands import Submitter
 
 log: Final = logging.getLogger(__name__)
 LOG_PAGE: Final = 500

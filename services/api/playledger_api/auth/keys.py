@@ -20,7 +20,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 from msgspec import Meta
 
-from playledger_schemas.ids import Submitter
+from playledger_schemas.commands import Submitter
 
 Scope = Literal[
     "jobs:submit",

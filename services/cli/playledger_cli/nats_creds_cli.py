@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from playledger_common.client_auth import DEV_DATA_DIR
+from playledger_cli.client_auth import DEV_DATA_DIR
 from playledger_common.nats_users import ROLES, inbox_prefix, permissions, stored_user
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from playledger_common.client_cli import _request, api_url_option, output_option, resolve_api_url
+from playledger_cli.client_cli import _request, api_url_option, output_option, resolve_api_url
 
 
 @click.group()

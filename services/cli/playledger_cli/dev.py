@@ -25,8 +25,8 @@ from typing import Final
 import click
 import httpx
 
-from playledger_common.client_auth import ADMIN_KEY_FILE, DEV_DATA_DIR
-from playledger_common.embedded import EmbeddedPostgres, NatsServer, free_port
+from playledger_cli.client_auth import ADMIN_KEY_FILE, DEV_DATA_DIR
+from playledger_cli.embedded import EmbeddedPostgres, NatsServer, free_port
 from playledger_common.nats_users import NATS_USERS_FILE, NatsUser, authorization_block, generate_users
 from playledger_common.private_file import ensure_secret
 
@@ -91,7 +91,7 @@ def _spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path, *, qu
     log_dir.mkdir(parents=True, exist_ok=True)
     output = (log_dir / f"{name}.log").open("ab") if quiet else None
     process = subprocess.Popen(
-        [sys.executable, "-m", "playledger_common", *args],
+        [sys.executable, "-m", "playledger_cli", *args],
         env={**_base_env(), **env, "HOME": str(log_dir.parent / "home" / name)},
         stdout=output,
         stderr=subprocess.STDOUT if quiet else None,
@@ -322,7 +322,7 @@ def dev(
             "ready. Submit a job:  playledger submit hello.yml -i examples/inventory.yml   (Ctrl-C to stop)"
         )
         if example:
-            from playledger_common.client_cli import follow_submission
+            from playledger_cli.client_cli import follow_submission
 
             follow_submission(
                 system.api_url,
