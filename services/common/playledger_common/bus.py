@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from typing import Final
 
 import nats
@@ -40,4 +41,15 @@ async def connect_as(settings: CommonSettings, name: str) -> Client:
             password=settings.nats_password or "",
             inbox_prefix=inbox_prefix(settings.nats_user),
         )
+    if settings.nats_tls_ca or settings.nats_tls_cert:
+        options["tls"] = client_tls(settings)
     return await connect(settings.nats_url, name, **options)
+
+
+def client_tls(settings: CommonSettings) -> ssl.SSLContext:
+    """Verify the server against ``nats_tls_ca``; present ``nats_tls_cert`` when given."""
+    context = ssl.create_default_context(cafile=str(settings.nats_tls_ca) if settings.nats_tls_ca else None)
+    if settings.nats_tls_cert:
+        key = str(settings.nats_tls_key) if settings.nats_tls_key else None
+        context.load_cert_chain(str(settings.nats_tls_cert), key)
+    return context

@@ -35,6 +35,11 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
     nats_user: str | None = None
     """This service's NATS user (its role: api, executor, projector, …); none: connect anonymously."""
     nats_password: str | None = None
+    nats_tls_ca: Path | None = None
+    """CA bundle that signed the NATS server's certificate (TLS; use a ``tls://`` URL)."""
+    nats_tls_cert: Path | None = None
+    """Client certificate, for a server that requires one (with ``nats_tls_key``)."""
+    nats_tls_key: Path | None = None
 
     def __repr__(self) -> str:
         """Never print the NATS password (settings may end up in a traceback)."""
@@ -102,6 +107,11 @@ class ApiSettings(CommonSettings, frozen=True, kw_only=True):
         None
     )
     """Submits one API key may make in one API process, e.g. ``60/minute`` (none: no limit); then 429."""
+    api_tls_cert: Path | None = None
+    """Serve HTTPS with this certificate (and ``api_tls_key``)."""
+    api_tls_key: Path | None = None
+    api_tls_ca: Path | None = None
+    """When set, every HTTPS client must present a certificate signed by this CA."""
     max_unfinished_jobs_per_key: Annotated[int, Meta(ge=0)] = 0
     """Queued or running jobs one API key may have at once (0: no limit); then 429."""
 
