@@ -68,7 +68,7 @@ class System:
         )
 
 
-def own_database(data_dir: Path) -> str | None:
+def own_database(data_dir: Path, *, fresh: bool) -> str | None:
     """A database of this system's own on the shared test server (its projector's leader lock and
     checkpoint must not meet another run's); ``None``: dev starts an embedded PostgreSQL."""
     server = os.environ.get("PLAYLEDGER_TEST_DATABASE_URL")
@@ -79,6 +79,8 @@ def own_database(data_dir: Path) -> str | None:
     async def create() -> None:
         conn = await asyncpg.connect(server)
         try:
+            if fresh:  # a previous run's checkpoint must not meet this run's new stream
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
                 await conn.execute(f'CREATE DATABASE "{name}"')
         finally:
@@ -88,9 +90,9 @@ def own_database(data_dir: Path) -> str | None:
     return with_database(server, name)
 
 
-def start_dev(data_dir: Path, projects: Path) -> System:
+def start_dev(data_dir: Path, projects: Path, *, restart: bool = False) -> System:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYLEDGER_")}
-    database_url = own_database(data_dir)
+    database_url = own_database(data_dir, fresh=not restart)
     if database_url:
         env["PLAYLEDGER_DATABASE_URL"] = database_url
     process = subprocess.Popen(
@@ -219,7 +221,7 @@ def test_ctrl_c_leaves_no_process_behind_and_a_restart_keeps_the_jobs(tmp_path: 
     ]
     assert leftovers == []
 
-    second = start_dev(data_dir, ROOT / "examples" / "projects")
+    second = start_dev(data_dir, ROOT / "examples" / "projects", restart=True)
     try:
         # The admin key of the first start still works: it is kept, not re-created.
         job = httpx.get(f"{second.api_url}/api/v1/jobs/survivor", headers=first.headers, timeout=10).json()

@@ -96,7 +96,8 @@ class ApiSettings(CommonSettings, frozen=True, kw_only=True):
     auth: Literal["on", "off"] = "on"
     """``off`` serves every route without a key (a warning is logged at every start)."""
     auth_secret_file: Path | None = None
-    """The server secret keying the API-key hashes (at least 32 bytes); required when auth is on."""
+    """The server secret keying the API-key hashes (at least 32 bytes; generated there if missing).
+    Required when auth is on; every API process of one system needs the same file."""
     auth_bootstrap_key_file: Path | None = None
     """When set, an admin key is created on start unless this file holds a usable one (written 0600)."""
     auth_cache_s: Annotated[float, Meta(ge=0, le=60)] = 1.0

@@ -19,18 +19,19 @@ from playledger_api.auth.keys import (
 )
 from playledger_api.auth.keystore import KeyStore
 from playledger_common.errors import ConfigError
-from playledger_common.private_file import write_private
+from playledger_common.private_file import ensure_secret, write_private
 
 log: Final = logging.getLogger(__name__)
 BOOTSTRAP_NAME: Final = "bootstrap-admin"
 
 
 def read_server_secret(path: Path | None) -> bytes:
+    """The server secret in ``path``, generated there (0600) on a first start."""
     if path is None:
         msg = "PLAYLEDGER_AUTH_SECRET_FILE is required when auth is on (or set PLAYLEDGER_AUTH=off)"
         raise ConfigError(msg)
     try:
-        secret = path.read_bytes().strip()
+        secret = ensure_secret(path).read_bytes().strip()
     except OSError as exc:
         msg = f"PLAYLEDGER_AUTH_SECRET_FILE is invalid: cannot read it ({exc.strerror})"
         raise ConfigError(msg) from None
