@@ -49,46 +49,32 @@ class Conn:
         self.js = nc.jetstream(timeout=REFUSED_WITHIN_S)
         self.errors = errors
 
+    async def _reported(self, before: int, *needles: str) -> None:
+        """The server reported a permissions violation naming every needle (nats-py lowercases it)."""
+        await self.nc.flush()
+        wanted = ["permissions violation", *(n.lower() for n in needles)]
+        for _ in range(50):
+            if any(all(w in e.lower() for w in wanted) for e in self.errors[before:]):
+                return
+            await asyncio.sleep(0.02)
+        pytest.fail(f"no permissions violation for {needles!r}: {self.errors[before:]}")
+
     async def refused(self, action: Callable[[], Awaitable[Any]], what: str) -> None:
-        """``action`` fails, and the server reported a permissions violation naming ``what``."""
+        """``action`` gets no answer, and the server reported a violation naming ``what``."""
         before = len(self.errors)
         with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError, asyncio.TimeoutError)):
             await action()
-        await self.nc.flush()
-        for _ in range(50):
-            if any(
-                "permissions violation" in e.lower() and what.lower() in e.lower()
-                for e in self.errors[before:]
-            ):
-                return
-            await asyncio.sleep(0.02)
-        pytest.fail(f"no permissions violation for {what!r}: {self.errors[before:]}")
+        await self._reported(before, what)
 
     async def refused_subscription(self, subject: str) -> None:
         before = len(self.errors)
         await self.nc.subscribe(subject)
-        await self.nc.flush()
-        for _ in range(50):
-            if any(
-                "permissions violation for subscription" in e.lower() and subject.lower() in e.lower()
-                for e in self.errors[before:]
-            ):
-                return
-            await asyncio.sleep(0.02)
-        pytest.fail(f"subscribing to {subject!r} was not refused: {self.errors[before:]}")
+        await self._reported(before, "for subscription", subject)
 
     async def refused_publish(self, subject: str, payload: bytes) -> None:
         before = len(self.errors)
         await self.nc.publish(subject, payload)
-        await self.nc.flush()
-        for _ in range(50):
-            if any(
-                "permissions violation for publish" in e.lower() and subject.lower() in e.lower()
-                for e in self.errors[before:]
-            ):
-                return
-            await asyncio.sleep(0.02)
-        pytest.fail(f"publishing to {subject!r} was not refused: {self.errors[before:]}")
+        await self._reported(before, "for publish", subject)
 
 
 @pytest.fixture(name="users")

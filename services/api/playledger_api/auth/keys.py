@@ -15,7 +15,7 @@ import hmac
 import re
 import secrets
 from datetime import datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, get_args
 
 import msgspec
 from msgspec import Meta
@@ -32,16 +32,7 @@ Scope = Literal[
     "metrics:read",
     "admin",
 ]
-SCOPES: Final[tuple[Scope, ...]] = (
-    "jobs:submit",
-    "jobs:read",
-    "jobs:cancel",
-    "credentials:write",
-    "credentials:read",
-    "inventories:write",
-    "metrics:read",
-    "admin",
-)
+SCOPES: Final[tuple[Scope, ...]] = get_args(Scope)
 """``admin`` implies every other scope."""
 
 PREFIX: Final = "pl"
