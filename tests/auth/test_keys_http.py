@@ -76,6 +76,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/api/v1/jobs/done1/hosts", "jobs:read"),
     ("GET", "/api/v1/jobs/done1/logs", "jobs:read"),
     ("GET", "/api/v1/jobs/done1/stream", "jobs:read"),
+    ("GET", "/api/v1/stats", "jobs:read"),
     ("DELETE", "/api/v1/jobs/queued1", "jobs:cancel"),
     ("GET", "/metrics", "metrics:read"),
     ("POST", "/api/v1/keys", "admin"),
