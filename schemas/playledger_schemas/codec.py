@@ -8,6 +8,7 @@ import msgspec
 
 from playledger_schemas.commands import JobCommand
 from playledger_schemas.events import FieldError, JobEvent
+from playledger_schemas.messages import readable
 
 _encoder: Final = msgspec.json.Encoder()
 _command_decoder: Final[msgspec.json.Decoder[JobCommand]] = msgspec.json.Decoder(JobCommand)
@@ -50,5 +51,6 @@ def contract_error(exc: msgspec.DecodeError) -> ContractError:
     message, sep, where = text.rpartition(" - at `")
     if sep:
         path = where.rstrip("`")
+        message = readable(message)
         return ContractError(f"{path}: {message}", [FieldError(path=path, message=message)])
     return ContractError(text, [FieldError(path="$", message=text)])

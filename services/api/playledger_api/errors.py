@@ -18,6 +18,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from playledger_common.errors import PlayledgerError
+from playledger_schemas.messages import readable
 
 log: Final = logging.getLogger(__name__)
 
@@ -170,7 +171,9 @@ def handle_validation_error(request: Request[Any, Any, Any], exc: Exception) -> 
     assert isinstance(exc, ValidationException)  # noqa: S101 - registered for ValidationException only
     extra = exc.extra if isinstance(exc.extra, list) else []
     errors = [
-        FieldProblem(path=_litestar_path(_source(item), item.get("key")), message=str(item.get("message")))
+        FieldProblem(
+            path=_litestar_path(_source(item), item.get("key")), message=readable(str(item.get("message")))
+        )
         for item in extra
         if isinstance(item, dict)
     ]

@@ -25,6 +25,7 @@ from playledger_schemas.commands import (
     SubmitJob,
 )
 from playledger_schemas.ids import is_valid_job_id, job_id_from_key, new_job_id
+from playledger_schemas.messages import readable
 
 _strict_decoder: Final = msgspec.json.Decoder(SubmitJobBody)
 MAX_IDEMPOTENCY_KEY: Final = 255
@@ -45,7 +46,7 @@ def _field_problem(text: str) -> FieldProblem:
     message, sep, where = text.rpartition(" - at `")
     if not sep:
         return FieldProblem(path="$", message=text)
-    return FieldProblem(path=where.rstrip("`"), message=message)
+    return FieldProblem(path=where.rstrip("`"), message=readable(message))
 
 
 def unsupported(body: SubmitJobBody) -> list[FieldProblem]:
