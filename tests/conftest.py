@@ -4,6 +4,10 @@
 - ``postgres_url``: the server named by ``PLAYLEDGER_TEST_DATABASE_URL``, else an embedded
   ``pgserver`` started once per run.
 - ``database_url``: a fresh, empty database per test, dropped afterwards.
+
+Tests live in one folder per component (``api``, ``cli``, ``common``, ``executor``,
+``projector``, ``schemas``); ``unit`` (no IO) and ``integration`` (real servers) are markers,
+and every test carries exactly one: ``pytest -m unit`` runs the fast ones.
 """
 
 from __future__ import annotations
@@ -23,6 +27,17 @@ from playledger_cli.embedded import EmbeddedPostgres, NatsServer
 from playledger_common.bus import connect
 from playledger_common.settings import CommonSettings
 from playledger_common.streams import ensure_streams
+
+KINDS = ("unit", "integration")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    unmarked = [
+        item.nodeid for item in items if sum(1 for kind in KINDS if item.get_closest_marker(kind)) != 1
+    ]
+    if unmarked:
+        msg = f"mark each test as exactly one of {KINDS} (pytestmark): {', '.join(unmarked[:5])}"
+        raise pytest.UsageError(msg)
 
 
 @pytest.fixture(name="nats_server")
