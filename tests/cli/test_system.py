@@ -59,27 +59,19 @@ def run_cli(args: tuple[str, ...], env: dict[str, str], timeout: float) -> subpr
     )
 
 
-def dev_command(data_dir: Path, projects: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "playledger_cli",
-        "dev",
-        "--data-dir",
-        str(data_dir),
-        "--projects-dir",
-        str(projects),
-        "--api-port",
-        str(free_port()),
-    ]
+def dev_command(data_dir: Path) -> list[str]:
+    """`playledger dev` with its data dir as a flag; the port and projects dir come as variables."""
+    return [sys.executable, "-m", "playledger_cli", "dev", "--data-dir", str(data_dir)]
 
 
 CREATED_DATABASES: list[str] = []
 
 
-def dev_env(data_dir: Path) -> dict[str, str]:
+def dev_env(data_dir: Path, projects: Path, api_port: int) -> dict[str, str]:
     """Without a test server, `dev` embeds its own PostgreSQL; with one, a database per data dir."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYLEDGER_")}
+    env["PLAYLEDGER_API_PORT"] = str(api_port)
+    env["PLAYLEDGER_PROJECTS_DIR"] = str(projects)
     server = os.environ.get("PLAYLEDGER_TEST_DATABASE_URL")
     if server:
         name = f"playledger_dev_{hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]}"
@@ -116,12 +108,13 @@ def fx_drop_dev_databases() -> Iterator[None]:
 
 
 def start_dev(data_dir: Path, projects: Path) -> System:
+    api_port = free_port()
     process = subprocess.Popen(
-        dev_command(data_dir, projects),
+        dev_command(data_dir),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=dev_env(data_dir),
+        env=dev_env(data_dir, projects, api_port),
         cwd=ROOT,
     )
     deadline = time.monotonic() + 120
@@ -133,9 +126,11 @@ def start_dev(data_dir: Path, projects: Path) -> System:
             break
     url_file = data_dir / "api-url"
     assert url_file.exists(), f"playledger dev did not start; see {data_dir / 'logs'}"
-    return System(
+    system = System(
         process, data_dir, url_file.read_text().strip(), (data_dir / "nats-url").read_text().strip()
     )
+    assert system.api_url == f"http://127.0.0.1:{api_port}"  # PLAYLEDGER_API_PORT, not a flag
+    return system
 
 
 def stop_dev(system: System) -> None:
@@ -249,12 +244,12 @@ def json_lines(result: subprocess.CompletedProcess[str]) -> list[dict[str, objec
 
 def test_a_second_dev_on_the_same_data_dir_is_refused_in_one_line(system: System) -> None:
     second = subprocess.run(
-        dev_command(system.data_dir, ROOT / "examples" / "projects"),
+        dev_command(system.data_dir),
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
-        env=dev_env(system.data_dir),
+        env=dev_env(system.data_dir, ROOT / "examples" / "projects", free_port()),
         cwd=ROOT,
     )
     assert second.returncode == 1
