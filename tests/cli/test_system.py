@@ -253,6 +253,7 @@ def test_a_second_dev_on_the_same_data_dir_is_refused_in_one_line(system: System
         cwd=ROOT,
     )
     assert second.returncode == 1
+    assert second.stdout == ""
     assert second.stderr.splitlines() == [
         f"playledger: playledger dev is already running here (pid {system.process.pid}, API {system.api_url}); "
         "stop it or use --data-dir"
@@ -263,9 +264,10 @@ def test_a_second_dev_on_the_same_data_dir_is_refused_in_one_line(system: System
 
 
 def test_every_command_speaks_json_lines(system: System) -> None:
-    job = json_lines(system.cli("submit", "hello.yml", "-i", INVENTORY, "--no-wait", "-o", "json"))
+    job = json_lines(system.cli("submit", "slow.yml", "-i", INVENTORY, "--no-wait", "-o", "json"))
     assert len(job) == 1
-    job_id = str(job[0]["id"])
+    canceled = json_lines(system.cli("cancel", str(job[0]["id"]), "-o", "json"))
+    assert canceled[0]["id"] == job[0]["id"]
     events = json_lines(
         system.cli("submit", "hello.yml", "-i", INVENTORY, "-o", "json", "--id", "cli-json-1")
     )
@@ -278,10 +280,10 @@ def test_every_command_speaks_json_lines(system: System) -> None:
     assert any("PLAY RECAP" in str(line["line"]) for line in followed)
     replayed = json_lines(system.cli("replay", "--job", "cli-json-1", "-o", "json"))
     assert replayed[-1]["event"]["type"] == "job.succeeded.v1"  # type: ignore[index]
-    wait_for_status(system, job_id, {"successful"})
-    canceled = system.cli("cancel", job_id, "-o", "json")
-    assert canceled.returncode == 1  # finished jobs cannot be canceled: an error, in one line
-    assert len(canceled.stderr.splitlines()) == 1
+    finished = system.cli("cancel", "cli-json-1", "-o", "json")
+    assert finished.returncode == 1  # a finished job cannot be canceled: an error, in one line
+    assert finished.stdout == ""
+    assert len(finished.stderr.splitlines()) == 1
 
 
 def test_ids_are_never_cut_and_a_unique_prefix_is_enough(system: System) -> None:

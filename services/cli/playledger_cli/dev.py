@@ -120,9 +120,10 @@ def start(
     nats_sync: str | None = None,
     concurrency: int = 4,
     quiet: bool = True,
+    lock: DevLock | None = None,
 ) -> DevSystem:
     data_dir = data_dir.resolve()
-    lock = DevLock.acquire(data_dir)  # before any server touches the stores in it
+    lock = lock or DevLock.acquire(data_dir)  # before any server touches the stores in it
     try:
         nats = NatsServer(store_dir=data_dir / "nats", port=nats_port, sync_interval=nats_sync).start()
     except BaseException:
@@ -317,20 +318,22 @@ def dev(
     verbose: bool,
 ) -> None:
     """Start NATS, PostgreSQL, projector, executor and API on this machine; Ctrl-C stops all."""
-    click.echo("starting playledger (nats-server, postgres, projector, executor, api) …")
     try:
-        system = start(
-            data_dir,
-            projects_dir,
-            api_host=api_host,
-            api_port=api_port,
-            nats_port=nats_port,
-            nats_sync=nats_sync,
-            concurrency=concurrency,
-            quiet=not verbose,
-        )
+        lock = DevLock.acquire(data_dir.resolve())
     except DevAlreadyRunningError as exc:
         raise CliError(str(exc)) from None
+    click.echo("starting playledger (nats-server, postgres, projector, executor, api) …")
+    system = start(
+        data_dir,
+        projects_dir,
+        api_host=api_host,
+        api_port=api_port,
+        nats_port=nats_port,
+        nats_sync=nats_sync,
+        concurrency=concurrency,
+        quiet=not verbose,
+        lock=lock,
+    )
     # Ctrl-C and SIGTERM both stop in order (a shell may have started us with SIGINT ignored).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
