@@ -22,6 +22,7 @@ from nats.js.errors import NotFoundError
 from playledger_cli.endpoints import Endpoint, connect_nats, nats_endpoint
 from playledger_cli.errors import CliError
 from playledger_cli.output import emit_json, output_option
+from playledger_common import ordered
 from playledger_schemas.ids import is_valid_job_id
 from playledger_schemas.subjects import ALL_JOB_EVENTS, EVENTS_STREAM, job_events_filter
 
@@ -29,11 +30,9 @@ from playledger_schemas.subjects import ALL_JOB_EVENTS, EVENTS_STREAM, job_event
 def start_config(since: str | None) -> ConsumerConfig:
     """Where to start: every event, a stream sequence (``--since 1200``) or a time (ISO 8601)."""
     if since is None:
-        return ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+        return ordered.after(0)
     if since.isdigit():
-        return ConsumerConfig(
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(int(since), 1)
-        )
+        return ordered.after(int(since) - 1)
     try:
         moment = datetime.fromisoformat(since)
     except ValueError:
@@ -72,9 +71,7 @@ async def replay_events(
     try:
         js = nc.jetstream()
         try:
-            sub = await js.subscribe(
-                subject, stream=EVENTS_STREAM, cb=on_message, ordered_consumer=True, config=config
-            )
+            sub = await ordered.follow(js, subject, on_message, config=config)
         except NotFoundError:
             msg = f"NATS at {endpoint.url} ({endpoint.origin}) has no {EVENTS_STREAM} stream: not playledger's server?"
             raise CliError(msg) from None
