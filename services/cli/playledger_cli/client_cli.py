@@ -7,6 +7,7 @@ Where the API is found, and how that is reported, lives in ``endpoints``; exit c
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -204,7 +205,7 @@ def submit(
 @api_url_option
 @output_option
 def jobs(status: str | None, priority: str | None, limit: int, api_url: str | None, output: str) -> None:
-    """List jobs, newest first (ids are never shortened; any unique start of one will do)."""
+    """List jobs, newest first (ids in full; any unique start of one will do for the other commands)."""
     params = {k: v for k, v in {"status": status, "priority": priority, "limit": limit}.items() if v}
     page = Api(api_endpoint(api_url)).request("GET", "/api/v1/jobs", params=params).json()
     if output == "json":
@@ -217,23 +218,35 @@ def jobs(status: str | None, priority: str | None, limit: int, api_url: str | No
     id_width = max((len(job["id"]) for job in items), default=2)
     table = Table(
         Column("id", no_wrap=True, min_width=id_width),
-        "status",
-        "priority",
-        "playbook",
-        "created",
-        "finished",
+        Column("status", no_wrap=True),
+        Column("playbook", min_width=9, overflow="fold"),
+        Column("created (UTC)", no_wrap=True),
+        Column("took", no_wrap=True, justify="right"),
         box=None,
     )
     for job in items:
         table.add_row(
             job["id"],
             job["status"],
-            job.get("priority", ""),
             job.get("playbook") or "",
-            str(job.get("created_at", "")),
-            str(job.get("finished_at") or ""),
+            _short_time(job.get("created_at")),
+            _took(job.get("started_at"), job.get("finished_at")),
         )
     Console().print(table)
+
+
+def _short_time(value: str | None) -> str:
+    if not value:
+        return ""
+    moment = datetime.fromisoformat(value).astimezone(UTC)
+    return moment.strftime("%m-%d %H:%M:%S")
+
+
+def _took(started: str | None, finished: str | None) -> str:
+    if not started or not finished:
+        return ""
+    seconds = (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+    return f"{seconds:.0f}s" if seconds < 600 else f"{seconds / 60:.0f}m"
 
 
 @click.command()

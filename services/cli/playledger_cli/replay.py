@@ -89,7 +89,10 @@ async def replay_events(
 
 def _text_line(item: dict[str, Any]) -> str:
     event = item["event"]
-    return f"{item['seq']:>8}  {event.get('time', '')}  {event.get('job_id', '')}  {event.get('type', '')}"
+    kind = event.get("type", "")
+    if kind == "runner.event.v1":  # the ansible event says more than the envelope's type
+        kind = f"runner.{event.get('data', {}).get('event', '')}"
+    return f"{item['seq']:>8}  {event.get('time', '')}  {event.get('job_id', '')}  {kind}"
 
 
 @click.command()
