@@ -152,3 +152,10 @@ def test_a_field_problem_is_said_once_with_the_projects_directory_hint() -> None
     assert "PLAYLEDGER_PROJECTS_DIR" in message
     assert error.code == ExitCode.INVALID_OPTIONS
     assert api.problem(httpx.Response(404, json={**problem, "errors": []})).code == ExitCode.ERROR
+
+
+def test_the_readme_documents_every_exit_code() -> None:
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("**Exit codes**", 1)[1].split("\n\n", 2)[1]
+    documented = {int(row.split("|")[1]) for row in table.splitlines() if row.split("|")[1].strip().isdigit()}
+    assert documented == {int(code) for code in ExitCode}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import traceback
 from importlib.metadata import EntryPoint, entry_points
 from typing import Final
 
@@ -134,3 +135,6 @@ def main() -> None:
     except click.Abort:
         click.echo("Aborted!", err=True)
         sys.exit(ExitCode.INTERRUPTED)
+    except Exception:  # noqa: BLE001 - a bug: show it, and exit as ansible-playbook does for one
+        traceback.print_exc()
+        sys.exit(ExitCode.UNEXPECTED)
