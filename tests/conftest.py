@@ -4,6 +4,11 @@
 - ``postgres_url``: the server named by ``PLAYLEDGER_TEST_DATABASE_URL``, else an embedded
   ``pgserver`` started once per run.
 - ``database_url``: a fresh, empty database per test, dropped afterwards.
+
+Tests live in one folder per component (``api``, ``cli``, ``common``, ``executor``,
+``projector``, ``schemas``); ``unit`` (no IO) and ``integration`` (real servers) are markers,
+and every test carries one (a test's own marker may refine its module's): ``pytest -m unit``
+runs the fast ones.
 """
 
 from __future__ import annotations
@@ -23,6 +28,15 @@ from playledger_cli.embedded import EmbeddedPostgres, NatsServer
 from playledger_common.bus import connect
 from playledger_common.settings import CommonSettings
 from playledger_common.streams import ensure_streams
+
+KINDS = ("unit", "integration")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    unmarked = [item.nodeid for item in items if not any(item.get_closest_marker(kind) for kind in KINDS)]
+    if unmarked:
+        msg = f"mark each test with one of {KINDS} (pytestmark): {', '.join(unmarked[:5])}"
+        raise pytest.UsageError(msg)
 
 
 @pytest.fixture(name="nats_server")

@@ -15,6 +15,7 @@ import msgspec
 from playledger_schemas.commands import JobCommand
 from playledger_schemas.events import FieldError, JobEvent
 from playledger_schemas.limits import MAX_COMMAND_DEPTH, MAX_EVENT_DEPTH, too_deep
+from playledger_schemas.messages import readable
 
 UNSUPPORTED: Final = "not supported by this executor"
 """Why a field this version does not know is refused: it asks for something it cannot do."""
@@ -82,7 +83,7 @@ def field_error_at(path: str, message: str) -> FieldError:
     unknown = _UNKNOWN_FIELD.match(message)
     if unknown:
         return FieldError(path=f"{path}.{unknown['name']}", message=UNSUPPORTED)
-    return FieldError(path=path, message=message)
+    return FieldError(path=path, message=readable(message))
 
 
 def contract_error(exc: msgspec.DecodeError) -> ContractError:

@@ -10,25 +10,25 @@ executor cannot do). Events that embed a ``JobSpec`` read it through its lenient
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import msgspec
 from msgspec import Meta
 
 from playledger_schemas.ids import JobId, Priority
 
-HostName = Annotated[
-    str, Meta(pattern=r"^[A-Za-z0-9_.:\[\]-]{1,253}$", description="An inventory host name or address.")
-]
-GroupName = Annotated[
-    str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", description="An Ansible group name.")
-]
+HOST_NAME_PATTERN: Final = r"^[A-Za-z0-9_.:\[\]-]{1,253}$"
+GROUP_NAME_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+PLAYBOOK_PATH_PATTERN: Final = r"^[^\x00]+\.ya?ml$"
+
+HostName = Annotated[str, Meta(pattern=HOST_NAME_PATTERN, description="An inventory host name or address.")]
+GroupName = Annotated[str, Meta(pattern=GROUP_NAME_PATTERN, description="An Ansible group name.")]
 PlaybookPath = Annotated[
     str,
     Meta(
         min_length=1,
         max_length=1024,
-        pattern=r"^[^\x00]+\.ya?ml$",
+        pattern=PLAYBOOK_PATH_PATTERN,
         description="Path of a playbook relative to the projects directory, ending in .yml or .yaml.",
     ),
 ]

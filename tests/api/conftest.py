@@ -1,7 +1,6 @@
 """Fixtures for the API tests: read-model tables, an app in process, and a real HTTP server.
 
-The read-model tables are created from the projector's 0001 migration SQL (until the
-projector's migration function is merged; the lead switches this helper to it).
+The read-model tables are created by the projector's own migrations (``create_read_models``).
 """
 
 from __future__ import annotations

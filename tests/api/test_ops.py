@@ -165,7 +165,15 @@ async def test_the_openapi_document_describes_every_endpoint(client: AsyncTestCl
     assert {p["name"] for p in stream["parameters"]} == {"job_id", "after", "Last-Event-ID"}
     assert "text/plain" in operations[("/api/v1/jobs/{job_id}/logs", "get")]["responses"]["200"]["content"]
     listing = {p["name"] for p in operations[("/api/v1/jobs", "get")]["parameters"]}
-    assert listing == {"status", "priority", "created_after", "created_before", "cursor", "limit"}
+    assert listing == {
+        "status",
+        "priority",
+        "created_after",
+        "created_before",
+        "cursor",
+        "limit",
+        "id_prefix",
+    }
 
 
 async def test_an_unexpected_error_is_500_without_exception_text(

@@ -117,6 +117,11 @@ async def test_list_filters_newest_first_with_a_cursor(
         "job4",
         "job3",
     ]
+    await insert_job(db, "job_x", created_at=T0)  # "_" is not a LIKE wildcard here
+    assert await ids(id_prefix="job") == ["job6", "job5", "job4", "job3", "job2", "job1", "job_x", "job0"]
+    assert await ids(id_prefix="job_") == ["job_x"]
+    assert await ids(id_prefix="job5") == ["job5"]
+    assert await ids(id_prefix="nobody") == []
 
 
 @pytest.mark.parametrize(
@@ -131,6 +136,8 @@ async def test_list_filters_newest_first_with_a_cursor(
         ("created_after=2026-11-01T12:00:00", "query.created_after"),
         ("cursor=not-a-cursor", "query.cursor"),
         ("sort=asc", "query.sort"),
+        ("id_prefix=a.b", "query.id_prefix"),
+        ("id_prefix=", "query.id_prefix"),
     ],
 )
 async def test_list_validates_every_query_parameter(

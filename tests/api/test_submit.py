@@ -153,9 +153,9 @@ def problem(response: Any) -> dict[str, Any]:
             "must not contain '..'",
         ),
         ({"source": {"type": "local", "path": "a/../../b.yml"}}, "$.source.path", "must not contain '..'"),
-        ({"source": {"type": "local", "path": "site.txt"}}, "$.source.path", "Expected `str` matching regex"),
-        ({"id": "../etc"}, "$.id", "Expected `str` matching regex"),
-        ({"id": "a.b"}, "$.id", "Expected `str` matching regex"),
+        ({"source": {"type": "local", "path": "site.txt"}}, "$.source.path", "must end in .yml or .yaml"),
+        ({"id": "../etc"}, "$.id", "must be 1-128 characters of A-Z a-z 0-9 _ -"),
+        ({"id": "a.b"}, "$.id", "must be 1-128 characters of A-Z a-z 0-9 _ -"),
         ({"id": "a" * 129}, "$.id", "Expected `str` of length <= 128"),
         (
             {"source": {"type": "playbook", "repo": "git@x:y.git"}},
@@ -182,7 +182,7 @@ def problem(response: Any) -> dict[str, Any]:
         (
             {"inventory": {"type": "inline", "hosts": ["bad host"]}},
             "$.inventory.hosts[0]",
-            "Expected `str` matching regex",
+            "must be a host name or address",
         ),
     ],
 )

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 import yaml
 
-from playledger_cli.cli import LAZY_COMMANDS
+from playledger_cli.cli import service_commands
 from playledger_common.settings import ApiSettings, ExecutorSettings, ProjectorSettings
 
 pytestmark = pytest.mark.unit
@@ -35,7 +35,7 @@ def test_every_variable_a_service_gets_is_a_setting_it_reads(service: str) -> No
 def test_each_service_runs_its_own_subcommand_of_the_one_image(service: str) -> None:
     spec = COMPOSE["services"][service]
     assert spec["command"] == [service]
-    assert service in LAZY_COMMANDS
+    assert service_commands()[service].load().name == service
     assert spec["image"] == "playledger:latest"
 
 

@@ -69,7 +69,7 @@ async def test_a_newer_writers_events_are_projected_like_the_same_events_and_rep
     finally:
         await db.close()
     printed = subprocess.run(
-        [sys.executable, "-m", "playledger_cli", "replay", "--nats-url", nats_url],
+        [sys.executable, "-m", "playledger_cli", "replay", "--nats-url", nats_url, "-o", "json"],
         capture_output=True,
         text=True,
         check=True,

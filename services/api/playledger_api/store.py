@@ -138,6 +138,7 @@ class ReadModel:
         created_before: datetime | None,
         cursor: JobCursor | None,
         limit: int,
+        id_prefix: str | None = None,
     ) -> JobPage:
         rows = await self._fetch(
             """
@@ -149,6 +150,7 @@ class ReadModel:
               AND ($3::timestamptz IS NULL OR created_at > $3)
               AND ($4::timestamptz IS NULL OR created_at < $4)
               AND ($5::timestamptz IS NULL OR (created_at, job_id) < ($5, $6::text))
+              AND ($8::text IS NULL OR starts_with(job_id, $8))
             ORDER BY created_at DESC, job_id DESC
             LIMIT $7
             """,
@@ -159,6 +161,7 @@ class ReadModel:
             cursor.created_at if cursor else None,
             cursor.job_id if cursor else None,
             limit + 1,
+            id_prefix,
         )
         items = [
             JobSummary(

@@ -1,63 +1,64 @@
 """The ``playledger`` command line: one entry point, one subcommand per service and tool.
 
-Service subcommands are loaded lazily by name, so ``playledger streams init`` never
-imports Litestar or ansible-runner, and the services stay independent of each other.
+The client's own commands are imported here. Each service contributes its subcommand
+(``playledger api`` …) through the ``playledger.commands`` entry-point group declared in
+``pyproject.toml``, loaded only when invoked: the CLI never imports a service (import-linter
+checks it), and ``playledger streams init`` never loads Litestar or ansible-runner.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import json
 import sys
+import traceback
+from importlib.metadata import EntryPoint, entry_points
 from typing import Final
 
 import click
 
+from playledger_cli.client_cli import cancel, jobs, logs, show, submit
+from playledger_cli.dev import dev
+from playledger_cli.errors import CliError
+from playledger_cli.exitcodes import ExitCode
+from playledger_cli.keys_cli import keys
+from playledger_cli.nats_creds_cli import nats_creds
+from playledger_cli.replay import replay
 from playledger_common.errors import ConfigError
 
-LAZY_COMMANDS: Final = {
-    "api": "playledger_api.cli:api",
-    "executor": "playledger_executor.cli:executor",
-    "projector": "playledger_projector.cli:projector",
-    "dev": "playledger_cli.dev:dev",
-    "submit": "playledger_cli.client_cli:submit",
-    "jobs": "playledger_cli.client_cli:jobs",
-    "show": "playledger_cli.client_cli:show",
-    "logs": "playledger_cli.client_cli:logs",
-    "cancel": "playledger_cli.client_cli:cancel",
-    "replay": "playledger_cli.replay:replay",
-    "keys": "playledger_cli.keys_cli:keys",
-    "nats-creds": "playledger_cli.nats_creds_cli:nats_creds",
-}
+COMMANDS_GROUP: Final = "playledger.commands"
+STREAMS_CONNECT_S: Final = 10.0
 
 
-class LazyGroup(click.Group):
+def service_commands() -> dict[str, EntryPoint]:
+    """The subcommands installed services declare, by name."""
+    return {ep.name: ep for ep in entry_points(group=COMMANDS_GROUP)}
+
+
+class ServiceGroup(click.Group):
+    """A group that also offers every service's entry-point command, loaded on first use."""
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        available = [name for name, target in LAZY_COMMANDS.items() if _module_exists(target)]
-        return sorted({*super().list_commands(ctx), *available})
+        return sorted({*super().list_commands(ctx), *service_commands()})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = LAZY_COMMANDS.get(cmd_name)
-        if target is None or not _module_exists(target):
+        entry_point = service_commands().get(cmd_name)
+        if entry_point is None:
             return super().get_command(ctx, cmd_name)
-        module_name, attr = target.split(":")
-        command = getattr(importlib.import_module(module_name), attr)
-        assert isinstance(command, click.Command)  # noqa: S101 - registry entries are click commands
+        command = entry_point.load()
+        if not isinstance(command, click.Command):
+            msg = f"entry point {entry_point.value} is not a click command"
+            raise TypeError(msg)
         return command
 
 
-def _module_exists(target: str) -> bool:
-    try:
-        return importlib.util.find_spec(target.split(":")[0]) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ServiceGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """playledger: run Ansible playbooks as jobs, event-sourced on NATS JetStream."""
+
+
+for _command in (dev, submit, jobs, show, logs, cancel, replay, keys, nats_creds):
+    cli.add_command(_command)
 
 
 @cli.group()
@@ -77,7 +78,15 @@ def streams_init(nats_url: str | None) -> None:
     settings = from_env(CommonSettings, nats_url=nats_url)
 
     async def run() -> int:
-        nc = await connect_as(settings, "playledger-streams-init")
+        try:
+            async with asyncio.timeout(STREAMS_CONNECT_S):
+                nc = await connect_as(settings, "playledger-streams-init")
+        except TimeoutError:
+            msg = (
+                f"cannot connect to NATS at {settings.nats_url} within {STREAMS_CONNECT_S:g} s "
+                "(not running, or it refused these credentials: streams init needs the admin user)"
+            )
+            raise CliError(msg) from None
         try:
             reports = await ensure_streams(nc.jetstream(), settings)
             reports += await ensure_consumers(nc.jetstream())
@@ -139,8 +148,24 @@ def schemas_show(which: str) -> None:
 
 
 def main() -> None:
+    """Run the CLI with ansible-playbook's exit codes (see ``exitcodes``)."""
     try:
-        cli(prog_name="playledger")
+        cli.main(prog_name="playledger", standalone_mode=False)
+    except click.UsageError as exc:
+        exc.show()
+        sys.exit(ExitCode.INVALID_OPTIONS)
+    except CliError as exc:
+        exc.show()
+        sys.exit(exc.code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
     except ConfigError as exc:
         click.echo(f"playledger: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(ExitCode.INVALID_OPTIONS)
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    except Exception:  # noqa: BLE001 - a bug: show it, and exit as ansible-playbook does for one
+        traceback.print_exc()
+        sys.exit(ExitCode.UNEXPECTED)

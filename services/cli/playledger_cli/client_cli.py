@@ -1,105 +1,38 @@
 """Client commands that talk to the HTTP API: submit (and follow), jobs, show, logs, cancel.
 
-The API is found at ``--api-url``, else ``PLAYLEDGER_API_URL``, else the URL that
-``playledger dev`` wrote into its data dir, else http://127.0.0.1:8000; the key is
-``PLAYLEDGER_API_KEY``, else ``playledger dev``'s admin key (``client_auth``).
+Where the API is found, and how that is reported, lives in ``endpoints``; exit codes in
+``exitcodes``; the ``--output json`` style in ``output``.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-from pathlib import Path
-from typing import Any, Final, NoReturn
+from datetime import UTC, datetime
+from typing import Any
 
 import click
 import httpx
 import msgspec
 import yaml
-from httpx_sse import connect_sse
 
-from playledger_cli.client_auth import auth_headers
-from playledger_cli.follow import FollowView, exit_code_for
-from playledger_cli.inventory_file import inventory_from_arg
+from playledger_cli.ansible_input import AnsibleInputError, inventory_from_arg, load_extra_vars
+from playledger_cli.api_client import Api
+from playledger_cli.endpoints import api_endpoint
+from playledger_cli.errors import CliError
+from playledger_cli.exitcodes import ExitCode, exit_code_for
+from playledger_cli.follow import FollowView
+from playledger_cli.output import emit_json, output_option
 from playledger_schemas.codec import decode_event
 
-DEFAULT_API_URL: Final = "http://127.0.0.1:8000"
-TIMEOUT: Final = httpx.Timeout(30.0, read=None)
-
-
-def resolve_api_url(explicit: str | None = None) -> str:
-    if explicit:
-        return explicit.rstrip("/")
-    if os.environ.get("PLAYLEDGER_API_URL"):
-        return os.environ["PLAYLEDGER_API_URL"].rstrip("/")
-    dev_file = Path("var/dev/api-url")
-    if dev_file.exists():
-        return dev_file.read_text(encoding="utf-8").strip().rstrip("/")
-    return DEFAULT_API_URL
-
-
 api_url_option = click.option(
-    "--api-url", default=None, help="Default: $PLAYLEDGER_API_URL, then `playledger dev`'s."
+    "--api-url", default=None, help="Default: $PLAYLEDGER_API_URL, then the running `playledger dev`'s."
 )
-output_option = click.option(
-    "--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"playledger: {message}", err=True)
-    sys.exit(code)
-
-
-def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:
-    try:
-        headers = {**auth_headers(), **(kwargs.pop("headers", None) or {})}
-        response = httpx.request(method, url, timeout=TIMEOUT, headers=headers, **kwargs)
-    except httpx.HTTPError as exc:
-        fail(f"cannot reach the API at {url}: {exc}")
-    if response.status_code >= 400:
-        fail(_problem_text(response), 1)
-    return response
-
-
-def _problem_text(response: httpx.Response) -> str:
-    try:
-        problem = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}: {response.text[:500]}"
-    detail = problem.get("detail") or problem.get("title") or ""
-    lines = [f"HTTP {response.status_code}: {detail}"]
-    for error in problem.get("errors", problem.get("extra", [])) or []:
-        if isinstance(error, dict):
-            lines.append(f"  {error.get('path', error.get('key', ''))}: {error.get('message', '')}")
-    return "\n".join(lines)
-
-
-def parse_extra_vars(values: tuple[str, ...]) -> dict[str, Any]:
-    """``-e key=value``, ``-e '{"json": 1}'`` and ``-e @vars.yml``, later ones win (as ansible-playbook)."""
-    merged: dict[str, Any] = {}
-    for value in values:
-        if value.startswith("@"):
-            loaded = yaml.safe_load(Path(value[1:]).read_text(encoding="utf-8"))
-        elif value.lstrip().startswith("{"):
-            loaded = json.loads(value)
-        else:
-            loaded = {}
-            for pair in value.split():
-                key, sep, item = pair.partition("=")
-                if not sep:
-                    fail(f"-e {value!r}: expected key=value, JSON or @file")
-                loaded[key] = item
-        if not isinstance(loaded, dict):
-            fail(f"-e {value!r}: extra vars must be a mapping")
-        merged.update(loaded)
-    return merged
+INVENTORY_HINT = "e.g. -i examples/inventory.yml, or -i localhost, -c local"
 
 
 def build_body(
     playbook: str,
-    inventory_arg: str | None,
+    inventory_arg: str,
     *,
     extra_vars: dict[str, Any],
     connection: str | None = None,
@@ -114,7 +47,7 @@ def build_body(
     priority: str = "normal",
     job_id: str | None = None,
 ) -> dict[str, Any]:
-    inventory = inventory_from_arg(inventory_arg or "localhost")
+    inventory = inventory_from_arg(inventory_arg)
     if connection:
         inventory["vars"] = {"ansible_connection": connection, **inventory.get("vars", {})}
     options: dict[str, Any] = {"check_mode": check, "diff_mode": diff, "verbosity": verbosity}
@@ -136,29 +69,20 @@ def build_body(
     return body
 
 
-def post_job(api_url: str, body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+def post_job(api: Api, body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-    job: dict[str, Any] = _request("POST", f"{api_url}/api/v1/jobs", json=body, headers=headers).json()
+    job: dict[str, Any] = api.request("POST", "/api/v1/jobs", json=body, headers=headers).json()
     return job
 
 
-def follow(api_url: str, job_id: str, *, as_json: bool = False) -> int:
+def follow(api: Api, job_id: str, *, as_json: bool = False) -> int:
     """Stream the job's events until its terminal event; return an ansible-playbook-like exit code."""
     view = FollowView(job_id, as_json=as_json)
     after: str | None = None
     with view:
         while not view.finished():
-            headers = {"Last-Event-ID": after} if after else {}
             try:
-                with (
-                    httpx.Client(timeout=TIMEOUT, headers=auth_headers()) as client,
-                    connect_sse(
-                        client, "GET", f"{api_url}/api/v1/jobs/{job_id}/stream", headers=headers
-                    ) as source,
-                ):
-                    if source.response.status_code >= 400:
-                        source.response.read()
-                        fail(_problem_text(source.response))
+                with api.events(job_id, after) as source:
                     for message in source.iter_sse():
                         if message.id:
                             after = message.id
@@ -170,20 +94,28 @@ def follow(api_url: str, job_id: str, *, as_json: bool = False) -> int:
             except httpx.TransportError:
                 continue  # the stream resumes after the last event received (Last-Event-ID)
             if not view.finished() and after is None:
-                fail(f"the event stream of {job_id} ended before the job did")
+                msg = f"the event stream of {job_id} ended before the job did"
+                raise CliError(msg)
     return exit_code_for(view.outcome, view.rc)
 
 
-def follow_submission(api_url: str, playbook: str, *, inventory_arg: str, extra_vars: dict[str, Any]) -> int:
-    job = post_job(api_url, build_body(playbook, inventory_arg, extra_vars=extra_vars))
+def follow_submission(api: Api, playbook: str, *, inventory_arg: str, extra_vars: dict[str, Any]) -> int:
+    job = post_job(api, build_body(playbook, inventory_arg, extra_vars=extra_vars))
     click.echo(f"submitted job {job['id']} ({playbook})")
-    return follow(api_url, job["id"])
+    return follow(api, job["id"])
 
 
 @click.command()
 @click.argument("playbook")
-@click.option("-i", "--inventory", "inventory_arg", help="An inventory file (YAML/JSON) or host1,host2,…")
-@click.option("-e", "--extra-vars", "extra_vars", multiple=True, help="key=value, JSON or @file; repeatable.")
+@click.option(
+    "-i",
+    "--inventory",
+    "inventory_arg",
+    help="An inventory file (INI, YAML, TOML) or host1,host2, (required).",
+)
+@click.option(
+    "-e", "--extra-vars", "extra_vars", multiple=True, help="key=value, YAML/JSON or @file; repeatable."
+)
 @click.option("-c", "--connection", help="Sets ansible_connection for every host, e.g. local.")
 @click.option("-l", "--limit")
 @click.option("-t", "--tags", multiple=True)
@@ -221,15 +153,18 @@ def submit(
 ) -> None:
     """Run PLAYBOOK (a path inside the projects dir) and follow it like ansible-playbook.
 
-    Exit code: 0 successful, 2 failed hosts, 4 unreachable hosts, 1 error, 5 rejected,
-    99 canceled, 124 timed out.
+    Exit code: 0 successful, 2 failed hosts, 4 unreachable hosts, 1 error, 5 rejected or
+    bad options, 99 canceled, 124 timed out, 130 stopped following (the job goes on).
     """
-    url = resolve_api_url(api_url)
+    if not inventory_arg:
+        msg = f"no inventory: give -i ({INVENTORY_HINT})"
+        raise click.UsageError(msg)
+    api = Api(api_endpoint(api_url))
     try:
         body = build_body(
             playbook,
             inventory_arg,
-            extra_vars=parse_extra_vars(extra_vars),
+            extra_vars=load_extra_vars(extra_vars),
             connection=connection,
             limit=limit,
             tags=tags,
@@ -242,19 +177,25 @@ def submit(
             priority=priority,
             job_id=job_id,
         )
-    except (OSError, ValueError) as exc:
-        fail(str(exc), 5)
-    job = post_job(url, body, idempotency_key)
+    except AnsibleInputError as exc:
+        raise CliError(str(exc), ExitCode.INVALID_OPTIONS) from None
+    job = post_job(api, body, idempotency_key)
     if no_wait:
-        click.echo(json.dumps(job) if output == "json" else job["id"])
+        if output == "json":
+            emit_json(job)
+        else:
+            click.echo(job["id"])
         return
     if output == "text":
-        click.echo(f"job {job['id']} queued — following (Ctrl-C stops following, not the job)")
+        hosts = len(body["inventory"].get("hosts", []))
+        click.echo(
+            f"job {job['id']} queued ({hosts} hosts from {inventory_arg}) — following; Ctrl-C stops following, not the job"
+        )
     try:
-        sys.exit(follow(url, job["id"], as_json=output == "json"))
+        sys.exit(follow(api, job["id"], as_json=output == "json"))
     except KeyboardInterrupt:
         click.echo(f"\nstopped following; the job goes on: playledger show {job['id']}", err=True)
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
 
 
 @click.command()
@@ -264,27 +205,48 @@ def submit(
 @api_url_option
 @output_option
 def jobs(status: str | None, priority: str | None, limit: int, api_url: str | None, output: str) -> None:
-    """List jobs, newest first."""
+    """List jobs, newest first (ids in full; any unique start of one will do for the other commands)."""
     params = {k: v for k, v in {"status": status, "priority": priority, "limit": limit}.items() if v}
-    page = _request("GET", f"{resolve_api_url(api_url)}/api/v1/jobs", params=params).json()
-    items = page.get("items", page) if isinstance(page, dict) else page
+    page = Api(api_endpoint(api_url)).request("GET", "/api/v1/jobs", params=params).json()
     if output == "json":
-        click.echo(json.dumps(page, indent=2))
+        emit_json(page)
         return
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    table = Table("id", "status", "priority", "playbook", "created", "finished", box=None)
+    items = page["items"]
+    id_width = max((len(job["id"]) for job in items), default=2)
+    table = Table(
+        Column("id", no_wrap=True, min_width=id_width),
+        Column("status", no_wrap=True),
+        Column("playbook", min_width=9, overflow="fold"),
+        Column("created (UTC)", no_wrap=True),
+        Column("took", no_wrap=True, justify="right"),
+        box=None,
+    )
     for job in items:
         table.add_row(
             job["id"],
             job["status"],
-            job.get("priority", ""),
             job.get("playbook") or "",
-            str(job.get("created_at", "")),
-            str(job.get("finished_at") or ""),
+            _short_time(job.get("created_at")),
+            _took(job.get("started_at"), job.get("finished_at")),
         )
     Console().print(table)
+
+
+def _short_time(value: str | None) -> str:
+    if not value:
+        return ""
+    moment = datetime.fromisoformat(value).astimezone(UTC)
+    return moment.strftime("%m-%d %H:%M:%S")
+
+
+def _took(started: str | None, finished: str | None) -> str:
+    if not started or not finished:
+        return ""
+    seconds = (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+    return f"{seconds:.0f}s" if seconds < 600 else f"{seconds / 60:.0f}m"
 
 
 @click.command()
@@ -292,10 +254,10 @@ def jobs(status: str | None, priority: str | None, limit: int, api_url: str | No
 @api_url_option
 @output_option
 def show(job_id: str, api_url: str | None, output: str) -> None:
-    """Show one job: status, progress, result."""
-    job = _request("GET", f"{resolve_api_url(api_url)}/api/v1/jobs/{job_id}").json()
+    """Show one job (JOB_ID or a unique start of it): status, progress, result."""
+    job = Api(api_endpoint(api_url)).job(job_id)
     if output == "json":
-        click.echo(json.dumps(job, indent=2))
+        emit_json(job)
         return
     click.echo(yaml.safe_dump(job, sort_keys=False, allow_unicode=True).rstrip())
 
@@ -304,37 +266,37 @@ def show(job_id: str, api_url: str | None, output: str) -> None:
 @click.argument("job_id")
 @click.option("--follow", "-f", "follow_", is_flag=True, help="Keep printing as the job runs.")
 @api_url_option
-def logs(job_id: str, follow_: bool, api_url: str | None) -> None:
-    """Print the job's complete stdout, in order."""
-    url = resolve_api_url(api_url)
+@output_option
+def logs(job_id: str, follow_: bool, api_url: str | None, output: str) -> None:
+    """Print the job's complete stdout (JOB_ID or a unique start of it), in order."""
+    api = Api(api_endpoint(api_url))
+    full_id = api.resolve(job_id)
+    as_json = output == "json"
     if follow_:
-        sys.exit(_follow_stdout(url, job_id))
-    with httpx.stream(
-        "GET", f"{url}/api/v1/jobs/{job_id}/logs", timeout=TIMEOUT, headers=auth_headers()
-    ) as response:
-        if response.status_code >= 400:
-            response.read()
-            fail(_problem_text(response))
-        for chunk in response.iter_text():
-            click.echo(chunk, nl=False)
+        _follow_stdout(api, full_id, as_json=as_json)
+        return
+    text = api.request("GET", f"/api/v1/jobs/{full_id}/logs").text
+    if as_json:
+        for line in text.splitlines():
+            emit_json({"line": line})
+    else:
+        click.echo(text, nl=False)
 
 
-def _follow_stdout(api_url: str, job_id: str) -> int:
-    with (
-        httpx.Client(timeout=TIMEOUT, headers=auth_headers()) as client,
-        connect_sse(client, "GET", f"{api_url}/api/v1/jobs/{job_id}/stream") as source,
-    ):
-        if source.response.status_code >= 400:
-            source.response.read()
-            fail(_problem_text(source.response))
+def _follow_stdout(api: Api, job_id: str, *, as_json: bool) -> None:
+    with api.events(job_id) as source:
         for message in source.iter_sse():
             if not message.data or message.event == "end":
                 continue
             event = msgspec.json.decode(message.data.encode())
-            data = event.get("data", {})
-            if event.get("type") == "runner.event.v1" and data.get("stdout"):
-                click.echo(data["stdout"])
-    return 0
+            stdout = event.get("data", {}).get("stdout") if event.get("type") == "runner.event.v1" else None
+            if not stdout:
+                continue
+            if as_json:
+                for line in stdout.splitlines():
+                    emit_json({"line": line})
+            else:
+                click.echo(stdout)
 
 
 @click.command()
@@ -342,6 +304,11 @@ def _follow_stdout(api_url: str, job_id: str) -> int:
 @api_url_option
 @output_option
 def cancel(job_id: str, api_url: str | None, output: str) -> None:
-    """Cancel a queued or running job."""
-    response = _request("DELETE", f"{resolve_api_url(api_url)}/api/v1/jobs/{job_id}")
-    click.echo(response.text if output == "json" else f"cancel requested for {job_id}")
+    """Cancel a queued or running job (JOB_ID or a unique start of it)."""
+    api = Api(api_endpoint(api_url))
+    full_id = api.resolve(job_id)
+    response = api.request("DELETE", f"/api/v1/jobs/{full_id}")
+    if output == "json":
+        emit_json(response.json())
+    else:
+        click.echo(f"cancel requested for {full_id}")

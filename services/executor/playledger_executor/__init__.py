@@ -1,12 +1,16 @@
 """playledger executor: job commands from JetStream become ansible-runner runs, every event appended.
 
 Functional core (pure, no IO): ``decide`` (job state from its last event; what to do with a
-submit or a cancel; how a run ended), ``truncate``, ``inventory``, ``runspec``, ``paths``.
+submit or a cancel; how a run ended), ``truncate``, ``inventory``, ``runspec``, ``paths``,
+``sources``.
 
 Imperative shell: ``intake`` (durable ``intake`` consumer: ``job.queued`` / ``job.rejected``,
 cancels of queued jobs, via ``accept``), ``dispatch`` (``run-<priority>`` consumers, one
 submit per free slot, critical first), ``job`` (``job.started``, the worker, the terminal
 event) with ``worker`` / ``proctree`` (the ``ansible-runner worker`` subprocess and its whole
 process tree), ``writer`` (pipelined appends), ``journal`` (reads and OCC appends),
-``cancel`` (watcher of cancel commands), ``service`` (the process, graceful shutdown), ``cli``.
+``cancel`` (watcher of cancel commands), ``running`` (the handle on a running job),
+``privatedir`` (a fresh runner data dir per job), ``consumers`` (the durable consumers),
+``service`` (the process, graceful shutdown), ``cli`` (``playledger executor``, declared as
+an entry point).
 """

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import socket
+from dataclasses import dataclass
 from typing import Final
 
 import asyncpg
@@ -66,6 +67,7 @@ class Projector:
         self.active = asyncio.Event()
         """Set while this process holds the leader lock."""
         self.applier: Applier | None = None
+        self._reported: Progress | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         nc = await connect_as(self.settings, APPLICATION_NAME)
@@ -174,11 +176,28 @@ class Projector:
             return 0
 
     async def _report(self, js: JetStreamContext, projected: int, applied: int, late: float) -> None:
-        last = await self._stream_last(js)
+        progress = Progress(projected=projected, stream_last=await self._stream_last(js))
+        if not progress.worth_logging_after(self._reported):
+            return
+        self._reported = progress
         rate = applied / (self.report_every + late)
         log.info(
-            "projected %d of %d (lag %d), %.0f events/s", projected, last, max(0, last - projected), rate
+            "projected %d of %d (lag %d), %.0f events/s", projected, progress.stream_last, progress.lag, rate
         )
+
+
+@dataclass(frozen=True)
+class Progress:
+    projected: int
+    stream_last: int
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.stream_last - self.projected)
+
+    def worth_logging_after(self, previous: Progress | None) -> bool:
+        """An idle projector (nothing projected, nothing new in the stream) logs once, not every period."""
+        return previous != self
 
 
 class ReaderStalledError(PlayledgerError):

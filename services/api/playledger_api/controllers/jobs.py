@@ -159,10 +159,20 @@ class JobController(Controller):
             str | None, QueryParameter(max_length=512, description="``next_cursor`` of the previous page.")
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        id_prefix: Annotated[
+            str | None,
+            QueryParameter(
+                pattern=r"^[A-Za-z0-9_-]{1,128}$",
+                description="Only jobs whose id starts with this (how the CLI resolves a short id).",
+            ),
+        ] = None,
     ) -> JobPage:
         """List jobs, newest first, one page at a time."""
         reject_unknown_query(
-            request, frozenset({"status", "priority", "created_after", "created_before", "cursor", "limit"})
+            request,
+            frozenset(
+                {"status", "priority", "created_after", "created_before", "cursor", "limit", "id_prefix"}
+            ),
         )
         for name, value in (("created_after", created_after), ("created_before", created_before)):
             if value is not None and value.tzinfo is None:
@@ -175,6 +185,7 @@ class JobController(Controller):
             created_before=created_before,
             cursor=decode_cursor(cursor) if cursor else None,
             limit=limit,
+            id_prefix=id_prefix,
         )
 
     @get(

@@ -23,7 +23,7 @@ from playledger_schemas.commands import JobCommand
 from playledger_schemas.events import FieldError, JobEvent, event_tag
 from playledger_schemas.lenient import declared
 from tests.newer_writer import UNKNOWN, struct_objects, struct_types, with_unknown
-from tests.unit.test_contract import COMMANDS, EVENTS
+from tests.schemas.test_contract import COMMANDS, EVENTS
 
 pytestmark = pytest.mark.unit
 
