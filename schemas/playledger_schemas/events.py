@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, TypeAlias
 
 import msgspec
 from msgspec import Meta
 
 from playledger_schemas.commands import JobSpec
 from playledger_schemas.ids import JobId
+from playledger_schemas.status import ResultStatus, TerminalStatus
 
-RunnerStatus = Literal["successful", "failed", "timeout", "canceled", "error"]
-"""The final status ansible-runner reports (``error``: the run could not be carried out)."""
+RunnerStatus: TypeAlias = ResultStatus
+"""The final status ansible-runner reports: the same words as a job's result status."""
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
@@ -172,19 +173,30 @@ JobEvent = (
     | JobError
 )
 
-TerminalEvent = JobRejected | JobSucceeded | JobFailed | JobCanceled | JobTimedOut | JobError
-TERMINAL_EVENT_TYPES: Final = (JobRejected, JobSucceeded, JobFailed, JobCanceled, JobTimedOut, JobError)
+ResultEvent = JobSucceeded | JobFailed | JobCanceled | JobTimedOut | JobError
+TerminalEvent = JobRejected | ResultEvent
 
-Outcome = Literal["succeeded", "failed", "canceled", "timed_out", "error"]
-OUTCOME_EVENTS: Final[
-    dict[Outcome, type[JobSucceeded | JobFailed | JobCanceled | JobTimedOut | JobError]]
-] = {
-    "succeeded": JobSucceeded,
+OUTCOME_EVENTS: Final[dict[ResultStatus, type[ResultEvent]]] = {
+    "successful": JobSucceeded,
     "failed": JobFailed,
+    "timeout": JobTimedOut,
     "canceled": JobCanceled,
-    "timed_out": JobTimedOut,
     "error": JobError,
 }
+"""The event that records each result status (the executor appends it when a run ends)."""
+
+TERMINAL_EVENTS: Final[dict[TerminalStatus, type[TerminalEvent]]] = dict(
+    [*OUTCOME_EVENTS.items(), ("rejected", JobRejected)]
+)
+"""The one mapping between terminal events and the statuses they set; everything else derives from it."""
+
+TERMINAL_EVENT_TYPES: Final = tuple(TERMINAL_EVENTS.values())
+_STATUS_OF: Final[dict[type, TerminalStatus]] = {cls: status for status, cls in TERMINAL_EVENTS.items()}
+
+
+def terminal_status(event: JobEvent) -> TerminalStatus | None:
+    """The status a terminal event sets; ``None`` for every other event."""
+    return _STATUS_OF.get(type(event))
 
 
 def is_terminal(event: JobEvent) -> bool:
@@ -195,6 +207,17 @@ def event_kind(event: JobEvent) -> str:
     """The subject suffix of an event: ``job.<lifecycle>`` or ``runner.<ansible event name>``."""
     if isinstance(event, RunnerEvent):
         return f"runner.{event.data.event}"
-    tag = event.__struct_config__.tag
+    return lifecycle_kind(type(event))
+
+
+def lifecycle_kind(cls: type[Event]) -> str:
+    """The subject suffix of a lifecycle event type: its tag without the version (``job.succeeded``)."""
+    tag = cls.__struct_config__.tag
     assert isinstance(tag, str)  # noqa: S101 - every member of JobEvent declares a str tag
     return tag.rsplit(".", 1)[0]
+
+
+TERMINAL_KINDS: Final[dict[str, TerminalStatus]] = {
+    lifecycle_kind(cls): status for status, cls in TERMINAL_EVENTS.items()
+}
+"""Subject kind of each terminal event -> the status it sets (``job.succeeded`` -> ``successful``)."""

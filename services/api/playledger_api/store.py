@@ -30,6 +30,7 @@ from playledger_api.models import (
     links,
 )
 from playledger_common.readmodel import MIGRATIONS_TABLE, PROJECTION, SCHEMA
+from playledger_schemas.status import JobStatus
 
 log: Final = logging.getLogger(__name__)
 LOG_PAGE: Final = 500
@@ -113,8 +114,8 @@ class ReadModel:
         )
         return None if row is None else _job_status(row)
 
-    async def status(self, job_id: str) -> str | None:
-        status: str | None = await self._fetchval("SELECT status FROM jobs WHERE job_id = $1", job_id)
+    async def status(self, job_id: str) -> JobStatus | None:
+        status: JobStatus | None = await self._fetchval("SELECT status FROM jobs WHERE job_id = $1", job_id)
         return status
 
     async def is_complete(self, job_id: str) -> bool:

@@ -16,7 +16,6 @@ from rich.text import Text
 
 from playledger_schemas.codec import encode
 from playledger_schemas.events import (
-    OUTCOME_EVENTS,
     JobCanceled,
     JobCancelRequested,
     JobError,
@@ -29,12 +28,19 @@ from playledger_schemas.events import (
     JobTimedOut,
     ResultData,
     RunnerEvent,
+    terminal_status,
 )
+from playledger_schemas.status import TerminalStatus
 
-EXIT_CODES: Final = {"succeeded": 0, "failed": 2, "error": 1, "rejected": 5, "canceled": 99, "timed_out": 124}
+EXIT_CODES: Final[dict[TerminalStatus, int]] = {
+    "successful": 0,
+    "failed": 2,
+    "error": 1,
+    "rejected": 5,
+    "canceled": 99,
+    "timeout": 124,
+}
 """ansible-playbook's codes where they exist (2 host failed, 4 unreachable, 99 interrupted)."""
-
-_OUTCOMES: Final[dict[type, str]] = {cls: name for name, cls in OUTCOME_EVENTS.items()}
 
 _RESULT_STYLE: Final = {
     "runner_on_ok": ("ok", "green"),
@@ -47,7 +53,7 @@ _RESULT_STYLE: Final = {
 }
 
 
-def exit_code_for(outcome: str | None, rc: int | None) -> int:
+def exit_code_for(outcome: TerminalStatus | None, rc: int | None) -> int:
     if outcome == "failed" and rc:
         return rc
     return EXIT_CODES.get(outcome or "error", 1)
@@ -59,7 +65,8 @@ class FollowView:
     def __init__(self, job_id: str, *, as_json: bool = False) -> None:
         self.job_id = job_id
         self.as_json = as_json
-        self.outcome: str | None = None
+        self.outcome: TerminalStatus | None = None
+        """The job's terminal status, once its terminal event arrived."""
         self.rc: int | None = None
         self.counts = {"ok": 0, "changed": 0, "failed": 0, "skipped": 0, "unreachable": 0}
         self.console = Console(stderr=False, highlight=False)
@@ -121,7 +128,7 @@ class FollowView:
                 | JobTimedOut(data=data)
                 | JobError(data=data)
             ):
-                self.outcome = _OUTCOMES[type(event)]
+                self.outcome = terminal_status(event)
                 self.rc = data.rc
             case _:
                 pass
@@ -172,5 +179,5 @@ class FollowView:
             return
         style = "green" if isinstance(event, JobSucceeded) else "red"
         reason = f": {data.reason}" if data.reason else ""
-        summary = f"{_OUTCOMES[type(event)]}{reason} (rc {data.rc}, {data.runner_events} runner events)"
+        summary = f"{terminal_status(event)}{reason} (rc {data.rc}, {data.runner_events} runner events)"
         self.console.print(Text(f"\n{summary}", style=f"bold {style}"))

@@ -27,12 +27,10 @@ from playledger_api.errors import (
     unavailable_dependency,
 )
 from playledger_api.models import (
-    TERMINAL_STATUSES,
     CancelAccepted,
     EventPage,
     HostList,
     JobPage,
-    JobStatus,
     JobStatusResponse,
     SubmitAccepted,
     SubmitJobBody,
@@ -43,6 +41,7 @@ from playledger_api.submission import build_command, choose_job_id, decode_body
 from playledger_common.paths import confinement_problem
 from playledger_schemas.commands import CancelJob
 from playledger_schemas.ids import Priority
+from playledger_schemas.status import TERMINAL_STATUSES, JobStatus
 
 WAIT_POLL_S: Final = 0.1
 HOST_PATTERN: Final = r"^[A-Za-z0-9_.:\[\]-]{1,253}$"
@@ -252,7 +251,7 @@ class JobController(Controller):
             detail = f"job {job_id!r} already finished ({status}); it cannot be canceled"
             raise JobConflictError(detail)
         await services.bus.cancel(CancelJob(job_id=job_id, issued_at=datetime.now(UTC)))
-        return CancelAccepted(id=job_id, status=status)  # type: ignore[arg-type]
+        return CancelAccepted(id=job_id, status=status)
 
 
 async def _require_known(services: Services, job_id: str) -> None:
@@ -271,7 +270,7 @@ async def _known_status(services: Services, job_id: str) -> JobStatus | None:
         if unavailable_dependency(exc) is None:
             raise
         return None
-    return status  # type: ignore[return-value]
+    return status
 
 
 async def _wait_until_complete(services: Services, job_id: str, wait_s: int) -> JobStatusResponse | None:

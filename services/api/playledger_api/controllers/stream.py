@@ -13,7 +13,8 @@ from playledger_api.controllers.params import JobIdPath, problems, reject_unknow
 from playledger_api.errors import BadRequestError, FieldProblem, JobNotFoundError
 from playledger_api.live import job_event_stream
 from playledger_api.services import ServicesDep
-from playledger_api.sse import TERMINAL_KINDS, end_message, subject_kind
+from playledger_api.sse import end_message, subject_kind
+from playledger_schemas.events import TERMINAL_KINDS
 
 
 class StreamController(Controller):
