@@ -21,6 +21,8 @@ from httpx_sse import connect_sse
 from playledger_common.follow import FollowView, exit_code_for
 from playledger_common.inventory_file import inventory_from_arg
 from playledger_schemas.codec import decode_event
+from playledger_schemas.ids import PRIORITIES
+from playledger_schemas.status import JOB_STATUSES
 
 DEFAULT_API_URL: Final = "http://127.0.0.1:8000"
 TIMEOUT: Final = httpx.Timeout(30.0, read=None)
@@ -255,8 +257,8 @@ def submit(
 
 
 @click.command()
-@click.option("--status", help="Filter by status (queued, running, successful, failed, …).")
-@click.option("--priority", type=click.Choice(["critical", "high", "normal", "low"]))
+@click.option("--status", help=f"Filter by status: {', '.join(JOB_STATUSES)}.")
+@click.option("--priority", type=click.Choice(PRIORITIES))
 @click.option("--limit", type=int, default=20, show_default=True)
 @api_url_option
 @output_option
