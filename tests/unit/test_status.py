@@ -8,6 +8,7 @@ from typing import get_args
 
 import pytest
 
+from playledger_schemas.codec import decode_event, encode
 from playledger_schemas.events import (
     OUTCOME_EVENTS,
     TERMINAL_EVENTS,
@@ -66,6 +67,7 @@ def test_each_terminal_event_sets_one_status_and_no_other_event_does() -> None:
         status = terminal_status(event)
         assert (status is not None) == is_terminal(event)
         assert status is None or TERMINAL_EVENTS[status] is type(event)
+        assert terminal_status(decode_event(encode(event))) == status, "decoded events map alike"
 
 
 def test_the_readme_documents_every_status_with_the_event_that_sets_it() -> None:

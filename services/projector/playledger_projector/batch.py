@@ -18,7 +18,7 @@ from playledger_common.readmodel import EventRow, HostCounts, HostRow, SkippedRo
 from playledger_projector.fold import finish, start, step
 from playledger_projector.views import BatchChanges, JobView
 from playledger_schemas.codec import ContractError, decode_event
-from playledger_schemas.events import JobEvent, RunnerEvent, event_kind
+from playledger_schemas.events import JobEvent, RunnerEvent, event_kind, event_tag
 
 
 class Decoded(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,8 +51,7 @@ class _Tagged(msgspec.Struct):
 _envelope: Final = msgspec.json.Decoder(_Envelope)
 _tagged: Final = msgspec.json.Decoder(_Tagged)
 _KNOWN_TAGS: Final[frozenset[str]] = frozenset(str(t.__struct_config__.tag) for t in JobEvent.__args__)
-_TAG_OF: Final[dict[type, str]] = {t: str(t.__struct_config__.tag) for t in JobEvent.__args__}
-_RUNNER_TAG: Final = _TAG_OF[RunnerEvent]
+_RUNNER_TAG: Final = event_tag(RunnerEvent)
 _MAX_REASON: Final = 1000
 
 
@@ -129,7 +128,7 @@ def event_row(item: Decoded) -> EventRow:
         job_id=event.job_id,
         seq=event.seq,
         stream_seq=item.stream_seq,
-        type=_TAG_OF[type(event)],
+        type=event_tag(event),
         event=event_kind(event),
         attempt=event.attempt,
         time=event.time,
