@@ -19,10 +19,14 @@ ResultStatus = Literal["successful", "failed", "timeout", "canceled", "error"]
 TerminalStatus = Literal[ResultStatus, "rejected"]
 """A finished job: a result, or ``rejected`` (the command was never accepted)."""
 
-JobStatus = Literal["queued", "running", TerminalStatus]
+ActiveStatus = Literal["queued", "running"]
+"""A job that has not finished: accepted and waiting, or taken by an executor."""
+
+JobStatus = Literal[ActiveStatus, TerminalStatus]
 """Every status a job can have, in the order a job moves through them."""
 
 JOB_STATUSES: Final[tuple[JobStatus, ...]] = get_args(JobStatus)
+ACTIVE_STATUSES: Final[tuple[ActiveStatus, ...]] = get_args(ActiveStatus)
 RESULT_STATUSES: Final[frozenset[ResultStatus]] = frozenset(get_args(ResultStatus))
 TERMINAL_STATUSES: Final[frozenset[TerminalStatus]] = frozenset(get_args(TerminalStatus))
 
