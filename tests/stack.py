@@ -26,19 +26,27 @@ class Stack:
     work: Path
     _services: ExitStack = field(repr=False)
     _api: ExitStack | None = field(default=None, repr=False)
+    _api_process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start_api(self) -> None:
         """Start (or start again, on the same port) the API and wait until it is ready."""
         api_stack = ExitStack()
         log = self.work / "api.log"
         api = api_stack.enter_context(service("api", self.env, log, "--port", str(self.port)))
-        self._api = api_stack
+        self._api, self._api_process = api_stack, api
         wait_ready(self.url, api, log)
 
     def stop_api(self) -> None:
         if self._api is not None:
             self._api.close()
-            self._api = None
+            self._api = self._api_process = None
+
+    def kill_api(self) -> None:
+        """kill -9: every client connection drops at once (a graceful stop would wait for them)."""
+        if self._api_process is not None:
+            self._api_process.kill()
+            self._api_process.wait()
+        self.stop_api()
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 90) -> None:

@@ -14,6 +14,7 @@ import msgspec
 from playledger_api.backlog import Entry
 from playledger_schemas.events import TERMINAL_KINDS
 from playledger_schemas.status import TerminalStatus
+from playledger_schemas.subjects import kind_of
 
 END_EVENT: Final = "end"
 KEEPALIVE: Final = b": keepalive\n\n"
@@ -26,11 +27,6 @@ class EndData(msgspec.Struct, frozen=True, kw_only=True):
     outcome: TerminalStatus
     """The job's terminal status, the same word as its ``status`` in the API (e.g. ``successful``)."""
     last_event_id: int
-
-
-def subject_kind(subject: str, job_id: str) -> str:
-    """``playledger.evt.job.<id>.runner.runner_on_ok`` -> ``runner.runner_on_ok``."""
-    return subject.removeprefix(f"playledger.evt.job.{job_id}.")
 
 
 def sse_event_name(kind: str) -> str:
@@ -51,9 +47,13 @@ def end_message(job_id: str, kind: str, seq: int) -> bytes:
     return b"event: %s\ndata: %s\n\n" % (END_EVENT.encode(), data)
 
 
-def entry(job_id: str, seq: int, subject: str, data: bytes) -> Entry:
-    """A job event from the stream as SSE bytes; the terminal one carries ``event: end`` too."""
-    kind = subject_kind(subject, job_id)
+def entry(job_id: str, seq: int, subject: str, data: bytes, *, admitted: bool = True) -> Entry:
+    """A job event from the stream as SSE bytes; the terminal one carries ``event: end`` too.
+
+    An event the writer gate did not admit keeps its stream position and sends nothing."""
+    if not admitted:
+        return Entry(seq=seq, message=b"", terminal=False)
+    kind = kind_of(subject, job_id)
     message = encode_event(seq, sse_event_name(kind), data)
     terminal = kind in TERMINAL_KINDS
     if terminal:

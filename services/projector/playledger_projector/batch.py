@@ -19,6 +19,9 @@ from playledger_projector.fold import finish, start, step
 from playledger_projector.views import BatchChanges, JobView
 from playledger_schemas.codec import ContractError, decode_event
 from playledger_schemas.events import JobEvent, RunnerEvent, event_kind, event_tag
+from playledger_schemas.rules import JobTrack, writer_rule_broken
+from playledger_schemas.status import is_terminal_status
+from playledger_schemas.subjects import is_command_rejection
 
 
 class Decoded(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,7 +40,15 @@ class Undecodable(msgspec.Struct, frozen=True, kw_only=True):
     payload: bytes
 
 
-Item = Decoded | Undecodable
+class NotAJobEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored message that belongs to no job (a ``command.rejected`` record): read past."""
+
+    stream_seq: int
+    subject: str
+    payload: bytes
+
+
+Item = Decoded | Undecodable | NotAJobEvent
 
 
 class _Envelope(msgspec.Struct):
@@ -56,6 +67,8 @@ _MAX_REASON: Final = 1000
 
 
 def decode_message(stream_seq: int, subject: str, payload: bytes) -> Item:
+    if is_command_rejection(subject):
+        return NotAJobEvent(stream_seq=stream_seq, subject=subject, payload=payload)
     try:
         event = decode_event(payload)
         data = _envelope.decode(payload).data
@@ -164,6 +177,8 @@ def fold_batch(
     events: list[EventRow] = []
     skipped: list[SkippedRow] = []
     for item in items:
+        if isinstance(item, NotAJobEvent):
+            continue
         if isinstance(item, Undecodable):
             skipped.append(
                 SkippedRow(
@@ -181,10 +196,24 @@ def fold_batch(
                 )
             )
             continue
-        seen.add(key)
         job = work.get(event.job_id)
         if job is None:
-            job = work[event.job_id] = start(views.get(event.job_id), event)
+            job = start(views.get(event.job_id), event)
+        broken = writer_rule_broken(
+            JobTrack(last_seq=job.last_seq, terminal=is_terminal_status(job.status)), event.seq
+        )
+        if broken is not None:
+            skipped.append(
+                SkippedRow(
+                    stream_seq=item.stream_seq,
+                    subject=item.subject,
+                    reason=f"writer rule broken: {broken}",
+                    payload=item.payload,
+                )
+            )
+            continue
+        seen.add(key)
+        work[event.job_id] = job
         step(job, event, item.stream_seq)
         events.append(event_row(item))
     jobs = [finish(job) for job in work.values()]
