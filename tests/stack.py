@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from playledger_cli.embedded import free_port
+from tests.api.conftest import auth_env, key_headers
 from tests.processes import service
 
 
@@ -27,6 +28,11 @@ class Stack:
     _services: ExitStack = field(repr=False)
     _api: ExitStack | None = field(default=None, repr=False)
     _api_process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The API's bootstrap admin key (auth is on, as in production)."""
+        return key_headers(self.work / "admin-key")
 
     def start_api(self) -> None:
         """Start (or start again, on the same port) the API and wait until it is ready."""
@@ -63,8 +69,13 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s:
 
 
 @contextmanager
-def running_stack(nats_url: str, database_url: str, work: Path, playbooks: dict[str, str]) -> Iterator[Stack]:
-    """Projector, executor and API against ``nats_url`` / ``database_url``; ``playbooks`` by file name."""
+def running_stack(
+    nats_url: str, database_url: str, work: Path, playbooks: dict[str, str], *, auth: bool = True
+) -> Iterator[Stack]:
+    """Projector, executor and API against ``nats_url`` / ``database_url``; ``playbooks`` by file name.
+
+    With ``auth`` the API requires keys and ``Stack.headers`` carries its bootstrap admin key.
+    """
     projects, logs = work / "projects", work / "logs"
     projects.mkdir(parents=True)
     for name, text in playbooks.items():
@@ -75,6 +86,7 @@ def running_stack(nats_url: str, database_url: str, work: Path, playbooks: dict[
         "PLAYLEDGER_DATABASE_URL": database_url,
         "PLAYLEDGER_PROJECTS_DIR": str(projects),
         "PLAYLEDGER_LOGS_DIR": str(logs),
+        **(auth_env(work) if auth else {"PLAYLEDGER_AUTH": "off"}),
     }
     port = free_port()
     with ExitStack() as services:

@@ -18,16 +18,18 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, TypeAlias
 import msgspec
 from msgspec import Meta
 
-from playledger_schemas.commands import JobSpec
+from playledger_schemas.commands import JobSpec, Submitter
 from playledger_schemas.ids import JobId
 from playledger_schemas.lenient import lenient
 from playledger_schemas.status import ResultStatus, TerminalStatus
 
 if TYPE_CHECKING:
     SpecView = JobSpec
+    SubmitterView = Submitter
 else:
     SpecView = lenient(JobSpec)
     """``JobSpec`` as events hold it: a subclass that ignores unknown fields at every depth."""
+    SubmitterView = lenient(Submitter)
 
 RunnerStatus: TypeAlias = ResultStatus
 """The final status ansible-runner reports: the same words as a job's result status."""
@@ -56,6 +58,8 @@ class QueuedData(msgspec.Struct, frozen=True, kw_only=True):
     spec: SpecView
     command_seq: int | None = None
     """Sequence of the submit command in ``PLAYLEDGER_COMMANDS``."""
+    submitted_by: SubmitterView | None = None
+    """The submit command's ``submitted_by``: the API key (id and name) behind the job."""
 
 
 class RejectedData(msgspec.Struct, frozen=True, kw_only=True):

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from playledger_schemas.commands import GroupName, HostName, PlaybookPath
+from playledger_schemas.commands import GroupName, HostName, PlaybookPath, Submitter
 from playledger_schemas.ids import JOB_ID_PATTERN, Priority
 from playledger_schemas.status import JobStatus, TerminalStatus
 
@@ -186,6 +186,8 @@ class JobStatusResponse(msgspec.Struct, frozen=True, kw_only=True):
     failure_reason: str | None
     rejection_errors: list[dict[str, Any]] | None
     cancel_requested: bool
+    submitted_by: Submitter | None
+    """The API key (id and name) that submitted the job; never its secret."""
     event_count: int
     runner_event_count: int
     last_seq: int

@@ -30,6 +30,7 @@ from playledger_api.models import (
     links,
 )
 from playledger_common.readmodel import MIGRATIONS_TABLE, PROJECTION, SCHEMA, JobRow, columns, from_record
+from playledger_schemas.commands import Submitter
 from playledger_schemas.status import JobStatus, is_terminal_status
 
 log: Final = logging.getLogger(__name__)
@@ -260,6 +261,7 @@ def job_status(row: JobRow, projection_seq: int) -> JobStatusResponse:
         failure_reason=row.failure_reason,
         rejection_errors=row.rejection_errors,
         cancel_requested=row.cancel_requested,
+        submitted_by=None if row.submitted_by is None else msgspec.convert(row.submitted_by, Submitter),
         event_count=row.event_count,
         runner_event_count=row.runner_event_count,
         last_seq=row.last_seq,

@@ -24,7 +24,7 @@ from playledger_schemas.status import JobStatus
 SCHEMA: Final = "playledger"
 """The PostgreSQL schema holding the live read models (rebuild swaps a fresh one in)."""
 
-READ_MODEL_VERSION: Final = 1
+READ_MODEL_VERSION: Final = 2
 """The latest migration; the API's /ready requires ``schema_migrations`` to have reached it."""
 
 MIGRATIONS_TABLE: Final = "schema_migrations"
@@ -88,6 +88,8 @@ class JobRow(msgspec.Struct, kw_only=True):
     """The stream sequence of that event."""
     terminal_seq: int | None = None
     """The seq of the terminal event, once projected."""
+    submitted_by: Json | None = None
+    """``{"key_id", "name"}`` of the API key that submitted the job (from ``job.queued``)."""
 
 
 class HostCounts(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -100,6 +100,8 @@ def step(job: JobView, event: JobEvent, stream_seq: int) -> None:
     match event:
         case JobQueued():
             _spec_fields(job, event.data.spec, resolved=False)
+            if event.data.submitted_by is not None:
+                job.submitted_by = msgspec.to_builtins(event.data.submitted_by)
         case JobStarted():
             if event.attempt >= attempt:  # else a stale start of an earlier attempt: counted only
                 _spec_fields(job, event.data.spec, resolved=True)
