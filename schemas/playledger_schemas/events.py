@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, TypeAlias
 
 import msgspec
 from msgspec import Meta
@@ -21,6 +21,7 @@ from msgspec import Meta
 from playledger_schemas.commands import JobSpec, Submitter
 from playledger_schemas.ids import JobId
 from playledger_schemas.lenient import lenient
+from playledger_schemas.status import ResultStatus, TerminalStatus
 
 if TYPE_CHECKING:
     SpecView = JobSpec
@@ -30,8 +31,8 @@ else:
     """``JobSpec`` as events hold it: a subclass that ignores unknown fields at every depth."""
     SubmitterView = lenient(Submitter)
 
-RunnerStatus = Literal["successful", "failed", "timeout", "canceled", "error"]
-"""The final status ansible-runner reports (``error``: the run could not be carried out)."""
+RunnerStatus: TypeAlias = ResultStatus
+"""The final status ansible-runner reports: the same words as a job's result status."""
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
@@ -187,19 +188,30 @@ JobEvent = (
     | JobError
 )
 
-TerminalEvent = JobRejected | JobSucceeded | JobFailed | JobCanceled | JobTimedOut | JobError
-TERMINAL_EVENT_TYPES: Final = (JobRejected, JobSucceeded, JobFailed, JobCanceled, JobTimedOut, JobError)
+ResultEvent = JobSucceeded | JobFailed | JobCanceled | JobTimedOut | JobError
+TerminalEvent = JobRejected | ResultEvent
 
-Outcome = Literal["succeeded", "failed", "canceled", "timed_out", "error"]
-OUTCOME_EVENTS: Final[
-    dict[Outcome, type[JobSucceeded | JobFailed | JobCanceled | JobTimedOut | JobError]]
-] = {
-    "succeeded": JobSucceeded,
+OUTCOME_EVENTS: Final[dict[ResultStatus, type[ResultEvent]]] = {
+    "successful": JobSucceeded,
     "failed": JobFailed,
+    "timeout": JobTimedOut,
     "canceled": JobCanceled,
-    "timed_out": JobTimedOut,
     "error": JobError,
 }
+"""The event that records each result status (the executor appends it when a run ends)."""
+
+TERMINAL_EVENTS: Final[dict[TerminalStatus, type[TerminalEvent]]] = dict(
+    [*OUTCOME_EVENTS.items(), ("rejected", JobRejected)]
+)
+"""The one mapping between terminal events and the statuses they set; everything else derives from it."""
+
+TERMINAL_EVENT_TYPES: Final = tuple(TERMINAL_EVENTS.values())
+_STATUS_OF: Final[dict[type, TerminalStatus]] = {cls: status for status, cls in TERMINAL_EVENTS.items()}
+
+
+def terminal_status(event: JobEvent) -> TerminalStatus | None:
+    """The status a terminal event sets; ``None`` for every other event."""
+    return _STATUS_OF.get(type(event))
 
 
 class CommandRejected(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="command.rejected.v1"):
@@ -236,4 +248,15 @@ def event_kind(event: JobEvent) -> str:
     """The subject suffix of an event: ``job.<lifecycle>`` or ``runner.<ansible event name>``."""
     if isinstance(event, RunnerEvent):
         return f"runner.{event.data.event}"
+    return lifecycle_kind(event)
+
+
+def lifecycle_kind(event: JobEvent | type[JobEvent]) -> str:
+    """The subject suffix of a lifecycle event (or type): its tag without the version (``job.succeeded``)."""
     return event_tag(event).rsplit(".", 1)[0]
+
+
+TERMINAL_KINDS: Final[dict[str, TerminalStatus]] = {
+    lifecycle_kind(cls): status for status, cls in TERMINAL_EVENTS.items()
+}
+"""Subject kind of each terminal event -> the status it sets (``job.succeeded`` -> ``successful``)."""

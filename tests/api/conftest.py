@@ -23,7 +23,7 @@ from nats.js import JetStreamContext
 
 from playledger_api.app import create_app
 from playledger_cli.embedded import free_port
-from playledger_common.readmodel import SCHEMA
+from playledger_common.readmodel import SCHEMA, JobRow, columns, record
 from playledger_common.settings import ApiSettings
 from playledger_projector import migrations
 from playledger_schemas.codec import encode
@@ -169,20 +169,20 @@ T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 async def insert_job(db: asyncpg.Connection[asyncpg.Record], job_id: str, **fields: Any) -> None:
-    row: dict[str, Any] = {
-        "job_id": job_id,
+    """A ``jobs`` row as the projector writes it: ``JobRow`` defaults, a small local job, ``fields``."""
+    values: dict[str, Any] = {
         "status": "queued",
-        "priority": "normal",
         "created_at": T0,
         "source": {"type": "local", "path": "site.yml"},
         "inventory_summary": {"type": "inline", "hosts": 1, "groups": []},
         "options": {"verbosity": 0},
         "extra_vars": {},
+        **fields,
     }
-    row.update(fields)
-    columns = ", ".join(row)
-    params = ", ".join(f"${i}" for i in range(1, len(row) + 1))
-    await db.execute(f"INSERT INTO jobs ({columns}) VALUES ({params})", *row.values())  # noqa: S608
+    row = JobRow(job_id=job_id, **values)
+    names = columns(JobRow)
+    params = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+    await db.execute(f"INSERT INTO jobs ({', '.join(names)}) VALUES ({params})", *record(row))  # noqa: S608
 
 
 async def insert_event(

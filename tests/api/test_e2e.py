@@ -99,7 +99,7 @@ def test_submit_watch_resume_idempotency_and_logs(stack: Stack, tmp_path: Path) 
         # submit -> watch over SSE -> the job completes; every event exactly once, in order
         received = watch(stack, job_id)
         assert received[-1].event == "end"
-        assert json.loads(received[-1].data)["outcome"] == "job.succeeded"
+        assert json.loads(received[-1].data)["outcome"] == "successful"
         events = received[:-1]
         seqs = [json.loads(sse.data)["seq"] for sse in events]
         assert seqs == list(range(1, len(seqs) + 1))

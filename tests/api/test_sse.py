@@ -54,7 +54,7 @@ async def test_a_finished_job_replays_every_event_then_ends(base_url: str, js: J
     assert received[2].event == "playbook_on_start"
     end = received[-1]
     assert end.event == "end"
-    assert json.loads(end.data) == {"job_id": "done1", "outcome": "job.succeeded", "last_event_id": seqs[-1]}
+    assert json.loads(end.data) == {"job_id": "done1", "outcome": "successful", "last_event_id": seqs[-1]}
 
 
 async def test_a_running_job_replays_then_continues_live_exactly_once(

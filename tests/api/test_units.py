@@ -12,11 +12,11 @@ from playledger_api.cursor import JobCursor, decode_cursor, encode_cursor
 from playledger_api.errors import BadRequestError, InvalidRequestError, _litestar_path
 from playledger_api.logtext import log_piece
 from playledger_api.models import SubmitJobBody
-from playledger_api.sse import TERMINAL_KINDS, sse_event_name
+from playledger_api.sse import end_message, entry, sse_event_name
 from playledger_api.submission import build_command, choose_job_id, decode_body
 from playledger_common.paths import lexical_problem
 from playledger_schemas.commands import InventoryGroup
-from playledger_schemas.events import OUTCOME_EVENTS, JobRejected
+from playledger_schemas.events import TERMINAL_KINDS
 from playledger_schemas.ids import is_valid_job_id, job_id_from_key
 from playledger_schemas.subjects import kind_of
 
@@ -120,8 +120,12 @@ def test_sse_names_and_terminal_kinds() -> None:
     assert kind_of("playledger.append.job.j1.job.started", "j1") == "job.started"
     assert sse_event_name("runner.runner_on_ok") == "runner_on_ok"
     assert sse_event_name("job.started") == "job.started"
-    tags = {cls.__struct_config__.tag for cls in (*OUTCOME_EVENTS.values(), JobRejected)}
-    assert {str(tag).rsplit(".", 1)[0] for tag in tags} == TERMINAL_KINDS
+    for kind, status in TERMINAL_KINDS.items():
+        end = end_message("j1", kind, 7).decode()
+        assert end == f'event: end\ndata: {{"job_id":"j1","outcome":"{status}","last_event_id":7}}\n\n'
+    assert entry("j1", 7, "playledger.evt.job.j1.job.timed_out", b"{}").message.endswith(
+        b'"outcome":"timeout","last_event_id":7}\n\n'
+    )
 
 
 def test_resume_point() -> None:

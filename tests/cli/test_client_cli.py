@@ -14,6 +14,7 @@ from playledger_cli.client_cli import build_body
 from playledger_cli.endpoints import Endpoint
 from playledger_cli.exitcodes import ExitCode, exit_code_for
 from playledger_schemas.commands import InlineInventory, JobOptions
+from playledger_schemas.status import TerminalStatus
 
 pytestmark = pytest.mark.unit
 
@@ -112,18 +113,20 @@ def test_the_request_body_carries_every_option() -> None:
 @pytest.mark.parametrize(
     ("outcome", "rc", "code"),
     [
-        ("succeeded", 0, 0),
+        ("successful", 0, 0),
         ("failed", 2, 2),
         ("failed", 4, 4),
         ("failed", None, 2),
         ("canceled", 254, 99),
-        ("timed_out", 254, 124),
+        ("timeout", 254, 124),
         ("error", None, 1),
         ("rejected", None, 5),
         (None, None, 1),
     ],
 )
-def test_exit_codes_follow_ansible_playbook(outcome: str | None, rc: int | None, code: int) -> None:
+def test_exit_codes_follow_ansible_playbook(
+    outcome: TerminalStatus | None, rc: int | None, code: int
+) -> None:
     assert exit_code_for(outcome, rc) == code
 
 

@@ -33,7 +33,7 @@ def finished(
             finished(JobFailed, "ansible-playbook exited with rc 2", 2),
             "failed: ansible-playbook exited with rc 2 (40 runner events)",
         ),
-        (finished(JobSucceeded, None, 0), "succeeded (rc 0, 40 runner events)"),
+        (finished(JobSucceeded, None, 0), "successful (rc 0, 40 runner events)"),
         (finished(JobFailed, "rc 25 was seen", 2), "failed: rc 25 was seen (rc 2, 40 runner events)"),
     ],
 )

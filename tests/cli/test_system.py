@@ -174,7 +174,7 @@ def test_submit_follows_a_job_to_success_with_exit_code_0(system: System) -> Non
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PLAY [Say hello]" in result.stdout
     assert "changed: [web1]" in result.stdout
-    assert "succeeded" in result.stdout
+    assert "successful (rc 0" in result.stdout
 
 
 def test_a_failing_playbook_exits_like_ansible_playbook(system: System) -> None:

@@ -100,13 +100,13 @@ def test_decide_cancel() -> None:
 @pytest.mark.parametrize(
     ("status", "rc", "kwargs", "outcome"),
     [
-        ("successful", 0, {}, "succeeded"),
+        ("successful", 0, {}, "successful"),
         ("failed", 2, {}, "failed"),
         ("failed", 4, {}, "failed"),
         ("canceled", 254, {"canceled": "by request"}, "canceled"),
         (None, -9, {"canceled": "by request"}, "canceled"),
-        ("canceled", 254, {"timed_out": True}, "timed_out"),
-        ("timeout", 254, {}, "timed_out"),
+        ("canceled", 254, {"timed_out": True}, "timeout"),
+        ("timeout", 254, {}, "timeout"),
         ("error", 1, {"failure": "Failed to JSON parse"}, "error"),
         (None, 1, {}, "error"),
         ("successful", 0, {"canceled": "executor shutdown"}, "canceled"),
@@ -115,7 +115,7 @@ def test_decide_cancel() -> None:
 def test_classify(status: Any, rc: int, kwargs: dict[str, Any], outcome: str) -> None:
     ending = classify(status, rc, **kwargs)
     assert ending.outcome == outcome
-    assert (ending.reason is None) == (outcome == "succeeded")
+    assert (ending.reason is None) == (outcome == "successful")
 
 
 def test_classify_keeps_the_cancel_reason() -> None:

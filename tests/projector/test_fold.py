@@ -8,12 +8,19 @@ from datetime import timedelta
 
 import pytest
 
-from playledger_common.readmodel import READ_MODEL_VERSION
+from playledger_common.readmodel import READ_MODEL_VERSION, HostCounts, HostRow
 from playledger_projector import migrations
-from playledger_projector.batch import Decoded, Undecodable, decode_message, duplicate_candidates, fold_batch
+from playledger_projector.batch import (
+    Decoded,
+    Undecodable,
+    decode_message,
+    duplicate_candidates,
+    fold_batch,
+    host_row,
+)
 from playledger_projector.consumer import stream_seq_of
-from playledger_projector.fold import count_result, evolve, host_totals, reconcile
-from playledger_projector.views import ZERO, HostCounts, JobView
+from playledger_projector.fold import count_result, evolve, finish, reconcile
+from playledger_projector.views import ZERO, JobView
 from playledger_schemas.codec import encode
 from playledger_schemas.events import (
     JobCanceled,
@@ -166,8 +173,22 @@ def test_job_host_totals_follow_the_column_definitions() -> None:
         "skipped": HostCounts(skipped=2),
         "seen": ZERO,
     }
-    t = host_totals(hosts)
-    assert (t.total, t.ok, t.changed, t.failed, t.unreachable, t.skipped) == (5, 3, 1, 1, 1, 1)
+    t = finish(JobView(job_id="j1", status="running", created_at=T0, hosts=hosts))
+    assert (
+        t.hosts_total,
+        t.hosts_ok,
+        t.hosts_changed,
+        t.hosts_failed,
+        t.hosts_unreachable,
+        t.hosts_skipped,
+    ) == (
+        5,
+        3,
+        1,
+        1,
+        1,
+        1,
+    )
 
 
 def test_a_full_job_matches_ansible_stats() -> None:
@@ -237,13 +258,13 @@ def test_fold_batch_writes_each_event_once_and_records_duplicates() -> None:
     events = JobBuilder("j1").queued(HOSTS).started(HOSTS).runner("runner_on_ok", host="web1", res={}).events
     batch = items([*events, events[1]])
     changes = fold_batch({}, set(), batch)
-    assert [row[1] for row in changes.events] == [1, 2, 3]
+    assert [row.seq for row in changes.events] == [1, 2, 3]
     assert [(s.stream_seq, s.reason) for s in changes.skipped] == [
         (4, "duplicate: job j1 seq 2 is already projected")
     ]
     assert len(changes.jobs) == 1
     assert changes.jobs[0].event_count == 3
-    assert [(h.host, h.counts) for h in changes.host_upserts] == [("web1", HostCounts(ok=1))]
+    assert changes.host_upserts == [HostRow(job_id="j1", host="web1", ok=1)]
     assert (changes.first_stream_seq, changes.last_stream_seq) == (1, 4)
 
 
@@ -254,7 +275,7 @@ def test_fold_batch_tells_late_events_from_duplicates_with_the_known_set() -> No
     late = items([queued, started], first_seq=10)
     assert duplicate_candidates({"j1": view}, late) == {("j1", 1), ("j1", 2)}
     changes = fold_batch({"j1": view}, {("j1", 2)}, late)
-    assert [row[1] for row in changes.events] == [1]
+    assert [row.seq for row in changes.events] == [1]
     assert [s.stream_seq for s in changes.skipped] == [11]
     assert changes.jobs[0].status == "running"
 
@@ -265,15 +286,14 @@ def test_fold_batch_deletes_host_rows_of_a_previous_attempt() -> None:
     b.started(HOSTS).runner("runner_on_ok", host="web2", res={})
     changes = fold_batch({"j1": before}, set(), items(b.events[-2:], first_seq=20))
     assert changes.host_deletes == [("j1", "web1")]
-    assert [(h.host, h.counts) for h in changes.host_upserts] == [("web2", HostCounts(ok=1))]
+    assert changes.host_upserts == [HostRow(job_id="j1", host="web2", ok=1)]
 
 
 def test_event_rows_carry_host_play_task_stdout_and_the_data_as_published() -> None:
     b = JobBuilder("j1").queued(HOSTS)
     b.runner("runner_on_ok", "ok: [web1]", host="web1", play="all", task="t1", res={"changed": False})
     row = fold_batch({}, set(), items(b.events)).events[1]
-    job_id, seq, sseq, type_, event, attempt, counter, host, play, task, _time, stdout, truncated, data = row
-    assert (job_id, seq, sseq, type_, event, attempt, counter) == (
+    assert (row.job_id, row.seq, row.stream_seq, row.type, row.event, row.attempt, row.counter) == (
         "j1",
         2,
         2,
@@ -282,10 +302,16 @@ def test_event_rows_carry_host_play_task_stdout_and_the_data_as_published() -> N
         0,
         1,
     )
-    assert (host, play, task, stdout, truncated) == ("web1", "all", "t1", "ok: [web1]", False)
-    assert json.loads(data)["event_data"]["res"] == {"changed": False}
+    assert (row.host, row.play, row.task, row.stdout, row.truncated) == (
+        "web1",
+        "all",
+        "t1",
+        "ok: [web1]",
+        False,
+    )
+    assert json.loads(row.data)["event_data"]["res"] == {"changed": False}
     lifecycle = fold_batch({}, set(), items(b.events)).events[0]
-    assert lifecycle[3:6] == ("job.queued.v1", "job.queued", 0)
+    assert (lifecycle.type, lifecycle.event, lifecycle.attempt) == ("job.queued.v1", "job.queued", 0)
 
 
 def test_unknown_and_invalid_messages_become_skipped_rows() -> None:
@@ -308,10 +334,10 @@ def test_unknown_and_invalid_messages_become_skipped_rows() -> None:
 def test_nul_characters_are_replaced_so_postgresql_accepts_them() -> None:
     b = JobBuilder("j1").runner("runner_on_ok", "a\x00b", host="w\x00", res={"msg": "x\x00y"})
     row = fold_batch({}, set(), items(b.events)).events[0]
-    assert row[7] == "w\ufffd"
-    assert row[11] == "a\ufffdb"
-    assert "\\u0000" not in row[13]
-    assert json.loads(row[13])["event_data"]["res"]["msg"] == "x\ufffdy"
+    assert row.host == "w\ufffd"
+    assert row.stdout == "a\ufffdb"
+    assert "\\u0000" not in row.data
+    assert json.loads(row.data)["event_data"]["res"]["msg"] == "x\ufffdy"
 
 
 def test_realistic_jobs_are_all_terminal_with_their_last_seq() -> None:
@@ -352,7 +378,7 @@ def test_folding_in_batches_equals_folding_event_by_event() -> None:
         one_by_one[e.job_id] = evolve(one_by_one.get(e.job_id), e, n)
 
     views: dict[str, JobView] = {}
-    host_rows: dict[tuple[str, str], HostCounts] = {}
+    host_rows: dict[tuple[str, str], HostRow] = {}
     all_items = items(stream)
     start = 0
     while start < len(all_items):
@@ -361,8 +387,8 @@ def test_folding_in_batches_equals_folding_event_by_event() -> None:
         for job_id, host in changes.host_deletes:
             del host_rows[(job_id, host)]
         for row in changes.host_upserts:
-            host_rows[(row.job_id, row.host)] = row.counts
+            host_rows[(row.job_id, row.host)] = row
         views.update({job.job_id: job for job in changes.jobs})
         start += size
     assert views == one_by_one
-    assert host_rows == {(j, h): c for j, v in one_by_one.items() for h, c in v.hosts.items()}
+    assert host_rows == {(j, h): host_row(j, h, c) for j, v in one_by_one.items() for h, c in v.hosts.items()}

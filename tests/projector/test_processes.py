@@ -16,7 +16,7 @@ import pytest
 from nats.js import JetStreamContext
 
 from playledger_common.readmodel import READ_MODEL_VERSION
-from playledger_projector.locks import LEADER, LOCK_CLASS
+from playledger_projector.locks import LEADER, LEADER_HOLDERS_SQL, LOCK_CLASS
 from playledger_projector.rebuild import replay_into
 from tests.projector.factory import (
     checkpoint,
@@ -80,9 +80,7 @@ def fx_procs(tmp_path: Path, nats_url: str, database_url: str) -> Iterator[Proce
 async def active_pid(db: asyncpg.Connection) -> int | None:
     """The OS pid of the projector holding the leader lock (from its application_name)."""
     names = await db.fetch(
-        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2 "
-        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        LEADER_HOLDERS_SQL,
         LOCK_CLASS,
         LEADER,
     )

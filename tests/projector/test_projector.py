@@ -20,7 +20,6 @@ from playledger_common.settings import ProjectorSettings
 from playledger_projector import migrations
 from playledger_projector.applier import Applier
 from playledger_projector.consumer import StreamReader
-from playledger_projector.fold import is_terminal_status
 from playledger_projector.lag import measure, read_checkpoint
 from playledger_projector.locks import LOCK_CLASS, REBUILD
 from playledger_projector.rebuild import RebuildError, rebuild, replay_into, swap_in
@@ -29,6 +28,7 @@ from playledger_projector.store import CheckpointMovedError, Store
 from playledger_projector.views import BatchChanges
 from playledger_schemas.codec import encode
 from playledger_schemas.events import JobFailed, JobSucceeded, event_kind
+from playledger_schemas.status import is_terminal_status
 from playledger_schemas.subjects import event_subject
 from tests.projector.factory import (
     JobBuilder,

@@ -18,11 +18,7 @@ from msgspec import Meta
 
 from playledger_schemas.commands import GroupName, HostName, PlaybookPath, Submitter
 from playledger_schemas.ids import JOB_ID_PATTERN, Priority
-
-JobStatus = Literal["queued", "running", "successful", "failed", "error", "canceled", "timeout", "rejected"]
-TERMINAL_STATUSES: frozenset[str] = frozenset(
-    {"successful", "failed", "error", "canceled", "timeout", "rejected"}
-)
+from playledger_schemas.status import JobStatus, TerminalStatus
 
 ClientJobId = Annotated[
     str,
@@ -183,7 +179,7 @@ class JobStatusResponse(msgspec.Struct, frozen=True, kw_only=True):
     """A summary: type, host count, group names."""
     options: dict[str, Any] | None
     progress: Progress
-    result: JobStatus | None
+    result: TerminalStatus | None
     """The terminal status, once the terminal event is projected."""
     runner_status: str | None
     rc: int | None

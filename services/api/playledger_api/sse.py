@@ -12,11 +12,10 @@ from typing import Final
 import msgspec
 
 from playledger_api.backlog import Entry
+from playledger_schemas.events import TERMINAL_KINDS
+from playledger_schemas.status import TerminalStatus
 from playledger_schemas.subjects import kind_of
 
-TERMINAL_KINDS: Final = frozenset(
-    {"job.succeeded", "job.failed", "job.canceled", "job.timed_out", "job.error", "job.rejected"}
-)
 END_EVENT: Final = "end"
 KEEPALIVE: Final = b": keepalive\n\n"
 
@@ -25,8 +24,8 @@ class EndData(msgspec.Struct, frozen=True, kw_only=True):
     """Data of the final ``end`` event: the job is terminal and every event was sent."""
 
     job_id: str
-    outcome: str
-    """The terminal event's kind, e.g. ``job.succeeded``."""
+    outcome: TerminalStatus
+    """The job's terminal status, the same word as its ``status`` in the API (e.g. ``successful``)."""
     last_event_id: int
 
 
@@ -43,7 +42,8 @@ def encode_event(seq: int, name: str, data: bytes) -> bytes:
 
 
 def end_message(job_id: str, kind: str, seq: int) -> bytes:
-    data = msgspec.json.encode(EndData(job_id=job_id, outcome=kind, last_event_id=seq))
+    """The ``end`` event after the terminal event of kind ``kind`` (e.g. ``job.succeeded``)."""
+    data = msgspec.json.encode(EndData(job_id=job_id, outcome=TERMINAL_KINDS[kind], last_event_id=seq))
     return b"event: %s\ndata: %s\n\n" % (END_EVENT.encode(), data)
 
 

@@ -14,14 +14,14 @@ from typing import Any, Final, Literal, TypeVar
 
 import msgspec
 
-from playledger_api.models import TERMINAL_STATUSES
 from playledger_api.store import ReadModel
 from playledger_common.readmodel import PROJECTION
+from playledger_schemas.status import ACTIVE_STATUSES, TERMINAL_STATUSES, ResultStatus
 
 K = TypeVar("K")
 Bucket = Literal["hour", "day"]
 GroupBy = Literal["playbook", "status", "priority"]
-SUCCESS: Final = "successful"
+SUCCESS: Final[ResultStatus] = "successful"
 _GROUP_EXPR: Final[dict[GroupBy, str]] = {
     "playbook": "coalesce(source ->> 'path', '')",
     "status": "status",
@@ -154,7 +154,8 @@ async def job_stats(
         bucket,
     )
     now = await read_model.query(
-        "SELECT status, count(*)::int FROM jobs WHERE status IN ('queued', 'running') GROUP BY 1"
+        "SELECT status, count(*)::int FROM jobs WHERE status = ANY($1::text[]) GROUP BY 1",
+        list(ACTIVE_STATUSES),
     )
     projected = await read_model.query(
         "SELECT last_stream_seq FROM projection_checkpoint WHERE projection = $1", PROJECTION

@@ -29,8 +29,9 @@ from playledger_api.models import (
     Progress,
     links,
 )
-from playledger_common.readmodel import MIGRATIONS_TABLE, PROJECTION, SCHEMA
+from playledger_common.readmodel import MIGRATIONS_TABLE, PROJECTION, SCHEMA, JobRow, columns, from_record
 from playledger_schemas.commands import Submitter
+from playledger_schemas.status import JobStatus, is_terminal_status
 
 log: Final = logging.getLogger(__name__)
 LOG_PAGE: Final = 500
@@ -61,12 +62,13 @@ async def create_pool(database_url: str, size: int) -> asyncpg.Pool[asyncpg.Reco
     return pool
 
 
-_JOB_COLUMNS: Final = """
-    job_id, status, priority, source, inventory_summary, options, created_at, started_at, finished_at,
-    attempt, executor_id, rc, runner_status, failure_reason, rejection_errors, cancel_requested,
-    current_play, current_task, hosts_total, hosts_ok, hosts_changed, hosts_failed, hosts_unreachable,
-    hosts_skipped, event_count, runner_event_count, last_seq, last_stream_seq, terminal_seq, submitted_by
-"""
+_JOB_SQL: Final = (
+    f"SELECT {', '.join(columns(JobRow))}, "  # noqa: S608 - row columns, values are parameters
+    "(SELECT last_stream_seq FROM projection_checkpoint WHERE projection = $2) AS projection_seq "
+    "FROM jobs WHERE job_id = $1"
+)
+_EVENT_COLUMNS: Final = ", ".join(columns(EventItem))
+_HOST_COLUMNS: Final = ", ".join(columns(HostSummary))
 
 
 @contextlib.asynccontextmanager
@@ -109,17 +111,13 @@ class ReadModel:
         return await self._fetch(query, *args)
 
     async def job(self, job_id: str) -> JobStatusResponse | None:
-        row = await self._fetchrow(
-            f"SELECT {_JOB_COLUMNS}, "  # noqa: S608 - a constant column list, values are parameters
-            "(SELECT last_stream_seq FROM projection_checkpoint WHERE projection = $2) AS projection_seq "
-            "FROM jobs WHERE job_id = $1",
-            job_id,
-            PROJECTION,
-        )
-        return None if row is None else _job_status(row)
+        record = await self._fetchrow(_JOB_SQL, job_id, PROJECTION)
+        if record is None:
+            return None
+        return job_status(from_record(JobRow, record), record["projection_seq"] or 0)
 
-    async def status(self, job_id: str) -> str | None:
-        status: str | None = await self._fetchval("SELECT status FROM jobs WHERE job_id = $1", job_id)
+    async def status(self, job_id: str) -> JobStatus | None:
+        status: JobStatus | None = await self._fetchval("SELECT status FROM jobs WHERE job_id = $1", job_id)
         return status
 
     async def is_complete(self, job_id: str) -> bool:
@@ -188,32 +186,31 @@ class ReadModel:
         self, job_id: str, *, after: int, limit: int, event: str | None, host: str | None
     ) -> EventPage:
         rows = await self._fetch(
-            """
-            SELECT seq, stream_seq, type, event, attempt, counter, host, play, task, time, stdout, truncated, data
+            f"""
+            SELECT {_EVENT_COLUMNS}
             FROM job_events
             WHERE job_id = $1 AND seq > $2
               AND ($3::text IS NULL OR event = $3)
               AND ($4::text IS NULL OR host = $4)
             ORDER BY seq
             LIMIT $5
-            """,
+            """,  # noqa: S608 - response columns, values are parameters
             job_id,
             after,
             event,
             host,
             limit + 1,
         )
-        items = [EventItem(**dict(r)) for r in rows[:limit]]
+        items = [from_record(EventItem, r) for r in rows[:limit]]
         next_after = items[-1].seq if len(rows) > limit else None
         return EventPage(items=items, next_after=next_after)
 
     async def hosts(self, job_id: str) -> list[HostSummary]:
         rows = await self._fetch(
-            "SELECT host, ok, changed, failures, unreachable, skipped, rescued, ignored "
-            "FROM job_hosts WHERE job_id = $1 ORDER BY host",
+            f"SELECT {_HOST_COLUMNS} FROM job_hosts WHERE job_id = $1 ORDER BY host",  # noqa: S608 - response columns
             job_id,
         )
-        return [HostSummary(**dict(r)) for r in rows]
+        return [from_record(HostSummary, r) for r in rows]
 
     async def log(self, job_id: str, attempt: int | None) -> AsyncIterator[str]:
         """The job's stdout, runner event by runner event, read with a server-side cursor."""
@@ -235,44 +232,44 @@ class ReadModel:
         return version
 
 
-def _job_status(r: asyncpg.Record) -> JobStatusResponse:
-    job_id: str = r["job_id"]
-    complete = r["terminal_seq"] is not None
-    rejection: Any = r["rejection_errors"]
+def job_status(row: JobRow, projection_seq: int) -> JobStatusResponse:
+    """The API's view of a ``jobs`` row; ``projection_seq`` is the projector's checkpoint."""
+    job_id = row.job_id
+    complete = row.terminal_seq is not None
     return JobStatusResponse(
         id=job_id,
-        status=r["status"],
-        priority=r["priority"],
-        created_at=r["created_at"],
-        started_at=r["started_at"],
-        finished_at=r["finished_at"],
-        attempt=r["attempt"],
-        executor_id=r["executor_id"],
-        source=r["source"],
-        inventory=r["inventory_summary"],
-        options=r["options"],
+        status=row.status,
+        priority=row.priority,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        attempt=row.attempt,
+        executor_id=row.executor_id,
+        source=row.source,
+        inventory=row.inventory_summary,
+        options=row.options,
         progress=Progress(
-            current_play=r["current_play"],
-            current_task=r["current_task"],
-            hosts_total=r["hosts_total"],
-            hosts_ok=r["hosts_ok"],
-            hosts_changed=r["hosts_changed"],
-            hosts_failed=r["hosts_failed"],
-            hosts_unreachable=r["hosts_unreachable"],
-            hosts_skipped=r["hosts_skipped"],
+            current_play=row.current_play,
+            current_task=row.current_task,
+            hosts_total=row.hosts_total,
+            hosts_ok=row.hosts_ok,
+            hosts_changed=row.hosts_changed,
+            hosts_failed=row.hosts_failed,
+            hosts_unreachable=row.hosts_unreachable,
+            hosts_skipped=row.hosts_skipped,
         ),
-        result=r["status"] if complete else None,
-        runner_status=r["runner_status"],
-        rc=r["rc"],
-        failure_reason=r["failure_reason"],
-        rejection_errors=rejection,
-        cancel_requested=r["cancel_requested"],
-        submitted_by=None if r["submitted_by"] is None else msgspec.convert(r["submitted_by"], Submitter),
-        event_count=r["event_count"],
-        runner_event_count=r["runner_event_count"],
-        last_seq=r["last_seq"],
-        last_projected_seq=r["last_stream_seq"],
-        projection_seq=r["projection_seq"] or 0,
+        result=row.status if complete and is_terminal_status(row.status) else None,
+        runner_status=row.runner_status,
+        rc=row.rc,
+        failure_reason=row.failure_reason,
+        rejection_errors=row.rejection_errors,
+        cancel_requested=row.cancel_requested,
+        submitted_by=None if row.submitted_by is None else msgspec.convert(row.submitted_by, Submitter),
+        event_count=row.event_count,
+        runner_event_count=row.runner_event_count,
+        last_seq=row.last_seq,
+        last_projected_seq=row.last_stream_seq,
+        projection_seq=projection_seq,
         complete=complete,
         log_url=f"/api/v1/jobs/{job_id}/logs",
         links=links(job_id),

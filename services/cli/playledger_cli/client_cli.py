@@ -23,6 +23,8 @@ from playledger_cli.exitcodes import ExitCode, exit_code_for
 from playledger_cli.follow import FollowView
 from playledger_cli.output import emit_json, output_option
 from playledger_schemas.codec import decode_event
+from playledger_schemas.ids import PRIORITIES
+from playledger_schemas.status import JOB_STATUSES
 
 api_url_option = click.option(
     "--api-url", default=None, help="Default: $PLAYLEDGER_API_URL, then the running `playledger dev`'s."
@@ -199,8 +201,8 @@ def submit(
 
 
 @click.command()
-@click.option("--status", help="Filter by status (queued, running, successful, failed, …).")
-@click.option("--priority", type=click.Choice(["critical", "high", "normal", "low"]))
+@click.option("--status", help=f"Filter by status: {', '.join(JOB_STATUSES)}.")
+@click.option("--priority", type=click.Choice(PRIORITIES))
 @click.option("--limit", type=int, default=20, show_default=True)
 @api_url_option
 @output_option

@@ -8,6 +8,8 @@ from __future__ import annotations
 import enum
 from typing import Final
 
+from playledger_schemas.status import TerminalStatus
+
 
 class ExitCode(enum.IntEnum):
     SUCCESS = 0
@@ -26,17 +28,18 @@ class ExitCode(enum.IntEnum):
     UNEXPECTED = 250
 
 
-OUTCOME_EXIT_CODES: Final = {
-    "succeeded": ExitCode.SUCCESS,
+OUTCOME_EXIT_CODES: Final[dict[TerminalStatus, ExitCode]] = {
+    "successful": ExitCode.SUCCESS,
     "failed": ExitCode.HOSTS_FAILED,
     "error": ExitCode.ERROR,
     "rejected": ExitCode.INVALID_OPTIONS,
     "canceled": ExitCode.CANCELED,
-    "timed_out": ExitCode.TIMED_OUT,
+    "timeout": ExitCode.TIMED_OUT,
 }
+"""Keyed by the contract's terminal statuses (``playledger_schemas.status``)."""
 
 
-def exit_code_for(outcome: str | None, rc: int | None) -> int:
+def exit_code_for(outcome: TerminalStatus | None, rc: int | None) -> int:
     """A failed job exits with ansible-playbook's own rc (2 failed hosts, 4 unreachable)."""
     if outcome == "failed" and rc:
         return rc

@@ -17,7 +17,6 @@ from rich.text import Text
 
 from playledger_schemas.codec import encode
 from playledger_schemas.events import (
-    OUTCOME_EVENTS,
     JobCanceled,
     JobCancelRequested,
     JobError,
@@ -30,9 +29,9 @@ from playledger_schemas.events import (
     JobTimedOut,
     ResultData,
     RunnerEvent,
+    terminal_status,
 )
-
-_OUTCOMES: Final[dict[type, str]] = {cls: name for name, cls in OUTCOME_EVENTS.items()}
+from playledger_schemas.status import TerminalStatus
 
 _RESULT_STYLE: Final = {
     "runner_on_ok": ("ok", "green"),
@@ -51,7 +50,8 @@ class FollowView:
     def __init__(self, job_id: str, *, as_json: bool = False) -> None:
         self.job_id = job_id
         self.as_json = as_json
-        self.outcome: str | None = None
+        self.outcome: TerminalStatus | None = None
+        """The job's terminal status, once its terminal event arrived."""
         self.rc: int | None = None
         self.counts = {"ok": 0, "changed": 0, "failed": 0, "skipped": 0, "unreachable": 0}
         self.console = Console(stderr=False, highlight=False)
@@ -113,7 +113,7 @@ class FollowView:
                 | JobTimedOut(data=data)
                 | JobError(data=data)
             ):
-                self.outcome = _OUTCOMES[type(event)]
+                self.outcome = terminal_status(event)
                 self.rc = data.rc
             case _:
                 pass
@@ -165,5 +165,5 @@ class FollowView:
         style = "green" if isinstance(event, JobSucceeded) else "red"
         reason = f": {data.reason}" if data.reason else ""
         rc = "" if re.search(rf"\brc {data.rc}\b", reason) else f"rc {data.rc}, "  # a reason may say it
-        summary = f"{_OUTCOMES[type(event)]}{reason} ({rc}{data.runner_events} runner events)"
+        summary = f"{terminal_status(event)}{reason} ({rc}{data.runner_events} runner events)"
         self.console.print(Text(f"\n{summary}", style=f"bold {style}"))

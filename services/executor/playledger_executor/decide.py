@@ -14,11 +14,11 @@ from playledger_schemas.events import (
     JobCancelRequested,
     JobEvent,
     JobQueued,
-    Outcome,
     RunnerEvent,
     RunnerStatus,
     is_terminal,
 )
+from playledger_schemas.status import ResultStatus
 
 Phase = Literal["new", "queued", "canceling", "running", "done"]
 
@@ -181,7 +181,7 @@ def decide_poison(state: JobState) -> PoisonDecision:
 
 @dataclass(frozen=True, slots=True)
 class Ending:
-    outcome: Outcome
+    outcome: ResultStatus
     reason: str | None
 
 
@@ -201,14 +201,14 @@ def classify(
     if canceled is not None:
         return Ending("canceled", canceled)
     if timed_out:
-        return Ending("timed_out", "the job exceeded its timeout")
+        return Ending("timeout", "the job exceeded its timeout")
     match runner_status:
         case "successful" if rc == 0:
-            return Ending("succeeded", None)
+            return Ending("successful", None)
         case "successful" | "failed":
             return Ending("failed", f"ansible-playbook exited with rc {rc}")
         case "timeout":
-            return Ending("timed_out", "ansible-runner reported a timeout")
+            return Ending("timeout", "ansible-runner reported a timeout")
         case "canceled":
             return Ending("canceled", "ansible-runner reported the run as canceled")
         case "error":

@@ -224,7 +224,7 @@ class JobRunner:
             match item:
                 case Status(status=status, explanation=explanation):
                     if status in FINAL_STATUSES:
-                        run.status = status  # type: ignore[assignment]
+                        run.status = status
                         run.explanation = explanation
                 case Event(data=raw):
                     stdout = raw.get("stdout")

@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from playledger_executor.proctree import kill_all, snapshot
+from playledger_schemas.status import RESULT_STATUSES
 
 log: Final = logging.getLogger(__name__)
 
 LINE_LIMIT: Final = 64 * 1024 * 1024
-FINAL_STATUSES: Final = frozenset({"successful", "failed", "timeout", "canceled", "error"})
+FINAL_STATUSES: Final = RESULT_STATUSES
+"""The status lines that end a run: ansible-runner's final statuses are the job's result statuses."""
 
 
 def minimal_env(private_dir: Path) -> dict[str, str]:

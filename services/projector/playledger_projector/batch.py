@@ -14,11 +14,13 @@ from typing import Any, Final
 
 import msgspec
 
-from playledger_projector.fold import Work, is_terminal_status, start, step
-from playledger_projector.views import BatchChanges, EventRow, HostRow, JobView, SkippedRow
+from playledger_common.readmodel import EventRow, HostCounts, HostRow, SkippedRow
+from playledger_projector.fold import finish, start, step
+from playledger_projector.views import BatchChanges, JobView
 from playledger_schemas.codec import ContractError, decode_event
 from playledger_schemas.events import JobEvent, RunnerEvent, event_kind, event_tag
 from playledger_schemas.rules import JobTrack, writer_rule_broken
+from playledger_schemas.status import is_terminal_status
 from playledger_schemas.subjects import is_command_rejection
 
 
@@ -119,37 +121,31 @@ def event_row(item: Decoded) -> EventRow:
     if isinstance(event, RunnerEvent):
         data = event.data
         ed = data.event_data
-        return (
-            event.job_id,
-            event.seq,
-            item.stream_seq,
-            _RUNNER_TAG,
-            data.event,
-            event.attempt,
-            data.counter,
-            _text(ed, "host"),
-            _text(ed, "play"),
-            _text(ed, "task"),
-            event.time,
-            _clean(data.stdout) or "",
-            bool(data.truncated),
-            item.data,
+        return EventRow(
+            job_id=event.job_id,
+            seq=event.seq,
+            stream_seq=item.stream_seq,
+            type=_RUNNER_TAG,
+            event=data.event,
+            attempt=event.attempt,
+            counter=data.counter,
+            host=_text(ed, "host"),
+            play=_text(ed, "play"),
+            task=_text(ed, "task"),
+            time=event.time,
+            stdout=_clean(data.stdout) or "",
+            truncated=bool(data.truncated),
+            data=item.data,
         )
-    return (
-        event.job_id,
-        event.seq,
-        item.stream_seq,
-        event_tag(event),
-        event_kind(event),
-        event.attempt,
-        None,
-        None,
-        None,
-        None,
-        event.time,
-        "",
-        False,
-        item.data,
+    return EventRow(
+        job_id=event.job_id,
+        seq=event.seq,
+        stream_seq=item.stream_seq,
+        type=event_tag(event),
+        event=event_kind(event),
+        attempt=event.attempt,
+        time=event.time,
+        data=item.data,
     )
 
 
@@ -176,7 +172,7 @@ def fold_batch(
     ``views`` holds the projected state of every job the batch touches that exists;
     ``known`` the ``(job_id, seq)`` pairs among ``duplicate_candidates`` already projected.
     """
-    work: dict[str, Work] = {}
+    work: dict[str, JobView] = {}
     seen: set[tuple[str, int]] = set()
     events: list[EventRow] = []
     skipped: list[SkippedRow] = []
@@ -204,7 +200,7 @@ def fold_batch(
         if job is None:
             job = start(views.get(event.job_id), event)
         broken = writer_rule_broken(
-            JobTrack(last_seq=job["last_seq"], terminal=is_terminal_status(job["status"])), event.seq
+            JobTrack(last_seq=job.last_seq, terminal=is_terminal_status(job.status)), event.seq
         )
         if broken is not None:
             skipped.append(
@@ -220,14 +216,14 @@ def fold_batch(
         work[event.job_id] = job
         step(job, event, item.stream_seq)
         events.append(event_row(item))
-    jobs = [JobView(**fields) for fields in work.values()]
+    jobs = [finish(job) for job in work.values()]
     upserts: list[HostRow] = []
     deletes: list[tuple[str, str]] = []
     for after in jobs:
         before = views.get(after.job_id)
         old = before.hosts if before is not None else {}
         upserts.extend(
-            HostRow(job_id=after.job_id, host=host, counts=counts)
+            host_row(after.job_id, host, counts)
             for host, counts in after.hosts.items()
             if old.get(host) != counts
         )
@@ -241,3 +237,7 @@ def fold_batch(
         first_stream_seq=items[0].stream_seq if items else 0,
         last_stream_seq=items[-1].stream_seq if items else 0,
     )
+
+
+def host_row(job_id: str, host: str, counts: HostCounts) -> HostRow:
+    return HostRow(job_id=job_id, host=host, **msgspec.structs.asdict(counts))

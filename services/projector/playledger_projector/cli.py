@@ -17,7 +17,7 @@ from playledger_common.readmodel import READ_MODEL_VERSION, SCHEMA
 from playledger_common.settings import ProjectorSettings, from_env
 from playledger_projector import migrations
 from playledger_projector.lag import measure
-from playledger_projector.locks import LEADER, LOCK_CLASS
+from playledger_projector.locks import LEADER, LEADER_HOLDERS_SQL, LOCK_CLASS
 from playledger_projector.rebuild import RebuildError, rebuild
 from playledger_projector.service import Projector
 
@@ -115,11 +115,7 @@ def status(ctx: click.Context) -> None:
             lag = await measure(conn, nc.jetstream(), SCHEMA)
             version = await migrations.current_version(conn, SCHEMA)
             active = await conn.fetchval(
-                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = $2 "
-                "AND l.objsubid = 2 "
-                # advisory locks are per database: a projector of another database is not ours
-                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                LEADER_HOLDERS_SQL,
                 LOCK_CLASS,
                 LEADER,
             )

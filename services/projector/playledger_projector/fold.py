@@ -18,33 +18,20 @@ from typing import Any, Final
 
 import msgspec
 
-from playledger_projector.views import ZERO, HostCounts, JobView, Status
+from playledger_common.readmodel import HostCounts
+from playledger_projector.views import ZERO, JobView
 from playledger_schemas.commands import InlineInventory, InventoryGroup, JobSpec
 from playledger_schemas.events import (
-    JobCanceled,
     JobCancelRequested,
-    JobError,
     JobEvent,
-    JobFailed,
     JobQueued,
     JobRejected,
     JobStarted,
-    JobSucceeded,
-    JobTimedOut,
     ResultData,
     RunnerEvent,
+    terminal_status,
 )
-
-RESULT_STATUS: Final[dict[type, Status]] = {
-    JobSucceeded: "successful",
-    JobFailed: "failed",
-    JobError: "error",
-    JobCanceled: "canceled",
-    JobTimedOut: "timeout",
-}
-
-_RANK: Final[dict[str, int]] = {"queued": 0, "running": 1}
-_TERMINAL_RANK: Final = 2
+from playledger_schemas.status import is_terminal_status
 
 # ansible's stats keys -> HostCounts fields ("dark" is ansible's word for unreachable).
 _STATS_FIELDS: Final = (
@@ -59,101 +46,97 @@ _STATS_FIELDS: Final = (
 _REASON_HOSTS: Final = 20
 
 
-def rank(status: str) -> int:
-    return _RANK.get(status, _TERMINAL_RANK)
-
-
-def is_terminal_status(status: str) -> bool:
-    return rank(status) == _TERMINAL_RANK
-
-
 def evolve(view: JobView | None, event: JobEvent, stream_seq: int) -> JobView:
     """The job after ``event`` (stored at ``stream_seq``); ``view`` is ``None`` for a new job."""
-    work = start(view, event)
-    step(work, event, stream_seq)
-    return JobView(**work)
+    job = start(view, event)
+    step(job, event, stream_seq)
+    return finish(job)
 
 
-Work = dict[str, Any]
-"""A job's fields being folded: a private, mutable copy of a ``JobView`` (``fold_batch`` folds a
-whole batch into one per job, then freezes it; ``evolve`` is the one-event, pure form)."""
+def start(view: JobView | None, event: JobEvent) -> JobView:
+    """A private working copy of ``view``, or a new job first seen with ``event``.
 
-_NEW: Final[Work] = {
-    f.name: f.default
-    for f in msgspec.structs.fields(JobView)
-    if f.default is not msgspec.NODEFAULT and f.name != "hosts"
-}
-
-
-def start(view: JobView | None, event: JobEvent) -> Work:
-    """A working copy of ``view``, or of a new job first seen with ``event``."""
+    ``fold_batch`` folds a whole batch into one copy per job (``step``), then ``finish``es it;
+    ``evolve`` is the one-event form. Nobody else ever mutates a view.
+    """
     if view is None:
-        return {**_NEW, "job_id": event.job_id, "status": "queued", "created_at": event.time, "hosts": {}}
-    work = msgspec.structs.asdict(view)
-    work["hosts"] = dict(view.hosts)
-    return work
+        return JobView(job_id=event.job_id, status="queued", created_at=event.time)
+    return msgspec.structs.replace(view, hosts=dict(view.hosts))
 
 
-def step(work: Work, event: JobEvent, stream_seq: int) -> None:
-    """Fold one event into ``work`` in place."""
-    work["event_count"] += 1
-    if event.seq > work["last_seq"]:
-        work["last_seq"] = event.seq
-    if stream_seq > work["last_stream_seq"]:
-        work["last_stream_seq"] = stream_seq
+def finish(job: JobView) -> JobView:
+    """Derive the ``hosts_*`` progress columns from the host summaries."""
+    ok = changed = failed = unreachable = skipped = 0
+    for c in job.hosts.values():
+        ok += not c.failures and not c.unreachable
+        changed += c.changed > 0
+        failed += c.failures > 0
+        unreachable += c.unreachable > 0
+        skipped += c.skipped > 0 and not (c.ok or c.failures or c.unreachable or c.rescued)
+    job.hosts_total = len(job.hosts)
+    job.hosts_ok = ok
+    job.hosts_changed = changed
+    job.hosts_failed = failed
+    job.hosts_unreachable = unreachable
+    job.hosts_skipped = skipped
+    return job
+
+
+def step(job: JobView, event: JobEvent, stream_seq: int) -> None:
+    """Fold one event into ``job`` in place."""
+    job.event_count += 1
+    if event.seq > job.last_seq:
+        job.last_seq = event.seq
+    if stream_seq > job.last_stream_seq:
+        job.last_stream_seq = stream_seq
     if event.seq == 1:
-        work["created_at"] = event.time
-    attempt = work["attempt"]
+        job.created_at = event.time
+    attempt = job.attempt
     if event.attempt > attempt:
-        work["attempt"] = event.attempt
+        job.attempt = event.attempt
     if isinstance(event, RunnerEvent):
-        _runner(work, event)
+        _runner(job, event)
         return
-    terminal = is_terminal_status(work["status"])
     match event:
         case JobQueued():
-            _spec_fields(work, event.data.spec, resolved=False)
+            _spec_fields(job, event.data.spec, resolved=False)
             if event.data.submitted_by is not None:
-                work["submitted_by"] = msgspec.to_builtins(event.data.submitted_by)
+                job.submitted_by = msgspec.to_builtins(event.data.submitted_by)
         case JobStarted():
             if event.attempt >= attempt:  # else a stale start of an earlier attempt: counted only
-                _spec_fields(work, event.data.spec, resolved=True)
-                work["status"] = _advance(work["status"], "running")
-                work["started_at"] = event.time
-                work["executor_id"] = event.data.executor_id
+                _spec_fields(job, event.data.spec, resolved=True)
+                if job.status == "queued":
+                    job.status = "running"
+                job.started_at = event.time
+                job.executor_id = event.data.executor_id
                 if event.attempt > attempt:
-                    work.update(hosts={}, current_play=None, current_task=None)
+                    job.hosts = {}
+                    job.current_play = job.current_task = None
         case JobCancelRequested():
-            work["cancel_requested"] = True
-        case JobRejected():
-            if not terminal:
-                work.update(
-                    status="rejected",
-                    failure_reason=event.data.reason,
-                    rejection_errors=msgspec.to_builtins(event.data.errors),
-                    finished_at=event.time,
-                    terminal_seq=event.seq,
-                )
-        case JobSucceeded() | JobFailed() | JobError() | JobCanceled() | JobTimedOut():
-            if not terminal:
-                _result(work, event, RESULT_STATUS[type(event)], event.data)
+            job.cancel_requested = True
+        case _:
+            status = terminal_status(event)
+            if status is None or is_terminal_status(job.status):
+                return  # not terminal, or not the first terminal event: the first one wins
+            job.status = status
+            job.finished_at = event.time
+            job.terminal_seq = event.seq
+            if isinstance(event, JobRejected):
+                job.failure_reason = event.data.reason
+                job.rejection_errors = msgspec.to_builtins(event.data.errors)
+            else:
+                _result(job, event.data)
 
 
-def _advance(current: Status, new: Status) -> Status:
-    return new if rank(new) > rank(current) else current
-
-
-def _spec_fields(work: Work, spec: JobSpec, *, resolved: bool) -> None:
+def _spec_fields(job: JobView, spec: JobSpec, *, resolved: bool) -> None:
     """Fields from a job spec; the executor's resolved options win over the submitted ones."""
-    if work["source"] is None:
-        work.update(
-            priority=spec.priority,
-            source=msgspec.to_builtins(spec.source),
-            inventory_summary=inventory_summary(spec.inventory),
-            extra_vars=spec.extra_vars,
-        )
-    if resolved or work["options"] is None:
-        work["options"] = msgspec.to_builtins(spec.options)
+    if job.source is None:
+        job.priority = spec.priority
+        job.source = msgspec.to_builtins(spec.source)
+        job.inventory_summary = inventory_summary(spec.inventory)
+        job.extra_vars = spec.extra_vars
+    if resolved or job.options is None:
+        job.options = msgspec.to_builtins(spec.options)
 
 
 def inventory_summary(inventory: InlineInventory) -> dict[str, Any]:
@@ -163,27 +146,27 @@ def inventory_summary(inventory: InlineInventory) -> dict[str, Any]:
     return {"type": "inline", "hosts": len(hosts), "groups": sorted(inventory.groups)}
 
 
-def _runner(work: Work, event: RunnerEvent) -> None:
+def _runner(job: JobView, event: RunnerEvent) -> None:
     data = event.data
     name = data.event
     event_data = data.event_data
-    work["runner_event_count"] += 1
-    if work["status"] == "queued":
-        work["status"] = "running"
+    job.runner_event_count += 1
+    if job.status == "queued":
+        job.status = "running"
     if name == "playbook_on_play_start":
-        work["current_play"] = _text(event_data, "name") or _text(event_data, "play")
-        work["current_task"] = None
+        job.current_play = _text(event_data, "name") or _text(event_data, "play")
+        job.current_task = None
     elif name == "playbook_on_task_start":
-        work["current_task"] = _text(event_data, "name") or _text(event_data, "task")
+        job.current_task = _text(event_data, "name") or _text(event_data, "task")
         play = _text(event_data, "play")
         if play is not None:
-            work["current_play"] = play
+            job.current_play = play
     elif name == "playbook_on_stats":
-        work["hosts"] = reconcile(work["hosts"], event_data)
+        job.hosts = reconcile(job.hosts, event_data)
         return
     host = _text(event_data, "host")
     if host is not None:
-        hosts = work["hosts"]
+        hosts = job.hosts
         before = hosts.get(host)
         after = count_result(before or ZERO, name, event_data)
         if after is not before:
@@ -223,20 +206,14 @@ def reconcile(hosts: Mapping[str, HostCounts], stats: Mapping[str, Any]) -> dict
     return merged
 
 
-def _result(work: Work, event: JobEvent, status: Status, data: ResultData) -> None:
-    hosts = reconcile(work["hosts"], data.stats) if data.stats else work["hosts"]
-    reason = data.reason
-    if reason is None and status == "failed":
-        reason = failure_summary(hosts)
-    work.update(
-        status=status,
-        finished_at=event.time,
-        rc=data.rc,
-        runner_status=data.runner_status,
-        failure_reason=reason,
-        terminal_seq=event.seq,
-        hosts=hosts,
-    )
+def _result(job: JobView, data: ResultData) -> None:
+    if data.stats:
+        job.hosts = reconcile(job.hosts, data.stats)
+    job.rc = data.rc
+    job.runner_status = data.runner_status
+    job.failure_reason = data.reason
+    if data.reason is None and job.status == "failed":
+        job.failure_reason = failure_summary(job.hosts)
 
 
 def failure_summary(hosts: Mapping[str, HostCounts]) -> str | None:
@@ -248,30 +225,6 @@ def failure_summary(hosts: Mapping[str, HostCounts]) -> str | None:
         if names
     ]
     return "; ".join(parts) or None
-
-
-class HostTotals(msgspec.Struct, frozen=True, kw_only=True):
-    """The ``jobs.hosts_*`` progress columns, derived from the host summaries."""
-
-    total: int = 0
-    ok: int = 0
-    changed: int = 0
-    failed: int = 0
-    unreachable: int = 0
-    skipped: int = 0
-
-
-def host_totals(hosts: Mapping[str, HostCounts]) -> HostTotals:
-    ok = changed = failed = unreachable = skipped = 0
-    for c in hosts.values():
-        ok += not c.failures and not c.unreachable
-        changed += c.changed > 0
-        failed += c.failures > 0
-        unreachable += c.unreachable > 0
-        skipped += c.skipped > 0 and not (c.ok or c.failures or c.unreachable or c.rescued)
-    return HostTotals(
-        total=len(hosts), ok=ok, changed=changed, failed=failed, unreachable=unreachable, skipped=skipped
-    )
 
 
 def _text(data: Mapping[str, Any], key: str) -> str | None:

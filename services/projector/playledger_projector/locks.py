@@ -23,6 +23,16 @@ SWAP: Final = 2
 REBUILD: Final = 3
 MIGRATE: Final = 4
 
+LEADER_HOLDERS_SQL: Final = (
+    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2 "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+"""The ``application_name`` of whoever holds ``LEADER`` in this database (args: ``LOCK_CLASS, LEADER``).
+
+Advisory locks are per database, but ``pg_locks`` lists every database's: without the
+``database`` filter a projector of another database on the same server would show."""
+
 _IDENTIFIER: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 

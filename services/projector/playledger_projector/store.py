@@ -1,7 +1,8 @@
 """The asyncpg adapter: read job views, write one batch and its checkpoint in one transaction.
 
 Writes are set-based: one ``unnest`` upsert for the jobs, one for the host summaries, one
-``COPY`` for the events, whatever the batch size. The checkpoint row is locked and checked
+``COPY`` for the events, whatever the batch size; their columns and array types derive from
+the row Structs in ``playledger_common.readmodel``. The checkpoint row is locked and checked
 first (optimistic concurrency): if it is not where this writer left it (a rebuild swapped
 the schema in, or another writer got in), the transaction is abandoned with
 ``CheckpointMovedError`` and the caller resumes from the checkpoint in the database.
@@ -16,47 +17,54 @@ import asyncpg
 import msgspec
 
 from playledger_common.errors import PlayledgerError
-from playledger_common.readmodel import PROJECTION
-from playledger_projector.fold import host_totals
-from playledger_projector.locks import LOCK_CLASS, SWAP, schema_name
-from playledger_projector.views import EVENT_COLUMNS, BatchChanges, HostCounts, JobView
-
-_JOB_COLUMNS: Final = (
-    ("job_id", "text"),
-    ("status", "text"),
-    ("priority", "text"),
-    ("source", "jsonb"),
-    ("inventory_summary", "jsonb"),
-    ("options", "jsonb"),
-    ("extra_vars", "jsonb"),
-    ("created_at", "timestamptz"),
-    ("started_at", "timestamptz"),
-    ("finished_at", "timestamptz"),
-    ("attempt", "integer"),
-    ("executor_id", "text"),
-    ("rc", "integer"),
-    ("runner_status", "text"),
-    ("failure_reason", "text"),
-    ("rejection_errors", "jsonb"),
-    ("cancel_requested", "boolean"),
-    ("current_play", "text"),
-    ("current_task", "text"),
-    ("hosts_total", "integer"),
-    ("hosts_ok", "integer"),
-    ("hosts_changed", "integer"),
-    ("hosts_failed", "integer"),
-    ("hosts_unreachable", "integer"),
-    ("hosts_skipped", "integer"),
-    ("event_count", "integer"),
-    ("runner_event_count", "integer"),
-    ("last_seq", "integer"),
-    ("last_stream_seq", "bigint"),
-    ("terminal_seq", "integer"),
-    ("submitted_by", "jsonb"),
+from playledger_common.readmodel import (
+    PROJECTION,
+    EventRow,
+    HostCounts,
+    HostRow,
+    JobRow,
+    SkippedRow,
+    columns,
+    json_columns,
+    record,
+    sql_types,
 )
-_JSON_COLUMNS: Final = frozenset(name for name, kind in _JOB_COLUMNS if kind == "jsonb")
-_VIEW_COLUMNS: Final = tuple(name for name, _ in _JOB_COLUMNS if not name.startswith("hosts_"))
-_HOST_FIELDS: Final = tuple(f.name for f in msgspec.structs.fields(HostCounts))
+from playledger_projector.locks import LOCK_CLASS, SWAP, schema_name
+from playledger_projector.views import BatchChanges, JobView
+
+_JOB_JSON: Final = json_columns(JobRow)
+_HOST_COUNTS: Final = columns(HostCounts)
+
+
+def _unnest_insert(
+    schema: str, table: str, row: type[msgspec.Struct], key: tuple[str, ...], *, update: bool
+) -> str:
+    """``INSERT … SELECT * FROM unnest($1::type[], …)`` of every column of ``row``, one array per column."""
+    names = columns(row)
+    types = sql_types(row)
+    arrays = ", ".join(f"${i}::{types[name]}[]" for i, name in enumerate(names, 1))
+    on_conflict = (
+        "DO UPDATE SET " + ", ".join(f"{name} = EXCLUDED.{name}" for name in names if name not in key)
+        if update
+        else "DO NOTHING"
+    )
+    return (
+        f"INSERT INTO {schema}.{table} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "  # noqa: S608 - schema names are checked by locks.schema_name, the rest are row columns
+        f"ON CONFLICT ({', '.join(key)}) {on_conflict}"
+    )
+
+
+def _arrays(rows: Sequence[msgspec.Struct], row: type[msgspec.Struct]) -> list[list[Any]]:
+    """One array per column of ``row`` (jsonb values as JSON text), for ``_unnest_insert``."""
+    json = json_columns(row)
+    return [
+        [_json(getattr(r, name)) for r in rows] if name in json else [getattr(r, name) for r in rows]
+        for name in columns(row)
+    ]
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else msgspec.json.encode(value).decode("utf-8")
 
 
 class CheckpointMovedError(PlayledgerError):
@@ -74,33 +82,18 @@ class Store:
     def __init__(self, conn: asyncpg.Connection, schema: str) -> None:
         self.conn = conn
         self.schema = s = schema_name(schema)
-        columns = ", ".join(name for name, _ in _JOB_COLUMNS)
-        arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(_JOB_COLUMNS, 1))
-        updates = ", ".join(f"{name} = EXCLUDED.{name}" for name, _ in _JOB_COLUMNS[1:])
-        self._upsert_jobs = (
-            f"INSERT INTO {s}.jobs ({columns}) SELECT * FROM unnest({arrays}) "  # noqa: S608 - schema names are checked by locks.schema_name
-            f"ON CONFLICT (job_id) DO UPDATE SET {updates}"
-        )
-        host_cols = ", ".join(_HOST_FIELDS)
-        host_arrays = ", ".join(f"${i}::integer[]" for i in range(3, 3 + len(_HOST_FIELDS)))
-        host_updates = ", ".join(f"{f} = EXCLUDED.{f}" for f in _HOST_FIELDS)
-        self._upsert_hosts = (
-            f"INSERT INTO {s}.job_hosts (job_id, host, {host_cols}) "  # noqa: S608 - schema names are checked by locks.schema_name
-            f"SELECT * FROM unnest($1::text[], $2::text[], {host_arrays}) "
-            f"ON CONFLICT (job_id, host) DO UPDATE SET {host_updates}"
-        )
+        self._upsert_jobs = _unnest_insert(s, "jobs", JobRow, ("job_id",), update=True)
+        self._upsert_hosts = _unnest_insert(s, "job_hosts", HostRow, ("job_id", "host"), update=True)
+        self._insert_skipped = _unnest_insert(s, "skipped_events", SkippedRow, ("stream_seq",), update=False)
         self._delete_hosts = (
             f"DELETE FROM {s}.job_hosts h USING unnest($1::text[], $2::text[]) AS d(job_id, host) "  # noqa: S608 - schema names are checked by locks.schema_name
             "WHERE h.job_id = d.job_id AND h.host = d.host"
         )
-        self._insert_skipped = (
-            f"INSERT INTO {s}.skipped_events (stream_seq, subject, reason, payload) "  # noqa: S608 - schema names are checked by locks.schema_name
-            "SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[]) "
-            "ON CONFLICT (stream_seq) DO NOTHING"
+        self._select_jobs = (
+            f"SELECT {', '.join(columns(JobRow))} FROM {s}.jobs WHERE job_id = ANY($1::text[])"  # noqa: S608 - schema names are checked by locks.schema_name
         )
-        self._select_jobs = f"SELECT {', '.join(_VIEW_COLUMNS)} FROM {s}.jobs WHERE job_id = ANY($1::text[])"  # noqa: S608 - schema names are checked by locks.schema_name
         self._select_hosts = (
-            f"SELECT job_id, host, {host_cols} FROM {s}.job_hosts WHERE job_id = ANY($1::text[]) "  # noqa: S608 - schema names are checked by locks.schema_name
+            f"SELECT {', '.join(columns(HostRow))} FROM {s}.job_hosts WHERE job_id = ANY($1::text[]) "  # noqa: S608 - schema names are checked by locks.schema_name
             "ORDER BY job_id, host"
         )
 
@@ -124,17 +117,13 @@ class Store:
         rows = await self.conn.fetch(self._select_jobs, list(job_ids))
         hosts: dict[str, dict[str, HostCounts]] = {}
         for h in await self.conn.fetch(self._select_hosts, list(job_ids)):
-            hosts.setdefault(h["job_id"], {})[h["host"]] = HostCounts(**{f: h[f] for f in _HOST_FIELDS})
+            hosts.setdefault(h["job_id"], {})[h["host"]] = HostCounts(**{f: h[f] for f in _HOST_COUNTS})
         views = {}
         for row in rows:
-            fields: dict[str, Any] = {
-                name: (
-                    msgspec.json.decode(row[name])
-                    if name in _JSON_COLUMNS and row[name] is not None
-                    else row[name]
-                )
-                for name in _VIEW_COLUMNS
-            }
+            fields = dict(row)
+            for name in _JOB_JSON:
+                if fields[name] is not None:
+                    fields[name] = msgspec.json.decode(fields[name])
             views[row["job_id"]] = JobView(**fields, hosts=hosts.get(row["job_id"], {}))
         return views
 
@@ -170,76 +159,20 @@ class Store:
                     [h for _, h in changes.host_deletes],
                 )
             if changes.jobs:
-                await conn.execute(self._upsert_jobs, *_job_arrays(changes.jobs))
+                await conn.execute(self._upsert_jobs, *_arrays(changes.jobs, JobRow))
             if changes.host_upserts:
-                rows = changes.host_upserts
-                await conn.execute(
-                    self._upsert_hosts,
-                    [r.job_id for r in rows],
-                    [r.host for r in rows],
-                    *([getattr(r.counts, f) for r in rows] for f in _HOST_FIELDS),
-                )
+                await conn.execute(self._upsert_hosts, *_arrays(changes.host_upserts, HostRow))
             if changes.events:
                 await conn.copy_records_to_table(
-                    "job_events", records=changes.events, columns=list(EVENT_COLUMNS), schema_name=s
+                    "job_events",
+                    records=map(record, changes.events),
+                    columns=list(columns(EventRow)),
+                    schema_name=s,
                 )
             if changes.skipped:
-                rows_s = changes.skipped
-                await conn.execute(
-                    self._insert_skipped,
-                    [r.stream_seq for r in rows_s],
-                    [r.subject for r in rows_s],
-                    [r.reason for r in rows_s],
-                    [r.payload for r in rows_s],
-                )
+                await conn.execute(self._insert_skipped, *_arrays(changes.skipped, SkippedRow))
             await conn.execute(
                 f"UPDATE {s}.projection_checkpoint SET last_stream_seq = $2, updated_at = now() WHERE projection = $1",  # noqa: S608 - schema names are checked by locks.schema_name
                 PROJECTION,
                 changes.last_stream_seq,
             )
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else msgspec.json.encode(value).decode("utf-8")
-
-
-def _job_arrays(jobs: Sequence[JobView]) -> list[list[Any]]:
-    columns: list[list[Any]] = [[] for _ in _JOB_COLUMNS]
-    for job in jobs:
-        totals = host_totals(job.hosts)
-        values = (
-            job.job_id,
-            job.status,
-            job.priority,
-            _json(job.source),
-            _json(job.inventory_summary),
-            _json(job.options),
-            _json(job.extra_vars),
-            job.created_at,
-            job.started_at,
-            job.finished_at,
-            job.attempt,
-            job.executor_id,
-            job.rc,
-            job.runner_status,
-            job.failure_reason,
-            _json(job.rejection_errors),
-            job.cancel_requested,
-            job.current_play,
-            job.current_task,
-            totals.total,
-            totals.ok,
-            totals.changed,
-            totals.failed,
-            totals.unreachable,
-            totals.skipped,
-            job.event_count,
-            job.runner_event_count,
-            job.last_seq,
-            job.last_stream_seq,
-            job.terminal_seq,
-            _json(job.submitted_by),
-        )
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
-    return columns

@@ -31,12 +31,10 @@ from playledger_api.errors import (
     unavailable_dependency,
 )
 from playledger_api.models import (
-    TERMINAL_STATUSES,
     CancelAccepted,
     EventPage,
     HostList,
     JobPage,
-    JobStatus,
     JobStatusResponse,
     SubmitAccepted,
     SubmitJobBody,
@@ -48,6 +46,7 @@ from playledger_common.paths import confinement_problem
 from playledger_schemas.codec import encode
 from playledger_schemas.commands import CancelJob
 from playledger_schemas.ids import Priority
+from playledger_schemas.status import TERMINAL_STATUSES, JobStatus
 
 WAIT_POLL_S: Final = 0.1
 HOST_PATTERN: Final = r"^[A-Za-z0-9_.:\[\]-]{1,253}$"
@@ -297,7 +296,7 @@ class JobController(Controller):
             detail = f"job {job_id!r} already finished ({status}); it cannot be canceled"
             raise JobConflictError(detail)
         await services.bus.cancel(CancelJob(job_id=job_id, issued_at=datetime.now(UTC)))
-        return CancelAccepted(id=job_id, status=status)  # type: ignore[arg-type]
+        return CancelAccepted(id=job_id, status=status)
 
 
 async def _require_known(services: Services, job_id: str) -> None:
@@ -316,7 +315,7 @@ async def _known_status(services: Services, job_id: str) -> JobStatus | None:
         if unavailable_dependency(exc) is None:
             raise
         return None
-    return status  # type: ignore[return-value]
+    return status
 
 
 async def _wait_until_complete(services: Services, job_id: str, wait_s: int) -> JobStatusResponse | None:

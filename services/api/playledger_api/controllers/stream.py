@@ -16,7 +16,8 @@ from playledger_api.errors import BadRequestError, FieldProblem, JobNotFoundErro
 from playledger_api.lifecycle import lifecycle_stream
 from playledger_api.live import job_event_stream
 from playledger_api.services import ServicesDep
-from playledger_api.sse import TERMINAL_KINDS, end_message
+from playledger_api.sse import end_message
+from playledger_schemas.events import TERMINAL_KINDS
 from playledger_schemas.subjects import kind_of
 
 

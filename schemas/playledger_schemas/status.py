@@ -1,0 +1,35 @@
+"""The job statuses a user sees: one word per state, the same in the API, SSE, the CLI and the docs.
+
+The words are ansible-runner's (and AWX's) own final statuses — ``successful``, ``failed``,
+``timeout``, ``canceled``, ``error`` — plus ``queued``, ``running`` and ``rejected``, so a
+runner's status and the job's result never need translating. Event tags stay as they are
+(``job.succeeded.v1`` is what happened; ``successful`` is the status it sets): the one
+mapping from terminal event to status is ``events.TERMINAL_EVENTS``.
+
+Each word is written once; nested ``Literal`` types flatten, so the subsets compose.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal, TypeGuard, get_args
+
+ResultStatus = Literal["successful", "failed", "timeout", "canceled", "error"]
+"""How a run ended: exactly ansible-runner's final statuses (``error``: it could not be carried out)."""
+
+TerminalStatus = Literal[ResultStatus, "rejected"]
+"""A finished job: a result, or ``rejected`` (the command was never accepted)."""
+
+ActiveStatus = Literal["queued", "running"]
+"""A job that has not finished: accepted and waiting, or taken by an executor."""
+
+JobStatus = Literal[ActiveStatus, TerminalStatus]
+"""Every status a job can have, in the order a job moves through them."""
+
+JOB_STATUSES: Final[tuple[JobStatus, ...]] = get_args(JobStatus)
+ACTIVE_STATUSES: Final[tuple[ActiveStatus, ...]] = get_args(ActiveStatus)
+RESULT_STATUSES: Final[frozenset[ResultStatus]] = frozenset(get_args(ResultStatus))
+TERMINAL_STATUSES: Final[frozenset[TerminalStatus]] = frozenset(get_args(TerminalStatus))
+
+
+def is_terminal_status(status: str) -> TypeGuard[TerminalStatus]:
+    return status in TERMINAL_STATUSES
