@@ -10,7 +10,11 @@ from playledger_schemas.ids import Priority
 COMMANDS_STREAM: Final = "PLAYLEDGER_COMMANDS"
 EVENTS_STREAM: Final = "PLAYLEDGER_EVENTS"
 
+LEASES_STREAM: Final = "PLAYLEDGER_LEASES"
+"""Executor liveness: one message per executor, renewed, expiring by per-message TTL."""
+
 COMMAND_SUBJECTS: Final = "playledger.cmd.>"
+LEASE_SUBJECTS: Final = "playledger.lease.>"
 EVENT_SUBJECTS: Final = "playledger.evt.>"
 
 ALL_JOB_EVENTS: Final = "playledger.evt.job.>"
@@ -18,6 +22,7 @@ LIFECYCLE_EVENTS: Final = "playledger.evt.job.*.job.*"
 RUNNER_EVENTS: Final = "playledger.evt.job.*.runner.*"
 
 _TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]+$")
+_UNSAFE: Final = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def submit_subject(priority: Priority, job_id: str) -> str:
@@ -48,6 +53,11 @@ def event_subject(job_id: str, kind: str) -> str:
 def events_of_kind(kind: str) -> str:
     """One kind of event across all jobs, e.g. ``runner.runner_on_failed``."""
     return f"playledger.evt.job.*.{kind}"
+
+
+def lease_subject(executor_id: str) -> str:
+    """The lease of one executor (its id made one subject token)."""
+    return f"playledger.lease.executor.{_UNSAFE.sub('_', executor_id)}"
 
 
 def is_safe_token(value: str) -> bool:

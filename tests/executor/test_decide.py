@@ -11,6 +11,7 @@ import pytest
 from playledger_executor.decide import (
     NEW,
     Accept,
+    Adopt,
     CancelQueued,
     FinishCancel,
     Ignore,
@@ -18,9 +19,11 @@ from playledger_executor.decide import (
     Lost,
     Skip,
     Start,
+    Wait,
     classify,
     decide_cancel,
     decide_run,
+    decide_unended,
     state_of,
 )
 from playledger_schemas.events import (
@@ -86,6 +89,27 @@ def test_a_second_submit_of_a_running_job_is_a_duplicate_not_a_lost_run() -> Non
     assert isinstance(decision, Skip)
     assert "duplicate" in decision.reason
     assert isinstance(decide_run(state_of(QUEUED, 40), 99), Skip)
+
+
+LOST = Lost(attempt=1, seq=6, runner_events=3)
+
+
+def test_a_redelivery_of_a_job_running_here_is_adopted_never_lost() -> None:
+    """Defect 1: after an outage longer than ack_wait the live executor got its own submit back."""
+    for writer in ("me", "other", None):
+        for alive in (True, False):
+            verdict = decide_unended(LOST, writer=writer, here="me", running_here=True, writer_alive=alive)
+            assert verdict == Adopt()
+
+
+def test_lost_only_on_evidence_that_the_writer_is_gone() -> None:
+    other_alive = decide_unended(LOST, writer="other", here="me", running_here=False, writer_alive=True)
+    assert isinstance(other_alive, Wait)
+    assert "other" in other_alive.reason
+    assert decide_unended(LOST, writer="other", here="me", running_here=False, writer_alive=False) == LOST
+    # my id, not running here: an earlier incarnation under the same id wrote it
+    assert decide_unended(LOST, writer="me", here="me", running_here=False, writer_alive=True) == LOST
+    assert decide_unended(LOST, writer=None, here="me", running_here=False, writer_alive=False) == LOST
 
 
 def test_decide_cancel() -> None:

@@ -19,7 +19,14 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from nats.js.errors import NotFoundError
 
 from playledger_common.settings import CommonSettings
-from playledger_schemas.subjects import COMMAND_SUBJECTS, COMMANDS_STREAM, EVENT_SUBJECTS, EVENTS_STREAM
+from playledger_schemas.subjects import (
+    COMMAND_SUBJECTS,
+    COMMANDS_STREAM,
+    EVENT_SUBJECTS,
+    EVENTS_STREAM,
+    LEASE_SUBJECTS,
+    LEASES_STREAM,
+)
 
 MAX_MESSAGE_BYTES: Final = 1024 * 1024
 log: Final = logging.getLogger(__name__)
@@ -108,6 +115,22 @@ def commands_stream_config(settings: CommonSettings) -> StreamConfig:
         allow_direct=True,
         allow_msg_schedules=False,
         subject_delete_marker_ttl=None,
+    )
+
+
+def leases_stream_config(settings: CommonSettings) -> StreamConfig:
+    """Executor leases: the last renewal per executor, gone when its per-message TTL ends."""
+    return StreamConfig(
+        name=LEASES_STREAM,
+        description="playledger executor leases (liveness)",
+        subjects=[LEASE_SUBJECTS],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_msgs_per_subject=1,
+        num_replicas=settings.events_replicas,
+        allow_msg_ttl=True,
+        allow_direct=True,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Final
 
 import nats.errors
@@ -93,11 +94,14 @@ class PullOne:
             await self.sub.unsubscribe()
 
 
-async def keep_in_progress(msg: Msg, ack_wait: float) -> None:
-    """Reset the ack timer while the job runs, so the command is not redelivered."""
+async def keep_in_progress(delivery: Callable[[], Msg], ack_wait: float) -> None:
+    """Reset the ack timer of the newest delivery while the job runs, so it is not redelivered.
+
+    During a NATS outage longer than ``ack_wait`` the server redelivers anyway; the dispatcher
+    recognises that redelivery (``decide.Adopt``) and ``delivery()`` then returns it."""
     while True:
         await asyncio.sleep(ack_wait / 3)
         try:
-            await msg.in_progress()
+            await delivery().in_progress()
         except Exception:  # noqa: BLE001 - a lost heartbeat is retried on the next tick
-            log.warning("in-progress for %s failed", msg.subject)
+            log.warning("in-progress for %s failed", delivery().subject)

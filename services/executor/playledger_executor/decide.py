@@ -94,6 +94,39 @@ class Lost:
 RunDecision = Accept | Start | Skip | Lost
 
 
+# --- a submit whose attempt started and has not ended: lost only on evidence ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class Adopt:
+    """The attempt runs in this executor: this is a redelivery of its own command (the
+    delivery outlived ``ack_wait``, e.g. during a NATS outage). Keep it in progress."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Another executor that is alive (its lease is current) writes the attempt: look later."""
+
+    reason: str
+
+
+def decide_unended(
+    lost: Lost, *, writer: str | None, here: str, running_here: bool, writer_alive: bool
+) -> Adopt | Wait | Lost:
+    """Whether an attempt that started and never ended is really lost.
+
+    ``writer`` is the executor id of the attempt's ``job.started``; ``running_here`` whether
+    this executor runs the job now; ``writer_alive`` whether the writer's lease is current.
+    The evidence that the writer is gone: it is this executor and the job does not run here
+    (an earlier incarnation under the same id), or its lease has expired.
+    """
+    if running_here:
+        return Adopt()
+    if writer != here and writer_alive:
+        return Wait(f"executor {writer} still holds the attempt")
+    return lost
+
+
 def decide_run(state: JobState, command_seq: int) -> RunDecision:
     """What to do with the submit command at stream sequence ``command_seq``."""
     if state.phase not in ("new", "done") and state.accepted_seq not in (None, command_seq):

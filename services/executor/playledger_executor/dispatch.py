@@ -18,10 +18,11 @@ from nats.js import JetStreamContext
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.accept import accept
 from playledger_executor.consumers import PullOne, keep_in_progress, run_consumer
-from playledger_executor.decide import Accept, Lost, Skip, Start, decide_run
+from playledger_executor.decide import Accept, Adopt, Lost, Skip, Start, Wait, decide_run, decide_unended
 from playledger_executor.errors import ConflictError
 from playledger_executor.job import JobRunner
 from playledger_executor.journal import new_event
+from playledger_executor.lease import Lease
 from playledger_schemas.codec import ContractError, decode_command
 from playledger_schemas.commands import SubmitJob
 from playledger_schemas.events import JobError, ResultData
@@ -38,9 +39,12 @@ LOST_REASON: Final = "executor lost"
 
 class Dispatcher:
     def __init__(
-        self, nc: Client, js: JetStreamContext, runner: JobRunner, settings: ExecutorSettings
+        self, nc: Client, js: JetStreamContext, runner: JobRunner, settings: ExecutorSettings, lease: Lease
     ) -> None:
         self.nc = nc
+        self.lease = lease
+        self.deliveries: dict[str, Msg] = {}
+        """The newest delivery of each running job's command: the one to keep in progress and ack."""
         self.js = js
         self.runner = runner
         self.journal = runner.journal
@@ -93,9 +97,12 @@ class Dispatcher:
 
     async def handle(self, msg: Msg) -> None:
         """Decide and act on one submit; ack unless it must be retried. Never raises."""
-        heartbeat = asyncio.create_task(keep_in_progress(msg, self.settings.ack_wait_s))
+        job_id = job_id_of_subject(msg.subject) or ""
+        heartbeat = asyncio.create_task(
+            keep_in_progress(lambda: self.deliveries.get(job_id, msg), self.settings.ack_wait_s)
+        )
         try:
-            await self._handle(msg)
+            to_ack = await self._handle(msg, job_id)
         except Exception:
             log.exception("submit on %s could not be handled; it will be redelivered", msg.subject)
             with contextlib.suppress(Exception):
@@ -103,11 +110,12 @@ class Dispatcher:
             return
         finally:
             heartbeat.cancel()
-        await msg.ack()
+        if to_ack is not None:
+            await to_ack.ack()
 
-    async def _handle(self, msg: Msg) -> None:
+    async def _handle(self, msg: Msg, job_id: str) -> Msg | None:
+        """Act on the submit; return the delivery to ack (``None``: another handler's, or later)."""
         command_seq = msg.metadata.sequence.stream
-        job_id = job_id_of_subject(msg.subject) or ""
         for _ in range(MAX_ROUNDS):
             state = await self.journal.state(job_id) if job_id else None
             decision = decide_run(state, command_seq) if state else Skip("no job id in the subject")
@@ -115,14 +123,23 @@ class Dispatcher:
                 case Accept():
                     await accept(self.journal, msg.subject, msg.data, command_seq, self.settings.projects_dir)
                     if state is not None and (await self.journal.state(job_id)).phase == "new":
-                        return  # rejected under another id (cmd-<seq>)
+                        return msg  # rejected under another id (cmd-<seq>)
                     continue
                 case Skip(reason=reason):
                     log.info("submit %d for %s skipped: %s", command_seq, job_id, reason)
-                    return
+                    return msg
                 case Lost():
+                    verdict = await self._unended(job_id, decision)
+                    match verdict:
+                        case Adopt():
+                            await self._adopt(job_id, msg)
+                            return None
+                        case Wait(reason=reason):
+                            log.info("submit %d for %s: %s; looking again later", command_seq, job_id, reason)
+                            await msg.nak(delay=self.lease.ttl_s)
+                            return None
                     if await self._record_lost(job_id, decision, state.stream_seq if state else 0):
-                        return
+                        return msg
                     continue
                 case Start():
                     command = _submit(msg.data)
@@ -130,12 +147,37 @@ class Dispatcher:
                         log.warning(
                             "queued job %s has an undecodable submit %d; skipped", job_id, command_seq
                         )
-                        return
+                        return msg
+                    if job_id in self.runner.running:  # a redelivery that raced its own start
+                        await self._adopt(job_id, msg)
+                        return None
                     expected = state.stream_seq if state else 0
-                    if await self.runner.start(command, decision, expected, command_seq):
-                        return
+                    self.deliveries[job_id] = msg
+                    try:
+                        started = await self.runner.start(command, decision, expected, command_seq)
+                    finally:
+                        newest = self.deliveries.pop(job_id, msg)
+                    if started:
+                        return newest
                     continue
         log.warning("submit %d for %s: gave up after %d races", command_seq, job_id, MAX_ROUNDS)
+        return msg
+
+    async def _unended(self, job_id: str, lost: Lost) -> Adopt | Wait | Lost:
+        """Gather the evidence about the writer of a started, unended attempt, then decide."""
+        running_here = job_id in self.runner.running
+        writer = None if running_here else await self.journal.started_by(job_id, lost.attempt)
+        alive = writer is not None and writer != self.runner.executor_id and await self.lease.alive(writer)
+        return decide_unended(
+            lost, writer=writer, here=self.runner.executor_id, running_here=running_here, writer_alive=alive
+        )
+
+    async def _adopt(self, job_id: str, msg: Msg) -> None:
+        """A redelivery of a command this executor runs: from now on keep *it* in progress."""
+        log.info("submit for %s redelivered while it runs here; keeping it in progress", job_id)
+        self.deliveries[job_id] = msg
+        with contextlib.suppress(Exception):
+            await msg.in_progress()
 
     async def _record_lost(self, job_id: str, lost: Lost, expected: int) -> bool:
         runner_events = lost.runner_events or await self.journal.runner_events(job_id, lost.attempt)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -17,6 +18,7 @@ from playledger_executor.consumers import ensure_consumers
 from playledger_executor.dispatch import Dispatcher
 from playledger_executor.intake import Intake
 from playledger_executor.job import JobRunner
+from playledger_executor.lease import Lease
 
 log: Final = logging.getLogger(__name__)
 
@@ -36,9 +38,12 @@ class Executor:
         self.settings = settings
         self.executor_id = settings.executor_id or default_executor_id()
         self.runner = JobRunner(self.js, settings, self.executor_id)
-        self.dispatcher = Dispatcher(nc, self.js, self.runner, settings)
+        self.lease = Lease(self.js, self.executor_id, settings.ack_wait_s)
+        self.dispatcher = Dispatcher(nc, self.js, self.runner, settings, self.lease)
         self.intake = Intake(self.js, settings)
         self.stopping = asyncio.Event()
+        self.finished = asyncio.Event()
+        """Set after the drain: the lease is renewed until the last job has ended."""
         self.ready = asyncio.Event()
 
     def request_stop(self) -> None:
@@ -53,7 +58,10 @@ class Executor:
     async def run(self) -> None:
         await provision_at_start(self.js, self.settings)
         await ensure_consumers(self.js, self.settings)
+        await self.lease.provision(self.settings)
+        await self.lease.renew()
         cancels = await watch_cancels(self.js, self._on_cancel)
+        lease = asyncio.create_task(self.lease.keep(self.finished), name="lease")
         loops = [
             asyncio.create_task(self.intake.run(self.stopping), name="intake"),
             asyncio.create_task(self.dispatcher.run(self.stopping), name="dispatch"),
@@ -70,7 +78,10 @@ class Executor:
             await asyncio.gather(*loops, return_exceptions=True)
             await self._drain()
         finally:
-            await cancels.unsubscribe()
+            self.finished.set()
+            await lease
+            with contextlib.suppress(Exception):  # NATS may be away at shutdown
+                await cancels.unsubscribe()
 
     async def _drain(self) -> None:
         """Let running jobs finish within the grace period, then cancel (and record) the rest."""
