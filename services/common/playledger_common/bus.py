@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Final
 
@@ -26,3 +28,16 @@ async def connect(url: str, name: str, **options: object) -> Client:
         reconnect_time_wait=0.5,
         **options,
     )
+
+
+DRAIN_S: Final = 5.0
+
+
+async def close_quietly(nc: Client) -> None:
+    """Drain (flush what is pending) if NATS is there; otherwise just close, never a traceback."""
+    try:
+        await asyncio.wait_for(nc.drain(), timeout=DRAIN_S)
+    except Exception as exc:  # noqa: BLE001 - NATS away at shutdown: nothing left to flush to
+        log.warning("could not drain the NATS connection (%r); closing it", exc)
+        with contextlib.suppress(Exception):
+            await nc.close()

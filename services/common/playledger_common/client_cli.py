@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
@@ -21,9 +23,12 @@ from httpx_sse import connect_sse
 from playledger_common.follow import FollowView, exit_code_for
 from playledger_common.inventory_file import inventory_from_arg
 from playledger_schemas.codec import decode_event
+from playledger_schemas.ids import new_job_id
 
 DEFAULT_API_URL: Final = "http://127.0.0.1:8000"
 TIMEOUT: Final = httpx.Timeout(30.0, read=None)
+SUBMIT_RETRY_S: Final = 30.0
+SUBMIT_PAUSE_S: Final = 1.0
 
 
 def resolve_api_url(explicit: str | None = None) -> str:
@@ -134,9 +139,30 @@ def build_body(
 
 
 def post_job(api_url: str, body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+    """Submit; the job id is chosen here (unless a key names it), so that a 503 or a dropped
+    connection is retried with the same id, within ``SUBMIT_RETRY_S``: never a second job."""
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-    job: dict[str, Any] = _request("POST", f"{api_url}/api/v1/jobs", json=body, headers=headers).json()
-    return job
+    if "id" not in body and not idempotency_key:
+        body = {**body, "id": new_job_id()}
+    url = f"{api_url}/api/v1/jobs"
+    deadline = time.monotonic() + SUBMIT_RETRY_S
+    while True:
+        try:
+            response = httpx.post(url, json=body, headers=headers, timeout=TIMEOUT)
+        except httpx.ConnectError as exc:  # nothing was sent: say so at once
+            fail(f"cannot reach the API at {url}: {exc}")
+        except httpx.TransportError as exc:  # sent, answer lost: the job may exist
+            problem = f"no answer from the API at {url}: {exc}"
+        else:
+            if response.status_code != HTTPStatus.SERVICE_UNAVAILABLE:
+                if response.status_code >= HTTPStatus.BAD_REQUEST:
+                    fail(_problem_text(response), 1)
+                job: dict[str, Any] = response.json()
+                return job
+            problem = _problem_text(response)
+        if time.monotonic() >= deadline:
+            fail(problem)
+        time.sleep(SUBMIT_PAUSE_S)
 
 
 def follow(api_url: str, job_id: str, *, as_json: bool = False) -> int:

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Final
@@ -24,7 +23,7 @@ from playledger_executor.decide import Start, classify
 from playledger_executor.errors import ExecutorError
 from playledger_executor.inventory import render_inventory
 from playledger_executor.journal import Journal, new_event
-from playledger_executor.privatedir import private_dir_for, remove_private_dir, write_private_dir
+from playledger_executor.privatedir import private_dir_for, remove_private_dir, work_root, write_private_dir
 from playledger_executor.running import RunningJob
 from playledger_executor.runspec import resolve_options, runner_kwargs
 from playledger_executor.sources import Playbook, resolve_source
@@ -71,6 +70,8 @@ class JobRunner:
         self.settings = settings
         self.executor_id = executor_id
         self.running: dict[str, RunningJob] = {}
+        self.work_dir = work_root(settings)
+        """Where private data dirs are made: the executor's claimed ``Workspace`` once it runs."""
 
     async def start(
         self, command: SubmitJob, decision: Start, expected_stream_seq: int, command_seq: int
@@ -129,8 +130,7 @@ class JobRunner:
     async def _run(self, spec: JobSpec, playbook: Playbook, handle: RunningJob, writer: JobWriter) -> None:
         job_id, attempt = handle.job_id, handle.attempt
         log_path = (self.settings.logs_dir / job_id / f"{attempt}.log").resolve()
-        work_root = self.settings.work_dir or Path(tempfile.gettempdir())
-        private_dir = private_dir_for(work_root, job_id, attempt)
+        private_dir = private_dir_for(self.work_dir, job_id, attempt)
         run = _Run()
         try:
             log_path.parent.mkdir(parents=True, exist_ok=True)
