@@ -17,7 +17,14 @@ from nats.js import JetStreamContext
 from playledger_common.embedded import NatsServer
 from playledger_common.settings import ExecutorSettings
 from playledger_schemas.events import JobSucceeded, RunnerEvent, is_terminal
-from tests.executor.support import job_events, running_executor, spec, submit, wait_runner_event, wait_terminal
+from tests.executor.support import (
+    job_events,
+    running_executor,
+    spec,
+    submit,
+    wait_runner_event,
+    wait_terminal,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
