@@ -94,6 +94,23 @@ class Lost:
 RunDecision = Accept | Start | Skip | Lost
 
 
+def decide_run(state: JobState, command_seq: int) -> RunDecision:
+    """What to do with the submit command at stream sequence ``command_seq``."""
+    if state.phase not in ("new", "done") and state.accepted_seq not in (None, command_seq):
+        return Skip(f"duplicate submit; the job was queued by command {state.accepted_seq}")
+    match state.phase:
+        case "new":
+            return Accept()
+        case "queued":
+            return Start(attempt=state.attempt + 1, seq=state.seq + 1)
+        case "done":
+            return Skip("the job has already ended")
+        case "canceling" if state.attempt == 0:
+            return Skip("the job is being canceled before it started")
+        case _:
+            return Lost(attempt=state.attempt, seq=state.seq + 1, runner_events=state.runner_events)
+
+
 # --- a submit whose attempt started and has not ended: lost only on evidence ---------------
 
 
@@ -111,37 +128,32 @@ class Wait:
 
 
 def decide_unended(
-    lost: Lost, *, writer: str | None, here: str, running_here: bool, writer_alive: bool
+    lost: Lost,
+    *,
+    writer: str | None,
+    here: str,
+    running_here: bool,
+    lease_missing_for_s: float | None,
+    lease_ttl_s: float,
 ) -> Adopt | Wait | Lost:
     """Whether an attempt that started and never ended is really lost.
 
     ``writer`` is the executor id of the attempt's ``job.started``; ``running_here`` whether
-    this executor runs the job now; ``writer_alive`` whether the writer's lease is current.
-    The evidence that the writer is gone: it is this executor and the job does not run here
-    (an earlier incarnation under the same id), or its lease has expired.
+    this executor runs the job now; ``lease_missing_for_s`` how long this executor has seen the
+    writer's lease missing (``None``: it is current). The evidence that the writer is gone: it
+    is this executor and the job does not run here (an earlier incarnation under the same id),
+    or its lease stayed missing for a whole TTL — right after a NATS outage every lease has
+    expired, and a live writer renews its own within seconds.
     """
     if running_here:
         return Adopt()
-    if writer != here and writer_alive:
+    if writer is None or writer == here:
+        return lost
+    if lease_missing_for_s is None:
         return Wait(f"executor {writer} still holds the attempt")
+    if lease_missing_for_s < lease_ttl_s:
+        return Wait(f"the lease of executor {writer} is missing; looking again after its TTL")
     return lost
-
-
-def decide_run(state: JobState, command_seq: int) -> RunDecision:
-    """What to do with the submit command at stream sequence ``command_seq``."""
-    if state.phase not in ("new", "done") and state.accepted_seq not in (None, command_seq):
-        return Skip(f"duplicate submit; the job was queued by command {state.accepted_seq}")
-    match state.phase:
-        case "new":
-            return Accept()
-        case "queued":
-            return Start(attempt=state.attempt + 1, seq=state.seq + 1)
-        case "done":
-            return Skip("the job has already ended")
-        case "canceling" if state.attempt == 0:
-            return Skip("the job is being canceled before it started")
-        case _:
-            return Lost(attempt=state.attempt, seq=state.seq + 1, runner_events=state.runner_events)
 
 
 # --- what the intake does with a cancel command ------------------------------------------------

@@ -43,6 +43,8 @@ class Dispatcher:
     ) -> None:
         self.nc = nc
         self.lease = lease
+        self.lease_missing_since: dict[str, float] = {}
+        """Per other executor: when this one first found its lease missing (loop time)."""
         self.deliveries: dict[str, Msg] = {}
         """The newest delivery of each running job's command: the one to keep in progress and ack."""
         self.js = js
@@ -167,9 +169,20 @@ class Dispatcher:
         """Gather the evidence about the writer of a started, unended attempt, then decide."""
         running_here = job_id in self.runner.running
         writer = None if running_here else await self.journal.started_by(job_id, lost.attempt)
-        alive = writer is not None and writer != self.runner.executor_id and await self.lease.alive(writer)
+        missing_for = None
+        if writer is not None and writer != self.runner.executor_id:
+            now = asyncio.get_running_loop().time()
+            if await self.lease.alive(writer):
+                self.lease_missing_since.pop(writer, None)
+            else:
+                missing_for = now - self.lease_missing_since.setdefault(writer, now)
         return decide_unended(
-            lost, writer=writer, here=self.runner.executor_id, running_here=running_here, writer_alive=alive
+            lost,
+            writer=writer,
+            here=self.runner.executor_id,
+            running_here=running_here,
+            lease_missing_for_s=missing_for,
+            lease_ttl_s=self.lease.ttl_s,
         )
 
     async def _adopt(self, job_id: str, msg: Msg) -> None:
