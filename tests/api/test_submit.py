@@ -16,8 +16,8 @@ from nats.js import JetStreamContext
 
 from playledger_api.app import create_app
 from playledger_api.bus import PUBLISH_TIMEOUT_S as SUBMIT_DEADLINE_S
-from playledger_common.client_cli import post_job
-from playledger_common.embedded import NatsServer
+from playledger_cli.client_cli import post_job
+from playledger_cli.embedded import NatsServer
 from playledger_common.settings import ApiSettings
 from playledger_schemas.codec import decode_command
 from playledger_schemas.commands import SubmitJob

@@ -13,7 +13,7 @@ import msgspec
 import pytest
 from nats.js import JetStreamContext
 
-from playledger_common.embedded import NatsServer
+from playledger_cli.embedded import NatsServer
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.workspace import PREFIX
 from playledger_schemas.events import JobError

@@ -14,7 +14,7 @@ import msgspec
 import pytest
 from nats.js import JetStreamContext
 
-from playledger_common.embedded import NatsServer
+from playledger_cli.embedded import NatsServer
 from playledger_common.settings import ExecutorSettings
 from playledger_schemas.events import JobSucceeded, RunnerEvent, is_terminal
 from tests.executor.support import (

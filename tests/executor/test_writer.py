@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from nats.js import JetStreamContext
 
-from playledger_common.embedded import NatsServer
+from playledger_cli.embedded import NatsServer
 from playledger_executor.errors import ConflictError
 from playledger_executor.journal import Journal, msg_id, new_event, subject_of
 from playledger_executor.writer import FencedError, JobWriter

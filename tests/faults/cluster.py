@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psutil
 
-from playledger_common.embedded import NatsServer, free_port, wait_for_port
+from playledger_cli.embedded import NatsServer, free_port, wait_for_port
 from tests.executor.support import LOCAL, executor_env
 
 COMPONENTS = ("nats", "postgres", "projector", "executor", "api")
@@ -55,7 +55,7 @@ class Service:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "playledger_common", *self.argv],
+                [sys.executable, "-m", "playledger_cli", *self.argv],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
