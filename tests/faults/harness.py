@@ -99,6 +99,7 @@ class Report:
     crashes: dict[str, int]
     problems: list[str]
     lost: int
+    """Jobs recorded ``job.error`` "executor lost" (honest only after an executor kill -9)."""
     doubled: int
     stuck: int
     wall_s: float
@@ -110,7 +111,7 @@ class Report:
             "jobs": self.jobs,
             "faults": len(self.faults),
             "faults_by_component": dict(_count(f.fault.component + ":" + f.fault.kind for f in self.faults)),
-            "lost_jobs": self.lost,
+            "jobs_ended_executor_lost": self.lost,
             "doubled_events": self.doubled,
             "stuck_jobs": self.stuck,
             "unplanned_crashes": self.crashes,

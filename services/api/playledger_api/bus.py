@@ -45,12 +45,14 @@ class Bus:
         """Publish a submit command; ``True`` when JetStream already had it (same job id).
 
         Re-sent with the same ``Nats-Msg-Id`` until it is acknowledged or ``PUBLISH_TIMEOUT_S``
-        is spent. A try without an answer may still have been stored, so giving up raises
-        ``SubmitUncertainError`` naming the job: a retry with that id is idempotent.
+        is spent. A try that timed out may still be stored, so giving up after one raises
+        ``SubmitUncertainError`` naming the job (a retry with that id is idempotent); if no try
+        ever reached a server, it is the plain ``DependencyUnavailableError``.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + PUBLISH_TIMEOUT_S
         subject, payload = submit_subject(command.spec.priority, command.job_id), encode(command)
+        maybe_stored = False
         while True:
             left = deadline - loop.time()
             if self.nc.is_connected:
@@ -61,12 +63,16 @@ class Bus:
                         timeout=max(0.05, min(SUBMIT_TRY_S, left)),
                         headers={"Nats-Msg-Id": f"submit:{command.job_id}"},
                     )
-                except (nats.errors.Error, TimeoutError):
-                    pass
+                except (nats.errors.TimeoutError, TimeoutError):
+                    maybe_stored = True
+                except nats.errors.Error:
+                    pass  # refused or not sent (no responders, disconnected): not stored
                 else:
                     return bool(ack.duplicate)
             if deadline - loop.time() <= SUBMIT_PAUSE_S:
-                raise SubmitUncertainError(command.job_id)
+                if maybe_stored:
+                    raise SubmitUncertainError(command.job_id)
+                raise DependencyUnavailableError(NATS)
             await asyncio.sleep(SUBMIT_PAUSE_S)
 
     async def cancel(self, command: CancelJob) -> None:
