@@ -21,18 +21,11 @@ from pathlib import Path
 import psutil
 
 from playledger_cli.embedded import NatsServer, free_port, wait_for_port
+from playledger_executor.proctree import snapshot
 from tests.executor.support import LOCAL, executor_env
 
 COMPONENTS = ("nats", "postgres", "projector", "executor", "api")
 PLAYBOOKS = Path(__file__).parent / "playbooks"
-
-
-def _tree(pid: int) -> list[psutil.Process]:
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return []
 
 
 def _signal_all(processes: list[psutil.Process], sig: int) -> None:
@@ -74,10 +67,10 @@ class Service:
         self.restarts += 1
 
     def pause(self) -> None:
-        _signal_all(_tree(self.pid), signal.SIGSTOP)
+        _signal_all(snapshot(self.pid), signal.SIGSTOP)
 
     def resume(self) -> None:
-        _signal_all(_tree(self.pid), signal.SIGCONT)
+        _signal_all(snapshot(self.pid), signal.SIGCONT)
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -132,18 +125,18 @@ class Postgres:
 
     def kill9(self) -> None:
         assert self.process is not None
-        tree = _tree(self.process.pid)
+        tree = snapshot(self.process.pid)
         _signal_all(tree, signal.SIGKILL)
         self.process.wait()
         psutil.wait_procs(tree, timeout=10)
 
     def pause(self) -> None:
         assert self.process is not None
-        _signal_all(_tree(self.process.pid), signal.SIGSTOP)
+        _signal_all(snapshot(self.process.pid), signal.SIGSTOP)
 
     def resume(self) -> None:
         assert self.process is not None
-        _signal_all(_tree(self.process.pid), signal.SIGCONT)
+        _signal_all(snapshot(self.process.pid), signal.SIGCONT)
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
