@@ -1,8 +1,10 @@
 """Commands: what a client asks playledger to do. Published on ``playledger.cmd.…``.
 
 Evolution: new fields always get defaults; a breaking change gets a new tag (``.v2``)
-and an upcast function. Unknown fields are ignored when decoding, so older readers
-accept newer writers.
+and an upcast function. Every Struct here derives from :class:`Strict`: a command with a
+field this version does not know is rejected naming it (it asked for something this
+executor cannot do). Events that embed a ``JobSpec`` read it through its lenient twin
+(``playledger_schemas.lenient``), so events keep ignoring unknown fields.
 """
 
 from __future__ import annotations
@@ -33,7 +35,11 @@ PlaybookPath = Annotated[
 Vars = dict[str, Any]
 
 
-class LocalSource(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="local"):
+class Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every command Struct: an unknown field is an error, at every nesting level."""
+
+
+class LocalSource(Strict, frozen=True, kw_only=True, tag_field="type", tag="local"):
     """A playbook inside the executor's projects directory (``PLAYLEDGER_PROJECTS_DIR``)."""
 
     path: PlaybookPath
@@ -43,7 +49,7 @@ Source = LocalSource
 """What to run. Git sources will join this union under their own ``type``."""
 
 
-class InventoryGroup(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class InventoryGroup(Strict, frozen=True, kw_only=True):
     """A group with hosts, child groups and group variables."""
 
     hosts: list[HostName] = msgspec.field(default_factory=list)
@@ -51,7 +57,7 @@ class InventoryGroup(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     vars: Vars = msgspec.field(default_factory=dict)
 
 
-class InlineInventory(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="inline"):
+class InlineInventory(Strict, frozen=True, kw_only=True, tag_field="type", tag="inline"):
     """Hosts and groups given in the command itself."""
 
     hosts: Annotated[list[HostName], Meta(max_length=10_000)] = msgspec.field(default_factory=list)
@@ -64,7 +70,7 @@ class InlineInventory(msgspec.Struct, frozen=True, kw_only=True, tag_field="type
 Inventory = InlineInventory
 
 
-class JobOptions(msgspec.Struct, frozen=True, kw_only=True):
+class JobOptions(Strict, frozen=True, kw_only=True):
     """How to run the playbook; mirrors ``ansible-playbook`` flags."""
 
     timeout: Annotated[int, Meta(ge=1, le=7 * 24 * 3600)] | None = None
@@ -78,7 +84,7 @@ class JobOptions(msgspec.Struct, frozen=True, kw_only=True):
     forks: Annotated[int, Meta(ge=1, le=500)] | None = None
 
 
-class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
+class JobSpec(Strict, frozen=True, kw_only=True):
     """Everything needed to run a job: the part of a submit command that the ``job.queued`` event keeps."""
 
     priority: Priority = "normal"
@@ -88,7 +94,7 @@ class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
     options: JobOptions = msgspec.field(default_factory=JobOptions)
 
 
-class Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+class Command(Strict, frozen=True, kw_only=True, tag_field="type"):
     """Base of every command; ``type`` carries the versioned tag."""
 
     job_id: JobId

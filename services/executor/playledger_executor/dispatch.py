@@ -15,14 +15,17 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from playledger_common.consumers import MAX_DELIVER, run_consumer
+from playledger_common.outcome import Ack, Outcome, handle
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.accept import accept
-from playledger_executor.consumers import PullOne, keep_in_progress, run_consumer
+from playledger_executor.consumers import PullOne, keep_in_progress
 from playledger_executor.decide import Accept, Adopt, Lost, Skip, Start, Wait, decide_run, decide_unended
 from playledger_executor.errors import ConflictError
 from playledger_executor.job import JobRunner
 from playledger_executor.journal import new_event
 from playledger_executor.lease import Lease
+from playledger_executor.poison import PoisonRecorder
 from playledger_schemas.codec import ContractError, decode_command
 from playledger_schemas.commands import SubmitJob
 from playledger_schemas.events import JobError, ResultData
@@ -45,8 +48,6 @@ class Dispatcher:
         self.lease = lease
         self.lease_missing_since: dict[str, float] = {}
         """Per other executor: when this one first found its lease missing (loop time)."""
-        self.deliveries: dict[str, Msg] = {}
-        """The newest delivery of each running job's command: the one to keep in progress and ack."""
         self.js = js
         self.runner = runner
         self.journal = runner.journal
@@ -54,6 +55,7 @@ class Dispatcher:
         self.slots = asyncio.Semaphore(settings.concurrency)
         self.tasks: set[asyncio.Task[None]] = set()
         self.wake = asyncio.Event()
+        self.poison = PoisonRecorder(self.journal)
 
     async def run(self, stopping: asyncio.Event) -> None:
         pulls = [await PullOne(self.nc, COMMANDS_STREAM, run_consumer(p)).start() for p in PRIORITIES]
@@ -98,50 +100,48 @@ class Dispatcher:
         return None
 
     async def handle(self, msg: Msg) -> None:
-        """Decide and act on one submit; ack unless it must be retried. Never raises."""
-        job_id = job_id_of_subject(msg.subject) or ""
-        heartbeat = asyncio.create_task(
-            keep_in_progress(lambda: self.deliveries.get(job_id, msg), self.settings.ack_wait_s)
-        )
+        """Decide and act on one submit, then settle it (``outcome.handle``). Never raises."""
+        heartbeat = asyncio.create_task(keep_in_progress(msg, self.settings.ack_wait_s))
         try:
-            to_ack = await self._handle(msg, job_id)
-        except Exception:
-            log.exception("submit on %s could not be handled; it will be redelivered", msg.subject)
-            with contextlib.suppress(Exception):
-                await msg.nak(delay=1.0)
-            return
+            await handle(msg, self._handle, max_deliver=MAX_DELIVER, on_poison=self.poison)
         finally:
             heartbeat.cancel()
-        if to_ack is not None:
-            await to_ack.ack()
 
-    async def _handle(self, msg: Msg, job_id: str) -> Msg | None:
-        """Act on the submit; return the delivery to ack (``None``: another handler's, or later)."""
+    async def _handle(self, msg: Msg) -> Outcome:
+        await self._run_submit(msg)
+        return Ack()
+
+    async def _run_submit(self, msg: Msg) -> None:
         command_seq = msg.metadata.sequence.stream
-        for _ in range(MAX_ROUNDS):
+        job_id = job_id_of_subject(msg.subject) or ""
+        races = 0
+        while races < MAX_ROUNDS:
             state = await self.journal.state(job_id) if job_id else None
             decision = decide_run(state, command_seq) if state else Skip("no job id in the subject")
             match decision:
                 case Accept():
                     await accept(self.journal, msg.subject, msg.data, command_seq, self.settings.projects_dir)
                     if state is not None and (await self.journal.state(job_id)).phase == "new":
-                        return msg  # rejected under another id (cmd-<seq>)
+                        return  # rejected under another id (cmd-<seq>)
+                    races += 1
                     continue
                 case Skip(reason=reason):
                     log.info("submit %d for %s skipped: %s", command_seq, job_id, reason)
-                    return msg
+                    return
                 case Lost():
-                    verdict = await self._unended(job_id, decision)
-                    match verdict:
+                    match await self._unended(job_id, decision):
                         case Adopt():
-                            await self._adopt(job_id, msg)
-                            return None
+                            await self._adopt(job_id)
+                            return
                         case Wait(reason=reason):
-                            log.info("submit %d for %s: %s; looking again later", command_seq, job_id, reason)
-                            await msg.nak(delay=self.lease.ttl_s)
-                            return None
+                            # Held in progress (the heartbeat) and looked at again: no redelivery,
+                            # so waiting never counts towards the consumer's max_deliver.
+                            log.info("submit %d for %s: %s", command_seq, job_id, reason)
+                            await asyncio.sleep(self.lease.ttl_s / 3)
+                            continue
                     if await self._record_lost(job_id, decision, state.stream_seq if state else 0):
-                        return msg
+                        return
+                    races += 1
                     continue
                 case Start():
                     command = _submit(msg.data)
@@ -149,21 +149,16 @@ class Dispatcher:
                         log.warning(
                             "queued job %s has an undecodable submit %d; skipped", job_id, command_seq
                         )
-                        return msg
+                        return
                     if job_id in self.runner.running:  # a redelivery that raced its own start
-                        await self._adopt(job_id, msg)
-                        return None
+                        await self._adopt(job_id)
+                        return
                     expected = state.stream_seq if state else 0
-                    self.deliveries[job_id] = msg
-                    try:
-                        started = await self.runner.start(command, decision, expected, command_seq)
-                    finally:
-                        newest = self.deliveries.pop(job_id, msg)
-                    if started:
-                        return newest
+                    if await self.runner.start(command, decision, expected, command_seq):
+                        return
+                    races += 1
                     continue
         log.warning("submit %d for %s: gave up after %d races", command_seq, job_id, MAX_ROUNDS)
-        return msg
 
     async def _unended(self, job_id: str, lost: Lost) -> Adopt | Wait | Lost:
         """Gather the evidence about the writer of a started, unended attempt, then decide."""
@@ -185,12 +180,14 @@ class Dispatcher:
             lease_ttl_s=self.lease.ttl_s,
         )
 
-    async def _adopt(self, job_id: str, msg: Msg) -> None:
-        """A redelivery of a command this executor runs: from now on keep *it* in progress."""
-        log.info("submit for %s redelivered while it runs here; keeping it in progress", job_id)
-        self.deliveries[job_id] = msg
-        with contextlib.suppress(Exception):
-            await msg.in_progress()
+    async def _adopt(self, job_id: str) -> None:
+        """A redelivery of a command this executor runs (it outlived ``ack_wait``, e.g. through a
+        NATS outage): keep this delivery in progress too until the run ends, then ack it."""
+        running = self.runner.running.get(job_id)
+        if running is None:
+            return
+        log.info("submit for %s redelivered while it runs here; held until the run ends", job_id)
+        await running.ended.wait()
 
     async def _record_lost(self, job_id: str, lost: Lost, expected: int) -> bool:
         runner_events = lost.runner_events or await self.journal.runner_events(job_id, lost.attempt)

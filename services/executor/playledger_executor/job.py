@@ -105,6 +105,7 @@ class JobRunner:
             await self._run(spec, playbook, handle, writer)
         finally:
             self.running.pop(job_id, None)
+            handle.ended.set()
         return True
 
     async def _fail_before_run(

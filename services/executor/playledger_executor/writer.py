@@ -31,6 +31,7 @@ import nats.errors
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
+from playledger_common.retry import retrying
 from playledger_executor.errors import ExecutorError
 from playledger_executor.journal import WRONG_LAST_SEQUENCE, msg_id, subject_of
 from playledger_schemas.codec import encode
@@ -41,8 +42,9 @@ log: Final = logging.getLogger(__name__)
 
 ACK_TIMEOUT_S: Final = 2.0
 """One try; after a timeout the same event is re-sent (a NATS outage is outlived, not failed)."""
-BACKOFF_S: Final = (0.05, 0.1, 0.2, 0.5, 1.0)
-"""Waits between tries; the last one repeats for as long as it takes."""
+BACKOFF_INITIAL_S: Final = 0.05
+BACKOFF_MAX_S: Final = 1.0
+"""Waits between tries (``playledger_common.retry``): from 50 ms up to 1 s, for as long as it takes."""
 
 Builder: TypeAlias = Callable[[int], JobEvent]
 """Builds the event for a given job sequence number."""
@@ -56,6 +58,13 @@ TRANSIENT: Final = (
     nats.errors.OutboundBufferLimitError,
     nats.errors.StaleConnectionError,
 )
+
+
+def _retriable(exc: Exception) -> bool:
+    """A try that may succeed later: no answer, no server, or a server error (5xx)."""
+    if isinstance(exc, APIError):
+        return (exc.code or 0) >= 500 and exc.err_code != WRONG_LAST_SEQUENCE
+    return isinstance(exc, TRANSIENT)
 
 
 class PublishError(ExecutorError):
@@ -109,31 +118,33 @@ class JobWriter:
             "Nats-Expected-Last-Subject-Sequence": str(self.last_stream_seq),
             "Nats-Expected-Last-Subject-Sequence-Subject": job_events_filter(self.job_id),
         }
-        tries = 0
-        while True:
-            try:
-                ack = await self.js.publish(
-                    subject, payload, timeout=ACK_TIMEOUT_S, stream=EVENTS_STREAM, headers=dict(headers)
-                )
-            except APIError as exc:
-                if exc.err_code == WRONG_LAST_SEQUENCE:
-                    stored = await self._stored_as(payload)
-                    if stored is not None:
-                        return stored  # an earlier try landed; its ack was lost
-                    msg = f"job {self.job_id}: another writer appended ({exc.description})"
-                    raise FencedError(msg) from None
-                if (exc.code or 0) < 500:
-                    msg = f"event {headers['Nats-Msg-Id']} refused: {exc.description}"
-                    raise PublishError(msg) from None
-                error: object = exc
-            except TRANSIENT as exc:
-                error = exc
-            else:
-                return ack.seq
-            if tries == 0 or tries % 20 == 0:
-                log.warning("storing %s failed (%r); retrying", headers["Nats-Msg-Id"], error)
-            await asyncio.sleep(BACKOFF_S[min(tries, len(BACKOFF_S) - 1)])
-            tries += 1
+        async for attempt in retrying(
+            _retriable, attempts=None, wait_initial_s=BACKOFF_INITIAL_S, wait_max_s=BACKOFF_MAX_S
+        ):
+            with attempt:
+                return await self._try(subject, payload, headers)
+        raise AssertionError("unreachable: retrying() re-raises the last failure")  # noqa: EM101
+
+    async def _try(self, subject: str, payload: bytes, headers: dict[str, str]) -> int:
+        try:
+            ack = await self.js.publish(
+                subject, payload, timeout=ACK_TIMEOUT_S, stream=EVENTS_STREAM, headers=dict(headers)
+            )
+        except APIError as exc:
+            if exc.err_code == WRONG_LAST_SEQUENCE:
+                stored = await self._stored_as(payload)
+                if stored is not None:
+                    return stored  # an earlier try landed; its ack was lost
+                msg = f"job {self.job_id}: another writer appended ({exc.description})"
+                raise FencedError(msg) from None
+            if (exc.code or 0) < 500:
+                msg = f"event {headers['Nats-Msg-Id']} refused: {exc.description}"
+                raise PublishError(msg) from None
+            raise
+        except TRANSIENT as exc:
+            log.debug("storing %s failed (%r); retrying", headers["Nats-Msg-Id"], exc)
+            raise
+        return ack.seq
 
     async def _stored_as(self, payload: bytes) -> int | None:
         """The stream sequence of the job's last message if it is exactly ``payload``."""
@@ -143,6 +154,6 @@ class JobWriter:
             except NotFoundError:
                 return None
             except TRANSIENT:
-                await asyncio.sleep(BACKOFF_S[-1])
+                await asyncio.sleep(BACKOFF_MAX_S)
                 continue
             return raw.seq if raw.data == payload else None
