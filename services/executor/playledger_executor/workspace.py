@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Final
@@ -29,6 +30,8 @@ log: Final = logging.getLogger(__name__)
 
 PREFIX: Final = "playledger-executor-"
 LOCK: Final = "lock"
+UNCLAIMED_S: Final = 60.0
+"""A directory without a lock file is left alone this long (its executor may be claiming it)."""
 
 
 class Workspace:
@@ -40,9 +43,12 @@ class Workspace:
         self._lock: IO[bytes] | None = None
 
     def claim(self) -> Workspace:
+        """Create the directory and lock it; the lock file appears only once it is locked."""
         self.dir.mkdir(parents=True)
-        self._lock = (self.dir / LOCK).open("wb")
+        claiming = self.dir / f"{LOCK}.claiming"
+        self._lock = claiming.open("wb")
         fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        claiming.rename(self.dir / LOCK)  # same inode: whoever opens LOCK finds it locked
         return self
 
     def close(self) -> None:
@@ -68,10 +74,12 @@ def sweep(root: Path) -> list[Path]:
 
 @contextlib.contextmanager
 def _lock_if_abandoned(directory: Path) -> Iterator[bool]:
+    """Hold the directory's lock if its owner is gone; ``False`` while an executor holds it."""
     try:
-        handle = (directory / LOCK).open("ab")
+        handle = (directory / LOCK).open("rb")
     except OSError:
-        yield directory.is_dir()  # no lock file: never fully claimed
+        # No lock file: being claimed right now, or a claim that died before locking.
+        yield _age_s(directory) > UNCLAIMED_S
         return
     with handle:
         try:
@@ -80,6 +88,13 @@ def _lock_if_abandoned(directory: Path) -> Iterator[bool]:
             yield False  # its executor lives
             return
         yield True
+
+
+def _age_s(directory: Path) -> float:
+    try:
+        return time.time() - directory.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def processes_in(directory: Path) -> list[psutil.Process]:
