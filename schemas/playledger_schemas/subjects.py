@@ -23,7 +23,11 @@ from playledger_schemas.ids import Priority
 COMMANDS_STREAM: Final = "PLAYLEDGER_COMMANDS"
 EVENTS_STREAM: Final = "PLAYLEDGER_EVENTS"
 
+LEASES_STREAM: Final = "PLAYLEDGER_LEASES"
+"""Executor liveness: one message per executor, renewed, expiring by per-message TTL."""
+
 COMMAND_SUBJECTS: Final = "playledger.cmd.>"
+LEASE_SUBJECTS: Final = "playledger.lease.>"
 
 APPEND_PREFIX: Final = "playledger.append"
 DASHBOARD_PREFIX: Final = "playledger.evt"
@@ -47,6 +51,7 @@ DASHBOARD_LIFECYCLE_EVENTS: Final = f"{DASHBOARD_PREFIX}.job.*.job.*"
 DASHBOARD_RUNNER_EVENTS: Final = f"{DASHBOARD_PREFIX}.job.*.runner.*"
 
 _TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]+$")
+_UNSAFE: Final = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def submit_subject(priority: Priority, job_id: str) -> str:
@@ -114,6 +119,11 @@ def dashboard_subject(stored_subject: str) -> str:
 def events_of_kind(kind: str) -> str:
     """One kind of event across all jobs, e.g. ``runner.runner_on_failed`` (dashboard form)."""
     return f"{DASHBOARD_PREFIX}.job.*.{kind}"
+
+
+def lease_subject(executor_id: str) -> str:
+    """The lease of one executor (its id made one subject token)."""
+    return f"playledger.lease.executor.{_UNSAFE.sub('_', executor_id)}"
 
 
 def is_safe_token(value: str) -> bool:

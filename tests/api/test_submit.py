@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,9 @@ from litestar.testing import AsyncTestClient
 from nats.js import JetStreamContext
 
 from playledger_api.app import create_app
+from playledger_api.bus import PUBLISH_TIMEOUT_S as SUBMIT_DEADLINE_S
+from playledger_cli.client_cli import post_job
+from playledger_cli.embedded import NatsServer
 from playledger_common.settings import ApiSettings
 from playledger_schemas.codec import decode_command
 from playledger_schemas.commands import SubmitJob
@@ -250,3 +256,44 @@ async def test_with_a_projects_dir_the_playbook_must_exist_inside_it(
     assert problem(symlink)["errors"] == [
         {"path": "$.source.path", "message": "resolves outside the projects directory (symlink)"}
     ]
+
+
+async def test_a_503_on_submit_names_the_job_and_a_retry_with_that_id_is_idempotent(
+    client: AsyncTestClient[Any], js: JetStreamContext, nats_server: NatsServer
+) -> None:
+    """Issue 11, defect 4: during a NATS pause the submit was stored later, but the 503 named no
+    job, so the client's retry made a second one."""
+    assert nats_server.process is not None
+    os.kill(nats_server.process.pid, signal.SIGSTOP)
+    try:
+        paused = await client.post("/api/v1/jobs", json=JOB)  # no id, no key: the API picks one
+    finally:
+        os.kill(nats_server.process.pid, signal.SIGCONT)
+    assert paused.status_code == 503
+    problem = paused.json()
+    job_id = problem["job_id"]
+    assert paused.headers["location"] == f"/api/v1/jobs/{job_id}"
+    assert job_id in problem["detail"]
+    assert "retry-after" in paused.headers
+
+    retried = await client.post("/api/v1/jobs", json={**JOB, "id": job_id})
+    assert retried.status_code == 202
+    assert retried.json()["id"] == job_id
+    assert retried.json()["duplicate"] is True  # the paused try had been stored after all
+    assert [command.job_id for _, _, command in await commands(js)] == [job_id]
+
+
+async def test_the_cli_retries_a_503_with_the_id_it_chose(
+    base_url: str, js: JetStreamContext, nats_server: NatsServer
+) -> None:
+    """The CLI picks the job id before the first try, so its retries after a 503 name one job."""
+    assert nats_server.process is not None
+    os.kill(nats_server.process.pid, signal.SIGSTOP)
+    try:
+        submitting = asyncio.create_task(asyncio.to_thread(post_job, base_url, JOB))
+        await asyncio.sleep(SUBMIT_DEADLINE_S + 1.5)  # the API gave up at least once: 503
+    finally:
+        os.kill(nats_server.process.pid, signal.SIGCONT)
+    job = await asyncio.wait_for(submitting, timeout=30)
+    assert job["duplicate"] is True
+    assert [command.job_id for _, _, command in await commands(js)] == [job["id"]]

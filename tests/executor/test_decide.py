@@ -11,6 +11,7 @@ import pytest
 from playledger_executor.decide import (
     NEW,
     Accept,
+    Adopt,
     CancelQueued,
     FinishCancel,
     Ignore,
@@ -18,9 +19,11 @@ from playledger_executor.decide import (
     Lost,
     Skip,
     Start,
+    Wait,
     classify,
     decide_cancel,
     decide_run,
+    decide_unended,
     state_of,
 )
 from playledger_schemas.events import (
@@ -86,6 +89,40 @@ def test_a_second_submit_of_a_running_job_is_a_duplicate_not_a_lost_run() -> Non
     assert isinstance(decision, Skip)
     assert "duplicate" in decision.reason
     assert isinstance(decide_run(state_of(QUEUED, 40), 99), Skip)
+
+
+LOST = Lost(attempt=1, seq=6, runner_events=3)
+
+
+def unended(writer: str | None, *, running_here: bool = False, missing_for: float | None = None) -> object:
+    return decide_unended(
+        LOST,
+        writer=writer,
+        here="me",
+        running_here=running_here,
+        lease_missing_for_s=missing_for,
+        lease_ttl_s=30.0,
+    )
+
+
+def test_a_redelivery_of_a_job_running_here_is_adopted_never_lost() -> None:
+    """Defect 1: after an outage longer than ack_wait the live executor got its own submit back."""
+    for writer in ("me", "other", None):
+        for missing_for in (None, 0.0, 100.0):
+            assert unended(writer, running_here=True, missing_for=missing_for) == Adopt()
+
+
+def test_lost_only_on_evidence_that_the_writer_is_gone() -> None:
+    current = unended("other")
+    assert isinstance(current, Wait)
+    assert "other" in current.reason
+    # just after an outage every lease has expired: look again after a whole TTL
+    assert isinstance(unended("other", missing_for=0.0), Wait)
+    assert isinstance(unended("other", missing_for=29.9), Wait)
+    assert unended("other", missing_for=30.0) == LOST
+    # my id, not running here: an earlier incarnation under the same id wrote it
+    assert unended("me") == LOST
+    assert unended(None) == LOST
 
 
 def test_decide_cancel() -> None:

@@ -1,13 +1,17 @@
-"""The job writer and journal against a real nats-server: order, completeness, dedup, OCC."""
+"""The job writer and journal against a real nats-server: order, completeness, dedup, fencing,
+and an outage of the server in the middle of a run (issue 11, defects 1 to 3)."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 from nats.js import JetStreamContext
 
+from playledger_cli.embedded import NatsServer
 from playledger_executor.errors import ConflictError
-from playledger_executor.journal import Journal, new_event, subject_of
-from playledger_executor.writer import WINDOW, JobWriter
+from playledger_executor.journal import Journal, msg_id, new_event, subject_of
+from playledger_executor.writer import FencedError, JobWriter
 from playledger_schemas.codec import encode
 from playledger_schemas.events import (
     JobError,
@@ -17,8 +21,9 @@ from playledger_schemas.events import (
     ResultData,
     RunnerEvent,
     RunnerEventData,
+    is_terminal,
 )
-from playledger_schemas.subjects import EVENTS_STREAM
+from playledger_schemas.subjects import EVENTS_STREAM, job_events_filter
 from tests.executor.support import job_events, spec
 
 pytestmark = pytest.mark.integration
@@ -36,54 +41,75 @@ def runner_event(job_id: str, counter: int, seq: int) -> RunnerEvent:
     return new_event(RunnerEvent, job_id=job_id, attempt=1, seq=seq, data=data)
 
 
-async def test_pipelined_events_then_one_terminal_in_order(js: JetStreamContext) -> None:
-    journal = Journal(js)
-    stream_seq = await queued(journal, "w")
-    writer = JobWriter(js, journal, next_seq=2, stream_seq=stream_seq)
-    count = 2 * WINDOW + 17  # crosses the window twice
-    for counter in range(1, count + 1):
+async def add_runner_events(writer: JobWriter, job_id: str, count: int) -> None:
+    for _ in range(count):
         writer.runner_events += 1
-        await writer.add(lambda seq, c=counter: runner_event("w", c, seq))
+        await writer.add(lambda seq, c=writer.runner_events: runner_event(job_id, c, seq))
+
+
+async def succeed(writer: JobWriter, job_id: str) -> None:
     result = ResultData(runner_events=writer.runner_events, last_seq=writer.last_seq)
-    await writer.finish(lambda seq: new_event(JobSucceeded, job_id="w", attempt=1, seq=seq, data=result))
+    await writer.add(lambda seq: new_event(JobSucceeded, job_id=job_id, attempt=1, seq=seq, data=result))
 
+
+def assert_gap_free_with_one_terminal(events: list[object], runner_events: int) -> None:
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))  # type: ignore[attr-defined]
+    counters = [e.data.counter for e in events if isinstance(e, RunnerEvent)]
+    assert counters == list(range(1, runner_events + 1))
+    assert sum(is_terminal(e) for e in events) == 1  # type: ignore[arg-type]
+    assert is_terminal(events[-1])  # type: ignore[arg-type]
+
+
+async def test_events_then_one_terminal_in_order(js: JetStreamContext) -> None:
+    journal = Journal(js)
+    writer = JobWriter(js, "w", next_seq=2, stream_seq=await queued(journal, "w"))
+    await add_runner_events(writer, "w", 300)
+    await succeed(writer, "w")
     events = await job_events(js, "w")
-    assert len(events) == count + 2
-    assert [e.seq for e in events] == list(range(1, count + 3))
-    assert [e.data.counter for e in events[1:-1] if isinstance(e, RunnerEvent)] == list(range(1, count + 1))
-    assert isinstance(events[-1], JobSucceeded)
-    assert events[-1].data.last_seq == count + 1
-    assert (await js.stream_info(EVENTS_STREAM)).state.messages == count + 2
+    assert len(events) == 302
+    assert_gap_free_with_one_terminal(events, 300)
+    assert events[-1].data.last_seq == 301
+    assert (await js.stream_info(EVENTS_STREAM)).state.messages == 302
 
 
-async def test_a_retried_publish_is_stored_once(js: JetStreamContext) -> None:
+async def test_a_resent_event_whose_first_try_landed_is_stored_once(js: JetStreamContext) -> None:
+    """The ack of the first try was lost: the server refuses the re-send (its expected sequence
+    is stale); the writer recognises its own event as the job's last message and goes on."""
     journal = Journal(js)
     stream_seq = await queued(journal, "d")
-    writer = JobWriter(js, journal, next_seq=2, stream_seq=stream_seq)
-    event = await writer.add(lambda seq: runner_event("d", 1, seq))
-    await writer.flush()
-    headers = {"Nats-Msg-Id": "d:1:2"}
-    ack = await writer._retry(subject_of(event), encode(event), headers, "simulated lost ack")
-    assert ack.duplicate
-    assert len(await job_events(js, "d")) == 2
+    writer = JobWriter(js, "d", next_seq=2, stream_seq=stream_seq)
+    event = runner_event("d", 1, 2)
+    await js.publish(subject_of(event), encode(event), headers={"Nats-Msg-Id": msg_id(event)})
+    writer.runner_events = 1
+    await writer.add(lambda _seq: event)
+    await add_runner_events(writer, "d", 1)
+    await succeed(writer, "d")
+    events = await job_events(js, "d")
+    assert [e.event_id for e in events[1:2]] == [event.event_id]
+    assert_gap_free_with_one_terminal(events, 2)
 
 
-async def test_terminal_append_refuses_when_another_writer_appended(js: JetStreamContext) -> None:
+async def test_a_writer_is_fenced_once_another_executor_ended_the_attempt(js: JetStreamContext) -> None:
     journal = Journal(js)
-    stream_seq = await queued(journal, "race")
-    writer = JobWriter(js, journal, next_seq=2, stream_seq=stream_seq)
-    await writer.add(lambda seq: runner_event("race", 1, seq))
-    await writer.flush()
+    writer = JobWriter(js, "race", next_seq=2, stream_seq=await queued(journal, "race"))
+    await add_runner_events(writer, "race", 3)
     # another executor decided this attempt was lost and ended the job
     state = await journal.state("race")
-    lost = new_event(JobError, job_id="race", attempt=1, seq=3, data=ResultData(reason="executor lost"))
+    lost = new_event(JobError, job_id="race", attempt=1, seq=5, data=ResultData(reason="executor lost"))
     await journal.append(lost, state.stream_seq)
-    with pytest.raises(ConflictError):
-        await writer.finish(
-            lambda seq: new_event(JobSucceeded, job_id="race", attempt=1, seq=seq, data=ResultData())
-        )
+    with pytest.raises(FencedError):
+        await add_runner_events(writer, "race", 1)
+    with pytest.raises(FencedError):  # and stays fenced: not even the terminal event lands
+        await succeed(writer, "race")
     events = await job_events(js, "race")
-    assert [type(e) for e in events] == [JobQueued, RunnerEvent, JobError]
+    assert [type(e) for e in events] == [JobQueued, RunnerEvent, RunnerEvent, RunnerEvent, JobError]
+
+
+def test_msg_ids_of_lifecycle_and_runner_events_never_collide() -> None:
+    """Defect 1: ``job.error`` "executor lost" took the Msg-Id of the runner event at its seq."""
+    lost = new_event(JobError, job_id="j", attempt=1, seq=7, data=ResultData(reason="executor lost"))
+    assert msg_id(lost) != msg_id(runner_event("j", 6, 7))
+    assert msg_id(lost) == "j:1:7:job.error"
 
 
 async def test_first_event_only_once(js: JetStreamContext) -> None:
@@ -93,3 +119,28 @@ async def test_first_event_only_once(js: JetStreamContext) -> None:
         await journal.append(
             new_event(JobQueued, job_id="once", attempt=0, seq=1, data=QueuedData(spec=spec("fail.yml"))), 0
         )
+
+
+async def test_events_written_through_a_nats_server_restart_are_stored_in_order_once(
+    js: JetStreamContext, nats_server: NatsServer
+) -> None:
+    """Defects 2 and 3: a publish that failed during the outage is re-sent before anything after
+    it, and the terminal event sent while the server is down lands once it is back."""
+    journal = Journal(js)
+    writer = JobWriter(js, "o", next_seq=2, stream_seq=await queued(journal, "o"))
+    await add_runner_events(writer, "o", 20)
+    nats_server.kill()
+    during = asyncio.create_task(add_runner_events(writer, "o", 10))
+    await asyncio.sleep(3.0)  # several tries time out while the server is away
+    assert not during.done()
+    nats_server.start()  # same store and port
+    await asyncio.wait_for(during, timeout=60)
+    nats_server.kill()
+    terminal = asyncio.create_task(succeed(writer, "o"))
+    await asyncio.sleep(2.5)
+    nats_server.start()
+    await asyncio.wait_for(terminal, timeout=60)
+    events = await job_events(js, "o")
+    assert_gap_free_with_one_terminal(events, 30)
+    stored = (await js.stream_info(EVENTS_STREAM, subjects_filter=job_events_filter("o"))).state.messages
+    assert stored == 32

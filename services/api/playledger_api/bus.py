@@ -1,11 +1,12 @@
 """The API's side of NATS: publishing commands and asking the streams what they hold.
 
 Raises ``DependencyUnavailableError`` instead of waiting on a disconnected client, so a
-request fails fast with 503 while NATS is down.
+request fails fast with 503 while NATS is down; a submit retries within its deadline first.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Final
 
 import nats.errors
@@ -14,7 +15,7 @@ from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
-from playledger_api.errors import NATS, DependencyUnavailableError
+from playledger_api.errors import NATS, DependencyUnavailableError, SubmitUncertainError
 from playledger_schemas.codec import encode
 from playledger_schemas.commands import CancelJob, SubmitJob
 from playledger_schemas.subjects import (
@@ -27,6 +28,9 @@ from playledger_schemas.subjects import (
 )
 
 PUBLISH_TIMEOUT_S: Final = 5.0
+SUBMIT_TRY_S: Final = 1.0
+"""One try of a submit; tries repeat (same ``Nats-Msg-Id``) until ``PUBLISH_TIMEOUT_S`` is spent."""
+SUBMIT_PAUSE_S: Final = 0.2
 
 
 class Bus:
@@ -39,18 +43,38 @@ class Bus:
             raise DependencyUnavailableError(NATS)
 
     async def submit(self, command: SubmitJob) -> bool:
-        """Publish a submit command; ``True`` when JetStream already had it (same job id)."""
-        self.require_connected()
-        try:
-            ack = await self.js.publish(
-                submit_subject(command.spec.priority, command.job_id),
-                encode(command),
-                timeout=PUBLISH_TIMEOUT_S,
-                headers={"Nats-Msg-Id": f"submit:{command.job_id}"},
-            )
-        except (nats.errors.Error, TimeoutError):
-            raise DependencyUnavailableError(NATS) from None
-        return bool(ack.duplicate)
+        """Publish a submit command; ``True`` when JetStream already had it (same job id).
+
+        Re-sent with the same ``Nats-Msg-Id`` until it is acknowledged or ``PUBLISH_TIMEOUT_S``
+        is spent. A try that timed out may still be stored, so giving up after one raises
+        ``SubmitUncertainError`` naming the job (a retry with that id is idempotent); if no try
+        ever reached a server, it is the plain ``DependencyUnavailableError``.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PUBLISH_TIMEOUT_S
+        subject, payload = submit_subject(command.spec.priority, command.job_id), encode(command)
+        maybe_stored = False
+        while True:
+            left = deadline - loop.time()
+            if self.nc.is_connected:
+                try:
+                    ack = await self.js.publish(
+                        subject,
+                        payload,
+                        timeout=max(0.05, min(SUBMIT_TRY_S, left)),
+                        headers={"Nats-Msg-Id": f"submit:{command.job_id}"},
+                    )
+                except (nats.errors.TimeoutError, TimeoutError):
+                    maybe_stored = True
+                except nats.errors.Error:
+                    pass  # refused or not sent (no responders, disconnected): not stored
+                else:
+                    return bool(ack.duplicate)
+            if deadline - loop.time() <= SUBMIT_PAUSE_S:
+                if maybe_stored:
+                    raise SubmitUncertainError(command.job_id)
+                raise DependencyUnavailableError(NATS)
+            await asyncio.sleep(SUBMIT_PAUSE_S)
 
     async def cancel(self, command: CancelJob) -> None:
         self.require_connected()

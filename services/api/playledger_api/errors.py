@@ -46,6 +46,8 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     instance: str | None = None
     errors: list[FieldProblem] = msgspec.field(default_factory=list)
     """Every invalid field, with its JSON path."""
+    job_id: str | None = None
+    """The job a 503 on submit is about: retry with this id (the submit may have been stored)."""
 
 
 class ApiError(PlayledgerError):
@@ -158,6 +160,20 @@ class DependencyUnavailableError(ApiError):
         self.dependency = dependency
 
 
+class SubmitUncertainError(DependencyUnavailableError):
+    """A submit got no acknowledgement in time: it may be stored. The answer names the job so
+    that the client retries with that id (idempotent) instead of submitting a second job."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(NATS)
+        self.detail = (
+            f"{NATS} did not confirm the submit in time; job {job_id!r} may have been stored: "
+            "retry with the same id (it never runs twice)"
+        )
+        self.job_id = job_id
+        self.headers["Location"] = f"/api/v1/jobs/{job_id}"
+
+
 def unavailable_dependency(exc: BaseException) -> str | None:
     """Name the dependency behind an infrastructure exception, or ``None`` if it is not one."""
     if isinstance(exc, nats.errors.Error):
@@ -183,6 +199,7 @@ def problem_response(
     detail: str | None,
     errors: list[FieldProblem] | None = None,
     headers: dict[str, str] | None = None,
+    job_id: str | None = None,
 ) -> Response[bytes]:
     problem = Problem(
         type="about:blank",
@@ -191,6 +208,7 @@ def problem_response(
         detail=detail,
         instance=request.url.path,
         errors=errors or [],
+        job_id=job_id,
     )
     return Response(
         content=msgspec.json.encode(problem),
@@ -202,7 +220,8 @@ def problem_response(
 
 def handle_api_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     assert isinstance(exc, ApiError)  # noqa: S101 - registered for ApiError only
-    return problem_response(request, exc.status, exc.title, exc.detail, exc.errors, exc.headers)
+    job_id = exc.job_id if isinstance(exc, SubmitUncertainError) else None
+    return problem_response(request, exc.status, exc.title, exc.detail, exc.errors, exc.headers, job_id)
 
 
 def _source(item: dict[str, Any]) -> str | None:

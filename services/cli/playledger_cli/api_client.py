@@ -11,7 +11,7 @@ from httpx_sse import EventSource, connect_sse
 
 from playledger_cli.client_auth import auth_headers
 from playledger_cli.endpoints import API, Endpoint
-from playledger_cli.errors import CliError
+from playledger_cli.errors import CliError, LostAnswerError
 from playledger_cli.exitcodes import ExitCode
 from playledger_schemas.ids import JOB_ID_PATTERN, is_valid_job_id
 from playledger_schemas.messages import PATTERN_RULES
@@ -31,6 +31,11 @@ class Api:
         try:
             headers = {**auth_headers(), **(kwargs.pop("headers", None) or {})}
             response = httpx.request(method, f"{self.url}{path}", timeout=TIMEOUT, headers=headers, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # nothing was sent
+            raise self.endpoint.unreachable(API, exc) from None
+        except httpx.TransportError as exc:
+            lost = self.endpoint.unreachable(API, f"no answer ({exc})")
+            raise LostAnswerError(lost.message, lost.code) from None
         except httpx.HTTPError as exc:
             raise self.endpoint.unreachable(API, exc) from None
         if response.status_code >= 400:

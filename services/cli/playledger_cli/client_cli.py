@@ -7,8 +7,10 @@ Where the API is found, and how that is reported, lives in ``endpoints``; exit c
 from __future__ import annotations
 
 import sys
+import time
 from datetime import UTC, datetime
-from typing import Any
+from http import HTTPStatus
+from typing import Any, Final
 
 import click
 import httpx
@@ -18,13 +20,16 @@ import yaml
 from playledger_cli.ansible_input import AnsibleInputError, inventory_from_arg, load_extra_vars
 from playledger_cli.api_client import Api
 from playledger_cli.endpoints import api_endpoint
-from playledger_cli.errors import CliError
+from playledger_cli.errors import CliError, LostAnswerError
 from playledger_cli.exitcodes import ExitCode, exit_code_for
 from playledger_cli.follow import FollowView
 from playledger_cli.output import emit_json, output_option
 from playledger_schemas.codec import decode_event
-from playledger_schemas.ids import PRIORITIES
+from playledger_schemas.ids import PRIORITIES, new_job_id
 from playledger_schemas.status import JOB_STATUSES
+
+SUBMIT_RETRY_S: Final = 30.0
+SUBMIT_PAUSE_S: Final = 1.0
 
 api_url_option = click.option(
     "--api-url", default=None, help="Default: $PLAYLEDGER_API_URL, then the running `playledger dev`'s."
@@ -72,9 +77,26 @@ def build_body(
 
 
 def post_job(api: Api, body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+    """Submit; the job id is chosen here (unless a key names it), so that a 503 or a dropped
+    connection is retried with the same id, within ``SUBMIT_RETRY_S``: never a second job."""
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-    job: dict[str, Any] = api.request("POST", "/api/v1/jobs", json=body, headers=headers).json()
-    return job
+    if "id" not in body and not idempotency_key:
+        body = {**body, "id": new_job_id()}
+    deadline = time.monotonic() + SUBMIT_RETRY_S
+    while True:
+        try:
+            job: dict[str, Any] = api.request("POST", "/api/v1/jobs", json=body, headers=headers).json()
+        except LostAnswerError as exc:  # sent, answer lost: the job may exist, the same id is safe
+            problem: CliError = exc
+        except CliError as exc:
+            if exc.status != HTTPStatus.SERVICE_UNAVAILABLE:
+                raise
+            problem = exc
+        else:
+            return job
+        if time.monotonic() >= deadline:
+            raise problem
+        time.sleep(SUBMIT_PAUSE_S)
 
 
 def follow(api: Api, job_id: str, *, as_json: bool = False) -> int:

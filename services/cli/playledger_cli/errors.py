@@ -20,3 +20,7 @@ class CliError(click.ClickException):
 
     def show(self, file: IO[str] | None = None) -> None:
         click.echo(f"playledger: {self.format_message()}", err=file is None, file=file)
+
+
+class LostAnswerError(CliError):
+    """The request was sent but its answer never came: it may have taken effect."""

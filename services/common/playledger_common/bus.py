@@ -9,6 +9,8 @@ is down, so a liveness probe can fail when it does not come back.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import ssl
 import time
@@ -110,3 +112,16 @@ def client_tls(settings: CommonSettings) -> ssl.SSLContext:
         key = str(settings.nats_tls_key) if settings.nats_tls_key else None
         context.load_cert_chain(str(settings.nats_tls_cert), key)
     return context
+
+
+DRAIN_S: Final = 5.0
+
+
+async def close_quietly(nc: _NatsClient) -> None:
+    """Drain (flush what is pending) if NATS is there; otherwise just close, never a traceback."""
+    try:
+        await asyncio.wait_for(nc.drain(), timeout=DRAIN_S)
+    except Exception as exc:  # noqa: BLE001 - NATS away at shutdown: nothing left to flush to
+        log.warning("could not drain the NATS connection (%r); closing it", exc)
+        with contextlib.suppress(Exception):
+            await nc.close()

@@ -26,6 +26,8 @@ from playledger_schemas.subjects import (
     DASHBOARD_SUBJECTS,
     EVENT_SUBJECTS,
     EVENTS_STREAM,
+    LEASE_SUBJECTS,
+    LEASES_STREAM,
 )
 
 Role = Literal["api", "executor", "projector", "publisher", "dashboard", "auditor", "admin"]
@@ -117,10 +119,12 @@ def permissions(role: Role) -> Permissions:
             ]
             return Permissions(publish=tuple(publish), subscribe=(inbox,))
         case "executor":
+            # events on the append subjects; its lease, and reading other executors' leases
             publish = [
                 EVENT_SUBJECTS,
-                *_stream_info(c, e),
-                *_read_messages(c, e),
+                LEASE_SUBJECTS,
+                *_stream_info(c, e, LEASES_STREAM),
+                *_read_messages(c, e, LEASES_STREAM),
                 *_durable_consumers(c),
                 *_ephemeral_consumers(c),
             ]

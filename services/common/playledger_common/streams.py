@@ -25,6 +25,8 @@ from playledger_schemas.subjects import (
     DASHBOARD_SUBJECTS,
     EVENT_SUBJECTS,
     EVENTS_STREAM,
+    LEASE_SUBJECTS,
+    LEASES_STREAM,
 )
 
 MAX_MESSAGE_BYTES: Final = 1024 * 1024
@@ -124,6 +126,22 @@ def commands_stream_config(settings: CommonSettings) -> StreamConfig:
     )
 
 
+def leases_stream_config(settings: CommonSettings) -> StreamConfig:
+    """Executor leases: the last renewal per executor, gone when its per-message TTL ends."""
+    return StreamConfig(
+        name=LEASES_STREAM,
+        description="playledger executor leases (liveness)",
+        subjects=[LEASE_SUBJECTS],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_msgs_per_subject=1,
+        num_replicas=settings.events_replicas,
+        allow_msg_ttl=True,
+        allow_direct=True,
+    )
+
+
 def diff(expected: StreamConfig, actual: StreamConfig) -> list[Drift]:
     assert expected.name is not None  # noqa: S101 - our configs always carry a name
     return differences(expected.name, expected, actual, _CHECKED_FIELDS)
@@ -165,6 +183,7 @@ async def ensure_streams(js: JetStreamContext, settings: CommonSettings) -> list
     return [
         await ensure_stream(js, commands_stream_config(settings)),
         await ensure_stream(js, events_stream_config(settings)),
+        await ensure_stream(js, leases_stream_config(settings)),
     ]
 
 

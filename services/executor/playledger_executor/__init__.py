@@ -8,9 +8,10 @@ Imperative shell: ``intake`` (durable ``intake`` consumer: ``job.queued`` / ``jo
 cancels of queued jobs, via ``accept``), ``dispatch`` (``run-<priority>`` consumers, one
 submit per free slot, critical first), ``job`` (``job.started``, the worker, the terminal
 event) with ``worker`` / ``proctree`` (the ``ansible-runner worker`` subprocess and its whole
-process tree), ``writer`` (pipelined appends), ``journal`` (reads and OCC appends),
+process tree), ``writer`` (the attempt's fenced, in-order appends, retried until they land),
+``journal`` (reads and OCC appends), ``lease`` (this executor's liveness, others' evidence),
+``workspace`` (private dirs under a locked per-process directory; sweeping dead ones),
 ``cancel`` (watcher of cancel commands), ``running`` (the handle on a running job),
-``privatedir`` (a fresh runner data dir per job), ``consumers`` (the durable consumers),
-``service`` (the process, graceful shutdown), ``cli`` (``playledger executor``, declared as
-an entry point).
+``privatedir`` (a fresh runner data dir per job), ``service`` (the process, graceful
+shutdown), ``cli`` (``playledger executor``, declared as an entry point).
 """

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from playledger_common.bus import connect_as
+from playledger_common.bus import close_quietly, connect_as
 from playledger_common.logs import setup_logging
 from playledger_common.settings import ExecutorSettings, from_env
 
@@ -39,4 +39,4 @@ async def _serve(settings: ExecutorSettings) -> None:
     try:
         await service.run()
     finally:
-        await nc.drain()
+        await close_quietly(nc)

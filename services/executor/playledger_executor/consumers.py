@@ -64,7 +64,10 @@ class PullOne:
 
 
 async def keep_in_progress(msg: Msg, ack_wait: float) -> None:
-    """Reset the ack timer while the job runs, so the command is not redelivered."""
+    """Reset the ack timer while the job runs, so the command is not redelivered.
+
+    During a NATS outage longer than ``ack_wait`` the server redelivers anyway; the dispatcher
+    recognises that redelivery (``decide.Adopt``) and holds it in progress too."""
     while True:
         await asyncio.sleep(ack_wait / 3)
         try:

@@ -111,6 +111,51 @@ def decide_run(state: JobState, command_seq: int) -> RunDecision:
             return Lost(attempt=state.attempt, seq=state.seq + 1, runner_events=state.runner_events)
 
 
+# --- a submit whose attempt started and has not ended: lost only on evidence ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class Adopt:
+    """The attempt runs in this executor: this is a redelivery of its own command (the
+    delivery outlived ``ack_wait``, e.g. during a NATS outage). Keep it in progress."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Another executor that is alive (its lease is current) writes the attempt: look later."""
+
+    reason: str
+
+
+def decide_unended(
+    lost: Lost,
+    *,
+    writer: str | None,
+    here: str,
+    running_here: bool,
+    lease_missing_for_s: float | None,
+    lease_ttl_s: float,
+) -> Adopt | Wait | Lost:
+    """Whether an attempt that started and never ended is really lost.
+
+    ``writer`` is the executor id of the attempt's ``job.started``; ``running_here`` whether
+    this executor runs the job now; ``lease_missing_for_s`` how long this executor has seen the
+    writer's lease missing (``None``: it is current). The evidence that the writer is gone: it
+    is this executor and the job does not run here (an earlier incarnation under the same id),
+    or its lease stayed missing for a whole TTL — right after a NATS outage every lease has
+    expired, and a live writer renews its own within seconds.
+    """
+    if running_here:
+        return Adopt()
+    if writer is None or writer == here:
+        return lost
+    if lease_missing_for_s is None:
+        return Wait(f"executor {writer} still holds the attempt")
+    if lease_missing_for_s < lease_ttl_s:
+        return Wait(f"the lease of executor {writer} is missing; looking again after its TTL")
+    return lost
+
+
 # --- what the intake does with a cancel command ------------------------------------------------
 
 

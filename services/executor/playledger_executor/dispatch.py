@@ -20,10 +20,11 @@ from playledger_common.outcome import Ack, Outcome, handle
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.accept import accept
 from playledger_executor.consumers import PullOne, keep_in_progress
-from playledger_executor.decide import Accept, Lost, Skip, Start, decide_run
+from playledger_executor.decide import Accept, Adopt, Lost, Skip, Start, Wait, decide_run, decide_unended
 from playledger_executor.errors import ConflictError
 from playledger_executor.job import JobRunner
 from playledger_executor.journal import new_event
+from playledger_executor.lease import Lease
 from playledger_executor.poison import PoisonRecorder
 from playledger_schemas.codec import ContractError, decode_command
 from playledger_schemas.commands import SubmitJob
@@ -42,9 +43,12 @@ LOST_REASON: Final = "executor lost"
 
 class Dispatcher:
     def __init__(
-        self, nc: Client, js: JetStreamContext, runner: JobRunner, settings: ExecutorSettings
+        self, nc: Client, js: JetStreamContext, runner: JobRunner, settings: ExecutorSettings, lease: Lease
     ) -> None:
         self.nc = nc
+        self.lease = lease
+        self.lease_missing_since: dict[str, float] = {}
+        """Per other executor: when this one first found its lease missing (loop time)."""
         self.js = js
         self.runner = runner
         self.journal = runner.journal
@@ -111,7 +115,8 @@ class Dispatcher:
     async def _run_submit(self, msg: Msg) -> None:
         command_seq = msg.metadata.sequence.stream
         job_id = job_id_of_subject(msg.subject) or ""
-        for _ in range(MAX_ROUNDS):
+        races = 0
+        while races < MAX_ROUNDS:
             state = await self.journal.state(job_id) if job_id else None
             decision = decide_run(state, command_seq) if state else Skip("no job id in the subject")
             match decision:
@@ -126,13 +131,25 @@ class Dispatcher:
                     )
                     if state is not None and (await self.journal.state(job_id)).phase == "new":
                         return  # rejected under its command sequence, not a job id
+                    races += 1
                     continue
                 case Skip(reason=reason):
                     log.info("submit %d for %s skipped: %s", command_seq, job_id, reason)
                     return
                 case Lost():
+                    match await self._unended(job_id, decision):
+                        case Adopt():
+                            await self._adopt(job_id)
+                            return
+                        case Wait(reason=reason):
+                            # Held in progress (the heartbeat) and looked at again: no redelivery,
+                            # so waiting never counts towards the consumer's max_deliver.
+                            log.info("submit %d for %s: %s", command_seq, job_id, reason)
+                            await asyncio.sleep(self.lease.ttl_s / 3)
+                            continue
                     if await self._record_lost(job_id, decision, state.stream_seq if state else 0):
                         return
+                    races += 1
                     continue
                 case Start():
                     command = _submit(msg.data)
@@ -141,11 +158,44 @@ class Dispatcher:
                             "queued job %s has an undecodable submit %d; skipped", job_id, command_seq
                         )
                         return
+                    if job_id in self.runner.running:  # a redelivery that raced its own start
+                        await self._adopt(job_id)
+                        return
                     expected = state.stream_seq if state else 0
                     if await self.runner.start(command, decision, expected, command_seq):
                         return
+                    races += 1
                     continue
         log.warning("submit %d for %s: gave up after %d races", command_seq, job_id, MAX_ROUNDS)
+
+    async def _unended(self, job_id: str, lost: Lost) -> Adopt | Wait | Lost:
+        """Gather the evidence about the writer of a started, unended attempt, then decide."""
+        running_here = job_id in self.runner.running
+        writer = None if running_here else await self.journal.started_by(job_id, lost.attempt)
+        missing_for = None
+        if writer is not None and writer != self.runner.executor_id:
+            now = asyncio.get_running_loop().time()
+            if await self.lease.alive(writer):
+                self.lease_missing_since.pop(writer, None)
+            else:
+                missing_for = now - self.lease_missing_since.setdefault(writer, now)
+        return decide_unended(
+            lost,
+            writer=writer,
+            here=self.runner.executor_id,
+            running_here=running_here,
+            lease_missing_for_s=missing_for,
+            lease_ttl_s=self.lease.ttl_s,
+        )
+
+    async def _adopt(self, job_id: str) -> None:
+        """A redelivery of a command this executor runs (it outlived ``ack_wait``, e.g. through a
+        NATS outage): keep this delivery in progress too until the run ends, then ack it."""
+        running = self.runner.running.get(job_id)
+        if running is None:
+            return
+        log.info("submit for %s redelivered while it runs here; held until the run ends", job_id)
+        await running.ended.wait()
 
     async def _record_lost(self, job_id: str, lost: Lost, expected: int) -> bool:
         runner_events = lost.runner_events or await self.journal.runner_events(job_id, lost.attempt)

@@ -8,9 +8,9 @@ runs, stops on cancel or timeout, and reports how the job ended.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Final
@@ -20,16 +20,16 @@ from nats.js import JetStreamContext
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.cancel import pending_cancel
 from playledger_executor.decide import Start, classify
-from playledger_executor.errors import ConflictError, ExecutorError
+from playledger_executor.errors import ExecutorError
 from playledger_executor.inventory import render_inventory
 from playledger_executor.journal import Journal, new_event
-from playledger_executor.privatedir import private_dir_for, remove_private_dir, write_private_dir
+from playledger_executor.privatedir import private_dir_for, remove_private_dir, work_root, write_private_dir
 from playledger_executor.running import RunningJob
 from playledger_executor.runspec import resolve_options, runner_kwargs
 from playledger_executor.sources import Playbook, resolve_source
 from playledger_executor.truncate import to_event_data
 from playledger_executor.worker import FINAL_STATUSES, Event, Status, WorkerProcess
-from playledger_executor.writer import JobWriter
+from playledger_executor.writer import FencedError, JobWriter, PublishError
 from playledger_schemas.commands import JobSpec, SubmitJob
 from playledger_schemas.events import (
     OUTCOME_EVENTS,
@@ -70,51 +70,56 @@ class JobRunner:
         self.settings = settings
         self.executor_id = executor_id
         self.running: dict[str, RunningJob] = {}
+        self.work_dir = work_root(settings)
+        """Where private data dirs are made: the executor's claimed ``Workspace`` once it runs."""
 
     async def start(
         self, command: SubmitJob, decision: Start, expected_stream_seq: int, command_seq: int
     ) -> bool:
-        """Append ``job.started`` (OCC) and run to the terminal event. ``False``: lost the race."""
+        """Append ``job.started`` (OCC) and run to the terminal event. ``False``: lost the race.
+
+        The job is registered as running here *before* ``job.started`` is appended and until
+        its terminal event is stored, so a redelivery of its command is always recognised.
+        """
         job_id = command.job_id
         spec = resolve_options(command.spec, self.settings.default_timeout_s)
-        try:
-            playbook = resolve_source(spec.source, self.settings.projects_dir)
-        except ExecutorError as exc:
-            await self._fail_before_run(command, decision, expected_stream_seq, exc.reason)
-            return True
-        started = new_event(
-            JobStarted,
-            job_id=job_id,
-            attempt=decision.attempt,
-            seq=decision.seq,
-            data=StartedData(executor_id=self.executor_id, spec=spec, playbook=playbook.playbook),
-        )
-        try:
-            stream_seq = await self.journal.append(started, expected_stream_seq)
-        except ConflictError:
-            return False
         handle = RunningJob(job_id=job_id, attempt=decision.attempt, command_seq=command_seq)
         self.running[job_id] = handle
+        writer = JobWriter(self.js, job_id, next_seq=decision.seq, stream_seq=expected_stream_seq)
         try:
+            try:
+                playbook = resolve_source(spec.source, self.settings.projects_dir)
+            except ExecutorError as exc:
+                await self._fail_before_run(command, decision, writer, exc.reason)
+                return True
+            started = StartedData(executor_id=self.executor_id, spec=spec, playbook=playbook.playbook)
+            try:
+                await writer.add(
+                    lambda seq: new_event(
+                        JobStarted, job_id=job_id, attempt=decision.attempt, seq=seq, data=started
+                    )
+                )
+            except FencedError:
+                return False
             await self._cancel_published_earlier(handle)
-            writer = JobWriter(self.js, self.journal, next_seq=decision.seq + 1, stream_seq=stream_seq)
             await self._run(spec, playbook, handle, writer)
         finally:
             self.running.pop(job_id, None)
+            handle.ended.set()
         return True
 
-    async def _fail_before_run(self, command: SubmitJob, decision: Start, expected: int, reason: str) -> None:
+    async def _fail_before_run(
+        self, command: SubmitJob, decision: Start, writer: JobWriter, reason: str
+    ) -> None:
         log.warning("job %s cannot run: %s", command.job_id, reason)
-        error = new_event(
-            JobError,
-            job_id=command.job_id,
-            attempt=decision.attempt,
-            seq=decision.seq,
-            data=ResultData(reason=reason, last_seq=decision.seq - 1),
-        )
+        data = ResultData(reason=reason, last_seq=decision.seq - 1)
         try:
-            await self.journal.append(error, expected)
-        except ConflictError:
+            await writer.add(
+                lambda seq: new_event(
+                    JobError, job_id=command.job_id, attempt=decision.attempt, seq=seq, data=data
+                )
+            )
+        except FencedError:
             log.info("job %s changed concurrently; not recording the error", command.job_id)
 
     async def _cancel_published_earlier(self, handle: RunningJob) -> None:
@@ -126,8 +131,7 @@ class JobRunner:
     async def _run(self, spec: JobSpec, playbook: Playbook, handle: RunningJob, writer: JobWriter) -> None:
         job_id, attempt = handle.job_id, handle.attempt
         log_path = (self.settings.logs_dir / job_id / f"{attempt}.log").resolve()
-        work_root = self.settings.work_dir or Path(tempfile.gettempdir())
-        private_dir = private_dir_for(work_root, job_id, attempt)
+        private_dir = private_dir_for(self.work_dir, job_id, attempt)
         run = _Run()
         try:
             log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,8 +162,12 @@ class JobRunner:
             timed_out=run.stopped and handle.timed_out,
             failure=run.failure or run.explanation,
         )
+        if writer.fenced:
+            log.warning(
+                "job %s attempt %d: fenced by another writer; run stopped, no terminal event", job_id, attempt
+            )
+            return
         outcome_cls = OUTCOME_EVENTS[ending.outcome]
-        await writer.flush()
         result = ResultData(
             runner_status=run.status,
             rc=run.rc,
@@ -169,11 +177,11 @@ class JobRunner:
             last_seq=writer.last_seq,
             log_uri=log_path.as_uri(),
         )
-        try:
-            await writer.finish(
+        try:  # retried until it lands (same Msg-Id) while this executor lives
+            await writer.add(
                 lambda seq: new_event(outcome_cls, job_id=job_id, attempt=attempt, seq=seq, data=result)
             )
-        except ConflictError:
+        except FencedError:
             log.warning("job %s: another writer ended it first; terminal event not appended", job_id)
             return
         log.info("job %s attempt %d ended: %s", job_id, attempt, ending.outcome)
@@ -197,6 +205,13 @@ class JobRunner:
                 except (ValueError, asyncio.IncompleteReadError) as exc:
                     log.error("job %s: unreadable output from ansible-runner: %s", handle.job_id, exc)
                     run.failure = "unreadable output from ansible-runner"
+                    worker.kill_now()
+                except FencedError:
+                    log.warning("job %s: another writer took over; stopping the run", handle.job_id)
+                    worker.kill_now()
+                except PublishError as exc:
+                    log.error("job %s: %s; stopping the run", handle.job_id, exc.reason)
+                    run.failure = exc.reason
                     worker.kill_now()
             run.rc = await worker.wait()
         finally:
@@ -241,15 +256,16 @@ class JobRunner:
         reason = handle.stop_reason
         if reason is None:
             return  # a timeout, not a request
-        await writer.add(
-            lambda seq: new_event(
-                JobCancelRequested,
-                job_id=handle.job_id,
-                attempt=handle.attempt,
-                seq=seq,
-                data=CancelRequestedData(reason=reason),
+        with contextlib.suppress(FencedError, PublishError):  # the run's own append notices and stops
+            await writer.add(
+                lambda seq: new_event(
+                    JobCancelRequested,
+                    job_id=handle.job_id,
+                    attempt=handle.attempt,
+                    seq=seq,
+                    data=CancelRequestedData(reason=reason),
+                )
             )
-        )
 
     async def _stop_when_asked(self, handle: RunningJob, worker: WorkerProcess, writer: JobWriter) -> None:
         await handle.stop.wait()

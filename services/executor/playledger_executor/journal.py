@@ -13,7 +13,15 @@ from playledger_executor.decide import JobState, state_of
 from playledger_executor.errors import ConflictError
 from playledger_executor.truncate import safe_event_name
 from playledger_schemas.codec import decode_event, encode
-from playledger_schemas.events import CommandRejected, Event, JobEvent, JobQueued, RunnerEvent, event_kind
+from playledger_schemas.events import (
+    CommandRejected,
+    Event,
+    JobEvent,
+    JobQueued,
+    JobStarted,
+    RunnerEvent,
+    event_kind,
+)
 from playledger_schemas.subjects import EVENTS_STREAM, event_subject, job_events_filter, rejected_subject
 
 WRONG_LAST_SEQUENCE: Final = 10071
@@ -28,8 +36,11 @@ def new_event(cls: type[E], *, job_id: str, attempt: int, seq: int, data: object
     )
 
 
-def msg_id(event: Event) -> str:
-    return f"{event.job_id}:{event.attempt}:{event.seq}"
+def msg_id(event: JobEvent) -> str:
+    """``<job>:<attempt>:<seq>:<kind>``; the kind keeps a lifecycle event (``job.error`` from
+    another executor) from ever sharing an id with a runner event at the same seq."""
+    kind = "runner" if isinstance(event, RunnerEvent) else event_kind(event)
+    return f"{event.job_id}:{event.attempt}:{event.seq}:{kind}"
 
 
 def subject_of(event: JobEvent) -> str:
@@ -70,6 +81,17 @@ class Journal:
             return 0
         last = decode_event(raw.data or b"")
         return last.data.counter if isinstance(last, RunnerEvent) and last.attempt == attempt else 0
+
+    async def started_by(self, job_id: str, attempt: int) -> str | None:
+        """The executor id in the ``job.started`` of ``attempt`` (``None`` if there is none)."""
+        try:
+            raw = await self.js.get_last_msg(EVENTS_STREAM, event_subject(job_id, "job.started"))
+        except NotFoundError:
+            return None
+        started = decode_event(raw.data or b"")
+        if isinstance(started, JobStarted) and started.attempt == attempt:
+            return started.data.executor_id
+        return None
 
     async def _accepted_seq(self, job_id: str) -> int | None:
         try:

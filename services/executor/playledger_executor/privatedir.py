@@ -9,10 +9,17 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from playledger_common.settings import ExecutorSettings
 from playledger_executor.runspec import EXTRAVARS_FILE, INVENTORY_FILE
+
+
+def work_root(settings: ExecutorSettings) -> Path:
+    """Where executors on this host keep their workspaces (``PLAYLEDGER_WORK_DIR``, else temp)."""
+    return settings.work_dir or Path(tempfile.gettempdir())
 
 
 def private_dir_for(work_root: Path, job_id: str, attempt: int) -> Path:

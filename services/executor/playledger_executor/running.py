@@ -19,6 +19,8 @@ class RunningJob:
     finished: bool = False
     """Set once the worker's stream ended: a later cancel changes nothing."""
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when this executor is done with the attempt (terminal event stored, or fenced)."""
 
     def cancel(self, reason: str) -> None:
         if not self.stop.is_set() and not self.finished:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -17,10 +18,15 @@ from playledger_executor.consumers import ensure_consumers
 from playledger_executor.dispatch import Dispatcher
 from playledger_executor.intake import Intake
 from playledger_executor.job import JobRunner
+from playledger_executor.lease import Lease
+from playledger_executor.privatedir import work_root
+from playledger_executor.workspace import Workspace, sweep
 
 log: Final = logging.getLogger(__name__)
 
 SHUTDOWN_REASON: Final = "executor shutdown"
+FINAL_APPEND_S: Final = 10.0
+"""After the shutdown grace: how long stopped jobs may try to store their terminal event."""
 
 
 def default_executor_id() -> str:
@@ -36,9 +42,12 @@ class Executor:
         self.settings = settings
         self.executor_id = settings.executor_id or default_executor_id()
         self.runner = JobRunner(self.js, settings, self.executor_id)
-        self.dispatcher = Dispatcher(nc, self.js, self.runner, settings)
+        self.lease = Lease(self.js, self.executor_id, settings.ack_wait_s)
+        self.dispatcher = Dispatcher(nc, self.js, self.runner, settings, self.lease)
         self.intake = Intake(nc, settings)
         self.stopping = asyncio.Event()
+        self.finished = asyncio.Event()
+        """Set after the drain: the lease is renewed until the last job has ended."""
         self.ready = asyncio.Event()
 
     def request_stop(self) -> None:
@@ -51,9 +60,22 @@ class Executor:
             job.cancel(reason)
 
     async def run(self) -> None:
+        root = work_root(self.settings)
+        await asyncio.to_thread(sweep, root)  # what a previous incarnation on this host left
+        workspace = Workspace(root).claim()
+        self.runner.work_dir = workspace.dir
+        try:
+            await self._serve()
+        finally:
+            workspace.close()
+
+    async def _serve(self) -> None:
         await provision_at_start(self.js, self.settings)
         await ensure_consumers(self.js, self.settings)
+        await self.lease.provision(self.settings)
+        await self.lease.renew()
         cancels = await watch_cancels(self.js, self._on_cancel)
+        lease = asyncio.create_task(self.lease.keep(self.finished), name="lease")
         loops = [
             asyncio.create_task(self.intake.run(self.stopping), name="intake"),
             asyncio.create_task(self.dispatcher.run(self.stopping), name="dispatch"),
@@ -70,16 +92,32 @@ class Executor:
             await asyncio.gather(*loops, return_exceptions=True)
             await self._drain()
         finally:
-            await cancels.unsubscribe()
+            self.finished.set()
+            await lease
+            with contextlib.suppress(Exception):  # NATS may be away at shutdown
+                await cancels.unsubscribe()
 
     async def _drain(self) -> None:
-        """Let running jobs finish within the grace period, then cancel (and record) the rest."""
+        """Let running jobs finish within the grace period, then stop (and record) the rest.
+
+        A job still running when ``shutdown_grace_s`` ends is stopped like a cancel (worker
+        tree killed after ``cancel_grace_s``) and recorded ``canceled`` with the reason
+        "executor shutdown". If even that terminal event cannot be stored (NATS away) within
+        ``FINAL_APPEND_S``, the run is abandoned unacknowledged: its submit is redelivered and
+        another executor records ``job.error`` "executor lost" once this lease has expired.
+        """
         jobs = set(self.dispatcher.tasks)
         if not jobs:
             return
         log.info("waiting up to %.0fs for %d running jobs", self.settings.shutdown_grace_s, len(jobs))
         _, pending = await asyncio.wait(jobs, timeout=self.settings.shutdown_grace_s)
-        if pending:
-            for job in list(self.runner.running.values()):
-                job.cancel(SHUTDOWN_REASON)
-            await asyncio.gather(*pending, return_exceptions=True)
+        if not pending:
+            return
+        for job in list(self.runner.running.values()):
+            job.cancel(SHUTDOWN_REASON)
+        _, stuck = await asyncio.wait(pending, timeout=self.settings.cancel_grace_s + FINAL_APPEND_S)
+        for task in stuck:
+            task.cancel()
+        if stuck:
+            log.warning("%d jobs could not record their end; their submits will be redelivered", len(stuck))
+        await asyncio.gather(*pending, return_exceptions=True)

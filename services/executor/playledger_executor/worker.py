@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from playledger_executor.proctree import kill_all, snapshot
+from playledger_executor.proctree import die_with, kill_all, snapshot
 from playledger_schemas.status import RESULT_STATUSES
 
 log: Final = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class WorkerProcess:
             cwd=str(private_dir),
             limit=LINE_LIMIT,
             start_new_session=True,
+            preexec_fn=die_with(os.getpid()),
         )
         assert process.stdin is not None  # noqa: S101 - PIPE was requested
         process.stdin.write(json.dumps({"kwargs": dict(kwargs)}).encode() + b'\n{"eof": true}\n')

@@ -103,6 +103,8 @@ class JobController(Controller):
 
         The job id is the body's ``id``, else derived from ``Idempotency-Key``, else new.
         Submitting a known id again returns that job (``duplicate: true``) and never runs it twice.
+        The id is chosen before publishing: if NATS does not confirm the command in time, the 503
+        names the job (``job_id``, ``Location``) because it may be stored; retry with that id.
         """
         reject_unknown_query(request, frozenset({"wait"}))
         settings = services.settings

@@ -1,0 +1,123 @@
+"""What fencing and in-order appends cost (issue 11, item 2): the executor's ``JobWriter``
+(one append at a time, each with ``Nats-Expected-Last-Subject-Sequence`` on the job) against
+a pipelined baseline (``publish_async`` in windows of 512 with ``Nats-Msg-Id`` only: the writer
+before issue 11, which could store events out of order and could not be fenced).
+
+Both write the events of one 5 hosts x 200 tasks job (2,206 events) to a real nats-server,
+interleaved, several rounds. Reports per event: wall time and CPU (this process + nats-server),
+and the difference per job as a share of the job's CPU budget on 2 cores.
+
+    python tests/bench/bench_fencing.py [--rounds 5] [--events 2206]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO)]
+
+from playledger_cli.embedded import NatsServer  # noqa: E402
+from playledger_common.bus import connect  # noqa: E402
+from playledger_common.settings import CommonSettings  # noqa: E402
+from playledger_common.streams import ensure_streams  # noqa: E402
+from playledger_executor.journal import msg_id, new_event, subject_of  # noqa: E402
+from playledger_executor.writer import JobWriter  # noqa: E402
+from playledger_schemas.codec import encode  # noqa: E402
+from playledger_schemas.events import RunnerEvent, RunnerEventData  # noqa: E402
+from playledger_schemas.subjects import EVENTS_STREAM  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "bench_fencing.json"
+WINDOW = 512
+RUNNER_WALL_5X200_S = 13.23
+"""ansible-runner alone on the 5 x 200 job, quiet machine (docs/benchmarks.md, section 2)."""
+
+
+def event(job_id: str, counter: int, seq: int) -> RunnerEvent:
+    data = RunnerEventData(
+        event="runner_on_ok", counter=counter, uuid=str(uuid.uuid4()), stdout="ok: [h1]" * 8
+    )
+    return new_event(RunnerEvent, job_id=job_id, attempt=1, seq=seq, data=data)
+
+
+async def fenced(js: object, job_id: str, count: int) -> None:
+    writer = JobWriter(js, job_id, next_seq=1, stream_seq=0)  # type: ignore[arg-type]
+    for counter in range(1, count + 1):
+        await writer.add(lambda seq, c=counter: event(job_id, c, seq))
+
+
+async def pipelined(js: object, job_id: str, count: int) -> None:
+    pending = []
+    for counter in range(1, count + 1):
+        e = event(job_id, counter, counter)
+        pending.append(
+            await js.publish_async(  # type: ignore[attr-defined]
+                subject_of(e), encode(e), headers={"Nats-Msg-Id": msg_id(e)}, stream=EVENTS_STREAM
+            )
+        )
+        if len(pending) >= WINDOW:
+            await asyncio.gather(*pending)
+            pending = []
+    await asyncio.gather(*pending)
+
+
+async def main(rounds: int, count: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = NatsServer(store_dir=Path(tmp) / "nats").start()
+        try:
+            assert server.process is not None
+            nats_proc = psutil.Process(server.process.pid)
+            nc = await connect(server.url, "bench-fencing")
+            js = nc.jetstream()
+            await ensure_streams(js, CommonSettings(nats_url=server.url))
+            me = psutil.Process()
+            results: dict[str, dict[str, list[float]]] = {
+                m: {"wall": [], "cpu": []} for m in ("pipelined", "fenced")
+            }
+            for n in range(rounds + 1):
+                for mode, write in (("pipelined", pipelined), ("fenced", fenced)):
+                    cpu0 = me.cpu_times().user + me.cpu_times().system + sum(nats_proc.cpu_times()[:2])
+                    t0 = time.perf_counter()
+                    await write(js, f"{mode}-{n}", count)
+                    wall = time.perf_counter() - t0
+                    cpu = me.cpu_times().user + me.cpu_times().system + sum(nats_proc.cpu_times()[:2]) - cpu0
+                    if n:  # round 0 warms up
+                        results[mode]["wall"].append(wall)
+                        results[mode]["cpu"].append(cpu)
+            await nc.close()
+        finally:
+            server.stop()
+    summary: dict[str, object] = {"events_per_job": count, "rounds": rounds}
+    for mode, values in results.items():
+        summary[mode] = {
+            "wall_s": round(statistics.median(values["wall"]), 3),
+            "cpu_s": round(statistics.median(values["cpu"]), 3),
+            "wall_us_per_event": round(1e6 * statistics.median(values["wall"]) / count, 1),
+            "cpu_us_per_event": round(1e6 * statistics.median(values["cpu"]) / count, 1),
+        }
+    extra_cpu = statistics.median(results["fenced"]["cpu"]) - statistics.median(results["pipelined"]["cpu"])
+    summary["extra_cpu_s_per_job"] = round(extra_cpu, 3)
+    summary["extra_cpu_share_of_2_cores_x_runner_wall"] = (
+        f"{100 * extra_cpu / (2 * RUNNER_WALL_5X200_S):.2f}%"
+    )
+    print(json.dumps(summary, indent=2))
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--events", type=int, default=2206)
+    args = parser.parse_args()
+    asyncio.run(main(args.rounds, args.events))
