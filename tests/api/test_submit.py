@@ -17,8 +17,10 @@ from nats.js import JetStreamContext
 
 from playledger_api.app import create_app
 from playledger_api.bus import PUBLISH_TIMEOUT_S as SUBMIT_DEADLINE_S
+from playledger_cli.api_client import Api
 from playledger_cli.client_cli import post_job
 from playledger_cli.embedded import NatsServer
+from playledger_cli.endpoints import Endpoint
 from playledger_common.settings import ApiSettings
 from playledger_schemas.codec import decode_command
 from playledger_schemas.commands import SubmitJob
@@ -284,13 +286,20 @@ async def test_a_503_on_submit_names_the_job_and_a_retry_with_that_id_is_idempot
 
 
 async def test_the_cli_retries_a_503_with_the_id_it_chose(
-    base_url: str, js: JetStreamContext, nats_server: NatsServer
+    base_url: str,
+    js: JetStreamContext,
+    nats_server: NatsServer,
+    settings: ApiSettings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The CLI picks the job id before the first try, so its retries after a 503 name one job."""
+    key = admin_headers(settings)["Authorization"].removeprefix("Bearer ")
+    monkeypatch.setenv("PLAYLEDGER_API_KEY", key)
+    api = Api(Endpoint(base_url, "the test's API"))
     assert nats_server.process is not None
     os.kill(nats_server.process.pid, signal.SIGSTOP)
     try:
-        submitting = asyncio.create_task(asyncio.to_thread(post_job, base_url, JOB))
+        submitting = asyncio.create_task(asyncio.to_thread(post_job, api, JOB))
         await asyncio.sleep(SUBMIT_DEADLINE_S + 1.5)  # the API gave up at least once: 503
     finally:
         os.kill(nats_server.process.pid, signal.SIGCONT)

@@ -63,6 +63,7 @@ async def test_init_is_idempotent(js: JetStreamContext, nats_url: str) -> None:
     assert [(r.stream, r.created, r.drift) for r in again] == [
         ("PLAYLEDGER_COMMANDS", False, []),
         ("PLAYLEDGER_EVENTS", False, []),
+        ("PLAYLEDGER_LEASES", False, []),
     ]
 
 
@@ -94,6 +95,7 @@ def test_streams_init_cli_creates_then_reports_drift(nats_url: str) -> None:
     assert first.stdout.splitlines() == [
         "PLAYLEDGER_COMMANDS: created",
         "PLAYLEDGER_EVENTS: created",
+        "PLAYLEDGER_LEASES: created",
         *(f"PLAYLEDGER_COMMANDS/{name}: created" for name in CONSUMERS),
     ]
     second = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
@@ -101,6 +103,7 @@ def test_streams_init_cli_creates_then_reports_drift(nats_url: str) -> None:
     assert second.stdout.splitlines() == [
         "PLAYLEDGER_COMMANDS: ok",
         "PLAYLEDGER_EVENTS: ok",
+        "PLAYLEDGER_LEASES: ok",
         *(f"PLAYLEDGER_COMMANDS/{name}: ok" for name in CONSUMERS),
     ]
 
@@ -171,7 +174,7 @@ async def test_a_legacy_events_stream_is_migrated_in_place(nc: Client, nats_url:
     assert await migrate_events_stream(js, settings)
     assert not await migrate_events_stream(js, settings)
     await js.publish(event_subject("new", "job.queued"), b"new")
-    assert [r.drift for r in await ensure_streams(js, settings)] == [[], []]
+    assert [r.drift for r in await ensure_streams(js, settings)] == [[], [], []]
     sub = await js.subscribe(WHOLE_STREAM, stream=EVENTS_STREAM, ordered_consumer=True)
     got = [(await sub.next_msg(timeout=5)).data for _ in range(2)]
     await sub.unsubscribe()

@@ -160,7 +160,9 @@ async def test_hostile_commands_never_stop_the_executor_and_dashboards_see_only_
                 },
             )
         duplicate = await js.publish(
-            event_subject("fz-good", "job.succeeded"), b"{}", headers={"Nats-Msg-Id": "fz-good:0:1"}
+            event_subject("fz-good", "job.succeeded"),
+            b"{}",
+            headers={"Nats-Msg-Id": "fz-good:0:1:job.queued"},  # journal.msg_id of its job.queued
         )
         assert duplicate.duplicate
         # a forged append (no auth here, so it is stored; readers' writer rules ignore it)

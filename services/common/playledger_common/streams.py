@@ -135,7 +135,10 @@ def leases_stream_config(settings: CommonSettings) -> StreamConfig:
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         discard=DiscardPolicy.OLD,
+        max_msgs=-1,
+        max_bytes=-1,
         max_msgs_per_subject=1,
+        duplicate_window=120.0,
         num_replicas=settings.events_replicas,
         allow_msg_ttl=True,
         allow_direct=True,
@@ -178,13 +181,18 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> StreamRep
     return StreamReport(stream=config.name, created=False, drift=diff(config, info.config))
 
 
-async def ensure_streams(js: JetStreamContext, settings: CommonSettings) -> list[StreamReport]:
-    """Create missing streams; report (never change) existing ones that drifted."""
-    return [
-        await ensure_stream(js, commands_stream_config(settings)),
-        await ensure_stream(js, events_stream_config(settings)),
-        await ensure_stream(js, leases_stream_config(settings)),
-    ]
+async def ensure_streams(
+    js: JetStreamContext, settings: CommonSettings, *, leases: bool = True
+) -> list[StreamReport]:
+    """Create missing streams; report (never change) existing ones that drifted.
+
+    ``playledger streams init`` (the admin) provisions all three; a service at start checks the
+    two it reads (``leases=False``): the executor alone uses the leases stream (``lease.py``).
+    """
+    configs = [commands_stream_config(settings), events_stream_config(settings)]
+    if leases:
+        configs.append(leases_stream_config(settings))
+    return [await ensure_stream(js, config) for config in configs]
 
 
 async def migrate_events_stream(js: JetStreamContext, settings: CommonSettings) -> bool:
@@ -199,6 +207,6 @@ async def migrate_events_stream(js: JetStreamContext, settings: CommonSettings) 
 
 async def provision_at_start(js: JetStreamContext, settings: CommonSettings) -> None:
     """What every service does when it starts: create missing streams, warn about drift."""
-    for report in await ensure_streams(js, settings):
+    for report in await ensure_streams(js, settings, leases=False):
         for drift in report.drift:
             log.warning("stream drift (not changed): %s", drift)
