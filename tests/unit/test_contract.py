@@ -183,7 +183,9 @@ def _structure(node: object) -> object:
     how they render docstrings (0.22 vs 0.23), which is not a change of the contract."""
     if isinstance(node, dict):
         return {
-            key: " ".join(value.split()) if key == "description" and isinstance(value, str) else _structure(value)
+            key: " ".join(value.split())
+            if key == "description" and isinstance(value, str)
+            else _structure(value)
             for key, value in node.items()
         }
     if isinstance(node, list):
@@ -194,7 +196,9 @@ def _structure(node: object) -> object:
 def test_committed_json_schema_matches_the_structs() -> None:
     for name, document in export.documents().items():
         committed = json.loads((export.SCHEMA_DIR / name).read_text(encoding="utf-8"))
-        assert _structure(committed) == _structure(document), f"{name} drifted: run `playledger schemas export`"
+        assert _structure(committed) == _structure(document), (
+            f"{name} drifted: run `playledger schemas export`"
+        )
 
 
 def test_msgspec_structs_are_frozen() -> None:

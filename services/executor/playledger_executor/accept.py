@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final
 
+from playledger_common.jobchecks import spec_problems
+from playledger_common.settings import ExecutorSettings
 from playledger_executor.errors import ConflictError, ExecutorError
 from playledger_executor.inventory import render_inventory
 from playledger_executor.journal import Journal, new_event
 from playledger_executor.sources import resolve_source
 from playledger_schemas.codec import ContractError, decode_command
-from playledger_schemas.commands import CancelJob, JobCommand, SubmitJob
+from playledger_schemas.commands import CancelJob, InlineInventory, JobCommand, LocalSource, SubmitJob
 from playledger_schemas.events import FieldError, JobQueued, JobRejected, QueuedData, RejectedData
 from playledger_schemas.ids import is_valid_job_id
 from playledger_schemas.subjects import cancel_subject, job_id_of_subject, submit_subject
@@ -39,8 +40,10 @@ def fallback_job_id(command_seq: int) -> str:
     return f"cmd-{command_seq}"
 
 
-def validate(subject: str, payload: bytes, command_seq: int, projects_dir: Path) -> JobCommand | Invalid:
-    """Decode and check a command against its subject and the projects directory."""
+def validate(
+    subject: str, payload: bytes, command_seq: int, settings: ExecutorSettings
+) -> JobCommand | Invalid:
+    """Decode and check a command against its subject, the URL policy and the projects directory."""
     subject_job = job_id_of_subject(subject)
     job_id = subject_job if subject_job and is_valid_job_id(subject_job) else fallback_job_id(command_seq)
     try:
@@ -56,22 +59,31 @@ def validate(subject: str, payload: bytes, command_seq: int, projects_dir: Path)
         reason = f"subject {subject!r} does not match the command; expected {expected!r}"
         return Invalid(job_id, reason, [FieldError(path="$", message=reason)])
     if isinstance(command, SubmitJob):
+        spec = command.spec
+        problems = spec_problems(
+            spec, allow_file=settings.source_allow_file, allow_http=settings.source_allow_http
+        )
+        if problems:
+            errors = [FieldError(path=f"$.spec.{path}", message=message) for path, message in problems]
+            return Invalid(job_id, "; ".join(f"{e.path}: {e.message}" for e in errors), errors)
         try:
-            resolve_source(command.spec.source, projects_dir)
+            if isinstance(spec.source, LocalSource):
+                resolve_source(spec.source, settings.projects_dir)
         except ExecutorError as exc:
             return Invalid(job_id, exc.reason, [FieldError(path="$.spec.source.path", message=exc.reason)])
         try:
-            render_inventory(command.spec.inventory)
+            if isinstance(spec.inventory, InlineInventory):
+                render_inventory(spec.inventory)
         except ExecutorError as exc:
             return Invalid(job_id, exc.reason, [FieldError(path="$.spec.inventory", message=exc.reason)])
     return command
 
 
 async def accept(
-    journal: Journal, subject: str, payload: bytes, command_seq: int, projects_dir: Path
+    journal: Journal, subject: str, payload: bytes, command_seq: int, settings: ExecutorSettings
 ) -> JobCommand | None:
     """Record a valid submit as queued, an invalid command as rejected; return valid commands."""
-    checked = validate(subject, payload, command_seq, projects_dir)
+    checked = validate(subject, payload, command_seq, settings)
     match checked:
         case Invalid():
             await reject(journal, checked, command_seq)

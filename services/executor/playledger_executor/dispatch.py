@@ -113,7 +113,7 @@ class Dispatcher:
             decision = decide_run(state, command_seq) if state else Skip("no job id in the subject")
             match decision:
                 case Accept():
-                    await accept(self.journal, msg.subject, msg.data, command_seq, self.settings.projects_dir)
+                    await accept(self.journal, msg.subject, msg.data, command_seq, self.settings)
                     if state is not None and (await self.journal.state(job_id)).phase == "new":
                         return  # rejected under another id (cmd-<seq>)
                     continue

@@ -68,7 +68,7 @@ class Intake:
         """Never raises: a command that cannot be handled now is retried later."""
         try:
             seq = msg.metadata.sequence.stream
-            command = await accept(self.journal, msg.subject, msg.data, seq, self.settings.projects_dir)
+            command = await accept(self.journal, msg.subject, msg.data, seq, self.settings)
             if isinstance(command, CancelJob):
                 await self.cancel(command)
         except Exception:

@@ -19,7 +19,15 @@ from typing import Any, Final
 import msgspec
 
 from playledger_projector.views import ZERO, HostCounts, JobView, Status
-from playledger_schemas.commands import InlineInventory, InventoryGroup, JobSpec
+from playledger_schemas.commands import (
+    DynamicInventory,
+    GitInventory,
+    InlineInventory,
+    Inventory,
+    InventoryGroup,
+    JobSpec,
+    UrlInventory,
+)
 from playledger_schemas.events import (
     JobCanceled,
     JobCancelRequested,
@@ -33,6 +41,7 @@ from playledger_schemas.events import (
     JobTimedOut,
     ResultData,
     RunnerEvent,
+    StartedData,
 )
 
 RESULT_STATUS: Final[dict[type, Status]] = {
@@ -116,6 +125,7 @@ def step(work: Work, event: JobEvent, stream_seq: int) -> None:
         case JobStarted():
             if event.attempt >= attempt:  # else a stale start of an earlier attempt: counted only
                 _spec_fields(work, event.data.spec, resolved=True)
+                _resolved(work, event.data)
                 work["status"] = _advance(work["status"], "running")
                 work["started_at"] = event.time
                 work["executor_id"] = event.data.executor_id
@@ -154,11 +164,33 @@ def _spec_fields(work: Work, spec: JobSpec, *, resolved: bool) -> None:
         work["options"] = msgspec.to_builtins(spec.options)
 
 
-def inventory_summary(inventory: InlineInventory) -> dict[str, Any]:
-    hosts = set(inventory.hosts) | set(inventory.host_vars)
-    for group in inventory.groups.values():
-        hosts.update(group.hosts if isinstance(group, InventoryGroup) else group)
-    return {"type": "inline", "hosts": len(hosts), "groups": sorted(inventory.groups)}
+def inventory_summary(inventory: Inventory) -> dict[str, Any]:
+    """Type, host count and groups of an inline inventory; where the hosts come from otherwise
+    (their count arrives with ``job.started``, which records the hosts the executor resolved)."""
+    match inventory:
+        case InlineInventory():
+            hosts = set(inventory.hosts) | set(inventory.host_vars)
+            for group in inventory.groups.values():
+                hosts.update(group.hosts if isinstance(group, InventoryGroup) else group)
+            return {"type": "inline", "hosts": len(hosts), "groups": sorted(inventory.groups)}
+        case GitInventory(repo=repo, branch=branch, path=path):
+            return {"type": "git", "repo": repo, "branch": branch, "path": path, "hosts": None}
+        case UrlInventory(url=url, format=fmt):
+            return {"type": "url", "url": url.split("?", 1)[0], "format": fmt, "hosts": None}
+        case DynamicInventory(plugin=plugin):
+            return {"type": "dynamic", "plugin": plugin, "hosts": None}
+
+
+def _resolved(work: Work, data: StartedData) -> None:
+    """What the executor resolved when the job started: the commit, the hosts."""
+    ran = {"commit": data.commit, "playbook_sha256": data.playbook_sha256}
+    if isinstance(work["source"], dict) and any(ran.values()):
+        work["source"] = {**work["source"], **{k: v for k, v in ran.items() if v is not None}}
+    if data.hosts is not None and isinstance(work["inventory_summary"], dict):
+        summary = {**work["inventory_summary"], "hosts": len(data.hosts)}
+        if data.inventory_commit is not None:
+            summary["commit"] = data.inventory_commit
+        work["inventory_summary"] = summary
 
 
 def _runner(work: Work, event: RunnerEvent) -> None:

@@ -41,7 +41,7 @@ from playledger_api.models import (
 from playledger_api.services import Services, ServicesDep
 from playledger_api.submission import build_command, choose_job_id, decode_body
 from playledger_common.paths import confinement_problem
-from playledger_schemas.commands import CancelJob
+from playledger_schemas.commands import CancelJob, LocalSource
 from playledger_schemas.ids import Priority
 
 WAIT_POLL_S: Final = 0.1
@@ -104,9 +104,16 @@ class JobController(Controller):
             raise BadRequestError.at(problem)
         body = decode_body(await request.body())  # strict: the framework's decoding is lax
         job_id = choose_job_id(body.id, idempotency_key)
-        command = build_command(body, job_id, datetime.now(UTC))
-        if settings.projects_dir is not None:
-            _require_playbook(settings.projects_dir, command.spec.source.path)
+        command = build_command(
+            body,
+            job_id,
+            datetime.now(UTC),
+            allow_file=settings.source_allow_file,
+            allow_http=settings.source_allow_http,
+        )
+        source = command.spec.source
+        if settings.projects_dir is not None and isinstance(source, LocalSource):
+            _require_playbook(settings.projects_dir, source.path)
 
         status: JobStatus = "queued"
         known = await _known_status(services, job_id)
