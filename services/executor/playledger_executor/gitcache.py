@@ -7,8 +7,9 @@ writes that commit's tree into the job's own directory:
 - a full 40-hex sha already in the mirror needs no network at all;
 - otherwise the remote's refs are listed and only missing objects are fetched, so a job at a
   commit the mirror has costs one ref listing and no pack;
-- jobs that wait on the same repository's lock reuse a listing that started after they asked
-  (single flight): two concurrent jobs on a new repository fetch it once.
+- a job that asked while another job's fetch of the same repository was running waits for it
+  and uses its result (single flight): two concurrent jobs on a new repository fetch it once.
+  Its refs are then at most one fetch older than the job's request.
 
 A fetch is bounded by ``fetch_timeout_s`` (transient network errors are retried inside it)
 and by ``max_repo_bytes`` of pack data. Mirrors are evicted least recently used first once
@@ -56,9 +57,9 @@ class FetchError(SourceError):
 
 @dataclass
 class _Listing:
-    """The remote's refs as one fetch saw them, and when that fetch started (monotonic)."""
+    """The remote's refs as one fetch saw them, and when that fetch ended (monotonic)."""
 
-    started: float
+    finished: float
     refs: dict[Ref, ObjectID]
 
 
@@ -101,7 +102,7 @@ class SourceCache:
                 commit = ref
             else:
                 listing = self._listings.get(key)
-                if listing is None or listing.started < asked:
+                if listing is None or listing.finished < asked:
                     listing = await self._fetch(url, mirror)
                     self._listings[key] = listing
                 commit = await asyncio.to_thread(_resolve, mirror, listing, ref, url)
@@ -118,7 +119,7 @@ class SourceCache:
         if received:
             self.stats.packs += 1
         log.info("fetched %s: %d refs, %d pack bytes", redact(url), len(refs), received)
-        return _Listing(started=started, refs=refs)
+        return _Listing(finished=time.monotonic(), refs=refs)
 
     def evict(self) -> None:
         """Drop mirrors older than ``max_age_s``, then the least recently used over ``max_bytes``."""

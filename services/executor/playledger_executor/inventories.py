@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,7 +166,10 @@ async def list_hosts(private_dir: Path, source: str) -> list[str]:
         msg = f"the inventory was not read within {LIST_TIMEOUT_S:g}s"
         raise InventoryError(msg) from None
     if process.returncode != 0:
-        msg = f"ansible could not read the inventory: {_last_error(err)}"
+        shown = (
+            _last_error(err).replace(f"{os.path.realpath(private_dir)}/", "").replace(f"{private_dir}/", "")
+        )
+        msg = f"ansible could not read the inventory: {shown}"
         raise InventoryError(msg)
     return listed_hosts(json.loads(out))
 

@@ -64,10 +64,14 @@ async def _install(name: str, body: bytes, checkout: Path, private_dir: Path, ca
     kinds = _kinds(name, parsed)
     staging = cached.with_name(f"{cached.name}.tmp-{private_dir.name}")
     shutil.rmtree(staging, ignore_errors=True)
-    for kind in kinds:
-        dest = staging / ("collections" if kind == "collection" else "roles")
-        dest.mkdir(parents=True, exist_ok=True)
-        await _galaxy(name, kind, checkout / name, dest, checkout, private_dir)
+    try:
+        for kind in kinds:
+            dest = staging / ("collections" if kind == "collection" else "roles")
+            dest.mkdir(parents=True, exist_ok=True)
+            await _galaxy(name, kind, checkout / name, dest, checkout, private_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     for sub in ("collections", "roles"):
         (staging / sub).mkdir(parents=True, exist_ok=True)
     try:
