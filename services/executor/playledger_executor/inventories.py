@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,6 +186,10 @@ def _last_error(stderr: bytes) -> str:
     lines = [line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()]
     errors = [line for line in lines if "ERROR" in line] or lines
     return (errors[-1] if errors else "no output")[:500]
+
+
+def _real(path: Path) -> str:
+    return str(path.resolve())
 
 
 def _sha(body: bytes) -> str:
