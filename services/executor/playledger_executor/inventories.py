@@ -165,9 +165,8 @@ async def list_hosts(private_dir: Path, source: str) -> list[str]:
         msg = f"the inventory was not read within {LIST_TIMEOUT_S:g}s"
         raise InventoryError(msg) from None
     if process.returncode != 0:
-        shown = (
-            _last_error(err).replace(f"{os.path.realpath(private_dir)}/", "").replace(f"{private_dir}/", "")
-        )
+        real = await asyncio.to_thread(_real, private_dir)
+        shown = _last_error(err).replace(f"{real}/", "").replace(f"{private_dir}/", "")
         msg = f"ansible could not read the inventory: {shown}"
         raise InventoryError(msg)
     return listed_hosts(json.loads(out))
