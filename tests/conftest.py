@@ -19,8 +19,8 @@ import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from playledger_cli.embedded import EmbeddedPostgres, NatsServer
 from playledger_common.bus import connect
-from playledger_common.embedded import EmbeddedPostgres, NatsServer
 from playledger_common.settings import CommonSettings
 from playledger_common.streams import ensure_streams
 

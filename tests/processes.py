@@ -15,7 +15,7 @@ def service(name: str, env: dict[str, str], log: Path, *args: str) -> Iterator[s
     """``playledger <name> <args>`` with its output in ``log``; SIGTERM (then kill) on exit."""
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "playledger_common", name, *args],
+            [sys.executable, "-m", "playledger_cli", name, *args],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,

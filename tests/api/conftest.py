@@ -20,7 +20,7 @@ from litestar.testing import AsyncTestClient
 from nats.js import JetStreamContext
 
 from playledger_api.app import create_app
-from playledger_common.embedded import free_port
+from playledger_cli.embedded import free_port
 from playledger_common.readmodel import SCHEMA
 from playledger_common.settings import ApiSettings
 from playledger_projector import migrations

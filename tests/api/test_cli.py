@@ -12,7 +12,7 @@ import httpx
 import psutil
 import pytest
 
-from playledger_common.embedded import free_port
+from playledger_cli.embedded import free_port
 from tests.processes import service
 
 pytestmark = pytest.mark.integration
@@ -67,7 +67,7 @@ def test_the_cli_serves_the_api_from_env_with_overrides(
 def test_a_bad_setting_is_reported_by_name(readmodel_url: str) -> None:
     env = {**os.environ, "PLAYLEDGER_DATABASE_URL": readmodel_url, "PLAYLEDGER_API_WORKERS": "many"}
     result = subprocess.run(
-        [sys.executable, "-m", "playledger_common", "api"],
+        [sys.executable, "-m", "playledger_cli", "api"],
         env=env,
         capture_output=True,
         text=True,

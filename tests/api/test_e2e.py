@@ -21,7 +21,7 @@ import httpx
 import pytest
 from httpx_sse import ServerSentEvent, connect_sse
 
-from playledger_common.embedded import free_port
+from playledger_cli.embedded import free_port
 from tests.api.runner_run import run_playbook
 from tests.processes import service
 

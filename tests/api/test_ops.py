@@ -9,7 +9,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from playledger_api.app import create_app
-from playledger_common.embedded import NatsServer, free_port
+from playledger_cli.embedded import NatsServer, free_port
 from playledger_common.settings import ApiSettings
 
 pytestmark = pytest.mark.integration

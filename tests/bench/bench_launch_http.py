@@ -29,8 +29,8 @@ sys.path[:0] = SOURCES
 import asyncpg  # noqa: E402
 from http_wait import wait_http_ok  # noqa: E402 - a sibling module of this script
 
+from playledger_cli.embedded import EmbeddedPostgres, NatsServer, free_port  # noqa: E402
 from playledger_common.bus import connect  # noqa: E402
-from playledger_common.embedded import EmbeddedPostgres, NatsServer, free_port  # noqa: E402
 from playledger_projector import migrations  # noqa: E402
 from playledger_schemas.subjects import COMMANDS_STREAM  # noqa: E402
 
@@ -113,7 +113,7 @@ async def main() -> None:
                         [
                             sys.executable,
                             "-m",
-                            "playledger_common",
+                            "playledger_cli",
                             "api",
                             "--port",
                             str(port),

@@ -26,8 +26,8 @@ for sub in ("schemas", "services/common", "services/executor"):
 
 from nats.js import JetStreamContext  # noqa: E402
 
+from playledger_cli.embedded import NatsServer  # noqa: E402
 from playledger_common.bus import connect  # noqa: E402
-from playledger_common.embedded import NatsServer  # noqa: E402
 from playledger_common.settings import ExecutorSettings  # noqa: E402
 from playledger_common.streams import ensure_streams  # noqa: E402
 from playledger_executor.consumers import ensure_consumers  # noqa: E402

@@ -24,8 +24,8 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 
+from playledger_cli.embedded import NatsServer
 from playledger_common.bus import connect
-from playledger_common.embedded import NatsServer
 from playledger_common.settings import CommonSettings
 from playledger_common.streams import ensure_streams
 from playledger_schemas.codec import decode_event, encode
@@ -100,7 +100,7 @@ async def playledger_run(
             "PLAYLEDGER_CONCURRENCY": str(concurrency),
             "PLAYLEDGER_LOG_LEVEL": "WARNING",
         }
-        executor = subprocess.Popen([sys.executable, "-m", "playledger_common", "executor"], env=env)
+        executor = subprocess.Popen([sys.executable, "-m", "playledger_cli", "executor"], env=env)
         await asyncio.sleep(2.0)  # let it create its consumers before the burst
         spec = JobSpec(
             source=LocalSource(path="bench.yml"),

@@ -43,8 +43,8 @@ sys.path[:0] = PATHS
 
 import httpx  # noqa: E402
 
+from playledger_cli.dev import start as start_system  # noqa: E402
 from playledger_common.bus import connect  # noqa: E402
-from playledger_common.dev import start as start_system  # noqa: E402
 from playledger_schemas.codec import decode_event, encode  # noqa: E402
 from playledger_schemas.commands import InlineInventory, JobOptions, JobSpec, LocalSource, SubmitJob  # noqa: E402
 from playledger_schemas.events import is_terminal  # noqa: E402

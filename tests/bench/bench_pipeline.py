@@ -2,7 +2,7 @@
 
 Runs on its own with ``python tests/bench/bench_pipeline.py [--events N] [--runs R]``:
 starts a nats-server and a PostgreSQL (``PLAYLEDGER_TEST_DATABASE_URL`` or pgserver),
-runs the projector as a separate process (``python -m playledger_common projector``) and
+runs the projector as a separate process (``python -m playledger_cli projector``) and
 publishes synthetic jobs with the shapes ansible-runner produces, the way the executor
 publishes them (``publish_async`` in windows, ``Nats-Msg-Id``). Reports the median and
 spread over runs of:
@@ -38,8 +38,8 @@ import asyncpg  # noqa: E402
 import psutil  # noqa: E402
 from nats.js import JetStreamContext  # noqa: E402
 
+from playledger_cli.embedded import EmbeddedPostgres, NatsServer  # noqa: E402
 from playledger_common.bus import connect  # noqa: E402
-from playledger_common.embedded import EmbeddedPostgres, NatsServer  # noqa: E402
 from playledger_common.settings import CommonSettings  # noqa: E402
 from playledger_common.streams import ensure_streams  # noqa: E402
 from playledger_projector.rebuild import rebuild  # noqa: E402
@@ -202,7 +202,7 @@ async def main(n_events: int, runs: int, lag_seconds: float) -> dict[str, Any]:
         "PLAYLEDGER_DATABASE_URL": db_url,
         "PLAYLEDGER_LOG_LEVEL": "WARNING",
     }
-    projector = subprocess.Popen([sys.executable, "-m", "playledger_common", "projector"], env=env)
+    projector = subprocess.Popen([sys.executable, "-m", "playledger_cli", "projector"], env=env)
     nc = await connect(nats.url, "bench-pipeline")
     js = nc.jetstream(publish_async_max_pending=4000)
     await ensure_streams(js, CommonSettings(nats_url=nats.url))

@@ -38,8 +38,8 @@ sys.path[:0] = SOURCES
 from http_wait import wait_http_ok  # noqa: E402 - a sibling module of this script
 from nats.js import JetStreamContext  # noqa: E402
 
+from playledger_cli.embedded import NatsServer, free_port  # noqa: E402
 from playledger_common.bus import connect  # noqa: E402
-from playledger_common.embedded import NatsServer, free_port  # noqa: E402
 from playledger_common.settings import CommonSettings  # noqa: E402
 from playledger_common.streams import ensure_streams  # noqa: E402
 from playledger_schemas.codec import encode  # noqa: E402
@@ -222,7 +222,7 @@ def start_api(nats_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     }
     with log.open("wb") as output:
         return subprocess.Popen(
-            [sys.executable, "-m", "playledger_common", "api", "--port", str(port)],
+            [sys.executable, "-m", "playledger_cli", "api", "--port", str(port)],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -7,9 +7,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from playledger_common.client_cli import build_body, parse_extra_vars
-from playledger_common.follow import exit_code_for
-from playledger_common.inventory_file import InventoryFileError, inventory_from_arg
+from playledger_cli.client_cli import build_body, parse_extra_vars
+from playledger_cli.follow import exit_code_for
+from playledger_cli.inventory_file import InventoryFileError, inventory_from_arg
 from playledger_schemas.commands import InlineInventory, JobOptions
 
 pytestmark = pytest.mark.unit

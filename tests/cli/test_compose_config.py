@@ -9,7 +9,7 @@ import msgspec
 import pytest
 import yaml
 
-from playledger_common.cli import LAZY_COMMANDS
+from playledger_cli.cli import LAZY_COMMANDS
 from playledger_common.settings import ApiSettings, ExecutorSettings, ProjectorSettings
 
 pytestmark = pytest.mark.unit

@@ -45,7 +45,7 @@ async def publish_jobs(js: JetStreamContext) -> None:
 
 def replay(nats_url: str, *args: str) -> list[dict[str, object]]:
     result = subprocess.run(
-        [sys.executable, "-m", "playledger_common", "replay", "--nats-url", nats_url, *args],
+        [sys.executable, "-m", "playledger_cli", "replay", "--nats-url", nats_url, *args],
         capture_output=True,
         text=True,
         check=True,
@@ -77,7 +77,7 @@ async def test_replay_filters_by_job_and_start_sequence(js: JetStreamContext, na
 
 def test_replay_rejects_a_bad_job_id(nats_url: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "playledger_common", "replay", "--nats-url", nats_url, "--job", "a.b"],
+        [sys.executable, "-m", "playledger_cli", "replay", "--nats-url", nats_url, "--job", "a.b"],
         capture_output=True,
         text=True,
         check=False,

@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from playledger_common.embedded import free_port
+from playledger_cli.embedded import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -33,7 +33,7 @@ class System:
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "playledger_common", *args],
+            [sys.executable, "-m", "playledger_cli", *args],
             capture_output=True,
             text=True,
             check=False,
@@ -50,7 +50,7 @@ def start_dev(data_dir: Path, projects: Path) -> System:
         [
             sys.executable,
             "-m",
-            "playledger_common",
+            "playledger_cli",
             "dev",
             "--data-dir",
             str(data_dir),

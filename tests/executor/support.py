@@ -156,11 +156,11 @@ def executor_env(settings: Mapping[str, str], extra: Mapping[str, str] | None = 
 
 
 def spawn_executor(env: Mapping[str, str], log_path: Path, *args: str) -> subprocess.Popen[bytes]:
-    """``python -m playledger_common executor [args]`` as a real separate process."""
+    """``python -m playledger_cli executor [args]`` as a real separate process."""
     log = log_path.open("ab")
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "playledger_common", "executor", *args],
+            [sys.executable, "-m", "playledger_cli", "executor", *args],
             env=dict(env),
             stdout=log,
             stderr=subprocess.STDOUT,

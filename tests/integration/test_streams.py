@@ -72,7 +72,7 @@ async def test_drift_is_reported_and_not_overwritten(js: JetStreamContext, nats_
 
 
 def test_streams_init_cli_creates_then_reports_drift(nats_url: str) -> None:
-    command = [sys.executable, "-m", "playledger_common", "streams", "init", "--nats-url", nats_url]
+    command = [sys.executable, "-m", "playledger_cli", "streams", "init", "--nats-url", nats_url]
     first = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines() == ["PLAYLEDGER_COMMANDS: created", "PLAYLEDGER_EVENTS: created"]

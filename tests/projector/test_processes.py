@@ -1,4 +1,4 @@
-"""Projector processes (``python -m playledger_common projector``): kill -9 and resume,
+"""Projector processes (``python -m playledger_cli projector``): kill -9 and resume,
 two replicas against one database, and the CLI subcommands."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Processes:
     def projector(self) -> subprocess.Popen[bytes]:
         log = (self.tmp_path / f"projector-{len(self.started)}.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "playledger_common", "projector"], env=self.env, stdout=log, stderr=log
+            [sys.executable, "-m", "playledger_cli", "projector"], env=self.env, stdout=log, stderr=log
         )
         log.close()
         self.started.append(proc)
@@ -54,7 +54,7 @@ class Processes:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "playledger_common", "projector", *args],
+            [sys.executable, "-m", "playledger_cli", "projector", *args],
             env=self.env,
             capture_output=True,
             text=True,
@@ -222,7 +222,7 @@ async def test_cli_migrate_and_rebuild(js: JetStreamContext, procs: Processes, d
         await db.close()
 
     bad = subprocess.run(
-        [sys.executable, "-m", "playledger_common", "projector", "status"],
+        [sys.executable, "-m", "playledger_cli", "projector", "status"],
         env={k: v for k, v in procs.env.items() if k != "PLAYLEDGER_DATABASE_URL"},
         capture_output=True,
         text=True,

@@ -14,7 +14,7 @@ import nats.errors
 import pytest
 from nats.js import JetStreamContext
 
-from playledger_common.embedded import NatsServer
+from playledger_cli.embedded import NatsServer
 from playledger_common.settings import ProjectorSettings
 from playledger_projector import migrations
 from playledger_projector.applier import Applier

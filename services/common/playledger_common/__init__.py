@@ -1,1 +1,1 @@
-"""Runtime plumbing shared by the services: settings, NATS, embedded servers, CLI."""
+"""Runtime every service shares: settings, NATS, streams, errors, logging, paths, read-model schema."""

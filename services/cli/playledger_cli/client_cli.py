@@ -18,8 +18,8 @@ import msgspec
 import yaml
 from httpx_sse import connect_sse
 
-from playledger_common.follow import FollowView, exit_code_for
-from playledger_common.inventory_file import inventory_from_arg
+from playledger_cli.follow import FollowView, exit_code_for
+from playledger_cli.inventory_file import inventory_from_arg
 from playledger_schemas.codec import decode_event
 
 DEFAULT_API_URL: Final = "http://127.0.0.1:8000"

@@ -21,13 +21,13 @@ LAZY_COMMANDS: Final = {
     "api": "playledger_api.cli:api",
     "executor": "playledger_executor.cli:executor",
     "projector": "playledger_projector.cli:projector",
-    "dev": "playledger_common.dev:dev",
-    "submit": "playledger_common.client_cli:submit",
-    "jobs": "playledger_common.client_cli:jobs",
-    "show": "playledger_common.client_cli:show",
-    "logs": "playledger_common.client_cli:logs",
-    "cancel": "playledger_common.client_cli:cancel",
-    "replay": "playledger_common.replay:replay",
+    "dev": "playledger_cli.dev:dev",
+    "submit": "playledger_cli.client_cli:submit",
+    "jobs": "playledger_cli.client_cli:jobs",
+    "show": "playledger_cli.client_cli:show",
+    "logs": "playledger_cli.client_cli:logs",
+    "cancel": "playledger_cli.client_cli:cancel",
+    "replay": "playledger_cli.replay:replay",
 }
 
 

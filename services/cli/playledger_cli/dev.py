@@ -24,7 +24,7 @@ from typing import Final
 import click
 import httpx
 
-from playledger_common.embedded import EmbeddedPostgres, NatsServer, free_port
+from playledger_cli.embedded import EmbeddedPostgres, NatsServer, free_port
 
 API_URL_FILE: Final = "api-url"
 NATS_URL_FILE: Final = "nats-url"
@@ -87,7 +87,7 @@ def _spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path, *, qu
     log_dir.mkdir(parents=True, exist_ok=True)
     output = (log_dir / f"{name}.log").open("ab") if quiet else None
     process = subprocess.Popen(
-        [sys.executable, "-m", "playledger_common", *args],
+        [sys.executable, "-m", "playledger_cli", *args],
         env={**_base_env(), **env, "HOME": str(log_dir.parent / "home" / name)},
         stdout=output,
         stderr=subprocess.STDOUT if quiet else None,
@@ -266,7 +266,7 @@ def dev(
             "ready. Submit a job:  playledger submit hello.yml -i examples/inventory.yml   (Ctrl-C to stop)"
         )
         if example:
-            from playledger_common.client_cli import follow_submission
+            from playledger_cli.client_cli import follow_submission
 
             follow_submission(
                 system.api_url,

@@ -1,0 +1,3 @@
+from playledger_cli.cli import main
+
+main()

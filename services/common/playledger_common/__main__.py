@@ -1,3 +1,0 @@
-from playledger_common.cli import main
-
-main()
