@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 
@@ -29,3 +29,31 @@ def service(name: str, env: dict[str, str], log: Path, *args: str) -> Iterator[s
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def system(env: dict[str, str], logs: Path) -> Iterator[str]:
+    """Projector, executor and API as processes (logs in ``logs``); yields the API's URL once ready."""
+    import time
+
+    import httpx
+
+    from playledger_cli.embedded import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with ExitStack() as stack:
+        stack.enter_context(service("projector", env, logs / "projector.log"))
+        stack.enter_context(service("executor", env, logs / "executor.log"))
+        api = stack.enter_context(service("api", env, logs / "api.log", "--port", str(port)))
+        deadline = time.monotonic() + 90
+        while True:
+            assert api.poll() is None, (logs / "api.log").read_text(errors="replace")
+            try:
+                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the API never became ready (projector migrations?)"
+            time.sleep(0.3)
+        yield url

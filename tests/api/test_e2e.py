@@ -11,7 +11,6 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,8 @@ import httpx
 import pytest
 from httpx_sse import ServerSentEvent, connect_sse
 
-from playledger_cli.embedded import free_port
 from tests.api.runner_run import run_playbook
-from tests.processes import service
+from tests.processes import system
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -77,22 +75,7 @@ def fx_stack(nats_url: str, database_url: str, tmp_path: Path) -> Iterator[Stack
         "PLAYLEDGER_PROJECTS_DIR": str(projects),
         "PLAYLEDGER_LOGS_DIR": str(logs),
     }
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with ExitStack() as stack:
-        stack.enter_context(service("projector", env, tmp_path / "projector.log"))
-        stack.enter_context(service("executor", env, tmp_path / "executor.log"))
-        api = stack.enter_context(service("api", env, tmp_path / "api.log", "--port", str(port)))
-        deadline = time.monotonic() + 90
-        while True:
-            assert api.poll() is None, (tmp_path / "api.log").read_text(errors="replace")
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the API never became ready (projector migrations?)"
-            time.sleep(0.3)
+    with system(env, tmp_path) as url:
         yield Stack(url=url, logs_dir=logs)
 
 

@@ -112,14 +112,38 @@ def _write_tree(store: Any, node: dict[str, Any]) -> bytes:
     return tree.id
 
 
-def many_files_repo(path: Path, files: int, commits: int) -> GitRepo:
-    """A repository with ``files`` files and ``commits`` commits (one file changed per commit)."""
+def many_files_repo(path: Path, files: int, commits: int, playbook: str) -> GitRepo:
+    """``files`` files under ``files/`` and ``commits`` commits, each changing one file.
+
+    Built incrementally (one blob and two trees per commit) into a single pack."""
     repo = GitRepo(path)
-    tree = {f"files/f{i:04d}.txt": f"file {i}\n" for i in range(files)}
-    tree["site.yml"] = "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.ping:\n"
+    store = repo.repo.object_store
+    blobs = [Blob.from_string(f"file {i}\n".encode()) for i in range(files)]
+    play = Blob.from_string(playbook.encode())
+    objects: list[Any] = [*blobs, play]
+    parent: bytes | None = None
     for n in range(commits):
-        tree[f"files/f{n % files:04d}.txt"] = f"file {n % files} version {n}\n"
-        repo.commit(tree, message=f"commit {n}")
+        changed = Blob.from_string(f"file {n % files} version {n}\n".encode())
+        blobs[n % files] = changed
+        sub = Tree()
+        for i, blob in enumerate(blobs):
+            sub.add(f"f{i:04d}.txt".encode(), 0o100644, blob.id)
+        root = Tree()
+        root.add(b"files", 0o040000, sub.id)
+        root.add(b"site.yml", 0o100644, play.id)
+        commit = Commit()
+        commit.tree = root.id
+        commit.parents = [parent] if parent else []
+        commit.author = commit.committer = AUTHOR
+        commit.author_time = commit.commit_time = 1_700_000_000 + n
+        commit.author_timezone = commit.commit_timezone = 0
+        commit.message = f"commit {n}".encode()
+        objects += [changed, sub, root, commit]
+        parent = commit.id
+    store.add_objects([(obj, None) for obj in objects])  # one pack
+    assert parent is not None
+    repo.repo.refs[b"refs/heads/main"] = parent
+    repo.repo.refs.set_symbolic_ref(b"HEAD", b"refs/heads/main")
     return repo
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -23,7 +22,7 @@ from playledger_common.paths import REPOSITORY, lexical_problem
 from playledger_executor.errors import InventoryError
 from playledger_executor.gitcache import SourceCache
 from playledger_executor.inventory import render_inventory
-from playledger_executor.worker import minimal_env
+from playledger_executor.tools import last_error, run_tool
 from playledger_schemas.commands import (
     DynamicInventory,
     GitInventory,
@@ -140,36 +139,25 @@ async def fetch_url_inventory(inventory: UrlInventory, limits: UrlLimits) -> byt
 
 async def list_hosts(private_dir: Path, source: str) -> list[str]:
     """Every host ansible sees in ``source`` (``ansible-inventory --list``), sorted."""
-    env = minimal_env(private_dir)
-    env["ANSIBLE_INVENTORY_UNPARSED_FAILED"] = "True"
-    env["ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED"] = "True"
-    for sub in ("home", "tmp", "tmp/ansible-local"):
-        (private_dir / sub).mkdir(parents=True, exist_ok=True)
-    program = Path(sys.executable).parent / "ansible-inventory"
-    process = await asyncio.create_subprocess_exec(
-        str(program),
+    result = await run_tool(
+        "ansible-inventory",
         "-i",
         source,
         "--list",
-        cwd=str(private_dir),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
+        private_dir=private_dir,
+        cwd=private_dir,
+        timeout_s=LIST_TIMEOUT_S,
+        env={"ANSIBLE_INVENTORY_UNPARSED_FAILED": "True", "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "True"},
     )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), LIST_TIMEOUT_S)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
+    if result.rc is None:
         msg = f"the inventory was not read within {LIST_TIMEOUT_S:g}s"
-        raise InventoryError(msg) from None
-    if process.returncode != 0:
+        raise InventoryError(msg)
+    if result.rc != 0:
         real = await asyncio.to_thread(_real, private_dir)
-        shown = _last_error(err).replace(f"{real}/", "").replace(f"{private_dir}/", "")
+        shown = last_error(result.stderr).replace(f"{real}/", "").replace(f"{private_dir}/", "")
         msg = f"ansible could not read the inventory: {shown}"
         raise InventoryError(msg)
-    return listed_hosts(json.loads(out))
+    return listed_hosts(json.loads(result.stdout))
 
 
 def listed_hosts(listing: dict[str, Any]) -> list[str]:
@@ -179,12 +167,6 @@ def listed_hosts(listing: dict[str, Any]) -> list[str]:
         if name != "_meta" and isinstance(group, dict):
             hosts.update(group.get("hosts", []))
     return sorted(hosts)
-
-
-def _last_error(stderr: bytes) -> str:
-    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()]
-    errors = [line for line in lines if "ERROR" in line] or lines
-    return (errors[-1] if errors else "no output")[:500]
 
 
 def _real(path: Path) -> str:

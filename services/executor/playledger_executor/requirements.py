@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import shutil
-import sys
 from pathlib import Path
 from typing import Any, Final
 
 import yaml
 
 from playledger_executor.errors import SourceError
-from playledger_executor.worker import minimal_env
+from playledger_executor.tools import last_error, run_tool
 
 FILES: Final = ("requirements.yml", "collections/requirements.yml", "roles/requirements.yml")
 INSTALL_TIMEOUT_S: Final = 600.0
@@ -90,33 +89,21 @@ def _kinds(name: str, parsed: Any) -> list[str]:
 
 
 async def _galaxy(name: str, kind: str, file: Path, dest: Path, checkout: Path, private_dir: Path) -> None:
-    env = minimal_env(private_dir)
-    for sub in ("home", "tmp", "tmp/ansible-local"):
-        (private_dir / sub).mkdir(parents=True, exist_ok=True)
-    program = Path(sys.executable).parent / "ansible-galaxy"
-    process = await asyncio.create_subprocess_exec(
-        str(program),
+    result = await run_tool(
+        "ansible-galaxy",
         kind,
         "install",
         "-r",
         str(file),
         "-p",
         str(dest),
-        cwd=str(checkout),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
+        private_dir=private_dir,
+        cwd=checkout,
+        timeout_s=INSTALL_TIMEOUT_S,
     )
-    try:
-        out, _ = await asyncio.wait_for(process.communicate(), INSTALL_TIMEOUT_S)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
+    if result.rc is None:
         msg = f"installing {name} did not finish within {INSTALL_TIMEOUT_S:g}s"
-        raise RequirementsError(msg) from None
-    if process.returncode != 0:
-        lines = [line.strip() for line in out.decode(errors="replace").splitlines() if line.strip()]
-        errors = [line for line in lines if "ERROR" in line] or lines or ["no output"]
-        msg = f"installing {name} with ansible-galaxy failed: {errors[-1][:500]}"
+        raise RequirementsError(msg)
+    if result.rc != 0:
+        msg = f"installing {name} with ansible-galaxy failed: {last_error(result.stdout + result.stderr)}"
         raise RequirementsError(msg)

@@ -1,0 +1,84 @@
+"""The HTTP door for git sources and inventories: the API, projector and executor as real
+processes; the job status shows the commit and playbook hash that ran and the resolved hosts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.processes import system
+from tests.sources.gitrepos import GitRepo
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PLAY = "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.debug:\n        msg: hi\n"
+LOCAL_VARS = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+
+
+@pytest.fixture(name="api_url")
+def fx_api_url(nats_url: str, database_url: str, tmp_path: Path) -> Iterator[str]:
+    projects = tmp_path / "projects"
+    projects.mkdir()
+    env = {
+        **os.environ,
+        "PLAYLEDGER_NATS_URL": nats_url,
+        "PLAYLEDGER_DATABASE_URL": database_url,
+        "PLAYLEDGER_PROJECTS_DIR": str(projects),
+        "PLAYLEDGER_LOGS_DIR": str(tmp_path / "logs"),
+        "PLAYLEDGER_WORK_DIR": str(tmp_path / "work"),
+        "PLAYLEDGER_SOURCE_ALLOW_FILE": "true",
+    }
+    with system(env, tmp_path) as url:
+        yield url
+
+
+def complete(client: httpx.Client, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.get(f"/api/v1/jobs/{job_id}")
+        if response.status_code == 200 and response.json()["complete"]:
+            body: dict[str, Any] = response.json()
+            return body
+        time.sleep(0.2)
+    pytest.fail(f"job {job_id} never completed")
+
+
+def test_git_playbook_with_a_git_inventory_over_http(api_url: str, repos: Path) -> None:
+    repo = GitRepo(repos / "door.git")
+    inventory = {"all": {"hosts": {"h1": LOCAL_VARS, "h2": LOCAL_VARS}}}
+    sha = repo.commit({"ops/site.yml": PLAY, "inv/hosts.json": json.dumps(inventory)})
+    body = {
+        "source": {"type": "playbook", "repo": repo.url, "branch": "main", "path": "ops/site.yml"},
+        "inventory": {"type": "git", "repo": repo.url, "path": "inv/hosts.json"},
+        "options": {"gather_facts": False},
+    }
+    with httpx.Client(base_url=api_url, timeout=60) as client:
+        submitted = client.post("/api/v1/jobs", json=body)
+        assert submitted.status_code == 202, submitted.text
+        job = complete(client, submitted.json()["id"])
+        assert job["status"] == "successful", job
+        assert job["source"] == {
+            **body["source"],
+            "commit": sha,
+            "playbook_sha256": hashlib.sha256(PLAY.encode()).hexdigest(),
+        }
+        assert job["inventory"]["type"] == "git"
+        assert job["inventory"]["hosts"] == 2
+        assert job["inventory"]["commit"] == sha
+        assert job["options"]["gather_facts"] is False
+        assert job["progress"]["hosts_total"] == 2
+
+        # An unknown ref is the job's precise error, visible over HTTP.
+        bad = client.post("/api/v1/jobs", json={**body, "source": {**body["source"], "branch": "nope"}})
+        failed = complete(client, bad.json()["id"])
+        assert failed["status"] == "error"
+        assert failed["failure_reason"].startswith("ref 'nope' is not a branch, tag or commit of file://")
