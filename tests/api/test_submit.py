@@ -178,7 +178,17 @@ def problem(response: Any) -> dict[str, Any]:
         (
             {"source": {"type": "playbook", "repo": "https://u:pw@x/r.git", "path": "site.yml"}},
             "$.source.repo",
-            "repository URL must not carry a password",
+            "repository URL must not carry credentials",
+        ),
+        (
+            {"source": {"type": "playbook", "repo": "https://ghp_token@x/r.git", "path": "site.yml"}},
+            "$.source.repo",
+            "repository URL must not carry credentials",
+        ),
+        (
+            {"inventory": {"type": "url", "url": "https://user:pw@cmdb/inv"}},
+            "$.inventory.url",
+            "must not carry credentials",
         ),
         (
             {"source": {"type": "role", "repo": "https://x/r.git", "path": "../roles/x"}},

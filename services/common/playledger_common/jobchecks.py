@@ -43,6 +43,10 @@ def spec_problems(spec: JobSpec, *, allow_file: bool, allow_http: bool) -> list[
             if why := lexical_problem(inventory.path, REPOSITORY):
                 problems.append(("inventory.path", why))
         case UrlInventory():
+            if "@" in inventory.url.split("://", 1)[1].split("/", 1)[0]:
+                problems.append(
+                    ("inventory.url", "must not carry credentials (they would be stored in the stream)")
+                )
             if inventory.url.startswith("http://") and not allow_http:
                 problems.append(
                     (

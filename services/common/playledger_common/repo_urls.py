@@ -20,8 +20,8 @@ def repo_url_problem(url: str, *, allow_file: bool, allow_http: bool) -> str | N
         return None
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if parts.password is not None:
-        return "must not carry a password (credentials are referenced by name, never sent in a URL)"
+    if parts.password is not None or (scheme in ("https", "http") and parts.username is not None):
+        return "must not carry credentials (a user name or password in a URL would be stored in the stream)"
     if scheme in ("https", "ssh"):
         return None if parts.hostname else f"has no host: a {scheme} URL names a server"
     if scheme == "file":
