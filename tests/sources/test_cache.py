@@ -129,3 +129,14 @@ def _key(url: str) -> str:
     from playledger_executor.gitcache import mirror_key
 
     return mirror_key(url)
+
+
+async def test_jobs_share_one_read_only_tree_per_commit(repos: Path, cache: SourceCache, tmp_path: Path) -> None:
+    repo, _ = make_repo(repos)
+    await cache.checkout(repo.url, "main", tmp_path / "one")
+    await cache.checkout(repo.url, "main", tmp_path / "two")
+    one, two = tmp_path / "one" / "site.yml", tmp_path / "two" / "site.yml"
+    assert one.stat().st_ino == two.stat().st_ino  # hard links into the commit's shared tree
+    assert one.stat().st_mode & 0o222 == 0  # read-only: a job (not root) cannot change it in place
+    (tmp_path / "one" / "roles" / "new.yml").write_text("a job may add files of its own\n")
+    assert not (tmp_path / "two" / "roles" / "new.yml").exists()

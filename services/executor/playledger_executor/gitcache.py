@@ -13,7 +13,8 @@ writes that commit's tree into the job's own directory:
 
 A fetch is bounded by ``fetch_timeout_s`` (transient network errors are retried inside it)
 and by ``max_repo_bytes`` of pack data. Mirrors are evicted least recently used first once
-the cache is larger than ``max_bytes`` or a mirror is older than ``max_age_s``.
+the cache is larger than ``max_bytes`` or a mirror is older than ``max_age_s``. A job's tree is
+hard links into a read-only tree per commit kept inside the mirror.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ log: Final = logging.getLogger(__name__)
 
 FULL_SHA_LEN: Final = 40
 STAMP: Final = "playledger-last-used"
+TREES: Final = "playledger-trees"
+"""Inside a mirror: one read-only tree per commit that jobs used (evicted with the mirror)."""
 SPOOL_BYTES: Final = 16 * 1024**2
 """Received packs up to this size stay in memory before they are completed."""
 RETRY_BACKOFF_S: Final = (0.2, 0.5, 1.0, 2.0, 4.0)
@@ -106,7 +109,7 @@ class SourceCache:
                     listing = await self._fetch(url, mirror)
                     self._listings[key] = listing
                 commit = await asyncio.to_thread(_resolve, mirror, listing, ref, url)
-            await asyncio.to_thread(_checkout_tree, mirror, commit, dest)
+            await asyncio.to_thread(_tree_for_job, mirror, commit, mirror / TREES / commit, dest)
             (mirror / STAMP).touch()
         await asyncio.to_thread(self.evict)
         return Checkout(commit=commit, root=dest)
@@ -127,6 +130,9 @@ class SourceCache:
             return
         now = time.time()
         entries: list[tuple[float, int, Path]] = []
+        for tree in self.root.glob(f"*.git/{TREES}/*"):
+            if now - tree.stat().st_mtime > self.max_age_s:
+                shutil.rmtree(tree, ignore_errors=True)
         for mirror in self.root.glob("*.git"):
             stamp = mirror / STAMP
             used = stamp.stat().st_mtime if stamp.exists() else 0.0
@@ -351,6 +357,35 @@ def _peel(repo: Repo, sha: ObjectID) -> ObjectID:
         msg = "the ref does not name a commit"
         raise SourceError(msg)
     return obj.id
+
+
+def _tree_for_job(mirror: Path, commit: str, shared: Path, dest: Path) -> None:
+    """``dest`` as a clean tree of ``commit``: hard links into one read-only tree per commit.
+
+    The shared tree is written once (then made read-only, so a job cannot change a file in
+    place for the next one); each job gets its own directory of links, cheap to make and its
+    own to add or replace files in. Evicting the shared tree leaves running jobs' links intact.
+    """
+    if not shared.is_dir():
+        staging = shared.with_name(f"{shared.name}.tmp-{os.getpid()}-{dest.parent.name}")
+        _checkout_tree(mirror, commit, staging)
+        _read_only(staging)
+        try:
+            staging.rename(shared)
+        except OSError:  # another executor sharing the cache wrote it first
+            shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(shared, dest, symlinks=True, copy_function=os.link, dirs_exist_ok=True)
+    os.utime(shared)
+    for directory, _, _ in os.walk(dest):
+        Path(directory).chmod(0o755)  # the job's own directories: it may add files
+
+
+def _read_only(root: Path) -> None:
+    for directory, _, files in os.walk(root):
+        for name in files:
+            path = Path(directory) / name
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode & 0o555)
 
 
 def _checkout_tree(mirror: Path, commit: str, dest: Path) -> None:
