@@ -131,7 +131,9 @@ def _key(url: str) -> str:
     return mirror_key(url)
 
 
-async def test_jobs_share_one_read_only_tree_per_commit(repos: Path, cache: SourceCache, tmp_path: Path) -> None:
+async def test_jobs_share_one_read_only_tree_per_commit(
+    repos: Path, cache: SourceCache, tmp_path: Path
+) -> None:
     repo, _ = make_repo(repos)
     await cache.checkout(repo.url, "main", tmp_path / "one")
     await cache.checkout(repo.url, "main", tmp_path / "two")
