@@ -1,7 +1,13 @@
-"""Encoders and decoders, built once per union (msgspec's advice) and reused everywhere."""
+"""Encoders and decoders, built once per union (msgspec's advice) and reused everywhere.
+
+Commands decode strictly (an unknown field at any depth is a :class:`ContractError` naming
+it); events leniently (no event Struct forbids unknown fields; the spec they embed is read
+through its lenient twin, ``events.SpecView``). Every reader of events uses :func:`decode_event`.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 import msgspec
@@ -9,9 +15,13 @@ import msgspec
 from playledger_schemas.commands import JobCommand
 from playledger_schemas.events import FieldError, JobEvent
 
+UNSUPPORTED: Final = "not supported by this executor"
+"""Why a field this version does not know is refused: it asks for something it cannot do."""
+
 _encoder: Final = msgspec.json.Encoder()
 _command_decoder: Final[msgspec.json.Decoder[JobCommand]] = msgspec.json.Decoder(JobCommand)
 _event_decoder: Final[msgspec.json.Decoder[JobEvent]] = msgspec.json.Decoder(JobEvent)
+_UNKNOWN_FIELD: Final = re.compile(r"^Object contains unknown field `(?P<name>.*)`$", re.DOTALL)
 
 
 class ContractError(ValueError):
@@ -44,11 +54,27 @@ def decode_event(payload: bytes) -> JobEvent:
         raise contract_error(exc) from None
 
 
-def contract_error(exc: msgspec.DecodeError) -> ContractError:
-    """Turn msgspec's ``Expected `int`, got `str` - at `$.spec.options.forks``` into a field error."""
-    text = str(exc)
+def field_error(text: str) -> FieldError:
+    """msgspec's ``Expected `int`, got `str` - at `$.spec.options.forks``` as a path and a message.
+
+    An unknown field is named by its own path: ``Object contains unknown field `run_at` - at
+    `$.spec``` becomes ``$.spec.run_at`` with :data:`UNSUPPORTED`. The HTTP API reports its
+    body's errors with this too, so both doors say the same.
+    """
     message, sep, where = text.rpartition(" - at `")
-    if sep:
-        path = where.rstrip("`")
-        return ContractError(f"{path}: {message}", [FieldError(path=path, message=message)])
-    return ContractError(text, [FieldError(path="$", message=text)])
+    if not sep:
+        return field_error_at("$", text)
+    return field_error_at(where.rstrip("`"), message)
+
+
+def field_error_at(path: str, message: str) -> FieldError:
+    """msgspec's ``message`` about the object at ``path``; an unknown field gets its own path."""
+    unknown = _UNKNOWN_FIELD.match(message)
+    if unknown:
+        return FieldError(path=f"{path}.{unknown['name']}", message=UNSUPPORTED)
+    return FieldError(path=path, message=message)
+
+
+def contract_error(exc: msgspec.DecodeError) -> ContractError:
+    error = field_error(str(exc))
+    return ContractError(f"{error.path}: {error.message}", [error])

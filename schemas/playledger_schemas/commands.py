@@ -1,8 +1,10 @@
 """Commands: what a client asks playledger to do. Published on ``playledger.cmd.…``.
 
 Evolution: new fields always get defaults; a breaking change gets a new tag (``.v2``)
-and an upcast function. Unknown fields are ignored when decoding, so older readers
-accept newer writers.
+and an upcast function. Every Struct here derives from :class:`Strict`: a command with a
+field this version does not know is rejected naming it (it asked for something this
+executor cannot do). Events that embed a ``JobSpec`` read it through its lenient twin
+(``playledger_schemas.lenient``), so events keep ignoring unknown fields.
 """
 
 from __future__ import annotations
@@ -33,7 +35,11 @@ PlaybookPath = Annotated[
 Vars = dict[str, Any]
 
 
-class LocalSource(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="local"):
+class Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every command Struct: an unknown field is an error, at every nesting level."""
+
+
+class LocalSource(Strict, frozen=True, kw_only=True, tag_field="type", tag="local"):
     """A playbook inside the executor's projects directory (``PLAYLEDGER_PROJECTS_DIR``)."""
 
     path: PlaybookPath
@@ -69,9 +75,7 @@ RepoDir = Annotated[
 ]
 
 
-class GitPlaybookSource(
-    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag="playbook"
-):
+class GitPlaybookSource(Strict, frozen=True, kw_only=True, tag_field="type", tag="playbook"):
     """A playbook from a git repository, checked out at ``branch`` when the job starts."""
 
     repo: RepoUrl
@@ -81,9 +85,7 @@ class GitPlaybookSource(
     """The playbook, relative to the repository's root."""
 
 
-class GitRoleSource(
-    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag="role"
-):
+class GitRoleSource(Strict, frozen=True, kw_only=True, tag_field="type", tag="role"):
     """A role directory from a git repository, run on the job's hosts by a generated playbook."""
 
     repo: RepoUrl
@@ -101,7 +103,7 @@ Source = LocalSource | GitPlaybookSource | GitRoleSource
 GitSource = GitPlaybookSource | GitRoleSource
 
 
-class InventoryGroup(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class InventoryGroup(Strict, frozen=True, kw_only=True):
     """A group with hosts, child groups and group variables."""
 
     hosts: list[HostName] = msgspec.field(default_factory=list)
@@ -109,7 +111,7 @@ class InventoryGroup(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     vars: Vars = msgspec.field(default_factory=dict)
 
 
-class InlineInventory(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="inline"):
+class InlineInventory(Strict, frozen=True, kw_only=True, tag_field="type", tag="inline"):
     """Hosts and groups given in the command itself."""
 
     hosts: Annotated[list[HostName], Meta(max_length=10_000)] = msgspec.field(default_factory=list)
@@ -119,9 +121,7 @@ class InlineInventory(msgspec.Struct, frozen=True, kw_only=True, tag_field="type
     """Variables for every host (the ``all`` group)."""
 
 
-class GitInventory(
-    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag="git"
-):
+class GitInventory(Strict, frozen=True, kw_only=True, tag_field="type", tag="git"):
     """An inventory file, or a directory (with ``group_vars/`` and ``host_vars/``), from git."""
 
     repo: RepoUrl
@@ -133,9 +133,7 @@ InventoryFormat = Literal["yaml", "json", "ini"]
 HeaderName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$")]
 
 
-class UrlInventory(
-    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag="url"
-):
+class UrlInventory(Strict, frozen=True, kw_only=True, tag_field="type", tag="url"):
     """An inventory fetched by the executor when the job starts (TLS verified, time and size limited).
 
     Header values travel in the command: headers that carry secrets (``Authorization``,
@@ -158,9 +156,7 @@ PluginName = Annotated[
 ]
 
 
-class DynamicInventory(
-    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag="dynamic"
-):
+class DynamicInventory(Strict, frozen=True, kw_only=True, tag_field="type", tag="dynamic"):
     """An inventory plugin and its configuration (written as the plugin's YAML file)."""
 
     plugin: PluginName
@@ -172,7 +168,7 @@ Inventory = InlineInventory | GitInventory | UrlInventory | DynamicInventory
 """Where the hosts come from, by ``type``."""
 
 
-class JobOptions(msgspec.Struct, frozen=True, kw_only=True):
+class JobOptions(Strict, frozen=True, kw_only=True):
     """How to run the playbook; mirrors ``ansible-playbook`` flags."""
 
     timeout: Annotated[int, Meta(ge=1, le=7 * 24 * 3600)] | None = None
@@ -191,7 +187,7 @@ class JobOptions(msgspec.Struct, frozen=True, kw_only=True):
     role's generated play does not; ``True``: ansible's default."""
 
 
-class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
+class JobSpec(Strict, frozen=True, kw_only=True):
     """Everything needed to run a job: the part of a submit command that the ``job.queued`` event keeps."""
 
     priority: Priority = "normal"
@@ -201,7 +197,7 @@ class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
     options: JobOptions = msgspec.field(default_factory=JobOptions)
 
 
-class Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+class Command(Strict, frozen=True, kw_only=True, tag_field="type"):
     """Base of every command; ``type`` carries the versioned tag."""
 
     job_id: JobId

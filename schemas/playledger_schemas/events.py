@@ -1,5 +1,9 @@
 """Events: what happened to a job. Appended to ``PLAYLEDGER_EVENTS``, never changed.
 
+Readers ignore unknown fields at every depth: no Struct here forbids them, and the command's
+``JobSpec`` that ``job.queued`` and ``job.started`` hold is read through its lenient twin
+(:data:`SpecView`, see ``lenient``).
+
 Every event carries the same envelope (event id, type, job id, attempt, per-job
 sequence, time) and a ``data`` payload specific to its type. ``seq`` starts at 1
 for a job's first event and has no gaps within the job.
@@ -9,13 +13,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import msgspec
 from msgspec import Meta
 
 from playledger_schemas.commands import JobSpec
 from playledger_schemas.ids import JobId
+from playledger_schemas.lenient import lenient
+
+if TYPE_CHECKING:
+    SpecView = JobSpec
+else:
+    SpecView = lenient(JobSpec)
+    """``JobSpec`` as events hold it: a subclass that ignores unknown fields at every depth."""
 
 RunnerStatus = Literal["successful", "failed", "timeout", "canceled", "error"]
 """The final status ansible-runner reports (``error``: the run could not be carried out)."""
@@ -41,7 +52,7 @@ class FieldError(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class QueuedData(msgspec.Struct, frozen=True, kw_only=True):
-    spec: JobSpec
+    spec: SpecView
     command_seq: int | None = None
     """Sequence of the submit command in ``PLAYLEDGER_COMMANDS``."""
 
@@ -54,7 +65,7 @@ class RejectedData(msgspec.Struct, frozen=True, kw_only=True):
 
 class StartedData(msgspec.Struct, frozen=True, kw_only=True):
     executor_id: str
-    spec: JobSpec
+    spec: SpecView
     """The options as resolved by the executor (defaults filled in)."""
     playbook: str
     """The playbook path relative to the project (the projects directory or the checkout)."""
@@ -202,10 +213,15 @@ def is_terminal(event: JobEvent) -> bool:
     return isinstance(event, TERMINAL_EVENT_TYPES)
 
 
+def event_tag(event: JobEvent | type[JobEvent]) -> str:
+    """The ``type`` of an event (``job.queued.v1``); also right for a decoded event's lenient twin."""
+    tag = event.__struct_config__.tag
+    assert isinstance(tag, str)  # noqa: S101 - every member of JobEvent declares a str tag
+    return tag
+
+
 def event_kind(event: JobEvent) -> str:
     """The subject suffix of an event: ``job.<lifecycle>`` or ``runner.<ansible event name>``."""
     if isinstance(event, RunnerEvent):
         return f"runner.{event.data.event}"
-    tag = event.__struct_config__.tag
-    assert isinstance(tag, str)  # noqa: S101 - every member of JobEvent declares a str tag
-    return tag.rsplit(".", 1)[0]
+    return event_tag(event).rsplit(".", 1)[0]

@@ -142,8 +142,9 @@ def problem(response: Any) -> dict[str, Any]:
         ({"options": {"verbosity": 9}}, "$.options.verbosity", "Expected `int` <= 5"),
         ({"extra_vars": []}, "$.extra_vars", "Expected `object`, got `array`"),
         ({"priority": "urgent"}, "$.priority", "Invalid enum value 'urgent'"),
-        ({"options": {"fork": 5}}, "$.options", "Object contains unknown field `fork`"),
-        ({"colour": "red"}, "$", "Object contains unknown field `colour`"),
+        ({"options": {"fork": 5}}, "$.options.fork", "not supported by this executor"),
+        ({"colour": "red"}, "$.colour", "not supported by this executor"),
+        ({"run_at": "2030-01-01T00:00:00Z"}, "$.run_at", "not supported by this executor"),
         ({"source": {"type": "local", "path": "/etc/passwd.yml"}}, "$.source.path", "must be relative"),
         (
             {"source": {"type": "local", "path": "../../secrets.yml"}},
@@ -233,11 +234,11 @@ def problem(response: Any) -> dict[str, Any]:
             "$.inventory.plugin",
             "Expected `str` matching regex",
         ),
-        ({"credentials": {"ssh": "prod-key"}}, "$.credentials", "credentials are not supported yet"),
+        ({"credentials": {"ssh": "prod-key"}}, "$.credentials", "not supported by this executor"),
         (
             {"options": {"callback_url": "https://ci/hook"}},
             "$.options.callback_url",
-            "callback_url (webhooks) is not supported yet",
+            "not supported by this executor",
         ),
         ({"source": {"type": "svn"}}, "$.source.type", "Invalid value 'svn'"),
         (

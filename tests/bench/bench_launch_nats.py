@@ -28,9 +28,9 @@ from nats.js import JetStreamContext  # noqa: E402
 
 from playledger_cli.embedded import NatsServer  # noqa: E402
 from playledger_common.bus import connect  # noqa: E402
+from playledger_common.consumers import ensure_consumers  # noqa: E402
 from playledger_common.settings import ExecutorSettings  # noqa: E402
 from playledger_common.streams import ensure_streams  # noqa: E402
-from playledger_executor.consumers import ensure_consumers  # noqa: E402
 from playledger_executor.intake import Intake  # noqa: E402
 from playledger_schemas.codec import encode  # noqa: E402
 from playledger_schemas.commands import InlineInventory, JobSpec, LocalSource, SubmitJob  # noqa: E402
@@ -102,7 +102,7 @@ async def main(jobs: int, rounds: int) -> None:
             settings = ExecutorSettings(nats_url=server.url, projects_dir=projects)
             nc = await connect(server.url, "bench-setup")
             await ensure_streams(nc.jetstream(), settings)
-            await ensure_consumers(nc.jetstream(), settings)
+            await ensure_consumers(nc.jetstream(), settings.ack_wait_s)
             await nc.close()
             rates: dict[str, list[float]] = {"backlog": [], "live": []}
             total = 0

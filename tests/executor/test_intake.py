@@ -9,9 +9,9 @@ import msgspec
 import pytest
 from nats.js import JetStreamContext
 
+from playledger_common.consumers import INTAKE, run_consumer
 from playledger_common.settings import ExecutorSettings
-from playledger_executor.consumers import INTAKE, run_consumer
-from playledger_schemas.codec import encode
+from playledger_schemas.codec import UNSUPPORTED, encode
 from playledger_schemas.commands import SubmitJob
 from playledger_schemas.events import JobCanceled, JobQueued, JobRejected, JobStarted, JobSucceeded
 from playledger_schemas.ids import PRIORITIES
@@ -100,6 +100,34 @@ async def test_invalid_commands_are_rejected_with_precise_reasons(
         # the queue still works after all that
         await submit(js, "fine", spec("ok.yml"))
         assert isinstance(await wait_terminal(js, "fine"), JobSucceeded)
+
+
+@pytest.mark.parametrize(
+    ("where", "field", "path"),
+    [
+        (("spec", "options"), "callback_url", "$.spec.options.callback_url"),
+        (("spec",), "run_at", "$.spec.run_at"),
+        (("spec",), "credentials", "$.spec.credentials"),
+        (("spec", "inventory"), "depends_on", "$.spec.inventory.depends_on"),
+        ((), "retry", "$.retry"),
+    ],
+)
+async def test_a_submit_asking_for_an_unknown_field_is_rejected_naming_it_and_never_runs(
+    js: JetStreamContext, settings: ExecutorSettings, where: tuple[str, ...], field: str, path: str
+) -> None:
+    command = msgspec.to_builtins(SubmitJob(job_id="asks-more", spec=spec("ok.yml")))
+    node = command
+    for key in where:
+        node = node[key]
+    node[field] = "https://ci/hook"
+    async with running_executor(settings):
+        await js.publish(submit_subject("normal", "asks-more"), msgspec.json.encode(command))
+        rejected = await rejection(js, "asks-more")
+        assert rejected.data.reason == f"{path}: {UNSUPPORTED}"
+        assert [(e.path, e.message) for e in rejected.data.errors] == [(path, UNSUPPORTED)]
+        await submit(js, "after-it", spec("ok.yml"))
+        assert isinstance(await wait_terminal(js, "after-it"), JobSucceeded)
+    assert [type(e) for e in await job_events(js, "asks-more")] == [JobRejected]
 
 
 async def test_submits_are_queued_within_a_second_even_when_every_slot_is_busy(

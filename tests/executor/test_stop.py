@@ -10,8 +10,8 @@ import msgspec
 import pytest
 from nats.js import JetStreamContext
 
+from playledger_common.consumers import run_consumer
 from playledger_common.settings import ExecutorSettings
-from playledger_executor.consumers import run_consumer
 from playledger_schemas.events import (
     JobCanceled,
     JobCancelRequested,

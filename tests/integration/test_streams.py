@@ -10,15 +10,18 @@ import pytest
 from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
+from playledger_common.consumers import INTAKE, MAX_DELIVER, durable_consumers, ensure_consumers
 from playledger_common.settings import CommonSettings
 from playledger_common.streams import (
     commands_stream_config,
     ensure_streams,
     events_stream_config,
 )
-from playledger_schemas.subjects import EVENTS_STREAM, event_subject
+from playledger_schemas.subjects import COMMANDS_STREAM, EVENTS_STREAM, event_subject
 
 pytestmark = pytest.mark.integration
+
+CONSUMERS = ["intake", "run-critical", "run-high", "run-normal", "run-low"]
 
 
 async def test_the_events_stream_refuses_message_delete_and_purge(js: JetStreamContext) -> None:
@@ -75,7 +78,31 @@ def test_streams_init_cli_creates_then_reports_drift(nats_url: str) -> None:
     command = [sys.executable, "-m", "playledger_cli", "streams", "init", "--nats-url", nats_url]
     first = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.splitlines() == ["PLAYLEDGER_COMMANDS: created", "PLAYLEDGER_EVENTS: created"]
+    assert first.stdout.splitlines() == [
+        "PLAYLEDGER_COMMANDS: created",
+        "PLAYLEDGER_EVENTS: created",
+        *(f"PLAYLEDGER_COMMANDS/{name}: created" for name in CONSUMERS),
+    ]
     second = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
     assert second.returncode == 0, second.stderr
-    assert second.stdout.splitlines() == ["PLAYLEDGER_COMMANDS: ok", "PLAYLEDGER_EVENTS: ok"]
+    assert second.stdout.splitlines() == [
+        "PLAYLEDGER_COMMANDS: ok",
+        "PLAYLEDGER_EVENTS: ok",
+        *(f"PLAYLEDGER_COMMANDS/{name}: ok" for name in CONSUMERS),
+    ]
+
+
+async def test_every_durable_consumer_has_max_deliver_and_its_drift_is_reported(js: JetStreamContext) -> None:
+    created = await ensure_consumers(js)
+    assert [(r.stream, r.created) for r in created] == [(f"PLAYLEDGER_COMMANDS/{n}", True) for n in CONSUMERS]
+    for config in durable_consumers():
+        assert config.durable_name is not None
+        info = await js.consumer_info(COMMANDS_STREAM, config.durable_name)
+        assert info.config.max_deliver == MAX_DELIVER
+    await js.delete_consumer(COMMANDS_STREAM, INTAKE)
+    unlimited = dataclasses.replace(durable_consumers()[0], max_deliver=-1)
+    await js.add_consumer(COMMANDS_STREAM, unlimited)
+    reports = await ensure_consumers(js)
+    drifted = {r.stream: [(d.field, d.expected, d.actual) for d in r.drift] for r in reports if r.drift}
+    assert drifted == {f"PLAYLEDGER_COMMANDS/{INTAKE}": [("max_deliver", MAX_DELIVER, -1)]}
+    assert (await js.consumer_info(COMMANDS_STREAM, INTAKE)).config.max_deliver == -1  # reported, not changed

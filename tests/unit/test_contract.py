@@ -153,10 +153,14 @@ def test_idempotency_keys_map_to_stable_safe_job_ids() -> None:
     assert is_valid_job_id(job_id_from_key("any key / with . dots"))
 
 
-def test_unknown_fields_from_newer_writers_are_ignored() -> None:
-    payload = json.loads(encode(COMMANDS[1]))
-    payload["added_in_v1_1"] = {"anything": True}
-    assert decode_command(json.dumps(payload).encode()) == COMMANDS[1]
+def test_unknown_fields_from_newer_writers_are_ignored_in_events_and_refused_in_commands() -> None:
+    event = json.loads(encode(EVENTS[1]))
+    event["added_in_v1_1"] = {"anything": True}
+    assert decode_event(json.dumps(event).encode()) == EVENTS[1]
+    command = json.loads(encode(COMMANDS[1]))
+    command["added_in_v1_1"] = {"anything": True}
+    with pytest.raises(ContractError, match=r"^\$\.added_in_v1_1: not supported by this executor$"):
+        decode_command(json.dumps(command).encode())
 
 
 def test_event_kinds_make_subject_tokens() -> None:

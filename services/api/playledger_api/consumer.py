@@ -19,11 +19,11 @@ from typing import Final
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from playledger_api.backlog import MAX_BATCH, Piece, take
 from playledger_api.metrics import Metrics
 from playledger_api.sse import entry
+from playledger_common import ordered
 from playledger_schemas.subjects import EVENTS_STREAM, job_events_filter
 
 CONSUMER_HEARTBEAT_S: Final = 5.0
@@ -66,17 +66,12 @@ async def subscribe(
     callback: Callable[[Msg], object],
 ) -> JetStreamContext.PushSubscription:
     """An ordered push consumer on the job's subjects, from stream sequence ``after + 1``."""
-    if after > 0:
-        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1)
-    else:
-        config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
-    return await js.subscribe(
+    return await ordered.follow(
+        js,
         job_events_filter(job_id),
-        stream=EVENTS_STREAM,
-        cb=callback,  # type: ignore[arg-type]
-        ordered_consumer=True,
-        idle_heartbeat=CONSUMER_HEARTBEAT_S,
-        config=config,
+        callback,  # type: ignore[arg-type]
+        config=ordered.after(after),
+        idle_heartbeat_s=CONSUMER_HEARTBEAT_S,
     )
 
 

@@ -18,6 +18,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from playledger_common.errors import PlayledgerError
+from playledger_schemas.codec import field_error_at
 
 log: Final = logging.getLogger(__name__)
 
@@ -166,14 +167,20 @@ def _litestar_path(source: str | None, key: str | None) -> str:
     return f"{source or 'request'}.{key}" if key else (source or "request")
 
 
+def _problem(item: dict[str, Any]) -> FieldProblem:
+    """One of Litestar's validation errors; in the body, read like the contract reads a command's."""
+    source = _source(item)
+    path, message = _litestar_path(source, item.get("key")), str(item.get("message"))
+    if source == "body":
+        error = field_error_at(path, message)
+        path, message = error.path, error.message
+    return FieldProblem(path=path, message=message)
+
+
 def handle_validation_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     assert isinstance(exc, ValidationException)  # noqa: S101 - registered for ValidationException only
     extra = exc.extra if isinstance(exc.extra, list) else []
-    errors = [
-        FieldProblem(path=_litestar_path(_source(item), item.get("key")), message=str(item.get("message")))
-        for item in extra
-        if isinstance(item, dict)
-    ]
+    errors = [_problem(item) for item in extra if isinstance(item, dict)]
     in_body = any(isinstance(item, dict) and _source(item) == "body" for item in extra)
     if in_body:
         detail = "; ".join(f"{e.path}: {e.message}" for e in errors)

@@ -7,6 +7,7 @@ The feed never waits for a client: a client that falls below the ring's floor ca
 its own consumer (``consumer.own_events``) and then reads the ring again. When the last client
 leaves, the consumer lingers briefly (a reconnecting EventSource finds it still there), then stops.
 
+A feed that cannot subscribe (NATS busy) retries with the shared policy (``common.retry``).
 A feed whose consumer stalls (no message for a heartbeat while the stream has newer events of
 the job: a lost connection, a deleted consumer) is resubscribed right after its newest event.
 """
@@ -27,6 +28,7 @@ from playledger_api.backlog import Ring, feed_floor
 from playledger_api.consumer import RENEW_RETRY_S, behind, subscribe, unsubscribe
 from playledger_api.metrics import Metrics
 from playledger_api.sse import entry
+from playledger_common.retry import retrying
 
 LINGER_S: Final = 2.0
 """How long a job's consumer outlives its last client."""
@@ -92,15 +94,7 @@ class JobFeed:
         subscribed = False
         while True:
             if self._subscription is None:
-                try:
-                    self._subscription = await subscribe(
-                        self._js, self.job_id, self.ring.head, self._on_message
-                    )
-                except (nats.errors.Error, TimeoutError) as exc:
-                    log.warning("SSE feed %s: cannot subscribe yet (%s)", self.job_id, type(exc).__name__)
-                    await asyncio.sleep(min(RENEW_RETRY_S, self._heartbeat_s))
-                    self._wake()
-                    continue
+                self._subscription = await self._subscribe()
                 if subscribed:
                     self._metrics.sse_resubscribes.inc()
                 subscribed = True
@@ -111,6 +105,21 @@ class JobFeed:
                 log.info("SSE feed %s: consumer stalled after %d; resubscribing", self.job_id, self.ring.head)
                 await unsubscribe(self._subscription)
                 self._subscription = None
+
+    async def _subscribe(self) -> JetStreamContext.PushSubscription:
+        """Subscribe right after the ring's head, for as long as NATS is busy (``_not_yet``)."""
+        async for attempt in retrying(self._not_yet, attempts=None):
+            with attempt:
+                return await subscribe(self._js, self.job_id, self.ring.head, self._on_message)
+        raise AssertionError  # pragma: no cover - retrying(attempts=None) ends only by returning or raising
+
+    def _not_yet(self, exc: Exception) -> bool | float:
+        """NATS is busy: wake the clients (they send keepalives) and retry after at most a heartbeat."""
+        if not isinstance(exc, nats.errors.Error | TimeoutError):
+            return False
+        log.warning("SSE feed %s: cannot subscribe yet (%s)", self.job_id, type(exc).__name__)
+        self._wake()
+        return min(RENEW_RETRY_S, self._heartbeat_s)
 
     async def close(self) -> None:
         self._task.cancel()

@@ -1,5 +1,8 @@
 """HTTP request and response bodies (msgspec Structs; request bodies forbid unknown fields).
 
+An unknown field is answered like the contract answers a NATS command with one
+(``$.options.fork: not supported by this executor``, see ``codec.field_error``).
+
 The submit body follows the design's shape. Source, inventory and credential types the
 design names but playledger does not run yet are part of the schema so that clients get
 a precise 422 ("not supported yet") instead of a generic decode error.
@@ -90,7 +93,7 @@ class OptionsBody(Body, frozen=True, kw_only=True):
     timeout: Annotated[int, Meta(ge=1, le=7 * 24 * 3600)] | None = None
     """Seconds before the run is stopped as timed out."""
     callback_url: str | None = None
-    """Not supported yet (webhooks): any value is answered with 422."""
+    """Not supported by this executor yet (webhooks): any value is answered with 422."""
     tags: list[Tag] = msgspec.field(default_factory=list)
     skip_tags: list[Tag] = msgspec.field(default_factory=list)
     limit: Annotated[str, Meta(min_length=1, max_length=4096)] | None = None
@@ -112,7 +115,7 @@ class SubmitJobBody(Body, frozen=True, kw_only=True):
     source: SourceBody
     inventory: InventoryBody
     credentials: dict[str, Any] | None = None
-    """Not supported yet (stored credentials, vault): any value is answered with 422."""
+    """Not supported by this executor yet (stored credentials, vault): any value is answered with 422."""
     extra_vars: Vars = msgspec.field(default_factory=dict)
     options: OptionsBody = msgspec.field(default_factory=OptionsBody)
 

@@ -17,6 +17,7 @@ from playledger_api.models import (
 )
 from playledger_common.jobchecks import spec_problems
 from playledger_common.paths import lexical_problem
+from playledger_schemas.codec import UNSUPPORTED, field_error
 from playledger_schemas.commands import (
     InlineInventory,
     Inventory,
@@ -43,11 +44,9 @@ def decode_body(payload: bytes) -> SubmitJobBody:
 
 
 def _field_problem(text: str) -> FieldProblem:
-    """msgspec says ``Expected `int`, got `str` - at `$.options.forks```; split path and message."""
-    message, sep, where = text.rpartition(" - at `")
-    if not sep:
-        return FieldProblem(path="$", message=text)
-    return FieldProblem(path=where.rstrip("`"), message=message)
+    """The contract's reading of a msgspec error, so an unknown field reads the same on both doors."""
+    error = field_error(text)
+    return FieldProblem(path=error.path, message=error.message)
 
 
 def unsupported(body: SubmitJobBody) -> list[FieldProblem]:
@@ -61,14 +60,11 @@ def unsupported(body: SubmitJobBody) -> list[FieldProblem]:
                 message=f"source type {kind!r} is not supported yet (use 'local', 'playbook' or 'role')",
             )
         )
+    # A NATS command with these fields is refused by the contract with the same words.
     if body.credentials is not None:
-        problems.append(FieldProblem(path="$.credentials", message="credentials are not supported yet"))
+        problems.append(FieldProblem(path="$.credentials", message=UNSUPPORTED))
     if body.options.callback_url is not None:
-        problems.append(
-            FieldProblem(
-                path="$.options.callback_url", message="callback_url (webhooks) is not supported yet"
-            )
-        )
+        problems.append(FieldProblem(path="$.options.callback_url", message=UNSUPPORTED))
     return problems
 
 

@@ -66,8 +66,9 @@ def streams() -> None:
 @streams.command("init")
 @click.option("--nats-url", envvar="PLAYLEDGER_NATS_URL", default=None, help="Overrides PLAYLEDGER_NATS_URL.")
 def streams_init(nats_url: str | None) -> None:
-    """Create the streams if missing; report drift on existing ones (exit 1), never overwrite."""
+    """Create the streams and durable consumers if missing; report drift (exit 1), never overwrite."""
     from playledger_common.bus import connect
+    from playledger_common.consumers import ensure_consumers
     from playledger_common.settings import CommonSettings, from_env
     from playledger_common.streams import ensure_streams
 
@@ -77,6 +78,7 @@ def streams_init(nats_url: str | None) -> None:
         nc = await connect(settings.nats_url, "playledger-streams-init")
         try:
             reports = await ensure_streams(nc.jetstream(), settings)
+            reports += await ensure_consumers(nc.jetstream())
         finally:
             await nc.close()
         drifted = False

@@ -17,20 +17,19 @@ import click
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from playledger_common import ordered
 from playledger_common.bus import connect
 from playledger_common.settings import CommonSettings, from_env
 from playledger_schemas.ids import is_valid_job_id
-from playledger_schemas.subjects import ALL_JOB_EVENTS, EVENTS_STREAM, job_events_filter
+from playledger_schemas.subjects import ALL_JOB_EVENTS, job_events_filter
 
 
 def start_config(since: str | None) -> ConsumerConfig:
     """Where to start: every event, a stream sequence (``--since 1200``) or a time (ISO 8601)."""
     if since is None:
-        return ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+        return ordered.after(0)
     if since.isdigit():
-        return ConsumerConfig(
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(int(since), 1)
-        )
+        return ordered.after(int(since) - 1)
     try:
         moment = datetime.fromisoformat(since)
     except ValueError:
@@ -68,9 +67,7 @@ async def replay_events(
 
     try:
         js = nc.jetstream()
-        sub = await js.subscribe(
-            subject, stream=EVENTS_STREAM, cb=on_message, ordered_consumer=True, config=config
-        )
+        sub = await ordered.follow(js, subject, on_message, config=config)
         info = await sub.consumer_info()
         # Everything the consumer delivered has arrived and nothing is pending: the end.
         delivered = info.delivered.consumer_seq if info.delivered else 0

@@ -46,7 +46,7 @@ _CHECKED_FIELDS: Final = (
 
 
 class Drift(msgspec.Struct, frozen=True, kw_only=True):
-    """One field of an existing stream that differs from what playledger expects."""
+    """One field of an existing stream (or durable consumer) that differs from what playledger expects."""
 
     stream: str
     field: str
@@ -59,6 +59,7 @@ class Drift(msgspec.Struct, frozen=True, kw_only=True):
 
 class StreamReport(msgspec.Struct, frozen=True, kw_only=True):
     stream: str
+    """A stream's name, or ``<stream>/<consumer>`` for a durable consumer."""
     created: bool
     drift: list[Drift]
 
@@ -113,11 +114,16 @@ def commands_stream_config(settings: CommonSettings) -> StreamConfig:
 
 def diff(expected: StreamConfig, actual: StreamConfig) -> list[Drift]:
     assert expected.name is not None  # noqa: S101 - our configs always carry a name
+    return differences(expected.name, expected, actual, _CHECKED_FIELDS)
+
+
+def differences(where: str, expected: object, actual: object, fields: tuple[str, ...]) -> list[Drift]:
+    """The ``fields`` of a stream or consumer config on the server that differ from ours."""
     drift = []
-    for field in _CHECKED_FIELDS:
+    for field in fields:
         want, have = _normalise(getattr(expected, field)), _normalise(getattr(actual, field))
         if want != have:
-            drift.append(Drift(stream=expected.name, field=field, expected=want, actual=have))
+            drift.append(Drift(stream=where, field=field, expected=want, actual=have))
     return drift
 
 

@@ -1,4 +1,4 @@
-"""The durable consumers on the commands stream, created if missing (never changed)."""
+"""Reading the durable consumers on the commands stream (declared in ``playledger_common.consumers``)."""
 
 from __future__ import annotations
 
@@ -12,50 +12,20 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 
+from playledger_common import consumers as durable
 from playledger_common.settings import ExecutorSettings
-from playledger_schemas.ids import PRIORITIES, Priority
-from playledger_schemas.subjects import COMMAND_SUBJECTS, COMMANDS_STREAM, submit_filter
 
 log: Final = logging.getLogger(__name__)
 
-INTAKE: Final = "intake"
-INTAKE_ACK_WAIT_S: Final = 30.0
-MAX_ACK_PENDING: Final = 100_000
-
-
-def run_consumer(priority: Priority) -> str:
-    return f"run-{priority}"
-
-
-def consumer_configs(settings: ExecutorSettings) -> list[ConsumerConfig]:
-    def config(name: str, subject: str, ack_wait: float) -> ConsumerConfig:
-        return ConsumerConfig(
-            name=name,
-            durable_name=name,
-            filter_subject=subject,
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_wait=ack_wait,
-            max_ack_pending=MAX_ACK_PENDING,
-        )
-
-    return [
-        config(INTAKE, COMMAND_SUBJECTS, INTAKE_ACK_WAIT_S),
-        *(config(run_consumer(p), submit_filter(p), settings.ack_wait_s) for p in PRIORITIES),
-    ]
-
 
 async def ensure_consumers(js: JetStreamContext, settings: ExecutorSettings) -> None:
-    for config in consumer_configs(settings):
-        assert config.durable_name is not None  # noqa: S101 - set above
-        try:
-            await js.consumer_info(COMMANDS_STREAM, config.durable_name)
-        except NotFoundError:
-            await js.add_consumer(COMMANDS_STREAM, config)
-            log.info("created consumer %s", config.durable_name)
+    """Create the durable consumers this executor reads (declared in ``playledger_common.consumers``)."""
+    for report in await durable.ensure_consumers(js, settings.ack_wait_s):
+        if report.created:
+            log.info("created consumer %s", report.stream)
+        for drift in report.drift:
+            log.warning("consumer drift (not changed): %s", drift)
 
 
 class PullOne:

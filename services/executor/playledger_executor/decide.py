@@ -150,6 +150,32 @@ def decide_cancel(state: JobState) -> CancelDecision:
             return Ignore("the job is running; its executor stops it")
 
 
+# --- what to record for a command that can never be handled (poison) ----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RejectPoison:
+    """No event yet: record the command as ``job.rejected`` (seq 1)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorPoison(Lost):
+    """The job was queued or started: end it as ``job.error`` at ``seq``, like a lost attempt."""
+
+
+PoisonDecision = RejectPoison | ErrorPoison | Ignore
+
+
+def decide_poison(state: JobState) -> PoisonDecision:
+    match state.phase:
+        case "new":
+            return RejectPoison()
+        case "done":
+            return Ignore("the job has already ended")
+        case _:
+            return ErrorPoison(attempt=state.attempt, seq=state.seq + 1, runner_events=state.runner_events)
+
+
 # --- how a run ended ---------------------------------------------------------------------------
 
 

@@ -15,13 +15,16 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from playledger_common.consumers import MAX_DELIVER, run_consumer
+from playledger_common.outcome import Ack, Outcome, handle
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.accept import accept
-from playledger_executor.consumers import PullOne, keep_in_progress, run_consumer
+from playledger_executor.consumers import PullOne, keep_in_progress
 from playledger_executor.decide import Accept, Lost, Skip, Start, decide_run
 from playledger_executor.errors import ConflictError
 from playledger_executor.job import JobRunner
 from playledger_executor.journal import new_event
+from playledger_executor.poison import PoisonRecorder
 from playledger_schemas.codec import ContractError, decode_command
 from playledger_schemas.commands import SubmitJob
 from playledger_schemas.events import JobError, ResultData
@@ -48,6 +51,7 @@ class Dispatcher:
         self.slots = asyncio.Semaphore(settings.concurrency)
         self.tasks: set[asyncio.Task[None]] = set()
         self.wake = asyncio.Event()
+        self.poison = PoisonRecorder(self.journal)
 
     async def run(self, stopping: asyncio.Event) -> None:
         pulls = [await PullOne(self.nc, COMMANDS_STREAM, run_consumer(p)).start() for p in PRIORITIES]
@@ -92,20 +96,18 @@ class Dispatcher:
         return None
 
     async def handle(self, msg: Msg) -> None:
-        """Decide and act on one submit; ack unless it must be retried. Never raises."""
+        """Decide and act on one submit, then settle it (``outcome.handle``). Never raises."""
         heartbeat = asyncio.create_task(keep_in_progress(msg, self.settings.ack_wait_s))
         try:
-            await self._handle(msg)
-        except Exception:
-            log.exception("submit on %s could not be handled; it will be redelivered", msg.subject)
-            with contextlib.suppress(Exception):
-                await msg.nak(delay=1.0)
-            return
+            await handle(msg, self._handle, max_deliver=MAX_DELIVER, on_poison=self.poison)
         finally:
             heartbeat.cancel()
-        await msg.ack()
 
-    async def _handle(self, msg: Msg) -> None:
+    async def _handle(self, msg: Msg) -> Outcome:
+        await self._run_submit(msg)
+        return Ack()
+
+    async def _run_submit(self, msg: Msg) -> None:
         command_seq = msg.metadata.sequence.stream
         job_id = job_id_of_subject(msg.subject) or ""
         for _ in range(MAX_ROUNDS):

@@ -2,6 +2,7 @@
 
 Independent of run slots, so a submit is visible as ``job.queued`` at once even when every
 slot is busy. Invalid commands become ``job.rejected``; cancels of queued jobs end them.
+A command whose handling keeps failing is poison after ``MAX_DELIVER`` deliveries (``outcome``).
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from playledger_common.consumers import INTAKE, MAX_DELIVER
+from playledger_common.outcome import Ack, Outcome, handle
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.accept import accept
-from playledger_executor.consumers import INTAKE
 from playledger_executor.decide import CancelQueued, FinishCancel, Ignore, decide_cancel
 from playledger_executor.errors import ConflictError
 from playledger_executor.journal import Journal, new_event
+from playledger_executor.poison import PoisonRecorder
 from playledger_schemas.commands import CancelJob
 from playledger_schemas.events import CancelRequestedData, JobCanceled, JobCancelRequested, ResultData
 from playledger_schemas.subjects import COMMANDS_STREAM, job_id_of_subject
@@ -36,6 +39,7 @@ class Intake:
         self.js = js
         self.journal = Journal(js)
         self.settings = settings
+        self.poison = PoisonRecorder(self.journal)
 
     async def run(self, stopping: asyncio.Event) -> None:
         sub = await self.js.pull_subscribe_bind(INTAKE, stream=COMMANDS_STREAM)
@@ -62,20 +66,15 @@ class Intake:
 
     async def _in_order(self, msgs: list[Msg]) -> None:
         for msg in msgs:
-            await self.handle(msg)
+            await handle(msg, self.handle, max_deliver=MAX_DELIVER, on_poison=self.poison)
 
-    async def handle(self, msg: Msg) -> None:
-        """Never raises: a command that cannot be handled now is retried later."""
-        try:
-            seq = msg.metadata.sequence.stream
-            command = await accept(self.journal, msg.subject, msg.data, seq, self.settings)
-            if isinstance(command, CancelJob):
-                await self.cancel(command)
-        except Exception:
-            log.exception("command on %s could not be handled; retrying later", msg.subject)
-            await msg.nak(delay=RETRY_DELAY_S)
-            return
-        await msg.ack()
+    async def handle(self, msg: Msg) -> Outcome:
+        """Record the command as queued or rejected; a cancel of a queued job ends it."""
+        seq = msg.metadata.sequence.stream
+        command = await accept(self.journal, msg.subject, msg.data, seq, self.settings)
+        if isinstance(command, CancelJob):
+            await self.cancel(command)
+        return Ack()
 
     async def cancel(self, command: CancelJob) -> None:
         """End a queued job as canceled (OCC; on a race, re-read and re-decide)."""

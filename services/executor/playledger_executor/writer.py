@@ -16,6 +16,7 @@ from typing import Final, TypeAlias
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
+from playledger_common.retry import retrying
 from playledger_executor.journal import Journal, msg_id, subject_of
 from playledger_schemas.codec import encode
 from playledger_schemas.events import JobEvent
@@ -86,13 +87,16 @@ class JobWriter:
             self.last_stream_seq = max(self.last_stream_seq, ack.seq)
 
     async def _retry(self, subject: str, payload: bytes, headers: dict[str, str], error: object) -> PubAck:
+        """Re-publish with the same msg id (stored once); any failure is retried, then reported."""
         log.warning("publish of %s failed (%s); retrying", headers["Nats-Msg-Id"], error)
-        for attempt in range(RETRIES):
-            try:
-                return await self.js.publish(subject, payload, headers=dict(headers), stream=EVENTS_STREAM)
-            except Exception as exc:  # noqa: BLE001 - any failure is retried, then reported
-                error = exc
-                await asyncio.sleep(0.2 * (attempt + 1))
+        try:
+            async for attempt in retrying(Exception, attempts=RETRIES):
+                with attempt:
+                    return await self.js.publish(
+                        subject, payload, headers=dict(headers), stream=EVENTS_STREAM
+                    )
+        except Exception as exc:  # noqa: BLE001 - reported as what it means for the job
+            error = exc
         msg = f"event {headers['Nats-Msg-Id']} could not be stored: {error}"
         raise PublishError(msg)
 

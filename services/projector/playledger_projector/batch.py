@@ -17,7 +17,7 @@ import msgspec
 from playledger_projector.fold import Work, start, step
 from playledger_projector.views import BatchChanges, EventRow, HostRow, JobView, SkippedRow
 from playledger_schemas.codec import ContractError, decode_event
-from playledger_schemas.events import JobEvent, RunnerEvent, event_kind
+from playledger_schemas.events import JobEvent, RunnerEvent, event_kind, event_tag
 
 
 class Decoded(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,8 +50,7 @@ class _Tagged(msgspec.Struct):
 _envelope: Final = msgspec.json.Decoder(_Envelope)
 _tagged: Final = msgspec.json.Decoder(_Tagged)
 _KNOWN_TAGS: Final[frozenset[str]] = frozenset(str(t.__struct_config__.tag) for t in JobEvent.__args__)
-_TAG_OF: Final[dict[type, str]] = {t: str(t.__struct_config__.tag) for t in JobEvent.__args__}
-_RUNNER_TAG: Final = _TAG_OF[RunnerEvent]
+_RUNNER_TAG: Final = event_tag(RunnerEvent)
 _MAX_REASON: Final = 1000
 
 
@@ -128,7 +127,7 @@ def event_row(item: Decoded) -> EventRow:
         event.job_id,
         event.seq,
         item.stream_seq,
-        _TAG_OF[type(event)],
+        event_tag(event),
         event_kind(event),
         event.attempt,
         None,

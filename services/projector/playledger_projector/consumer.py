@@ -16,10 +16,10 @@ from typing import Final
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from playledger_common import ordered
 from playledger_projector.applier import Message
-from playledger_schemas.subjects import EVENT_SUBJECTS, EVENTS_STREAM
+from playledger_schemas.subjects import EVENT_SUBJECTS
 
 _V1_TOKENS: Final = 9
 
@@ -51,12 +51,7 @@ class StreamReader:
         self._sub: JetStreamContext.PushSubscription | None = None
 
     async def start(self) -> None:
-        if self.after > 0:
-            config = ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.after + 1
-            )
-        else:
-            config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+        config = ordered.after(self.after)
         buffer, arrived, drained, limit = self._buffer, self._arrived, self._drained, self.limit
 
         async def on_message(msg: Msg) -> None:
@@ -66,9 +61,7 @@ class StreamReader:
                 drained.clear()
                 await drained.wait()
 
-        self._sub = await self.js.subscribe(
-            EVENT_SUBJECTS, stream=EVENTS_STREAM, cb=on_message, ordered_consumer=True, config=config
-        )
+        self._sub = await ordered.follow(self.js, EVENT_SUBJECTS, on_message, config=config)
 
     async def stop(self) -> None:
         if self._sub is not None:

@@ -1,0 +1,73 @@
+"""The durable consumers on the commands stream: declared once, created if missing, drift reported.
+
+``intake`` sees every command once (for all executors); ``run-<priority>`` hands each submit
+to one executor with a free slot. Every one has ``max_deliver``: a command whose handler keeps
+failing is delivered at most that many times, then recorded as poison (``outcome``).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from playledger_common.streams import Drift, StreamReport, differences
+from playledger_schemas.ids import PRIORITIES, Priority
+from playledger_schemas.subjects import COMMAND_SUBJECTS, COMMANDS_STREAM, submit_filter
+
+INTAKE: Final = "intake"
+INTAKE_ACK_WAIT_S: Final = 30.0
+DEFAULT_RUN_ACK_WAIT_S: Final = 30.0
+MAX_ACK_PENDING: Final = 100_000
+MAX_DELIVER: Final = 5
+"""Deliveries of one command before it is poison. With ``outcome.backoff_s`` a command whose
+handler keeps raising is recorded about 7.5 s after its first delivery: a bug ends it quickly,
+a JetStream hiccup shorter than that is ridden out."""
+
+# Fields whose value on the server must equal ours. ``ack_wait`` of the run consumers follows
+# the executor's own setting, which ``playledger streams init`` does not read.
+_CHECKED_FIELDS: Final = ("filter_subject", "ack_policy", "deliver_policy", "max_deliver", "max_ack_pending")
+
+
+def run_consumer(priority: Priority) -> str:
+    return f"run-{priority}"
+
+
+def durable_consumers(run_ack_wait_s: float = DEFAULT_RUN_ACK_WAIT_S) -> list[ConsumerConfig]:
+    def config(name: str, subject: str, ack_wait: float) -> ConsumerConfig:
+        return ConsumerConfig(
+            name=name,
+            durable_name=name,
+            filter_subject=subject,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=ack_wait,
+            max_ack_pending=MAX_ACK_PENDING,
+            max_deliver=MAX_DELIVER,
+        )
+
+    return [
+        config(INTAKE, COMMAND_SUBJECTS, INTAKE_ACK_WAIT_S),
+        *(config(run_consumer(p), submit_filter(p), run_ack_wait_s) for p in PRIORITIES),
+    ]
+
+
+async def ensure_consumers(
+    js: JetStreamContext, run_ack_wait_s: float = DEFAULT_RUN_ACK_WAIT_S
+) -> list[StreamReport]:
+    """Create missing consumers; report (never change) existing ones that drifted."""
+    reports = []
+    for config in durable_consumers(run_ack_wait_s):
+        assert config.durable_name is not None  # noqa: S101 - set above
+        where = f"{COMMANDS_STREAM}/{config.durable_name}"
+        try:
+            info = await js.consumer_info(COMMANDS_STREAM, config.durable_name)
+        except NotFoundError:
+            await js.add_consumer(COMMANDS_STREAM, config)
+            reports.append(StreamReport(stream=where, created=True, drift=[]))
+            continue
+        drift: list[Drift] = differences(where, config, info.config, _CHECKED_FIELDS)
+        reports.append(StreamReport(stream=where, created=False, drift=drift))
+    return reports

@@ -1,0 +1,62 @@
+"""Recording a command no handler could ever take (``outcome.Poison``) in the job's history.
+
+A job without events gets ``job.rejected`` with the reason; a queued or started one ends as
+``job.error``; an ended one is left alone. Appends expect the state they were decided on, so
+two consumers poisoning the same job record it once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+from nats.aio.msg import Msg
+
+from playledger_executor.accept import fallback_job_id
+from playledger_executor.decide import ErrorPoison, Ignore, RejectPoison, decide_poison
+from playledger_executor.errors import ConflictError
+from playledger_executor.journal import Journal, new_event
+from playledger_schemas.events import FieldError, JobError, JobRejected, RejectedData, ResultData, event_kind
+from playledger_schemas.ids import is_valid_job_id
+from playledger_schemas.subjects import job_id_of_subject
+
+log: Final = logging.getLogger(__name__)
+
+MAX_ROUNDS: Final = 10
+
+
+class PoisonRecorder:
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    async def __call__(self, msg: Msg, reason: str) -> None:
+        command_seq = msg.metadata.sequence.stream
+        subject_job = job_id_of_subject(msg.subject)
+        job_id = subject_job if subject_job and is_valid_job_id(subject_job) else fallback_job_id(command_seq)
+        for _ in range(MAX_ROUNDS):
+            state = await self.journal.state(job_id)
+            decision = decide_poison(state)
+            if isinstance(decision, Ignore):
+                log.info("poison command %d for %s not recorded: %s", command_seq, job_id, decision.reason)
+                return
+            event = poison_event(decision, job_id, reason, command_seq)
+            try:
+                await self.journal.append(event, state.stream_seq)
+            except ConflictError:
+                continue
+            kind = event_kind(event)
+            log.warning("command %d for %s recorded as %s: %s", command_seq, job_id, kind, reason)
+            return
+        text = f"poison command {command_seq} for {job_id}: gave up after {MAX_ROUNDS} races"
+        raise ConflictError(text)
+
+
+def poison_event(
+    decision: RejectPoison | ErrorPoison, job_id: str, reason: str, command_seq: int
+) -> JobRejected | JobError:
+    if isinstance(decision, RejectPoison):
+        errors = [FieldError(path="$", message=reason)]
+        data = RejectedData(reason=reason, errors=errors, command_seq=command_seq)
+        return new_event(JobRejected, job_id=job_id, attempt=0, seq=1, data=data)
+    result = ResultData(reason=reason, runner_events=decision.runner_events, last_seq=decision.seq - 1)
+    return new_event(JobError, job_id=job_id, attempt=decision.attempt, seq=decision.seq, data=result)
