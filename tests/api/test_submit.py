@@ -205,8 +205,8 @@ def problem(response: Any) -> dict[str, Any]:
                     "git_credential": "k",
                 }
             },
-            "$.source",
-            "Object contains unknown field `git_credential`",
+            "$.source.git_credential",
+            "not supported by this executor",
         ),
         (
             {
