@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -57,3 +58,18 @@ def system(env: dict[str, str], logs: Path) -> Iterator[str]:
             assert time.monotonic() < deadline, "the API never became ready (projector migrations?)"
             time.sleep(0.3)
         yield url
+
+
+def complete_job(client: Any, job_id: str, timeout: float = 60) -> dict[str, Any]:
+    """``GET /api/v1/jobs/<id>`` until the job is ``complete`` in the read model."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.get(f"/api/v1/jobs/{job_id}")
+        if response.status_code == 200 and response.json()["complete"]:
+            body: dict[str, Any] = response.json()
+            return body
+        time.sleep(0.2)
+    msg = f"job {job_id} never completed in the read model"
+    raise AssertionError(msg)

@@ -21,7 +21,7 @@ import pytest
 from httpx_sse import ServerSentEvent, connect_sse
 
 from tests.api.runner_run import run_playbook
-from tests.processes import system
+from tests.processes import complete_job, system
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -88,17 +88,6 @@ def watch(url: str, job_id: str, headers: dict[str, str] | None = None) -> list[
         return [
             sse for sse in source.iter_sse() if sse.data
         ]  # httpx_sse reports keepalives as empty messages
-
-
-def complete_job(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        response = client.get(f"/api/v1/jobs/{job_id}")
-        if response.status_code == 200 and response.json()["complete"]:
-            body: dict[str, Any] = response.json()
-            return body
-        time.sleep(0.2)
-    pytest.fail(f"job {job_id} never completed in the read model")
 
 
 def all_events(client: httpx.Client, job_id: str) -> list[dict[str, Any]]:

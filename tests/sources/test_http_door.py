@@ -7,15 +7,13 @@ import hashlib
 import json
 import os
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.processes import system
+from tests.processes import complete_job, system
 from tests.sources.gitrepos import GitRepo
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -41,17 +39,6 @@ def fx_api_url(nats_url: str, database_url: str, tmp_path: Path) -> Iterator[str
         yield url
 
 
-def complete(client: httpx.Client, job_id: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        response = client.get(f"/api/v1/jobs/{job_id}")
-        if response.status_code == 200 and response.json()["complete"]:
-            body: dict[str, Any] = response.json()
-            return body
-        time.sleep(0.2)
-    pytest.fail(f"job {job_id} never completed")
-
-
 def test_git_playbook_with_a_git_inventory_over_http(api_url: str, repos: Path) -> None:
     repo = GitRepo(repos / "door.git")
     inventory = {"all": {"hosts": {"h1": LOCAL_VARS, "h2": LOCAL_VARS}}}
@@ -64,7 +51,7 @@ def test_git_playbook_with_a_git_inventory_over_http(api_url: str, repos: Path) 
     with httpx.Client(base_url=api_url, timeout=60) as client:
         submitted = client.post("/api/v1/jobs", json=body)
         assert submitted.status_code == 202, submitted.text
-        job = complete(client, submitted.json()["id"])
+        job = complete_job(client, submitted.json()["id"])
         assert job["status"] == "successful", job
         assert job["source"] == {
             **body["source"],
@@ -79,6 +66,6 @@ def test_git_playbook_with_a_git_inventory_over_http(api_url: str, repos: Path) 
 
         # An unknown ref is the job's precise error, visible over HTTP.
         bad = client.post("/api/v1/jobs", json={**body, "source": {**body["source"], "branch": "nope"}})
-        failed = complete(client, bad.json()["id"])
+        failed = complete_job(client, bad.json()["id"])
         assert failed["status"] == "error"
         assert failed["failure_reason"].startswith("ref 'nope' is not a branch, tag or commit of file://")

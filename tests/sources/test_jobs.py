@@ -21,9 +21,10 @@ from playledger_schemas.commands import (
     JobSpec,
     Source,
 )
-from playledger_schemas.events import JobError, JobRejected, JobStarted, JobSucceeded, RunnerEvent
-from tests.executor.support import LOCAL, job_events, running_executor, submit, wait_terminal
+from playledger_schemas.events import JobError, JobRejected, JobSucceeded
+from tests.executor.support import LOCAL, running_executor, submit, wait_terminal
 from tests.sources.gitrepos import GitHttpServer, GitRepo
+from tests.sources.support import run, started, stdout
 
 pytestmark = pytest.mark.integration
 
@@ -39,20 +40,6 @@ PLAY = """- name: from git
 
 def git_spec(source: Source, inventory: Any = LOCAL, **options: Any) -> JobSpec:
     return JobSpec(source=source, inventory=inventory, options=JobOptions(**options))
-
-
-def started(events: list[Any]) -> JobStarted:
-    return next(e for e in events if isinstance(e, JobStarted))
-
-
-def stdout(events: list[Any]) -> str:
-    return "".join(e.data.stdout for e in events if isinstance(e, RunnerEvent))
-
-
-async def run(js: JetStreamContext, job_id: str, job_spec: JobSpec) -> tuple[Any, list[Any]]:
-    await submit(js, job_id, job_spec)
-    terminal = await wait_terminal(js, job_id, limit_s=120)
-    return terminal, await job_events(js, job_id)
 
 
 async def test_playbook_at_a_branch_a_tag_and_a_sha(

@@ -24,9 +24,10 @@ from playledger_schemas.commands import (
     JobSpec,
     UrlInventory,
 )
-from playledger_schemas.events import JobError, JobStarted, JobSucceeded, RunnerEvent
-from tests.executor.support import job_events, running_executor, submit, wait_terminal
+from playledger_schemas.events import JobError, JobSucceeded
+from tests.executor.support import running_executor
 from tests.sources.gitrepos import GitRepo
+from tests.sources.support import run, started, stdout
 
 pytestmark = pytest.mark.integration
 
@@ -62,20 +63,6 @@ def collection_tarball(tmp_path: Path) -> bytes:
 
 def spec(source: Any, inventory: Any) -> JobSpec:
     return JobSpec(source=source, inventory=inventory, options=JobOptions())
-
-
-async def run(js: JetStreamContext, job_id: str, job_spec: JobSpec) -> tuple[Any, list[Any]]:
-    await submit(js, job_id, job_spec)
-    terminal = await wait_terminal(js, job_id, limit_s=120)
-    return terminal, await job_events(js, job_id)
-
-
-def started(events: list[Any]) -> JobStarted:
-    return next(e for e in events if isinstance(e, JobStarted))
-
-
-def stdout(events: list[Any]) -> str:
-    return "".join(e.data.stdout for e in events if isinstance(e, RunnerEvent))
 
 
 async def test_requirements_install_a_collection_from_a_tarball_cached_by_the_files_hash(
