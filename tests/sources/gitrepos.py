@@ -192,10 +192,15 @@ class GitHttpServer:
         self.root = root
         self.requests = Requests()
         self.delay_s = delay_s
+        self.require_auth = False
+        """Answer every request 401, as a private repository does without a credential."""
         app = make_wsgi_chain(_Backend(str(root)))
 
         def counting(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             self.requests.add(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""))
+            if self.require_auth:
+                start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="git"')])
+                return [b""]
             if self.delay_s:
                 time.sleep(self.delay_s)
             return app(environ, start_response)

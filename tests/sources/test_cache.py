@@ -51,6 +51,11 @@ async def test_unknown_ref_and_missing_repository_are_precise(
         await cache.checkout((repos / "missing.git").as_uri(), "main", tmp_path / "c")
     with pytest.raises(SourceError, match=r"repository http://127.0.0.1:\d+/missing.git not found"):
         await cache.checkout(git_http.url("missing.git"), "main", tmp_path / "d")
+    git_http.require_auth = True
+    with pytest.raises(
+        SourceError, match=r"^authentication failed for http://127.0.0.1:\d+/app.git \(the repo"
+    ):
+        await cache.checkout(git_http.url("app.git"), "main", tmp_path / "e")
 
 
 async def test_concurrent_checkouts_fetch_once_and_a_later_one_fetches_no_pack(
