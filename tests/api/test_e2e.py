@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +19,7 @@ import pytest
 from httpx_sse import ServerSentEvent, connect_sse
 
 from tests.api.runner_run import run_playbook
-from tests.processes import complete_job, system
+from tests.stack import Stack, complete_job, running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -57,26 +55,10 @@ JOB: dict[str, Any] = {
 }
 
 
-@dataclass
-class Stack:
-    url: str
-    logs_dir: Path
-
-
 @pytest.fixture(name="stack")
 def fx_stack(nats_url: str, database_url: str, tmp_path: Path) -> Iterator[Stack]:
-    projects, logs = tmp_path / "projects", tmp_path / "logs"
-    projects.mkdir()
-    (projects / "site.yml").write_text(PLAYBOOK, encoding="utf-8")
-    env = {
-        **os.environ,
-        "PLAYLEDGER_NATS_URL": nats_url,
-        "PLAYLEDGER_DATABASE_URL": database_url,
-        "PLAYLEDGER_PROJECTS_DIR": str(projects),
-        "PLAYLEDGER_LOGS_DIR": str(logs),
-    }
-    with system(env, tmp_path) as url:
-        yield Stack(url=url, logs_dir=logs)
+    with running_stack(nats_url, database_url, tmp_path, {"site.yml": PLAYBOOK}) as stack:
+        yield stack
 
 
 def watch(url: str, job_id: str, headers: dict[str, str] | None = None) -> list[ServerSentEvent]:

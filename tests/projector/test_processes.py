@@ -80,7 +80,8 @@ async def active_pid(db: asyncpg.Connection) -> int | None:
     """The OS pid of the projector holding the leader lock (from its application_name)."""
     names = await db.fetch(
         "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2",
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2 "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         LOCK_CLASS,
         LEADER,
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import complete_job, system
 from tests.sources.gitrepos import GitRepo
+from tests.stack import complete_job, running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -24,19 +23,9 @@ LOCAL_VARS = {"ansible_connection": "local", "ansible_python_interpreter": sys.e
 
 @pytest.fixture(name="api_url")
 def fx_api_url(nats_url: str, database_url: str, tmp_path: Path) -> Iterator[str]:
-    projects = tmp_path / "projects"
-    projects.mkdir()
-    env = {
-        **os.environ,
-        "PLAYLEDGER_NATS_URL": nats_url,
-        "PLAYLEDGER_DATABASE_URL": database_url,
-        "PLAYLEDGER_PROJECTS_DIR": str(projects),
-        "PLAYLEDGER_LOGS_DIR": str(tmp_path / "logs"),
-        "PLAYLEDGER_WORK_DIR": str(tmp_path / "work"),
-        "PLAYLEDGER_SOURCE_ALLOW_FILE": "true",
-    }
-    with system(env, tmp_path) as url:
-        yield url
+    settings = {"PLAYLEDGER_WORK_DIR": str(tmp_path / "jobs"), "PLAYLEDGER_SOURCE_ALLOW_FILE": "true"}
+    with running_stack(nats_url, database_url, tmp_path, {}, settings) as stack:
+        yield stack.url
 
 
 def test_git_playbook_with_a_git_inventory_over_http(api_url: str, repos: Path) -> None:

@@ -21,12 +21,14 @@ from litestar.openapi.spec import Contact
 from playledger_api.bus import Bus
 from playledger_api.controllers.jobs import JobController
 from playledger_api.controllers.ops import OpsController
-from playledger_api.controllers.stream import StreamController
+from playledger_api.controllers.stats import StatsController
+from playledger_api.controllers.stream import LifecycleStreamController, StreamController
 from playledger_api.errors import EXCEPTION_HANDLERS
 from playledger_api.fanout import Hub
 from playledger_api.metrics import Metrics
 from playledger_api.services import Services, provide_services
 from playledger_api.store import ReadModel, create_pool
+from playledger_api.ui import ui_router
 from playledger_common.bus import connect
 from playledger_common.settings import ApiSettings
 from playledger_common.streams import provision_at_start
@@ -75,7 +77,14 @@ def create_app(settings: ApiSettings) -> Litestar:
             await nc.close()
 
     return Litestar(
-        route_handlers=[JobController, StreamController, OpsController],
+        route_handlers=[
+            JobController,
+            StreamController,
+            LifecycleStreamController,
+            StatsController,
+            OpsController,
+            ui_router(),
+        ],
         lifespan=[lifespan],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -84,6 +84,14 @@ class Bus:
             raise DependencyUnavailableError(NATS) from None
         return True
 
+    async def last_event_seq(self) -> int | None:
+        """The events stream's last sequence, or ``None`` when NATS does not answer."""
+        try:
+            info = await self.js.stream_info(EVENTS_STREAM)
+        except (nats.errors.Error, TimeoutError):
+            return None
+        return info.state.last_seq
+
     async def streams_present(self) -> list[str]:
         """Names of playledger's streams that are missing."""
         missing = []

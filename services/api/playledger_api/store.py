@@ -103,6 +103,10 @@ class ReadModel:
         async with _postgresql():
             return await self.pool.fetchval(query, *args)
 
+    async def query(self, query: str, *args: object) -> list[asyncpg.Record]:
+        """Rows of a read-only query over the read models (for reports such as ``stats``)."""
+        return await self._fetch(query, *args)
+
     async def job(self, job_id: str) -> JobStatusResponse | None:
         row = await self._fetchrow(
             f"SELECT {_JOB_COLUMNS}, "  # noqa: S608 - a constant column list, values are parameters

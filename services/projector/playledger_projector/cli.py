@@ -117,7 +117,9 @@ def status(ctx: click.Context) -> None:
             active = await conn.fetchval(
                 "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
                 "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = $2 "
-                "AND l.objsubid = 2",
+                "AND l.objsubid = 2 "
+                # advisory locks are per database: a projector of another database is not ours
+                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
                 LOCK_CLASS,
                 LEADER,
             )

@@ -1,4 +1,5 @@
-"""``GET /api/v1/jobs/{id}/stream``: the job's events over SSE, from JetStream."""
+"""SSE from JetStream: ``GET /api/v1/jobs/{id}/stream`` (one job's events) and ``GET /api/v1/stream``
+(every job's lifecycle events, for dashboards)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from litestar.response import Stream
 
 from playledger_api.controllers.params import JobIdPath, problems, reject_unknown_query
 from playledger_api.errors import BadRequestError, FieldProblem, JobNotFoundError
+from playledger_api.lifecycle import lifecycle_stream
 from playledger_api.live import job_event_stream
 from playledger_api.services import ServicesDep
 from playledger_api.sse import TERMINAL_KINDS, end_message, subject_kind
@@ -70,6 +72,49 @@ class StreamController(Controller):
             metrics=services.metrics,
         )
         return _sse(events)
+
+
+class LifecycleStreamController(Controller):
+    path = "/api/v1/stream"
+    tags = ["jobs"]  # noqa: RUF012 - Litestar's declared class attribute
+
+    @get(
+        "/",
+        operation_id="streamLifecycleEvents",
+        media_type="text/event-stream",
+        responses=problems(400, 503),
+    )
+    async def stream(
+        self,
+        request: Request[Any, Any, Any],
+        services: ServicesDep,
+        after: Annotated[
+            int | None, QueryParameter(ge=0, description="Resume after this event id (a stream sequence).")
+        ] = None,
+        last_event_id: Annotated[
+            str | None,
+            HeaderParameter(
+                name="Last-Event-ID", description="Set by EventSource on reconnect; wins over ``after``."
+            ),
+        ] = None,
+    ) -> Stream:
+        """Server-Sent Events of every job's lifecycle: ``job.queued``, ``job.started``, the terminal kinds.
+
+        ``id`` = stream sequence, ``data`` = the event as JSON (it names its ``job_id``). Without a
+        resume point the stream starts with what happens next. It never ends by itself; a client
+        that reconnects with ``Last-Event-ID`` gets exactly what it missed.
+        """
+        reject_unknown_query(request, frozenset({"after"}))
+        start = _resume_point(after, last_event_id)
+        settings = services.settings
+        return _sse(
+            lifecycle_stream(
+                services.bus.js,
+                start,
+                heartbeat_s=settings.sse_heartbeat_s,
+                buffer=settings.sse_buffer_events,
+            )
+        )
 
 
 def _resume_point(after: int | None, last_event_id: str | None) -> int:

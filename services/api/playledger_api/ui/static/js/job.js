@@ -1,0 +1,185 @@
+// One job: header, progress, live output (resumes via Last-Event-ID), hosts, timeline, cancel.
+import { AnsiUp } from "/ui/vendor/ansi_up.js";
+import { blob, duration, el, follow, notice, request, setupKeyForm, statusBadge, when } from "/ui/js/api.js";
+import { Timeline } from "/ui/js/timeline.js";
+
+setupKeyForm();
+
+const jobId = new URLSearchParams(location.search).get("id") || "";
+const base = `/api/v1/jobs/${encodeURIComponent(jobId)}`;
+const output = document.getElementById("output");
+const ansi = new AnsiUp();
+ansi.use_classes = true; // classes, not inline styles: the CSP allows no inline style
+const timeline = new Timeline(document.getElementById("timeline"));
+let tasksStarted = 0;
+let job = null;
+
+// ---- output: pieces are queued and written once per animation frame (5,000 events stay smooth)
+let pending = "";
+let scheduled = false;
+function write(text) {
+  pending += text;
+  if (scheduled) return;
+  scheduled = true;
+  requestAnimationFrame(() => {
+    const atBottom = output.scrollHeight - output.scrollTop - output.clientHeight < 40;
+    output.insertAdjacentHTML("beforeend", ansi.ansi_to_html(pending));
+    pending = "";
+    scheduled = false;
+    if (atBottom) output.scrollTop = output.scrollHeight; // follow the tail unless the reader scrolled up
+  });
+}
+
+/** The text an event adds to ansible's stdout (the same rule as the API's /logs). */
+function piece(data) {
+  const stdout = data.stdout || "";
+  if (data.event === "verbose" && data.pid == null) return stdout + "\n";
+  return stdout === "" || stdout === "{}" ? "" : stdout + "\n";
+}
+
+// ---- header and summary
+function fact(term, value) {
+  return value === null || value === undefined || value === "" ? [] : [el("dt", {}, term), el("dd", {}, value)];
+}
+
+function sourceText(source) {
+  if (!source) return "";
+  const parts = [source.type, source.repo, source.path, source.branch || source.ref, source.commit || source.sha];
+  return parts.filter(Boolean).join(" · ");
+}
+
+function submitter(value) {
+  if (!value) return "";
+  return typeof value === "object" ? [value.name, value.key_id || value.id].filter(Boolean).join(" · ") : String(value);
+}
+
+function renderJob() {
+  document.title = `${job.id} · playledger`;
+  const title = document.getElementById("title");
+  title.replaceChildren(statusBadge(job.status), " ", job.id);
+  document.getElementById("facts").replaceChildren(
+    ...fact("Status", job.status),
+    ...fact("Playbook", sourceText(job.source)),
+    ...fact("Submitted by", submitter(job.submitted_by)),
+    ...fact("Priority", job.priority),
+    ...fact("Attempt", job.attempt ? String(job.attempt) : ""),
+    ...fact("Executor", job.executor_id),
+    ...fact("Created", when(job.created_at)),
+    ...fact("Started", when(job.started_at)),
+    ...fact("Finished", when(job.finished_at)),
+    ...fact("Duration", duration(job.started_at, job.finished_at)),
+    ...fact("Return code", job.rc === null ? "" : String(job.rc)),
+    ...fact("Reason", job.failure_reason),
+  );
+  const finished = job.result !== null || job.complete;
+  document.getElementById("cancel").hidden = finished || job.cancel_requested;
+  const p = job.progress;
+  // the API's host counts overlap (a changed host is also ok); the bar needs disjoint parts
+  const changed = Math.min(p.hosts_changed, p.hosts_ok);
+  const parts = [
+    ["ok", p.hosts_ok - changed], ["changed", changed], ["failed", p.hosts_failed],
+    ["unreachable", p.hosts_unreachable], ["skipped", p.hosts_skipped],
+  ];
+  const total = Math.max(p.hosts_total, 1);
+  document.getElementById("hosts-count").textContent = `${p.hosts_total} total`;
+  const bar = document.getElementById("host-bar");
+  bar.replaceChildren(...parts.filter(([, n]) => n > 0).map(([name, n]) => {
+    const part = el("span", { class: name, title: `${n} ${name}` });
+    part.style.width = `${(100 * n) / total}%`; // CSSOM: allowed by the CSP, unlike style attributes
+    return part;
+  }));
+  const counts = [
+    ["ok", p.hosts_ok], ["changed", p.hosts_changed], ["failed", p.hosts_failed],
+    ["unreachable", p.hosts_unreachable], ["skipped", p.hosts_skipped],
+  ];
+  bar.setAttribute("aria-label", counts.map(([name, n]) => `${n} ${name}`).join(", "));
+  document.getElementById("host-legend").replaceChildren(...counts.map(([name, n]) => el("span", {}, `${name} ${n}`)));
+}
+
+async function refresh() {
+  try {
+    job = await request(base);
+    notice("");
+    renderJob();
+  } catch (error) {
+    // just submitted: the stream knows the job before the read model does
+    if (error.status === 404) notice("Waiting for the job's first event…");
+    else notice(error.message, "error");
+  }
+}
+
+async function refreshHosts() {
+  try {
+    const hosts = await request(`${base}/hosts`);
+    document.getElementById("hosts").replaceChildren(...hosts.items.map((h) => el("tr", {},
+      el("td", {}, h.host),
+      ...[h.ok, h.changed, h.failures, h.unreachable, h.skipped].map((n) => el("td", { class: "num" }, String(n))),
+      ...[h.rescued, h.ignored].map((n) => el("td", { class: "num wide" }, String(n))),
+    )));
+  } catch (error) {
+    notice(error.message, "error");
+  }
+}
+
+// ---- live events
+let refreshTimer = null;
+function refreshSoon() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(refresh, 200);
+}
+
+function onMessage(message) {
+  if (message.event === "end") return;
+  const event = JSON.parse(message.data);
+  if (event.type && event.type.startsWith("runner.")) {
+    const data = event.data;
+    write(piece(data));
+    if (data.event === "playbook_on_task_start") document.getElementById("task-count").textContent = `${++tasksStarted} started`;
+    timeline.add(data, event.time);
+    if (data.event === "playbook_on_stats") refreshHosts();
+    if (data.event.startsWith("runner_on_")) refreshSoon();
+  } else {
+    refreshSoon();
+  }
+}
+
+const liveState = document.getElementById("live-state");
+document.getElementById("cancel").addEventListener("click", async (event) => {
+  event.currentTarget.disabled = true;
+  try {
+    await request(base, { method: "DELETE" });
+    notice("Cancel requested.");
+    refreshSoon();
+  } catch (error) {
+    notice(error.message, "error");
+    event.currentTarget.disabled = false;
+  }
+});
+document.getElementById("full-log").addEventListener("click", async () => {
+  try {
+    const text = await blob(`${base}/logs`);
+    window.open(URL.createObjectURL(text), "_blank", "noopener");
+  } catch (error) {
+    notice(error.message, "error");
+  }
+});
+
+await refresh();
+try {
+  await follow(`${base}/stream`, {
+    onMessage,
+    onState: (state) => { liveState.textContent = state === "live" ? "live" : "connection lost, resuming…"; liveState.dataset.state = state; },
+  });
+  liveState.textContent = "finished";
+  liveState.dataset.state = "finished";
+  timeline.render();
+  // the stream has ended; the read model shows the outcome once the projector has it ("complete")
+  for (let tries = 0; tries < 120; tries++) {
+    await refresh();
+    if (job && job.complete) break;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  await refreshHosts();
+} catch (error) {
+  notice(error.status === 404 ? `No job with id ${jobId}.` : error.message, "error");
+}

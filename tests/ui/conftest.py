@@ -1,0 +1,99 @@
+"""A real browser (Debian's chromium, driven by Playwright) against a real running playledger."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.stack import Stack, running_stack
+
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "ui-screenshots"
+
+SLOW_PRINTER = """
+- name: Print slowly
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: print lines
+      ansible.builtin.debug:
+        msg: "line {{ item }} of {{ lines | default(30) }}"
+      loop: "{{ range(1, (lines | default(30) | int) + 1) | list }}"
+      loop_control:
+        pause: "{{ pause | default(0.1) | float }}"
+    - name: changed
+      ansible.builtin.command: echo done
+"""
+SLEEP = """
+- name: Take a while
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Sleep
+      ansible.builtin.command: "sleep {{ seconds | default(60) }}"
+"""
+LOCAL_VARS = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("Debian's chromium is not installed (./test installs it: apt-get install chromium)")
+    return path
+
+
+@pytest.fixture(name="browser")
+def fx_browser(stack: Stack) -> Iterator[Browser]:
+    """Per test, and after the stack: Playwright's sync API keeps an event loop running in this
+    thread, so the async fixtures the stack needs (a fresh database) must be set up before it."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(name="page")
+def fx_page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    # JavaScript errors and CSP violations fail the test; the browser's own notes on HTTP errors the
+    # page handles (a 422 it shows, a refused connection while the API restarts) do not
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(message.text)
+            if message.type == "error" and not message.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    yield page
+    context.close()
+    assert not problems, f"the browser reported errors: {problems}"
+
+
+@pytest.fixture(name="stack")
+def fx_stack(nats_url: str, database_url: str, tmp_path: Path) -> Iterator[Stack]:
+    with running_stack(
+        nats_url, database_url, tmp_path, {"printer.yml": SLOW_PRINTER, "sleep.yml": SLEEP}
+    ) as stack:
+        yield stack
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
