@@ -68,15 +68,25 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit(parts._replace(path=f"/{database}"))
 
 
-@pytest.fixture(name="database_url")
-async def fx_database_url(postgres_url: str) -> AsyncIterator[str]:
+async def create_database(postgres_url: str) -> str:
+    """A fresh, empty database on the server; its name."""
     name = f"playledger_test_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(postgres_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
+    return name
+
+
+@pytest.fixture(name="database_url")
+async def fx_database_url(postgres_url: str) -> AsyncIterator[str]:
+    name = await create_database(postgres_url)
     yield with_database(postgres_url, name)
+    await drop_database(postgres_url, name)
+
+
+async def drop_database(postgres_url: str, name: str) -> None:
     admin = await asyncpg.connect(postgres_url)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -14,6 +14,7 @@ import msgspec
 
 from playledger_schemas.commands import JobCommand
 from playledger_schemas.events import FieldError, JobEvent
+from playledger_schemas.limits import MAX_COMMAND_DEPTH, MAX_EVENT_DEPTH, too_deep
 
 UNSUPPORTED: Final = "not supported by this executor"
 """Why a field this version does not know is refused: it asks for something it cannot do."""
@@ -38,6 +39,8 @@ def encode(message: msgspec.Struct) -> bytes:
 
 
 def decode_command(payload: bytes) -> JobCommand:
+    """Depth is checked before msgspec's recursive decoder runs (see ``limits``)."""
+    _refuse_deep(payload, MAX_COMMAND_DEPTH)
     try:
         return _command_decoder.decode(payload)
     except msgspec.ValidationError as exc:
@@ -48,10 +51,17 @@ def decode_command(payload: bytes) -> JobCommand:
 
 
 def decode_event(payload: bytes) -> JobEvent:
+    _refuse_deep(payload, MAX_EVENT_DEPTH)
     try:
         return _event_decoder.decode(payload)
     except msgspec.DecodeError as exc:
         raise contract_error(exc) from None
+
+
+def _refuse_deep(payload: bytes, limit: int) -> None:
+    if why := too_deep(payload, limit):
+        reason = f"$: {why}"
+        raise ContractError(reason, [FieldError(path="$", message=why)])
 
 
 def field_error(text: str) -> FieldError:

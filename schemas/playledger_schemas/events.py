@@ -209,6 +209,25 @@ OUTCOME_EVENTS: Final[
 }
 
 
+class CommandRejected(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="command.rejected.v1"):
+    """A command that names no usable job: it does not decode, is too big or too deep, or its
+    subject does not match its body. Stored on ``playledger.append.rejected.<command_seq>``, an id
+    space no client can use, so it never blocks a job id for its real owner. Not a job event."""
+
+    event_id: uuid.UUID
+    time: datetime
+    command_seq: int
+    """Sequence of the command in ``PLAYLEDGER_COMMANDS``."""
+    subject: str
+    """The subject the command was published on."""
+    reason: str
+    errors: list[FieldError] = msgspec.field(default_factory=list)
+
+
+StoredEvent = JobEvent | CommandRejected
+"""Everything the events stream holds (``events.json``)."""
+
+
 def is_terminal(event: JobEvent) -> bool:
     return isinstance(event, TERMINAL_EVENT_TYPES)
 

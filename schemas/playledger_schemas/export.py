@@ -13,7 +13,7 @@ from typing import Any, Final
 import msgspec
 
 from playledger_schemas.commands import JobCommand
-from playledger_schemas.events import JobEvent
+from playledger_schemas.events import StoredEvent
 
 SCHEMA_DIR: Final = Path(__file__).resolve().parent.parent / "jsonschema"
 
@@ -31,7 +31,7 @@ def _document(title: str, union: Any) -> dict[str, Any]:
 def documents() -> dict[str, dict[str, Any]]:
     return {
         "commands.json": _document("playledger command", JobCommand),
-        "events.json": _document("playledger event", JobEvent),
+        "events.json": _document("playledger event", StoredEvent),
     }
 
 

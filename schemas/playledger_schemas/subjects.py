@@ -1,4 +1,17 @@
-"""NATS subjects and stream names: the map documented in ``schemas/README.md``."""
+"""NATS subjects and stream names: the map documented in ``schemas/README.md``.
+
+Two subject spaces carry events (invariant 11, "subscribers see only what the stream stored"):
+
+- **append subjects** ``playledger.append.…``: what writers publish to and what
+  ``PLAYLEDGER_EVENTS`` stores. Only executors may publish here.
+- **dashboard subjects** ``playledger.evt.…``: the stream *republishes* every message it
+  stored (JetStream ``RePublish``) from ``playledger.append.X`` to ``playledger.evt.X``.
+  Nobody publishes here but the server, so a core subscriber never sees a refused or forged
+  publish; each message carries ``Nats-Sequence`` (its stream sequence).
+
+Functions that name a stream subject (``event_subject``, ``job_events_filter``) are the
+append form; ``dashboard_…`` names the republished form.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +24,27 @@ COMMANDS_STREAM: Final = "PLAYLEDGER_COMMANDS"
 EVENTS_STREAM: Final = "PLAYLEDGER_EVENTS"
 
 COMMAND_SUBJECTS: Final = "playledger.cmd.>"
-EVENT_SUBJECTS: Final = "playledger.evt.>"
 
-ALL_JOB_EVENTS: Final = "playledger.evt.job.>"
-LIFECYCLE_EVENTS: Final = "playledger.evt.job.*.job.*"
-RUNNER_EVENTS: Final = "playledger.evt.job.*.runner.*"
+APPEND_PREFIX: Final = "playledger.append"
+DASHBOARD_PREFIX: Final = "playledger.evt"
+
+EVENT_SUBJECTS: Final = f"{APPEND_PREFIX}.>"
+"""What ``PLAYLEDGER_EVENTS`` stores (the republish source)."""
+DASHBOARD_SUBJECTS: Final = f"{DASHBOARD_PREFIX}.>"
+"""Where ``PLAYLEDGER_EVENTS`` republishes what it stored (the republish destination)."""
+LEGACY_EVENT_SUBJECTS: Final = DASHBOARD_SUBJECTS
+"""What an events stream created before the append/dashboard split stored (see the migration)."""
+
+WHOLE_STREAM: Final = ">"
+"""A consumer filter for every message a stream holds, whatever subject it was stored under
+(an events stream migrated from the legacy layout still holds ``playledger.evt.…`` messages)."""
+ALL_JOB_EVENTS: Final = f"{APPEND_PREFIX}.job.>"
+"""Every job event in the stream (a consumer filter)."""
+
+LIFECYCLE_EVENTS: Final = f"{APPEND_PREFIX}.job.*.job.*"
+"""Every job's lifecycle events in the stream (a consumer filter)."""
+DASHBOARD_LIFECYCLE_EVENTS: Final = f"{DASHBOARD_PREFIX}.job.*.job.*"
+DASHBOARD_RUNNER_EVENTS: Final = f"{DASHBOARD_PREFIX}.job.*.runner.*"
 
 _TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -35,19 +64,56 @@ def cancel_subject(job_id: str) -> str:
 CANCEL_FILTER: Final = "playledger.cmd.cancel.*"
 
 
+def any_submit_of(job_id: str) -> str:
+    """A submit of this job at any priority (a commands-stream filter)."""
+    return f"playledger.cmd.submit.*.{job_id}"
+
+
 def job_events_filter(job_id: str) -> str:
-    """Every event of one job."""
-    return f"playledger.evt.job.{job_id}.>"
+    """Every stored event of one job (a stream filter; also the OCC subject of its writers)."""
+    return f"{APPEND_PREFIX}.job.{job_id}.>"
 
 
 def event_subject(job_id: str, kind: str) -> str:
-    """``kind`` is ``job.<lifecycle>`` or ``runner.<ansible event name>`` (see ``events.event_kind``)."""
-    return f"playledger.evt.job.{job_id}.{kind}"
+    """Where a writer appends an event of ``kind``: ``job.<lifecycle>`` or ``runner.<ansible event>``."""
+    return f"{APPEND_PREFIX}.job.{job_id}.{kind}"
+
+
+def rejected_subject(command_seq: int) -> str:
+    """Where the rejection of a command that names no usable job is appended.
+
+    The token is the command's stream sequence, not a job id, so no client can claim it and
+    a garbage command never blocks a job id for its real owner.
+    """
+    return f"{APPEND_PREFIX}.rejected.{command_seq}"
+
+
+def is_command_rejection(subject: str) -> bool:
+    return subject.startswith(f"{APPEND_PREFIX}.rejected.")
+
+
+def kind_of(subject: str, job_id: str) -> str:
+    """``playledger.append.job.<id>.runner.runner_on_ok`` -> ``runner.runner_on_ok`` (either prefix)."""
+    for prefix in (APPEND_PREFIX, DASHBOARD_PREFIX):
+        head = f"{prefix}.job.{job_id}."
+        if subject.startswith(head):
+            return subject[len(head) :]
+    return subject
+
+
+def dashboard_job_filter(job_id: str) -> str:
+    """What a dashboard subscribes to (core NATS) for one job: the republished events."""
+    return f"{DASHBOARD_PREFIX}.job.{job_id}.>"
+
+
+def dashboard_subject(stored_subject: str) -> str:
+    """The subject the stream republishes a stored message on."""
+    return DASHBOARD_PREFIX + stored_subject.removeprefix(APPEND_PREFIX)
 
 
 def events_of_kind(kind: str) -> str:
-    """One kind of event across all jobs, e.g. ``runner.runner_on_failed``."""
-    return f"playledger.evt.job.*.{kind}"
+    """One kind of event across all jobs, e.g. ``runner.runner_on_failed`` (dashboard form)."""
+    return f"{DASHBOARD_PREFIX}.job.*.{kind}"
 
 
 def is_safe_token(value: str) -> bool:
@@ -55,10 +121,14 @@ def is_safe_token(value: str) -> bool:
 
 
 def job_id_of_subject(subject: str) -> str | None:
-    """The job id token of a ``playledger.cmd.…`` or ``playledger.evt.job.…`` subject, if any."""
+    """The job id token of a ``playledger.cmd.…`` or job event subject (either prefix), if any."""
     parts = subject.split(".")
     if len(parts) >= 5 and parts[:3] == ["playledger", "cmd", "submit"]:
         return parts[4]
-    if len(parts) >= 4 and parts[:3] in (["playledger", "cmd", "cancel"], ["playledger", "evt", "job"]):
+    if len(parts) >= 4 and parts[:3] in (
+        ["playledger", "cmd", "cancel"],
+        ["playledger", "append", "job"],
+        ["playledger", "evt", "job"],
+    ):
         return parts[3]
     return None

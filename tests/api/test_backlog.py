@@ -40,11 +40,11 @@ def test_take_ignores_a_replayed_overlap_after_a_consumer_reset() -> None:
 
 
 def test_the_terminal_entry_carries_the_end_event() -> None:
-    done = entry("j1", 42, "playledger.evt.job.j1.job.succeeded", b'{"x":1}')
+    done = entry("j1", 42, "playledger.append.job.j1.job.succeeded", b'{"x":1}')
     assert done.terminal
     assert done.message.startswith(b'id: 42\nevent: job.succeeded\ndata: {"x":1}\n\nevent: end\n')
     assert b'"last_event_id":42' in done.message
-    ok = entry("j1", 7, "playledger.evt.job.j1.runner.runner_on_ok", b"{}")
+    ok = entry("j1", 7, "playledger.append.job.j1.runner.runner_on_ok", b"{}")
     assert (ok.terminal, ok.message) == (False, b"id: 7\nevent: runner_on_ok\ndata: {}\n\n")
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from httpx_sse import ServerSentEvent, aconnect_sse
 from nats.js import JetStreamContext
@@ -259,3 +260,20 @@ async def test_a_stalled_consumer_is_replaced_and_nothing_is_lost(
 async def consumers(js: JetStreamContext) -> AsyncIterator[ConsumerInfo]:
     for info in await js.consumers_info(EVENTS_STREAM):
         yield info
+
+
+async def test_events_that_break_the_writer_rules_are_never_sent(base_url: str, js: JetStreamContext) -> None:
+    """Defect 4: a forged terminal event on a running job's subject ended dashboards' streams."""
+    events = job_events("guarded", runner_events=10)
+    await publish(js, events[:5])
+    forged_end = msgspec.structs.replace(events[-1], seq=40)  # a gap: seq 40 after seq 5
+    reader = asyncio.create_task(read_stream(base_url, "guarded"))
+    await asyncio.sleep(0.3)
+    await publish(js, [forged_end])
+    await publish(js, events[5:])
+    received = await asyncio.wait_for(reader, timeout=30)
+    assert [json.loads(sse.data)["seq"] for sse in runner_events(received)] == list(range(1, len(events) + 1))
+    assert received[-1].event == "end"
+    await publish(js, [msgspec.structs.replace(events[-1], seq=len(events) + 1)])  # after the terminal
+    replay = await read_stream(base_url, "guarded")
+    assert [json.loads(sse.data)["seq"] for sse in runner_events(replay)] == list(range(1, len(events) + 1))

@@ -12,12 +12,13 @@ from playledger_api.cursor import JobCursor, decode_cursor, encode_cursor
 from playledger_api.errors import BadRequestError, InvalidRequestError, _litestar_path
 from playledger_api.logtext import log_piece
 from playledger_api.models import SubmitJobBody
-from playledger_api.sse import TERMINAL_KINDS, sse_event_name, subject_kind
+from playledger_api.sse import TERMINAL_KINDS, sse_event_name
 from playledger_api.submission import build_command, choose_job_id, decode_body
 from playledger_common.paths import lexical_problem
 from playledger_schemas.commands import InventoryGroup
 from playledger_schemas.events import OUTCOME_EVENTS, JobRejected
 from playledger_schemas.ids import is_valid_job_id, job_id_from_key
+from playledger_schemas.subjects import kind_of
 
 pytestmark = pytest.mark.unit
 
@@ -114,7 +115,8 @@ def test_log_piece_follows_runner() -> None:
 
 
 def test_sse_names_and_terminal_kinds() -> None:
-    assert subject_kind("playledger.evt.job.j1.runner.runner_on_ok", "j1") == "runner.runner_on_ok"
+    assert kind_of("playledger.append.job.j1.runner.runner_on_ok", "j1") == "runner.runner_on_ok"
+    assert kind_of("playledger.append.job.j1.job.started", "j1") == "job.started"
     assert sse_event_name("runner.runner_on_ok") == "runner_on_ok"
     assert sse_event_name("job.started") == "job.started"
     tags = {cls.__struct_config__.tag for cls in (*OUTCOME_EVENTS.values(), JobRejected)}

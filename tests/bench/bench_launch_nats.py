@@ -67,7 +67,7 @@ async def one_round(
     nc = await connect(url, "bench")
     js = nc.jetstream()
     intake_nc = await connect(url, "bench-intake")
-    intake = Intake(intake_nc.jetstream(), settings)
+    intake = Intake(intake_nc, settings)
     stopping = asyncio.Event()
     prefix = f"{mode}{round_no}"
     try:

@@ -59,9 +59,9 @@ async def test_replay_prints_every_event_in_stream_order(js: JetStreamContext, n
     lines = replay(nats_url)
     assert [line["seq"] for line in lines] == [1, 2, 3]
     assert [line["subject"] for line in lines] == [
-        "playledger.evt.job.a.job.queued",
-        "playledger.evt.job.b.job.queued",
-        "playledger.evt.job.a.job.cancel_requested",
+        "playledger.append.job.a.job.queued",
+        "playledger.append.job.b.job.queued",
+        "playledger.append.job.a.job.cancel_requested",
     ]
     assert lines[2]["event"]["type"] == "job.cancel_requested.v1"  # type: ignore[index]
 

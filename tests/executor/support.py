@@ -11,8 +11,9 @@ import sys
 import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+import msgspec
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
@@ -28,12 +29,13 @@ from playledger_schemas.commands import (
     LocalSource,
     SubmitJob,
 )
-from playledger_schemas.events import JobEvent, is_terminal
+from playledger_schemas.events import CommandRejected, JobEvent, is_terminal
 from playledger_schemas.ids import Priority
 from playledger_schemas.subjects import (
     EVENTS_STREAM,
     cancel_subject,
     job_events_filter,
+    rejected_subject,
     submit_subject,
 )
 
@@ -95,6 +97,24 @@ async def last_event(js: JetStreamContext, job_id: str) -> JobEvent | None:
         return None
     assert raw.data is not None
     return decode_event(raw.data)
+
+
+_rejection: Final = msgspec.json.Decoder(CommandRejected)
+
+
+async def command_rejection(js: JetStreamContext, command_seq: int, limit_s: float = 10.0) -> CommandRejected:
+    """The ``command.rejected`` record of a command whose job id could not be read."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        try:
+            raw = await js.get_last_msg(EVENTS_STREAM, rejected_subject(command_seq))
+        except NotFoundError:
+            if time.monotonic() > deadline:
+                msg = f"command {command_seq} was not rejected in {limit_s}s"
+                raise AssertionError(msg) from None
+            await asyncio.sleep(0.05)
+            continue
+        return _rejection.decode(raw.data or b"")
 
 
 async def wait_for(js: JetStreamContext, job_id: str, pred: Any, limit_s: float = 60.0) -> JobEvent:

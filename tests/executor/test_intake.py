@@ -15,9 +15,11 @@ from playledger_schemas.codec import UNSUPPORTED, encode
 from playledger_schemas.commands import SubmitJob
 from playledger_schemas.events import JobCanceled, JobQueued, JobRejected, JobStarted, JobSucceeded
 from playledger_schemas.ids import PRIORITIES
+from playledger_schemas.limits import command_limit
 from playledger_schemas.subjects import COMMANDS_STREAM, submit_subject
 from tests.executor.support import (
     cancel,
+    command_rejection,
     job_events,
     last_event,
     running_executor,
@@ -39,14 +41,13 @@ async def test_a_malformed_command_between_two_valid_ones(
         await submit(js, "after", spec("ok.yml"))
         before = await wait_terminal(js, "before")
         after = await wait_terminal(js, "after")
-        broken = await wait_terminal(js, "broken", limit_s=5)
+        broken = await command_rejection(js, ack.seq)
     assert isinstance(before, JobSucceeded)
     assert isinstance(after, JobSucceeded)
-    assert isinstance(broken, JobRejected)
-    assert broken.seq == 1
-    assert broken.data.command_seq == ack.seq
-    assert broken.data.reason.startswith("not valid JSON")
-    assert [type(e) for e in await job_events(js, "broken")] == [JobRejected]
+    assert broken.command_seq == ack.seq
+    assert broken.subject == submit_subject("normal", "broken")
+    assert broken.reason.startswith("not valid JSON")
+    assert await job_events(js, "broken") == []  # the id stays free for its owner
 
 
 async def rejection(js: JetStreamContext, job_id: str) -> JobRejected:
@@ -77,7 +78,7 @@ async def test_invalid_commands_are_rejected_with_precise_reasons(
         await js.publish(
             submit_subject("high", "prio"), encode(SubmitJob(job_id="prio", spec=spec("ok.yml")))
         )
-        await js.publish(
+        other = await js.publish(
             submit_subject("normal", "other"), encode(SubmitJob(job_id="mismatch", spec=spec("ok.yml")))
         )
         bad_id = await js.publish("playledger.cmd.submit.normal.bad!id", b"{}")
@@ -91,12 +92,10 @@ async def test_invalid_commands_are_rejected_with_precise_reasons(
             ("$.spec.options.forks", "Expected `int | null`, got `str`")
         ]
         assert "does not match the command" in (await rejection(js, "prio")).data.reason
-        assert (
-            "expected 'playledger.cmd.submit.normal.mismatch'" in (await rejection(js, "other")).data.reason
-        )
-        fallback = await rejection(js, f"cmd-{bad_id.seq}")
-        assert fallback.data.command_seq == bad_id.seq
+        assert "does not name job 'mismatch'" in (await command_rejection(js, other.seq)).reason
+        assert (await command_rejection(js, bad_id.seq)).errors[0].path == "$.job_id"
         assert await last_event(js, "mismatch") is None
+        assert await last_event(js, "other") is None
         # the queue still works after all that
         await submit(js, "fine", spec("ok.yml"))
         assert isinstance(await wait_terminal(js, "fine"), JobSucceeded)
@@ -186,3 +185,49 @@ async def test_higher_priorities_are_taken_first(js: JetStreamContext, settings:
         (event,) = [e for e in await job_events(js, f"p-{priority}") if isinstance(e, JobStarted)]
         started[priority] = event.time
     assert sorted(PRIORITIES, key=lambda p: started[p]) == list(PRIORITIES)
+
+
+async def test_a_garbage_submit_never_blocks_the_job_id_for_its_owner(
+    js: JetStreamContext, settings: ExecutorSettings
+) -> None:
+    async with running_executor(settings):
+        garbage = await js.publish(submit_subject("normal", "mine"), b'{"type": "job.submit.v1"}')
+        rejected = await command_rejection(js, garbage.seq)
+        await submit(js, "mine", spec("ok.yml"))
+        assert isinstance(await wait_terminal(js, "mine"), JobSucceeded)
+    assert rejected.errors[0].path == "$.job_id"
+    assert isinstance((await job_events(js, "mine"))[0], JobQueued)
+
+
+async def test_depth_and_size_at_the_limit_never_stop_the_intake(
+    js: JetStreamContext, settings: ExecutorSettings
+) -> None:
+    """Defects 1 and 3: a ~1 MiB command crashed the intake; 2,000 levels raised RecursionError."""
+    max_payload = js._nc.max_payload  # type: ignore[attr-defined]
+    nc_limit = command_limit(max_payload)
+    big_size = max_payload - 300  # its job.queued used to exceed max_payload and crash the intake
+    deep = encode(SubmitJob(job_id="deep", spec=spec("ok.yml"))).replace(
+        b'"extra_vars":{}', b'"extra_vars":{"x":' + b'{"a":' * 2000 + b"1" + b"}" * 2001
+    )
+    big = msgspec.to_builtins(SubmitJob(job_id="big", spec=spec("ok.yml")))
+    big["spec"]["extra_vars"] = {"pad": "x" * (big_size - len(msgspec.json.encode(big)) - len('"pad":""'))}
+    fits = msgspec.to_builtins(SubmitJob(job_id="fits", spec=spec("ok.yml")))
+    fits["spec"]["extra_vars"] = {"pad": "x" * (nc_limit - len(msgspec.json.encode(fits)) - len('"pad":""'))}
+    async with running_executor(settings):
+        deep_ack = await js.publish(submit_subject("normal", "deep"), deep)
+        big_payload = msgspec.json.encode(big)
+        assert len(big_payload) == big_size
+        await js.publish(submit_subject("normal", "big"), big_payload)
+        fits_payload = msgspec.json.encode(fits)
+        assert len(fits_payload) == nc_limit
+        await js.publish(submit_subject("normal", "fits"), fits_payload)
+        await submit(js, "after", spec("ok.yml"))
+        assert "nested 64 or more levels deep" in (await command_rejection(js, deep_ack.seq)).reason
+        too_big = await rejection(js, "big")
+        assert too_big.data.reason.startswith(f"command too big: {big_size} bytes, more than the limit")
+        assert isinstance(await wait_terminal(js, "after"), JobSucceeded)
+        assert isinstance(await wait_terminal(js, "fits"), JobSucceeded)
+    queued, started = (await job_events(js, "fits"))[:2]
+    assert isinstance(queued, JobQueued)
+    assert isinstance(started, JobStarted)
+    assert queued.data.spec.extra_vars == fits["spec"]["extra_vars"]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import subprocess
 import sys
 
 import pytest
+from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
@@ -16,8 +19,18 @@ from playledger_common.streams import (
     commands_stream_config,
     ensure_streams,
     events_stream_config,
+    migrate_events_stream,
 )
-from playledger_schemas.subjects import COMMANDS_STREAM, EVENTS_STREAM, event_subject
+from playledger_schemas.subjects import (
+    COMMANDS_STREAM,
+    EVENTS_STREAM,
+    LEGACY_EVENT_SUBJECTS,
+    WHOLE_STREAM,
+    dashboard_job_filter,
+    dashboard_subject,
+    event_subject,
+    job_events_filter,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -106,3 +119,60 @@ async def test_every_durable_consumer_has_max_deliver_and_its_drift_is_reported(
     drifted = {r.stream: [(d.field, d.expected, d.actual) for d in r.drift] for r in reports if r.drift}
     assert drifted == {f"PLAYLEDGER_COMMANDS/{INTAKE}": [("max_deliver", MAX_DELIVER, -1)]}
     assert (await js.consumer_info(COMMANDS_STREAM, INTAKE)).config.max_deliver == -1  # reported, not changed
+
+
+async def test_a_core_subscriber_sees_only_what_the_events_stream_stored(
+    js: JetStreamContext, nc: Client
+) -> None:
+    """Dashboards subscribe to ``playledger.evt.…``: a publish the stream refused never reaches them."""
+    seen: list[Msg] = []
+
+    async def on_message(msg: Msg) -> None:
+        seen.append(msg)
+
+    sub = await nc.subscribe(dashboard_job_filter("j1"), cb=on_message)
+    stored = event_subject("j1", "job.queued")
+    ack = await js.publish(stored, b'{"n":1}', headers={"Nats-Msg-Id": "j1:0:1"})
+    await js.publish(stored, b'{"n":1}', headers={"Nats-Msg-Id": "j1:0:1"})  # duplicate: not stored again
+    with pytest.raises(APIError):  # optimistic concurrency: refused
+        await js.publish(
+            event_subject("j1", "job.rejected"),
+            b'{"n":2}',
+            headers={
+                "Nats-Expected-Last-Subject-Sequence": "0",
+                "Nats-Expected-Last-Subject-Sequence-Subject": job_events_filter("j1"),
+            },
+        )
+    await js.publish(event_subject("j1", "job.started"), b'{"n":3}')
+    await nc.flush()
+    for _ in range(50):
+        if len(seen) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    await nc.flush()
+    await sub.unsubscribe()
+    assert dashboard_subject(stored) == "playledger.evt.job.j1.job.queued"
+    assert [(m.subject, m.data, m.headers and m.headers.get("Nats-Sequence")) for m in seen] == [
+        ("playledger.evt.job.j1.job.queued", b'{"n":1}', str(ack.seq)),
+        ("playledger.evt.job.j1.job.started", b'{"n":3}', str(ack.seq + 1)),
+    ]
+
+
+async def test_a_legacy_events_stream_is_migrated_in_place(nc: Client, nats_url: str) -> None:
+    js = nc.jetstream()
+    settings = CommonSettings(nats_url=nats_url)
+    legacy = dataclasses.replace(
+        events_stream_config(settings), subjects=[LEGACY_EVENT_SUBJECTS], republish=None
+    )
+    await js.add_stream(legacy)
+    await js.publish("playledger.evt.job.old.job.queued", b"old")
+    drift = {d.field for r in await ensure_streams(js, settings) for d in r.drift}
+    assert drift == {"subjects", "republish"}
+    assert await migrate_events_stream(js, settings)
+    assert not await migrate_events_stream(js, settings)
+    await js.publish(event_subject("new", "job.queued"), b"new")
+    assert [r.drift for r in await ensure_streams(js, settings)] == [[], []]
+    sub = await js.subscribe(WHOLE_STREAM, stream=EVENTS_STREAM, ordered_consumer=True)
+    got = [(await sub.next_msg(timeout=5)).data for _ in range(2)]
+    await sub.unsubscribe()
+    assert got == [b"old", b"new"]

@@ -227,7 +227,7 @@ def test_evolve_is_pure() -> None:
 def items(events: list[JobEvent], first_seq: int = 1) -> list[Decoded | Undecodable]:
     out = []
     for n, e in enumerate(events, first_seq):
-        item = decode_message(n, f"playledger.evt.job.{e.job_id}.x", encode(e))
+        item = decode_message(n, f"playledger.append.job.{e.job_id}.x", encode(e))
         assert isinstance(item, Decoded)
         out.append(item)
     return out
@@ -290,7 +290,7 @@ def test_event_rows_carry_host_play_task_stdout_and_the_data_as_published() -> N
 
 def test_unknown_and_invalid_messages_become_skipped_rows() -> None:
     unknown = decode_message(
-        5, "playledger.evt.job.j1.job.paused", b'{"type": "job.paused.v9", "job_id": "j1"}'
+        5, "playledger.append.job.j1.job.paused", b'{"type": "job.paused.v9", "job_id": "j1"}'
     )
     assert isinstance(unknown, Undecodable)
     assert unknown.reason == "unknown event type 'job.paused.v9' (written by a newer version?)"

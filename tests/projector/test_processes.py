@@ -129,11 +129,11 @@ async def assert_equals_one_go(db: asyncpg.Connection, js: JetStreamContext, dat
 async def test_kill_9_in_the_middle_of_a_50000_event_stream_then_restart(
     js: JetStreamContext, procs: Processes, database_url: str
 ) -> None:
-    await publish_raw(js, "playledger.evt.job.j1.job.paused", UNKNOWN)
+    await publish_raw(js, "playledger.append.job.j1.job.paused", UNKNOWN)
     events = stream_of(265, seed=1)
     assert len(events) >= 50_000
     last = await publish(js, events)
-    await publish_raw(js, "playledger.evt.job.j2.job.paused", UNKNOWN)
+    await publish_raw(js, "playledger.append.job.j2.job.paused", UNKNOWN)
     last += 1
     db = await asyncpg.connect(database_url)
     try:

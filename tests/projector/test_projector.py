@@ -27,7 +27,7 @@ from playledger_projector.service import Projector
 from playledger_projector.store import CheckpointMovedError, Store
 from playledger_projector.views import BatchChanges
 from playledger_schemas.codec import encode
-from playledger_schemas.events import JobSucceeded, event_kind
+from playledger_schemas.events import JobFailed, JobSucceeded, event_kind
 from playledger_schemas.subjects import event_subject
 from tests.projector.factory import (
     JobBuilder,
@@ -120,7 +120,7 @@ async def test_unknown_event_types_are_recorded_and_skipped(
     b = JobBuilder("j1").queued(HOSTS).started(HOSTS)
     await publish(js, b.events)
     unknown = b'{"type": "job.paused.v1", "job_id": "j1", "seq": 3}'
-    skipped_seq = await publish_raw(js, "playledger.evt.job.j1.job.paused", unknown)
+    skipped_seq = await publish_raw(js, "playledger.append.job.j1.job.paused", unknown)
     b.events.clear()
     b.result(JobSucceeded, runner_status="successful", rc=0)
     last = await publish(js, b.events)
@@ -129,28 +129,37 @@ async def test_unknown_event_types_are_recorded_and_skipped(
             await wait_for_checkpoint(db, last)
     row = await db.fetchrow("SELECT * FROM playledger.skipped_events")
     assert row["stream_seq"] == skipped_seq
-    assert row["subject"] == "playledger.evt.job.j1.job.paused"
+    assert row["subject"] == "playledger.append.job.j1.job.paused"
     assert row["reason"] == "unknown event type 'job.paused.v1' (written by a newer version?)"
     assert bytes(row["payload"]) == unknown
     assert await db.fetchval("SELECT status FROM playledger.jobs WHERE job_id = 'j1'") == "successful"
     assert any("job.paused.v1" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
 
 
-async def test_a_late_queued_never_overrides_running(
+async def test_events_that_break_the_writer_rules_are_counted_and_not_folded(
     js: JetStreamContext, settings: ProjectorSettings, db: asyncpg.Connection
 ) -> None:
+    """A seq gap or anything after the terminal event (a forged ``job.succeeded``) is never truth."""
     b = JobBuilder("j1").queued(HOSTS).started(HOSTS)
     queued, started = b.events
+    failed = b.result(JobFailed, runner_status="failed", rc=2).events[-1]
+    forged = b.result(JobSucceeded, runner_status="successful", rc=0).events[-1]
     async with running(settings):
-        await wait_for_checkpoint(db, await publish(js, [started]))
-        assert await db.fetchval("SELECT status FROM playledger.jobs") == "running"
-        await wait_for_checkpoint(db, await publish(js, [queued]))
+        gap = await publish_raw(js, event_subject("j1", "job.started"), encode(started))  # seq 2 before 1
+        await wait_for_checkpoint(db, gap)
+        assert await db.fetchval("SELECT count(*) FROM playledger.jobs") == 0
+        await wait_for_checkpoint(db, await publish(js, [queued, started, failed, forged]))
     job = await db.fetchrow("SELECT * FROM playledger.jobs")
-    assert job["status"] == "running"
-    assert job["created_at"] == queued.time
-    assert job["priority"] == "normal"
-    assert (job["event_count"], job["last_seq"]) == (2, 2)
-    assert [r["seq"] for r in await db.fetch("SELECT seq FROM playledger.job_events ORDER BY seq")] == [1, 2]
+    assert job["status"] == "failed"
+    assert (job["event_count"], job["last_seq"]) == (3, 3)
+    skipped = [
+        r["reason"]
+        for r in await db.fetch("SELECT reason FROM playledger.skipped_events ORDER BY stream_seq")
+    ]
+    assert skipped == [
+        "writer rule broken: seq 2 leaves a gap (the job's last seq is 0)",
+        "writer rule broken: seq 4 comes after the job's terminal event",
+    ]
 
 
 async def test_redelivered_and_replayed_events_change_nothing(
@@ -211,7 +220,9 @@ async def publish_again(js: JetStreamContext, events: list[JobSucceeded] | list)
     last = 0
     for e in events:
         ack = await js.publish(
-            f"playledger.evt.job.{e.job_id}.again", encode(e), headers={"Nats-Msg-Id": f"again-{e.event_id}"}
+            f"playledger.append.job.{e.job_id}.again",
+            encode(e),
+            headers={"Nats-Msg-Id": f"again-{e.event_id}"},
         )
         last = ack.seq
     return last
@@ -265,7 +276,7 @@ async def test_rebuild_equals_the_live_projection_and_the_live_projector_resumes
 ) -> None:
     rng = random.Random(5)
     events = stream_of(15, tasks=6)
-    await publish_raw(js, "playledger.evt.job.x.job.new", b'{"type": "job.new.v2"}')
+    await publish_raw(js, "playledger.append.job.x.job.new", b'{"type": "job.new.v2"}')
     last = await publish(js, events)
     async with running(settings) as projector:
         await wait_for_checkpoint(db, last)

@@ -100,7 +100,7 @@ def test_an_event_with_an_unknown_field_at_any_depth_decodes(
 ) -> None:
     payload = json.dumps(with_unknown(message, [where])).encode()
     assert decode_event(payload) == message
-    item = decode_message(7, "playledger.evt.job.job-1.x", payload)
+    item = decode_message(7, "playledger.append.job.job-1.x", payload)
     assert isinstance(item, Decoded)
     assert item.event == message
     assert event_tag(message) in event_row(item)  # the projector's row of it, tagged like the declared type

@@ -18,6 +18,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Contact
 
+from playledger_api.allow import allow_every_method
 from playledger_api.bus import Bus
 from playledger_api.controllers.jobs import JobController
 from playledger_api.controllers.ops import OpsController
@@ -26,10 +27,11 @@ from playledger_api.controllers.stream import LifecycleStreamController, StreamC
 from playledger_api.errors import EXCEPTION_HANDLERS
 from playledger_api.fanout import Hub
 from playledger_api.metrics import Metrics
+from playledger_api.openapi import state_strict_bodies
 from playledger_api.services import Services, provide_services
 from playledger_api.store import ReadModel, create_pool
 from playledger_api.ui import ui_router
-from playledger_common.bus import connect
+from playledger_common.bus import LinkWatch, connect
 from playledger_common.settings import ApiSettings
 from playledger_common.streams import provision_at_start
 
@@ -44,12 +46,13 @@ and a client (or a whole busy process) must lag that far behind before catching 
 
 def create_app(settings: ApiSettings) -> Litestar:
     metrics = Metrics()
+    link = LinkWatch()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         try:
             async with asyncio.timeout(STARTUP_CONNECT_S):
-                nc = await connect(settings.nats_url, "playledger-api")
+                nc = await connect(settings.nats_url, "playledger-api", link)
         except TimeoutError:
             log.error("cannot reach NATS within %ss; not starting", STARTUP_CONNECT_S)
             raise
@@ -66,7 +69,12 @@ def create_app(settings: ApiSettings) -> Litestar:
                 metrics=metrics,
             )
             app.state.services = Services(
-                settings=settings, bus=Bus(nc, js), read_model=ReadModel(pool), metrics=metrics, hub=hub
+                settings=settings,
+                bus=Bus(nc, js),
+                read_model=ReadModel(pool),
+                metrics=metrics,
+                hub=hub,
+                link=link,
             )
             yield
         finally:
@@ -86,9 +94,10 @@ def create_app(settings: ApiSettings) -> Litestar:
             ui_router(),
         ],
         lifespan=[lifespan],
+        on_startup=[state_strict_bodies],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[metrics.middleware],
+        middleware=[metrics.middleware, allow_every_method],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="playledger",

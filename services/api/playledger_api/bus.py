@@ -20,6 +20,7 @@ from playledger_schemas.commands import CancelJob, SubmitJob
 from playledger_schemas.subjects import (
     COMMANDS_STREAM,
     EVENTS_STREAM,
+    any_submit_of,
     cancel_subject,
     job_events_filter,
     submit_subject,
@@ -77,7 +78,7 @@ class Bus:
         """A submit command for this job is in the commands stream (it may not be queued yet)."""
         self.require_connected()
         try:
-            await self.js.get_last_msg(COMMANDS_STREAM, f"playledger.cmd.submit.*.{job_id}", direct=True)
+            await self.js.get_last_msg(COMMANDS_STREAM, any_submit_of(job_id), direct=True)
         except NotFoundError:
             return False
         except (nats.errors.Error, TimeoutError):

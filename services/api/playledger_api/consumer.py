@@ -21,6 +21,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from playledger_api.backlog import MAX_BATCH, Piece, take
+from playledger_api.gate import WriterGate
 from playledger_api.metrics import Metrics
 from playledger_api.sse import entry
 from playledger_common import ordered
@@ -113,6 +114,7 @@ async def own_events(
     continue elsewhere (the shared feed now covers it).
     """
     feed = _Queue(buffer)  # not subscribed yet: the loop subscribes (and retries when NATS is busy)
+    gate = WriterGate(job_id, metrics)
     last_sent = after
     stalled, subscribed = True, False
     try:
@@ -142,7 +144,16 @@ async def own_events(
                     continue
             while len(batch) < MAX_BATCH and not feed.queue.empty():
                 batch.append(feed.queue.get_nowait())
-            entries = [entry(job_id, msg.metadata.sequence.stream, msg.subject, msg.data) for msg in batch]
+            entries = [
+                entry(
+                    job_id,
+                    seq := msg.metadata.sequence.stream,
+                    msg.subject,
+                    msg.data,
+                    admitted=seq <= last_sent or gate.admit(seq, msg.data),
+                )
+                for msg in batch
+            ]
             piece = take(entries, last_sent)  # an ordered-consumer reset may replay what was sent
             if piece is not None:
                 last_sent = piece.last

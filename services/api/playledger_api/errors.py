@@ -82,6 +82,23 @@ class InvalidRequestError(ApiError):
     title = "Unprocessable Content"
 
 
+class PayloadTooLargeError(ApiError):
+    status = 413
+    title = "Request Entity Too Large"
+
+
+class UnsupportedMediaTypeError(ApiError):
+    status = 415
+    title = "Unsupported Media Type"
+
+
+class MalformedBodyError(InvalidRequestError):
+    """The body is not JSON at all: a 400, like any request the server cannot parse."""
+
+    status = 400
+    title = "Bad Request"
+
+
 class JobNotFoundError(ApiError):
     status = 404
     title = "Not Found"

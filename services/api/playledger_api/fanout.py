@@ -26,6 +26,7 @@ from nats.js import JetStreamContext
 
 from playledger_api.backlog import Ring, feed_floor
 from playledger_api.consumer import RENEW_RETRY_S, behind, subscribe, unsubscribe
+from playledger_api.gate import WriterGate
 from playledger_api.metrics import Metrics
 from playledger_api.sse import entry
 from playledger_common.retry import retrying
@@ -56,6 +57,7 @@ class JobFeed:
         self._last_wake = 0.0
         self._heard = False
         self._subscription: JetStreamContext.PushSubscription | None = None
+        self._gate = WriterGate(job_id, metrics)
         self._task = asyncio.create_task(self._run(), name=f"sse-feed-{job_id}")
 
     def changed(self) -> asyncio.Event:
@@ -75,7 +77,11 @@ class JobFeed:
     async def _on_message(self, msg: Msg) -> None:
         self._heard = True
         seq = msg.metadata.sequence.stream
-        if self.ring.append(entry(self.job_id, seq, msg.subject, msg.data)) and not self._wake_scheduled:
+        admitted = seq <= self.ring.head or self._gate.admit(seq, msg.data)  # a replay is the ring's business
+        if (
+            self.ring.append(entry(self.job_id, seq, msg.subject, msg.data, admitted=admitted))
+            and not self._wake_scheduled
+        ):
             self._wake_scheduled = True
             loop = asyncio.get_running_loop()
             loop.call_at(max(loop.time(), self._last_wake + self.wake_interval()), self._wake)

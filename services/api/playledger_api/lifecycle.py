@@ -19,8 +19,8 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from playledger_api.sse import KEEPALIVE, encode_event, sse_event_name, subject_kind
-from playledger_schemas.subjects import EVENTS_STREAM, LIFECYCLE_EVENTS, job_id_of_subject
+from playledger_api.sse import KEEPALIVE, encode_event, sse_event_name
+from playledger_schemas.subjects import EVENTS_STREAM, LIFECYCLE_EVENTS, job_id_of_subject, kind_of
 
 CONSUMER_HEARTBEAT_S: Final = 5.0
 
@@ -75,7 +75,7 @@ async def lifecycle_stream(
             if seq <= last or job_id is None:  # an ordered-consumer reset replays from its last position
                 continue
             last = seq
-            yield encode_event(seq, sse_event_name(subject_kind(msg.subject, job_id)), msg.data)
+            yield encode_event(seq, sse_event_name(kind_of(msg.subject, job_id)), msg.data)
     finally:
         with contextlib.suppress(nats.errors.Error):
             await subscription.unsubscribe()

@@ -44,6 +44,12 @@ class Metrics:
             "playledger_api_sse_events_total", "Job events sent to SSE clients.", registry=self.registry
         )
 
+        self.sse_events_ignored = Counter(
+            "playledger_api_sse_events_ignored_total",
+            "Job events not sent to SSE clients because they break the writer rules (after the terminal "
+            "event, a seq gap, not an event).",
+            registry=self.registry,
+        )
         self.sse_resubscribes = Counter(
             "playledger_api_sse_resubscribes_total",
             "Times an SSE consumer (a client's or a job's shared one) was replaced to resume after its "

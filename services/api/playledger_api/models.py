@@ -261,8 +261,10 @@ class CancelAccepted(msgspec.Struct, frozen=True, kw_only=True):
     cancel_requested: bool = True
 
 
-class Health(msgspec.Struct, frozen=True, kw_only=True):
-    status: Literal["ok"] = "ok"
+class Health(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    status: Literal["ok", "failing"]
+    detail: str | None = None
+    """Why the process should be restarted, when it should."""
 
 
 class Check(msgspec.Struct, frozen=True, kw_only=True):

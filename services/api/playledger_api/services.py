@@ -11,6 +11,7 @@ from playledger_api.bus import Bus
 from playledger_api.fanout import Hub
 from playledger_api.metrics import Metrics
 from playledger_api.store import ReadModel
+from playledger_common.bus import LinkWatch
 from playledger_common.settings import ApiSettings
 
 
@@ -22,6 +23,8 @@ class Services:
     metrics: Metrics
     hub: Hub
     """Shared live consumers for SSE, one per watched job."""
+    link: LinkWatch
+    """Whether (and since when not) the NATS connection is up."""
 
 
 def provide_services(state: State) -> Services:

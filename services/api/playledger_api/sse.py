@@ -12,6 +12,7 @@ from typing import Final
 import msgspec
 
 from playledger_api.backlog import Entry
+from playledger_schemas.subjects import kind_of
 
 TERMINAL_KINDS: Final = frozenset(
     {"job.succeeded", "job.failed", "job.canceled", "job.timed_out", "job.error", "job.rejected"}
@@ -27,11 +28,6 @@ class EndData(msgspec.Struct, frozen=True, kw_only=True):
     outcome: str
     """The terminal event's kind, e.g. ``job.succeeded``."""
     last_event_id: int
-
-
-def subject_kind(subject: str, job_id: str) -> str:
-    """``playledger.evt.job.<id>.runner.runner_on_ok`` -> ``runner.runner_on_ok``."""
-    return subject.removeprefix(f"playledger.evt.job.{job_id}.")
 
 
 def sse_event_name(kind: str) -> str:
@@ -51,9 +47,13 @@ def end_message(job_id: str, kind: str, seq: int) -> bytes:
     return b"event: %s\ndata: %s\n\n" % (END_EVENT.encode(), data)
 
 
-def entry(job_id: str, seq: int, subject: str, data: bytes) -> Entry:
-    """A job event from the stream as SSE bytes; the terminal one carries ``event: end`` too."""
-    kind = subject_kind(subject, job_id)
+def entry(job_id: str, seq: int, subject: str, data: bytes, *, admitted: bool = True) -> Entry:
+    """A job event from the stream as SSE bytes; the terminal one carries ``event: end`` too.
+
+    An event the writer gate did not admit keeps its stream position and sends nothing."""
+    if not admitted:
+        return Entry(seq=seq, message=b"", terminal=False)
+    kind = kind_of(subject, job_id)
     message = encode_event(seq, sse_event_name(kind), data)
     terminal = kind in TERMINAL_KINDS
     if terminal:

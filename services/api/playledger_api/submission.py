@@ -7,7 +7,8 @@ from typing import Final
 
 import msgspec
 
-from playledger_api.errors import FieldProblem, InvalidRequestError
+from playledger_api.allfields import every_problem
+from playledger_api.errors import FieldProblem, InvalidRequestError, MalformedBodyError
 from playledger_api.models import (
     InlineInventoryBody,
     InventoryGroupBody,
@@ -38,9 +39,14 @@ def decode_body(payload: bytes) -> SubmitJobBody:
     try:
         return _strict_decoder.decode(payload)
     except msgspec.ValidationError as exc:
-        raise InvalidRequestError.at(_field_problem(str(exc))) from None
+        first = _field_problem(str(exc))
+        raise InvalidRequestError.of(
+            every_problem(SubmitJobBody, msgspec.json.decode(payload), first)
+        ) from None
     except msgspec.DecodeError as exc:
-        raise InvalidRequestError.at(FieldProblem(path="$", message=f"not valid JSON: {exc}")) from None
+        raise MalformedBodyError(
+            str(exc), [FieldProblem(path="$", message=f"not valid JSON: {exc}")]
+        ) from None
 
 
 def _field_problem(text: str) -> FieldProblem:

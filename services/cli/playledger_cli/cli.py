@@ -93,6 +93,26 @@ def streams_init(nats_url: str | None) -> None:
     sys.exit(asyncio.run(run()))
 
 
+@streams.command("migrate")
+@click.option("--nats-url", envvar="PLAYLEDGER_NATS_URL", default=None, help="Overrides PLAYLEDGER_NATS_URL.")
+def streams_migrate(nats_url: str | None) -> None:
+    """Move a legacy events stream to append subjects with republish (see schemas/README.md)."""
+    from playledger_common.bus import connect
+    from playledger_common.settings import CommonSettings, from_env
+    from playledger_common.streams import migrate_events_stream
+
+    settings = from_env(CommonSettings, nats_url=nats_url)
+
+    async def run() -> bool:
+        nc = await connect(settings.nats_url, "playledger-streams-migrate")
+        try:
+            return await migrate_events_stream(nc.jetstream(), settings)
+        finally:
+            await nc.close()
+
+    click.echo("PLAYLEDGER_EVENTS: " + ("migrated" if asyncio.run(run()) else "already migrated"))
+
+
 @cli.group()
 def schemas() -> None:
     """The wire contract as JSON Schema."""

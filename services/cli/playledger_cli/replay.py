@@ -21,7 +21,7 @@ from playledger_common import ordered
 from playledger_common.bus import connect
 from playledger_common.settings import CommonSettings, from_env
 from playledger_schemas.ids import is_valid_job_id
-from playledger_schemas.subjects import ALL_JOB_EVENTS, job_events_filter
+from playledger_schemas.subjects import WHOLE_STREAM, job_events_filter
 
 
 def start_config(since: str | None) -> ConsumerConfig:
@@ -95,7 +95,7 @@ def replay(job_id: str | None, since: str | None, nats_url: str | None) -> None:
         msg = f"{job_id!r} is not a valid job id"
         raise click.BadParameter(msg, param_hint="--job")
     settings = from_env(CommonSettings, nats_url=nats_url or _default_nats_url())
-    subject = job_events_filter(job_id) if job_id else ALL_JOB_EVENTS
+    subject = job_events_filter(job_id) if job_id else WHOLE_STREAM
     config = start_config(since)
 
     def emit(line: str) -> None:

@@ -1,28 +1,83 @@
-"""Connecting to NATS with the options every service wants."""
+"""Connecting to NATS with the options every service wants.
+
+nats-py (2.x) closes a client *for good* on any ``-ERR`` the server sends other than a stale
+connection, e.g. ``Maximum Payload Violation`` after one oversized publish; every later request
+of that process then fails. Our client treats such an error like a lost connection: it reconnects
+(resubscribing everything) and the error is logged. ``LinkWatch`` remembers since when the link
+is down, so a liveness probe can fail when it does not come back.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Final
+import time
+from typing import Any, Final
 
-import nats
-from nats.aio.client import Client
+from nats.aio.client import Client as _NatsClient
+from nats.errors import Error as NatsError
+from nats.protocol.parser import AUTHORIZATION_VIOLATION, PERMISSIONS_ERR
 
 log: Final = logging.getLogger(__name__)
 
 
-async def connect(url: str, name: str, **options: object) -> Client:
+class ReconnectingClient(_NatsClient):
+    """A nats-py client that reconnects after a server ``-ERR`` instead of closing."""
+
+    async def _process_err(self, err_msg: str) -> None:
+        if AUTHORIZATION_VIOLATION in err_msg or PERMISSIONS_ERR in err_msg:
+            await super()._process_err(err_msg)
+            return
+        error = NatsError(f"nats: {err_msg.strip(chr(39))}")
+        self._err = error
+        log.warning("nats server closed the connection (%s); reconnecting", error)
+        await self._process_op_err(error)
+
+
+class LinkWatch:
+    """Since when a connection is down (``None`` while it is up)."""
+
+    def __init__(self) -> None:
+        self.down_since: float | None = None
+        self.closed = False
+
+    def down_for(self) -> float:
+        if self.closed:
+            return float("inf")
+        return 0.0 if self.down_since is None else time.monotonic() - self.down_since
+
+
+async def connect(
+    url: str, name: str, watch: LinkWatch | None = None, **options: object
+) -> ReconnectingClient:
     """Connect with reconnects forever and errors logged, not raised into the loop."""
+    link = watch or LinkWatch()
 
     async def error_cb(exc: Exception) -> None:
         # Permission violations only surface here (the publish itself times out).
         log.warning("nats error: %s", exc)
 
-    return await nats.connect(
-        servers=[url],
-        name=name,
-        error_cb=error_cb,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
+    async def disconnected_cb() -> None:
+        if link.down_since is None:
+            link.down_since = time.monotonic()
+
+    async def reconnected_cb() -> None:
+        link.down_since = None
+        log.info("nats reconnected")
+
+    async def closed_cb() -> None:
+        link.closed = True
+
+    settings: dict[str, Any] = {
+        "servers": [url],
+        "name": name,
+        "error_cb": error_cb,
+        "disconnected_cb": disconnected_cb,
+        "reconnected_cb": reconnected_cb,
+        "closed_cb": closed_cb,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
         **options,
-    )
+    }
+    client = ReconnectingClient()
+    await client.connect(**settings)
+    return client

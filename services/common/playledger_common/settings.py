@@ -93,6 +93,8 @@ class ApiSettings(CommonSettings, frozen=True, kw_only=True):
     """Events buffered per SSE client; a slower client pauses its consumer instead of losing events."""
     max_wait_s: Annotated[int, Meta(ge=0, le=3600)] = 300
     """Upper bound of ``POST /api/v1/jobs?wait=<seconds>``."""
+    nats_recover_s: Annotated[float, Meta(gt=0, le=3600)] = 30.0
+    """``/health`` fails once NATS has been unreachable this long (the process reconnects until then)."""
 
 
 S = TypeVar("S", bound=msgspec.Struct)

@@ -15,11 +15,17 @@ from typing import Any, Final
 
 import msgspec
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, RePublish, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
 from playledger_common.settings import CommonSettings
-from playledger_schemas.subjects import COMMAND_SUBJECTS, COMMANDS_STREAM, EVENT_SUBJECTS, EVENTS_STREAM
+from playledger_schemas.subjects import (
+    COMMAND_SUBJECTS,
+    COMMANDS_STREAM,
+    DASHBOARD_SUBJECTS,
+    EVENT_SUBJECTS,
+    EVENTS_STREAM,
+)
 
 MAX_MESSAGE_BYTES: Final = 1024 * 1024
 log: Final = logging.getLogger(__name__)
@@ -42,6 +48,7 @@ _CHECKED_FIELDS: Final = (
     "allow_direct",
     "allow_msg_schedules",
     "subject_delete_marker_ttl",
+    "republish",
 )
 
 
@@ -65,7 +72,11 @@ class StreamReport(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def events_stream_config(settings: CommonSettings) -> StreamConfig:
-    """The immutable log: no limits, no deletes, no purges, no rollups, no schedules."""
+    """The immutable log: no limits, no deletes, no purges, no rollups, no schedules.
+
+    Writers append on ``playledger.append.>``; the stream republishes each stored message to
+    ``playledger.evt.>``, the subjects dashboards subscribe to (invariant 11).
+    """
     return StreamConfig(
         name=EVENTS_STREAM,
         description="playledger job events: the source of truth (immutable)",
@@ -85,6 +96,7 @@ def events_stream_config(settings: CommonSettings) -> StreamConfig:
         allow_direct=True,
         allow_msg_schedules=False,
         subject_delete_marker_ttl=None,
+        republish=RePublish(src=EVENT_SUBJECTS, dest=DASHBOARD_SUBJECTS, headers_only=False),
     )
 
 
@@ -133,6 +145,8 @@ def _normalise(value: Any) -> Any:
         return None
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, RePublish):
+        return {"src": value.src, "dest": value.dest, "headers_only": bool(value.headers_only)}
     return getattr(value, "value", value)
 
 
@@ -152,6 +166,16 @@ async def ensure_streams(js: JetStreamContext, settings: CommonSettings) -> list
         await ensure_stream(js, commands_stream_config(settings)),
         await ensure_stream(js, events_stream_config(settings)),
     ]
+
+
+async def migrate_events_stream(js: JetStreamContext, settings: CommonSettings) -> bool:
+    """Move an events stream from the legacy layout (stored on ``playledger.evt.>``) to
+    ``playledger.append.>`` with republish; ``True`` when it changed. Stored messages stay."""
+    info = await js.stream_info(EVENTS_STREAM)
+    if info.config.subjects == [EVENT_SUBJECTS] and info.config.republish is not None:
+        return False
+    await js.update_stream(events_stream_config(settings))
+    return True
 
 
 async def provision_at_start(js: JetStreamContext, settings: CommonSettings) -> None:

@@ -2,14 +2,20 @@
 
 Shared by the intake and the run consumers (a run consumer that takes a submit the intake
 has not seen yet accepts it first). Every append expects the job to have no events, so a
-redelivered or duplicate command changes nothing.
+redelivered or duplicate command changes nothing. A command that names no usable job is
+recorded under its stream sequence (``playledger.append.rejected.<seq>``), never under a job
+id a client could own.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Final
+
+import msgspec
 
 from playledger_common.jobchecks import spec_problems
 from playledger_common.settings import ExecutorSettings
@@ -19,8 +25,16 @@ from playledger_executor.journal import Journal, new_event
 from playledger_executor.sources import resolve_source
 from playledger_schemas.codec import ContractError, decode_command
 from playledger_schemas.commands import CancelJob, InlineInventory, JobCommand, LocalSource, SubmitJob
-from playledger_schemas.events import FieldError, JobQueued, JobRejected, QueuedData, RejectedData
+from playledger_schemas.events import (
+    CommandRejected,
+    FieldError,
+    JobQueued,
+    JobRejected,
+    QueuedData,
+    RejectedData,
+)
 from playledger_schemas.ids import is_valid_job_id
+from playledger_schemas.limits import MAX_COMMAND_DEPTH, too_big, too_deep
 from playledger_schemas.subjects import cancel_subject, job_id_of_subject, submit_subject
 
 log: Final = logging.getLogger(__name__)
@@ -28,24 +42,61 @@ log: Final = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Invalid:
-    """A command that cannot be accepted, with the job id to record the rejection under."""
+    """A well-formed command for a job that cannot be accepted: recorded as that job's ``job.rejected``."""
 
     job_id: str
     reason: str
     errors: list[FieldError]
 
 
-def fallback_job_id(command_seq: int) -> str:
-    """Deterministic, so a redelivered bad command is recorded once."""
-    return f"cmd-{command_seq}"
+@dataclass(frozen=True, slots=True)
+class Unusable:
+    """A command whose job id cannot be read from it (too deep, not JSON, no valid ``job_id``,
+    or the subject names another job): recorded as ``command.rejected`` under its stream
+    sequence, so it never blocks a job id for its real owner."""
+
+    reason: str
+    errors: list[FieldError]
+
+
+class _Claim(msgspec.Struct):
+    """The one field read before the whole command: whose job it is (lenient, any type)."""
+
+    job_id: object = None
+
+
+_claim: Final = msgspec.json.Decoder(_Claim)
+
+
+def claimed_job_id(subject: str, payload: bytes) -> str | Unusable:
+    """The job id a command names in its body, when it is valid and its subject names it too."""
+    if why := too_deep(payload, MAX_COMMAND_DEPTH):
+        return Unusable(f"$: {why}", [FieldError(path="$", message=why)])
+    try:
+        job_id = _claim.decode(payload).job_id
+    except msgspec.DecodeError as exc:
+        reason = f"not valid JSON: {exc}"
+        return Unusable(reason, [FieldError(path="$", message=reason)])
+    if not isinstance(job_id, str) or not is_valid_job_id(job_id):
+        reason = "no valid job_id: 1-128 characters of A-Z a-z 0-9 _ -, starting with a letter or digit"
+        return Unusable(reason, [FieldError(path="$.job_id", message=reason)])
+    if job_id_of_subject(subject) != job_id:
+        reason = f"subject {subject!r} does not name job {job_id!r}"
+        return Unusable(reason, [FieldError(path="$.job_id", message=reason)])
+    return job_id
 
 
 def validate(
-    subject: str, payload: bytes, command_seq: int, settings: ExecutorSettings
-) -> JobCommand | Invalid:
-    """Decode and check a command against its subject, the URL policy and the projects directory."""
-    subject_job = job_id_of_subject(subject)
-    job_id = subject_job if subject_job and is_valid_job_id(subject_job) else fallback_job_id(command_seq)
+    subject: str, payload: bytes, settings: ExecutorSettings, max_bytes: int
+) -> JobCommand | Invalid | Unusable:
+    """Decode and check a command against its subject, the size limit, the repository URL policy
+    and the projects directory."""
+    job_id = claimed_job_id(subject, payload)
+    if isinstance(job_id, Unusable):
+        return job_id
+    if why := too_big(len(payload), max_bytes):
+        reason = f"command too big: {why}"
+        return Invalid(job_id, reason, [FieldError(path="$", message=reason)])
     try:
         command = decode_command(payload)
     except ContractError as exc:
@@ -80,11 +131,28 @@ def validate(
 
 
 async def accept(
-    journal: Journal, subject: str, payload: bytes, command_seq: int, settings: ExecutorSettings
+    journal: Journal,
+    subject: str,
+    payload: bytes,
+    command_seq: int,
+    settings: ExecutorSettings,
+    max_bytes: int,
 ) -> JobCommand | None:
     """Record a valid submit as queued, an invalid command as rejected; return valid commands."""
-    checked = validate(subject, payload, command_seq, settings)
+    checked = validate(subject, payload, settings, max_bytes)
     match checked:
+        case Unusable():
+            log.info("command %d on %r rejected: %s", command_seq, subject, checked.reason)
+            rejected = CommandRejected(
+                event_id=uuid.uuid4(),
+                time=datetime.now(UTC),
+                command_seq=command_seq,
+                subject=subject,
+                reason=checked.reason,
+                errors=checked.errors,
+            )
+            await journal.record_rejection(rejected)
+            return None
         case Invalid():
             await reject(journal, checked, command_seq)
             return None
@@ -110,21 +178,16 @@ async def accept(
 
 
 async def reject(journal: Journal, invalid: Invalid, command_seq: int) -> None:
-    """Record ``job.rejected`` as the first event of the job; if that job exists, under ``cmd-<seq>``."""
+    """Record ``job.rejected`` as the first event of the job; a job that exists is left alone."""
     log.info("command %d rejected (job %s): %s", command_seq, invalid.job_id, invalid.reason)
-    for job_id in dict.fromkeys([invalid.job_id, fallback_job_id(command_seq)]):
-        event = new_event(
-            JobRejected,
-            job_id=job_id,
-            attempt=0,
-            seq=1,
-            data=RejectedData(reason=invalid.reason, errors=invalid.errors, command_seq=command_seq),
-        )
-        try:
-            await journal.append(event, expected_stream_seq=0)
-        except ConflictError:
-            last, _ = await journal.last_event(job_id)
-            if isinstance(last, JobRejected) and last.data.command_seq == command_seq:
-                return  # recorded before this redelivery
-            continue
-        return
+    event = new_event(
+        JobRejected,
+        job_id=invalid.job_id,
+        attempt=0,
+        seq=1,
+        data=RejectedData(reason=invalid.reason, errors=invalid.errors, command_seq=command_seq),
+    )
+    try:
+        await journal.append(event, expected_stream_seq=0)
+    except ConflictError:
+        log.info("job %s exists already; rejected command %d changes nothing", invalid.job_id, command_seq)

@@ -29,6 +29,7 @@ from playledger_schemas.codec import ContractError, decode_command
 from playledger_schemas.commands import SubmitJob
 from playledger_schemas.events import JobError, ResultData
 from playledger_schemas.ids import PRIORITIES
+from playledger_schemas.limits import command_limit
 from playledger_schemas.subjects import COMMANDS_STREAM, job_id_of_subject
 
 log: Final = logging.getLogger(__name__)
@@ -115,9 +116,16 @@ class Dispatcher:
             decision = decide_run(state, command_seq) if state else Skip("no job id in the subject")
             match decision:
                 case Accept():
-                    await accept(self.journal, msg.subject, msg.data, command_seq, self.settings)
+                    await accept(
+                        self.journal,
+                        msg.subject,
+                        msg.data,
+                        command_seq,
+                        self.settings,
+                        command_limit(self.nc.max_payload),
+                    )
                     if state is not None and (await self.journal.state(job_id)).phase == "new":
-                        return  # rejected under another id (cmd-<seq>)
+                        return  # rejected under its command sequence, not a job id
                     continue
                 case Skip(reason=reason):
                     log.info("submit %d for %s skipped: %s", command_seq, job_id, reason)

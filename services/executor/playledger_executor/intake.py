@@ -12,8 +12,8 @@ import logging
 from typing import Final
 
 import nats.errors
+from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 
 from playledger_common.consumers import INTAKE, MAX_DELIVER
 from playledger_common.outcome import Ack, Outcome, handle
@@ -25,6 +25,7 @@ from playledger_executor.journal import Journal, new_event
 from playledger_executor.poison import PoisonRecorder
 from playledger_schemas.commands import CancelJob
 from playledger_schemas.events import CancelRequestedData, JobCanceled, JobCancelRequested, ResultData
+from playledger_schemas.limits import command_limit
 from playledger_schemas.subjects import COMMANDS_STREAM, job_id_of_subject
 
 log: Final = logging.getLogger(__name__)
@@ -35,9 +36,10 @@ MAX_ROUNDS: Final = 10
 
 
 class Intake:
-    def __init__(self, js: JetStreamContext, settings: ExecutorSettings) -> None:
-        self.js = js
-        self.journal = Journal(js)
+    def __init__(self, nc: Client, settings: ExecutorSettings) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.journal = Journal(self.js)
         self.settings = settings
         self.poison = PoisonRecorder(self.journal)
 
@@ -71,7 +73,14 @@ class Intake:
     async def handle(self, msg: Msg) -> Outcome:
         """Record the command as queued or rejected; a cancel of a queued job ends it."""
         seq = msg.metadata.sequence.stream
-        command = await accept(self.journal, msg.subject, msg.data, seq, self.settings)
+        command = await accept(
+            self.journal,
+            msg.subject,
+            msg.data,
+            seq,
+            self.settings,
+            command_limit(self.nc.max_payload),
+        )
         if isinstance(command, CancelJob):
             await self.cancel(command)
         return Ack()

@@ -13,8 +13,8 @@ from playledger_executor.decide import JobState, state_of
 from playledger_executor.errors import ConflictError
 from playledger_executor.truncate import safe_event_name
 from playledger_schemas.codec import decode_event, encode
-from playledger_schemas.events import Event, JobEvent, JobQueued, RunnerEvent, event_kind
-from playledger_schemas.subjects import EVENTS_STREAM, event_subject, job_events_filter
+from playledger_schemas.events import CommandRejected, Event, JobEvent, JobQueued, RunnerEvent, event_kind
+from playledger_schemas.subjects import EVENTS_STREAM, event_subject, job_events_filter, rejected_subject
 
 WRONG_LAST_SEQUENCE: Final = 10071
 
@@ -78,6 +78,19 @@ class Journal:
             return None
         queued = decode_event(raw.data or b"")
         return queued.data.command_seq if isinstance(queued, JobQueued) else None
+
+    async def record_rejection(self, rejected: CommandRejected) -> None:
+        """Store a command rejection once (a redelivered command finds it there already)."""
+        subject = rejected_subject(rejected.command_seq)
+        headers = {
+            "Nats-Msg-Id": f"rejected:{rejected.command_seq}",
+            "Nats-Expected-Last-Subject-Sequence": "0",
+        }
+        try:
+            await self.js.publish(subject, encode(rejected), headers=headers)
+        except APIError as exc:
+            if exc.err_code != WRONG_LAST_SEQUENCE:
+                raise
 
     async def append(self, event: JobEvent, expected_stream_seq: int) -> int:
         """Append if the job's last stream sequence is still ``expected_stream_seq`` (0: no events).

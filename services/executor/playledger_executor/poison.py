@@ -8,17 +8,25 @@ two consumers poisoning the same job record it once.
 from __future__ import annotations
 
 import logging
+import uuid
+from datetime import UTC, datetime
 from typing import Final
 
 from nats.aio.msg import Msg
 
-from playledger_executor.accept import fallback_job_id
+from playledger_executor.accept import Unusable, claimed_job_id
 from playledger_executor.decide import ErrorPoison, Ignore, RejectPoison, decide_poison
 from playledger_executor.errors import ConflictError
 from playledger_executor.journal import Journal, new_event
-from playledger_schemas.events import FieldError, JobError, JobRejected, RejectedData, ResultData, event_kind
-from playledger_schemas.ids import is_valid_job_id
-from playledger_schemas.subjects import job_id_of_subject
+from playledger_schemas.events import (
+    CommandRejected,
+    FieldError,
+    JobError,
+    JobRejected,
+    RejectedData,
+    ResultData,
+    event_kind,
+)
 
 log: Final = logging.getLogger(__name__)
 
@@ -31,8 +39,20 @@ class PoisonRecorder:
 
     async def __call__(self, msg: Msg, reason: str) -> None:
         command_seq = msg.metadata.sequence.stream
-        subject_job = job_id_of_subject(msg.subject)
-        job_id = subject_job if subject_job and is_valid_job_id(subject_job) else fallback_job_id(command_seq)
+        job_id = claimed_job_id(msg.subject, msg.data)
+        if isinstance(job_id, Unusable):  # names no job a client could own: recorded under its sequence
+            await self.journal.record_rejection(
+                CommandRejected(
+                    event_id=uuid.uuid4(),
+                    time=datetime.now(UTC),
+                    command_seq=command_seq,
+                    subject=msg.subject,
+                    reason=reason,
+                    errors=[FieldError(path="$", message=reason)],
+                )
+            )
+            log.warning("command %d on %r recorded as command.rejected: %s", command_seq, msg.subject, reason)
+            return
         for _ in range(MAX_ROUNDS):
             state = await self.journal.state(job_id)
             decision = decide_poison(state)

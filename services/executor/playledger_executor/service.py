@@ -37,7 +37,7 @@ class Executor:
         self.executor_id = settings.executor_id or default_executor_id()
         self.runner = JobRunner(self.js, settings, self.executor_id)
         self.dispatcher = Dispatcher(nc, self.js, self.runner, settings)
-        self.intake = Intake(self.js, settings)
+        self.intake = Intake(nc, settings)
         self.stopping = asyncio.Event()
         self.ready = asyncio.Event()
 

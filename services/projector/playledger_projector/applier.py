@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Final
 
 import asyncpg
+import msgspec
 
 from playledger_common.errors import PlayledgerError
 from playledger_projector.batch import (
@@ -131,7 +132,19 @@ class Applier:
             skipped = Undecodable(
                 stream_seq=item.stream_seq, subject=item.subject, reason=reason, payload=item.payload
             )
-            await self._write(fold_batch({}, set(), [skipped]))
+            await self._write(await self._past(item, fold_batch({}, set(), [skipped])))
+
+    async def _past(self, item: Item, changes: BatchChanges) -> BatchChanges:
+        """An event that keeps the writer rules but cannot be stored still moves its job's seq on,
+        so the job's next event does not look like a gap."""
+        if not isinstance(item, Decoded):
+            return changes
+        event = item.event
+        view = (await self.store.load_views([event.job_id])).get(event.job_id)
+        if view is None or event.seq <= view.last_seq:
+            return changes
+        moved = msgspec.structs.replace(view, last_seq=event.seq, last_stream_seq=item.stream_seq)
+        return msgspec.structs.replace(changes, jobs=[moved])
 
     async def _write(self, changes: BatchChanges) -> None:
         try:

@@ -14,10 +14,12 @@ from typing import Any, Final
 
 import msgspec
 
-from playledger_projector.fold import Work, start, step
+from playledger_projector.fold import Work, is_terminal_status, start, step
 from playledger_projector.views import BatchChanges, EventRow, HostRow, JobView, SkippedRow
 from playledger_schemas.codec import ContractError, decode_event
 from playledger_schemas.events import JobEvent, RunnerEvent, event_kind, event_tag
+from playledger_schemas.rules import JobTrack, writer_rule_broken
+from playledger_schemas.subjects import is_command_rejection
 
 
 class Decoded(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,7 +38,15 @@ class Undecodable(msgspec.Struct, frozen=True, kw_only=True):
     payload: bytes
 
 
-Item = Decoded | Undecodable
+class NotAJobEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored message that belongs to no job (a ``command.rejected`` record): read past."""
+
+    stream_seq: int
+    subject: str
+    payload: bytes
+
+
+Item = Decoded | Undecodable | NotAJobEvent
 
 
 class _Envelope(msgspec.Struct):
@@ -55,6 +65,8 @@ _MAX_REASON: Final = 1000
 
 
 def decode_message(stream_seq: int, subject: str, payload: bytes) -> Item:
+    if is_command_rejection(subject):
+        return NotAJobEvent(stream_seq=stream_seq, subject=subject, payload=payload)
     try:
         event = decode_event(payload)
         data = _envelope.decode(payload).data
@@ -169,6 +181,8 @@ def fold_batch(
     events: list[EventRow] = []
     skipped: list[SkippedRow] = []
     for item in items:
+        if isinstance(item, NotAJobEvent):
+            continue
         if isinstance(item, Undecodable):
             skipped.append(
                 SkippedRow(
@@ -186,10 +200,24 @@ def fold_batch(
                 )
             )
             continue
-        seen.add(key)
         job = work.get(event.job_id)
         if job is None:
-            job = work[event.job_id] = start(views.get(event.job_id), event)
+            job = start(views.get(event.job_id), event)
+        broken = writer_rule_broken(
+            JobTrack(last_seq=job["last_seq"], terminal=is_terminal_status(job["status"])), event.seq
+        )
+        if broken is not None:
+            skipped.append(
+                SkippedRow(
+                    stream_seq=item.stream_seq,
+                    subject=item.subject,
+                    reason=f"writer rule broken: {broken}",
+                    payload=item.payload,
+                )
+            )
+            continue
+        seen.add(key)
+        work[event.job_id] = job
         step(job, event, item.stream_seq)
         events.append(event_row(item))
     jobs = [JobView(**fields) for fields in work.values()]

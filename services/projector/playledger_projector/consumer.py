@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 
 from playledger_common import ordered
 from playledger_projector.applier import Message
-from playledger_schemas.subjects import EVENT_SUBJECTS
+from playledger_schemas.subjects import WHOLE_STREAM
 
 _V1_TOKENS: Final = 9
 
@@ -61,7 +61,7 @@ class StreamReader:
                 drained.clear()
                 await drained.wait()
 
-        self._sub = await ordered.follow(self.js, EVENT_SUBJECTS, on_message, config=config)
+        self._sub = await ordered.follow(self.js, WHOLE_STREAM, on_message, config=config)
 
     async def stop(self) -> None:
         if self._sub is not None:

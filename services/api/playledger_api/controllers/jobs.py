@@ -15,8 +15,9 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Stream
 
-from playledger_api.controllers.params import JobIdPath, problems, reject_unknown_query
+from playledger_api.controllers.params import INT4_MAX, JobIdPath, problems, reject_unknown_query
 from playledger_api.cursor import decode_cursor
+from playledger_api.door import check_submit, refuse_too_big, submit_body
 from playledger_api.errors import (
     BadRequestError,
     DependencyUnavailableError,
@@ -39,8 +40,9 @@ from playledger_api.models import (
     links,
 )
 from playledger_api.services import Services, ServicesDep
-from playledger_api.submission import build_command, choose_job_id, decode_body
+from playledger_api.submission import build_command, choose_job_id
 from playledger_common.paths import confinement_problem
+from playledger_schemas.codec import encode
 from playledger_schemas.commands import CancelJob, LocalSource
 from playledger_schemas.ids import Priority
 
@@ -59,6 +61,7 @@ class JobController(Controller):
         "/",
         status_code=202,
         operation_id="submitJob",
+        before_request=check_submit,
         response_headers=[
             ResponseHeader(name="Location", description="The job's URL.", documentation_only=True),
         ],
@@ -67,7 +70,7 @@ class JobController(Controller):
                 data_container=JobStatusResponse,
                 description="With ?wait: the job finished (its terminal event is projected) in time.",
             ),
-            **problems(400, 413, 422, 503),
+            **problems(400, 413, 415, 422, 503),
         },
     )
     async def submit(
@@ -87,8 +90,9 @@ class JobController(Controller):
             QueryParameter(
                 ge=0,
                 le=3600,
-                description="Seconds to wait for the job to finish (bounded by the server's maximum): "
-                "200 with the job when it is done, else 202.",
+                description="Seconds to wait for the job to finish, 0-3600 and at most the server's "
+                "PLAYLEDGER_MAX_WAIT_S (300 by default; more is a 400): 200 with the job when it is done, "
+                "else 202.",
             ),
         ] = None,
     ) -> Response[SubmitAccepted | JobStatusResponse]:
@@ -102,7 +106,7 @@ class JobController(Controller):
         if wait is not None and wait > settings.max_wait_s:
             problem = FieldProblem(path="query.wait", message=f"must be <= {settings.max_wait_s}")
             raise BadRequestError.at(problem)
-        body = decode_body(await request.body())  # strict: the framework's decoding is lax
+        body = submit_body(request)  # strict, decoded by check_submit: the framework's decoding is lax
         job_id = choose_job_id(body.id, idempotency_key)
         command = build_command(
             body,
@@ -111,6 +115,7 @@ class JobController(Controller):
             allow_file=settings.source_allow_file,
             allow_http=settings.source_allow_http,
         )
+        refuse_too_big(services, len(encode(command)), "the command")
         source = command.spec.source
         if settings.projects_dir is not None and isinstance(source, LocalSource):
             _require_playbook(settings.projects_dir, source.path)
@@ -186,7 +191,9 @@ class JobController(Controller):
         request: Request[Any, Any, Any],
         job_id: JobIdPath,
         services: ServicesDep,
-        after: Annotated[int, QueryParameter(ge=0, description="Only events with a larger per-job seq.")] = 0,
+        after: Annotated[
+            int, QueryParameter(ge=0, le=INT4_MAX, description="Only events with a larger per-job seq.")
+        ] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
         event: Annotated[
             str | None,
@@ -226,7 +233,7 @@ class JobController(Controller):
         job_id: JobIdPath,
         services: ServicesDep,
         attempt: Annotated[
-            int | None, QueryParameter(ge=1, description="Only this attempt's output.")
+            int | None, QueryParameter(ge=1, le=INT4_MAX, description="Only this attempt's output.")
         ] = None,
     ) -> Stream:
         """The job's stdout as ansible-runner writes it, streamed (events projected so far)."""

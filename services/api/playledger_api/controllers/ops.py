@@ -19,10 +19,23 @@ log: Final = logging.getLogger(__name__)
 class OpsController(Controller):
     tags = ["operations"]  # noqa: RUF012 - Litestar's declared class attribute
 
-    @get("/health", operation_id="health")
-    async def health(self) -> Health:
-        """Liveness: the process serves requests."""
-        return Health()
+    @get(
+        "/health",
+        operation_id="health",
+        responses={
+            503: ResponseSpec(
+                data_container=Health,
+                description="Failing: NATS has been unreachable longer than PLAYLEDGER_NATS_RECOVER_S; restart it.",
+            )
+        },
+    )
+    async def health(self, services: ServicesDep) -> Response[Health]:
+        """Liveness: the process serves requests and its NATS connection is up or coming back."""
+        down_for = services.link.down_for()
+        if down_for > services.settings.nats_recover_s:
+            detail = f"NATS unreachable for more than {services.settings.nats_recover_s:g} s"
+            return Response(Health(status="failing", detail=detail), status_code=503)
+        return Response(Health(status="ok"), status_code=200)
 
     @get(
         "/ready",

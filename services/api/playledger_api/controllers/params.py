@@ -11,6 +11,9 @@ from litestar.params import PathParameter
 from playledger_api.errors import PROBLEM_JSON, BadRequestError, FieldProblem, Problem
 from playledger_schemas.ids import JOB_ID_PATTERN
 
+INT4_MAX: Final = 2**31 - 1
+"""Sequence and attempt columns are PostgreSQL ``integer``; a larger query value is a 400, not a 500."""
+
 JobIdPath = Annotated[
     str,
     PathParameter(
@@ -24,7 +27,9 @@ _DESCRIPTIONS: Final = {
     400: "Invalid query, path or header parameter (problem details with the parameter of each error).",
     404: "No job with this id.",
     409: "The request conflicts with the job's state.",
-    413: "The request body is larger than the configured limit.",
+    413: "The body (or the command made from it) is larger than the server's max_payload minus 4 KiB "
+    "(and at most PLAYLEDGER_MAX_BODY_BYTES).",
+    415: "The body is not application/json.",
     422: "The body is not a valid job (problem details with the JSON path of each invalid field).",
     503: "NATS or PostgreSQL is unavailable; retry after the Retry-After header's seconds.",
 }

@@ -15,7 +15,8 @@ from playledger_api.errors import BadRequestError, FieldProblem, JobNotFoundErro
 from playledger_api.lifecycle import lifecycle_stream
 from playledger_api.live import job_event_stream
 from playledger_api.services import ServicesDep
-from playledger_api.sse import TERMINAL_KINDS, end_message, subject_kind
+from playledger_api.sse import TERMINAL_KINDS, end_message
+from playledger_schemas.subjects import kind_of
 
 
 class StreamController(Controller):
@@ -56,7 +57,7 @@ class StreamController(Controller):
             raise JobNotFoundError(job_id)
         finished = False
         if last is not None and last.seq is not None and last.subject is not None:
-            kind = subject_kind(last.subject, job_id)
+            kind = kind_of(last.subject, job_id)
             finished = kind in TERMINAL_KINDS
             if finished and last.seq <= start:
                 return _sse(_only(end_message(job_id, kind, last.seq)))

@@ -87,11 +87,13 @@ async function* messages(body) {
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return;
+    // split each chunk once (a replay arrives in chunks of many events); a "\r" at the end may be
+    // the first half of "\r\n", so it waits for the next chunk
     buffer += value;
-    let newline;
-    while ((newline = buffer.search(/\r\n|\r|\n/)) >= 0) {
-      const line = buffer.slice(0, newline);
-      buffer = buffer.slice(newline + (buffer.startsWith("\r\n", newline) ? 2 : 1));
+    const held = buffer.endsWith("\r") ? 1 : 0;
+    const lines = buffer.slice(0, buffer.length - held).split(/\r\n|\r|\n/);
+    buffer = lines.pop() + (held ? "\r" : "");
+    for (const line of lines) {
       if (line === "") {
         if (message.data.length) yield { id: message.id, event: message.event, data: message.data.join("\n") };
         message = { id: "", event: "message", data: [] };

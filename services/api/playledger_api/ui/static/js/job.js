@@ -14,19 +14,32 @@ const timeline = new Timeline(document.getElementById("timeline"));
 let tasksStarted = 0;
 let job = null;
 
-// ---- output: pieces are queued and written once per animation frame (5,000 events stay smooth)
-let pending = "";
+// ---- output: pieces are queued and written once per animation frame, at most FRAME_CHARS at a
+// time, so replaying a big job never blocks the page for long
+const FRAME_CHARS = 64 * 1024;
+let pending = [];
 let scheduled = false;
 function write(text) {
-  pending += text;
-  if (scheduled) return;
+  if (text) pending.push(text);
+  if (scheduled || !pending.length) return;
   scheduled = true;
   requestAnimationFrame(() => {
-    const atBottom = output.scrollHeight - output.scrollTop - output.clientHeight < 40;
-    output.insertAdjacentHTML("beforeend", ansi.ansi_to_html(pending));
-    pending = "";
     scheduled = false;
+    let size = 0;
+    let count = 0;
+    while (count < pending.length && size < FRAME_CHARS) size += pending[count++].length;
+    const atBottom = output.scrollHeight - output.scrollTop - output.clientHeight < 40;
+    output.insertAdjacentHTML("beforeend", ansi.ansi_to_html(pending.splice(0, count).join("")));
     if (atBottom) output.scrollTop = output.scrollHeight; // follow the tail unless the reader scrolled up
+    write("");
+  });
+}
+
+/** Resolves once everything written so far is on the page. */
+function drained() {
+  return new Promise((resolve) => {
+    const check = () => (pending.length || scheduled ? requestAnimationFrame(check) : resolve());
+    check();
   });
 }
 
@@ -170,6 +183,7 @@ try {
     onMessage,
     onState: (state) => { liveState.textContent = state === "live" ? "live" : "connection lost, resuming…"; liveState.dataset.state = state; },
   });
+  await drained();
   liveState.textContent = "finished";
   liveState.dataset.state = "finished";
   timeline.render();

@@ -14,7 +14,7 @@ export class Timeline {
     this.timer = null;
   }
 
-  /** Fold one runner event in; the picture is redrawn at most once a second. */
+  /** Fold one runner event in. */
   add(data, envelopeTime) {
     const time = Date.parse(data.created || envelopeTime);
     const ed = data.event_data || {};
@@ -34,7 +34,8 @@ export class Timeline {
     } else {
       return;
     }
-    if (!this.timer) this.timer = setTimeout(() => this.render(), 1000);
+    // redrawn at most every 2 s while events arrive (a replay of a big job draws it once, at the end)
+    if (!this.timer) this.timer = setTimeout(() => this.render(), 2000);
   }
 
   render() {
