@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from playledger_cli.embedded import free_port
+from tests.api.conftest import auth_env, key_headers
 from tests.processes import service
 
 
@@ -27,19 +28,32 @@ class Stack:
     work: Path
     _services: ExitStack = field(repr=False)
     _api: ExitStack | None = field(default=None, repr=False)
+    _api_process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The API's bootstrap admin key (auth is on, as in production)."""
+        return key_headers(self.work / "admin-key")
 
     def start_api(self) -> None:
         """Start (or start again, on the same port) the API and wait until it is ready."""
         api_stack = ExitStack()
         log = self.work / "api.log"
         api = api_stack.enter_context(service("api", self.env, log, "--port", str(self.port)))
-        self._api = api_stack
+        self._api, self._api_process = api_stack, api
         wait_ready(self.url, api, log)
 
     def stop_api(self) -> None:
         if self._api is not None:
             self._api.close()
-            self._api = None
+            self._api = self._api_process = None
+
+    def kill_api(self) -> None:
+        """kill -9: every client connection drops at once (a graceful stop would wait for them)."""
+        if self._api_process is not None:
+            self._api_process.kill()
+            self._api_process.wait()
+        self.stop_api()
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 90) -> None:
@@ -61,10 +75,15 @@ def running_stack(
     database_url: str,
     work: Path,
     playbooks: dict[str, str],
+    *,
+    auth: bool = True,
     settings: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
-    """Projector, executor and API against ``nats_url`` / ``database_url``; ``playbooks`` by file
-    name; ``settings``: more ``PLAYLEDGER_*`` variables for all three."""
+    """Projector, executor and API against ``nats_url`` / ``database_url``; ``playbooks`` by file name.
+
+    With ``auth`` the API requires keys and ``Stack.headers`` carries its bootstrap admin key;
+    ``settings``: more ``PLAYLEDGER_*`` variables for all three.
+    """
     projects, logs = work / "projects", work / "logs"
     projects.mkdir(parents=True)
     for name, text in playbooks.items():
@@ -75,6 +94,7 @@ def running_stack(
         "PLAYLEDGER_DATABASE_URL": database_url,
         "PLAYLEDGER_PROJECTS_DIR": str(projects),
         "PLAYLEDGER_LOGS_DIR": str(logs),
+        **(auth_env(work) if auth else {"PLAYLEDGER_AUTH": "off"}),
         **(settings or {}),
     }
     port = free_port()

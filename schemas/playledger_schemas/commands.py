@@ -39,6 +39,18 @@ class Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """Base of every command Struct: an unknown field is an error, at every nesting level."""
 
 
+class Submitter(Strict, frozen=True, kw_only=True):
+    """Who submitted a job: the API key's public id and name (never its secret).
+
+    The API sets it from the key that authenticated the request (an HTTP body cannot carry
+    it); on the NATS door it is what the publisher states, the publisher's NATS user being
+    what the server authenticated.
+    """
+
+    key_id: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    name: Annotated[str, Meta(min_length=1, max_length=128)]
+
+
 class LocalSource(Strict, frozen=True, kw_only=True, tag_field="type", tag="local"):
     """A playbook inside the executor's projects directory (``PLAYLEDGER_PROJECTS_DIR``)."""
 
@@ -211,6 +223,8 @@ class SubmitJob(Command, frozen=True, tag="job.submit.v1"):
     """
 
     spec: JobSpec
+    submitted_by: Submitter | None = None
+    """Who asked: set by the API from the authenticating key; carried into ``job.queued``."""
 
 
 class CancelJob(Command, frozen=True, tag="job.cancel.v1"):

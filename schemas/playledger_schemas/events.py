@@ -18,15 +18,17 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 import msgspec
 from msgspec import Meta
 
-from playledger_schemas.commands import JobSpec
+from playledger_schemas.commands import JobSpec, Submitter
 from playledger_schemas.ids import JobId
 from playledger_schemas.lenient import lenient
 
 if TYPE_CHECKING:
     SpecView = JobSpec
+    SubmitterView = Submitter
 else:
     SpecView = lenient(JobSpec)
     """``JobSpec`` as events hold it: a subclass that ignores unknown fields at every depth."""
+    SubmitterView = lenient(Submitter)
 
 RunnerStatus = Literal["successful", "failed", "timeout", "canceled", "error"]
 """The final status ansible-runner reports (``error``: the run could not be carried out)."""
@@ -55,6 +57,8 @@ class QueuedData(msgspec.Struct, frozen=True, kw_only=True):
     spec: SpecView
     command_seq: int | None = None
     """Sequence of the submit command in ``PLAYLEDGER_COMMANDS``."""
+    submitted_by: SubmitterView | None = None
+    """The submit command's ``submitted_by``: the API key (id and name) behind the job."""
 
 
 class RejectedData(msgspec.Struct, frozen=True, kw_only=True):

@@ -22,6 +22,7 @@ JobId = Annotated[
     ),
 ]
 
+
 Priority = Literal["critical", "high", "normal", "low"]
 PRIORITIES: Final[tuple[Priority, ...]] = ("critical", "high", "normal", "low")
 """Highest first: executors drain ``critical`` before ``high`` and so on."""

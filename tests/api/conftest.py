@@ -7,12 +7,15 @@ projector's migration function is merged; the lead switches this helper to it).
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import msgspec
 import pytest
 import uvicorn
@@ -69,17 +72,61 @@ async def fx_db(readmodel_url: str) -> AsyncIterator[asyncpg.Connection[asyncpg.
     await conn.close()
 
 
+def auth_files(directory: Path) -> dict[str, Any]:
+    """Settings for auth on: a fresh server secret, and a bootstrap admin key written on start."""
+    secret = directory / "auth-secret"
+    if not secret.exists():
+        secret.write_text(secrets.token_hex(32), encoding="utf-8")
+    return {"auth_secret_file": secret, "auth_bootstrap_key_file": directory / "admin-key"}
+
+
+def auth_env(directory: Path) -> dict[str, str]:
+    """The same as ``PLAYLEDGER_*`` variables, for an API started as a process."""
+    return {f"PLAYLEDGER_{name.upper()}": str(value) for name, value in auth_files(directory).items()}
+
+
+def key_headers(key_file: Path) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key_file.read_text(encoding='utf-8').strip()}"}
+
+
+def admin_headers(settings: ApiSettings) -> dict[str, str]:
+    """The bootstrap admin key of a started app, as a request header."""
+    assert settings.auth_bootstrap_key_file is not None
+    return key_headers(settings.auth_bootstrap_key_file)
+
+
 @pytest.fixture(name="settings")
-def fx_settings(nats_url: str, readmodel_url: str) -> ApiSettings:
+def fx_settings(nats_url: str, readmodel_url: str, tmp_path: Path) -> ApiSettings:
     return ApiSettings(
-        nats_url=nats_url, database_url=readmodel_url, sse_heartbeat_s=0.5, max_body_bytes=64 * 1024
+        nats_url=nats_url,
+        database_url=readmodel_url,
+        sse_heartbeat_s=0.5,
+        max_body_bytes=64 * 1024,
+        **auth_files(tmp_path),
     )
 
 
 @pytest.fixture(name="client")
 async def fx_client(settings: ApiSettings) -> AsyncIterator[AsyncTestClient[Any]]:
+    """An in-process client carrying the bootstrap admin key."""
     async with AsyncTestClient(app=create_app(settings)) as client:
+        client.headers.update(admin_headers(settings))
         yield client
+
+
+@pytest.fixture(name="headers")
+def fx_headers(settings: ApiSettings, base_url: str) -> dict[str, str]:
+    """The admin key's header for requests to ``base_url``."""
+    return admin_headers(settings)
+
+
+_SERVED_KEYS: dict[str, dict[str, str]] = {}
+"""The admin key header of each server ``serve`` runs, by its URL."""
+
+
+def api_client(base_url: str, **options: Any) -> httpx.AsyncClient:
+    """An HTTP client for a server started by ``serve``, carrying that server's admin key."""
+    return httpx.AsyncClient(base_url=base_url, headers=_SERVED_KEYS.get(base_url, {}), **options)
 
 
 async def serve(settings: ApiSettings) -> AsyncIterator[str]:
@@ -100,9 +147,13 @@ async def serve(settings: ApiSettings) -> AsyncIterator[str]:
         if task.done():
             task.result()
         await asyncio.sleep(0.02)
+    url = f"http://127.0.0.1:{port}"
+    if settings.auth == "on":
+        _SERVED_KEYS[url] = admin_headers(settings)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
+        _SERVED_KEYS.pop(url, None)
         server.should_exit = True
         await task
 

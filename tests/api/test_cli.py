@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from playledger_cli.embedded import free_port
+from tests.api.conftest import auth_env, key_headers
 from tests.processes import service
 
 pytestmark = pytest.mark.integration
@@ -45,6 +46,7 @@ def test_the_cli_serves_the_api_from_env_with_overrides(
         "PLAYLEDGER_DATABASE_URL": readmodel_url,
         "PLAYLEDGER_API_PORT": "1",  # overridden by --port
         "PLAYLEDGER_API_WORKERS": "1",
+        **auth_env(tmp_path),
     }
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "api.log"
@@ -57,7 +59,7 @@ def test_the_cli_serves_the_api_from_env_with_overrides(
             submitted = httpx.post(
                 f"{url}/api/v1/jobs",
                 json={"source": {"type": "local", "path": "site.yml"}, "inventory": {"type": "inline"}},
-                headers={"Idempotency-Key": "cli-test"},
+                headers={"Idempotency-Key": "cli-test", **key_headers(tmp_path / "admin-key")},
                 timeout=10,
             )
             assert submitted.status_code == 202

@@ -61,9 +61,9 @@ def fx_stack(nats_url: str, database_url: str, tmp_path: Path) -> Iterator[Stack
         yield stack
 
 
-def watch(url: str, job_id: str, headers: dict[str, str] | None = None) -> list[ServerSentEvent]:
+def watch(stack: Stack, job_id: str, headers: dict[str, str] | None = None) -> list[ServerSentEvent]:
     with (
-        httpx.Client(base_url=url, timeout=120) as client,
+        httpx.Client(base_url=stack.url, headers=stack.headers, timeout=120) as client,
         connect_sse(client, "GET", f"/api/v1/jobs/{job_id}/stream", headers=dict(headers or {})) as source,
     ):
         assert source.response.status_code == 200
@@ -84,13 +84,13 @@ def all_events(client: httpx.Client, job_id: str) -> list[dict[str, Any]]:
 
 
 def test_submit_watch_resume_idempotency_and_logs(stack: Stack, tmp_path: Path) -> None:
-    with httpx.Client(base_url=stack.url, timeout=60) as client:
+    with httpx.Client(base_url=stack.url, headers=stack.headers, timeout=60) as client:
         submitted = client.post("/api/v1/jobs", json=JOB, headers={"Idempotency-Key": "e2e-1"})
         assert submitted.status_code == 202, submitted.text
         job_id = submitted.json()["id"]
 
         # submit -> watch over SSE -> the job completes; every event exactly once, in order
-        received = watch(stack.url, job_id)
+        received = watch(stack, job_id)
         assert received[-1].event == "end"
         assert json.loads(received[-1].data)["outcome"] == "job.succeeded"
         events = received[:-1]
@@ -104,6 +104,8 @@ def test_submit_watch_resume_idempotency_and_logs(stack: Stack, tmp_path: Path) 
         # everything the client saw is queryable once the job is complete
         job = complete_job(client, job_id)
         assert job["status"] == "successful"
+        assert job["submitted_by"]["name"] == "bootstrap-admin"  # the key that submitted it, never its secret
+        assert stack.headers["Authorization"].split()[1] not in json.dumps(job)
         assert job["event_count"] == len(events)
         projected = all_events(client, job_id)
         assert [e["stream_seq"] for e in projected] == ids
@@ -111,7 +113,7 @@ def test_submit_watch_resume_idempotency_and_logs(stack: Stack, tmp_path: Path) 
 
         # reconnecting with Last-Event-ID from the middle yields exactly the remainder
         middle = len(events) // 2
-        rest = watch(stack.url, job_id, headers={"Last-Event-ID": events[middle].id})
+        rest = watch(stack, job_id, headers={"Last-Event-ID": events[middle].id})
         assert [sse.id for sse in rest[:-1]] == [sse.id for sse in events[middle + 1 :]]
         assert rest[-1].event == "end"
 

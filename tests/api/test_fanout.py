@@ -10,7 +10,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import httpx
+import msgspec
 import pytest
 from httpx_sse import aconnect_sse
 from nats.js import JetStreamContext
@@ -19,7 +19,7 @@ from playledger_api.fanout import Hub
 from playledger_api.metrics import Metrics
 from playledger_common.settings import ApiSettings
 from playledger_schemas.subjects import EVENTS_STREAM, job_events_filter
-from tests.api.conftest import job_events, publish, serve
+from tests.api.conftest import api_client, job_events, publish, serve
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,7 @@ async def watch(
 ) -> None:
     """Read the job's stream until ``end`` (or ``stop_after`` events); ``pause=(n, go)`` stops reading after n events until ``go``."""
     async with (
-        httpx.AsyncClient(base_url=base_url, timeout=60) as client,
+        api_client(base_url, timeout=60) as client,
         aconnect_sse(client, "GET", f"/api/v1/jobs/{job_id}/stream", headers=headers or {}) as source,
     ):
         assert source.response.status_code == 200
@@ -87,7 +87,7 @@ async def job_consumers(js: JetStreamContext, job_id: str) -> int:
 
 
 async def metric(base_url: str, name: str) -> float:
-    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+    async with api_client(base_url, timeout=10) as client:
         text = (await client.get("/metrics")).text
     return next(float(line.split()[1]) for line in text.splitlines() if line.startswith(f"{name} "))
 
@@ -126,9 +126,8 @@ async def test_clients_joining_mid_run_get_exactly_the_remainder_or_everything(
     settings: ApiSettings, js: JetStreamContext
 ) -> None:
     """A tiny shared ring: the late joiners start below its floor and replay the gap on their own first."""
-    small = ApiSettings(
-        nats_url=settings.nats_url,
-        database_url=settings.database_url,
+    small = msgspec.structs.replace(
+        settings,
         sse_buffer_events=4,
         sse_heartbeat_s=0.5,
     )
@@ -169,9 +168,8 @@ async def test_a_slow_client_does_not_delay_a_fast_one_and_still_gets_everything
     settings: ApiSettings, js: JetStreamContext
 ) -> None:
     """The slow client stops reading until the fast one has seen the end: the fast one cannot wait for it."""
-    small = ApiSettings(
-        nats_url=settings.nats_url,
-        database_url=settings.database_url,
+    small = msgspec.structs.replace(
+        settings,
         sse_buffer_events=16,
         sse_heartbeat_s=0.5,
     )

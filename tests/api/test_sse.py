@@ -7,7 +7,6 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import msgspec
 import pytest
 from httpx_sse import ServerSentEvent, aconnect_sse
@@ -18,7 +17,7 @@ from playledger_api.sse import sse_event_name
 from playledger_common.settings import ApiSettings
 from playledger_schemas.events import event_kind
 from playledger_schemas.subjects import EVENTS_STREAM
-from tests.api.conftest import job_events, publish, serve
+from tests.api.conftest import api_client, job_events, publish, serve
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +26,7 @@ async def read_stream(
     base_url: str, job_id: str, *, headers: dict[str, str] | None = None, params: dict[str, Any] | None = None
 ) -> list[ServerSentEvent]:
     async with (
-        httpx.AsyncClient(base_url=base_url, timeout=30) as client,
+        api_client(base_url, timeout=30) as client,
         aconnect_sse(
             client, "GET", f"/api/v1/jobs/{job_id}/stream", headers=dict(headers or {}), params=params
         ) as source,
@@ -107,7 +106,7 @@ async def read_first(base_url: str, job_id: str, count: int) -> list[ServerSentE
     """Read ``count`` events of a running job, then disconnect (as a dropped client would)."""
     got: list[ServerSentEvent] = []
     async with (
-        httpx.AsyncClient(base_url=base_url, timeout=30) as client,
+        api_client(base_url, timeout=30) as client,
         aconnect_sse(client, "GET", f"/api/v1/jobs/{job_id}/stream") as source,
     ):
         async for sse in source.aiter_sse():
@@ -129,7 +128,7 @@ async def test_idle_streams_get_keepalive_comments(base_url: str, js: JetStreamC
     await publish(js, job_events("idle1", runner_events=0)[:1])  # queued, nothing else yet
     lines: list[str] = []
     async with (
-        httpx.AsyncClient(base_url=base_url, timeout=30) as client,
+        api_client(base_url, timeout=30) as client,
         client.stream("GET", "/api/v1/jobs/idle1/stream") as response,
     ):
         async for line in response.aiter_lines():
@@ -146,15 +145,13 @@ async def test_a_slow_client_falls_behind_and_catches_up_without_loss(
     """A tiny per-client buffer and a client that stalls: every event still arrives, in order, once."""
     events = job_events("slow1", runner_events=1500, stdout_size=8 * 1024)  # ~12 MB in all
     big = events
-    slow_settings = ApiSettings(
-        nats_url=settings.nats_url, database_url=settings.database_url, sse_buffer_events=2, sse_heartbeat_s=5
-    )
+    slow_settings = msgspec.structs.replace(settings, sse_buffer_events=2, sse_heartbeat_s=5)
     async for base_url in serve(slow_settings):
         await publish(js, big[:700])
         got: list[int] = []
         publisher: asyncio.Task[list[int]] | None = None
         async with (
-            httpx.AsyncClient(base_url=base_url, timeout=60) as client,
+            api_client(base_url, timeout=60) as client,
             aconnect_sse(client, "GET", "/api/v1/jobs/slow1/stream") as source,
         ):
             async for sse in source.aiter_sse():
@@ -180,7 +177,7 @@ async def test_a_slow_client_falls_behind_and_catches_up_without_loss(
 
 
 async def test_unknown_job_is_404_and_a_bad_last_event_id_is_400(base_url: str, js: JetStreamContext) -> None:
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+    async with api_client(base_url, timeout=30) as client:
         missing = await client.get("/api/v1/jobs/nosuchjob/stream")
         assert missing.status_code == 404
         assert missing.headers["content-type"] == "application/problem+json"
@@ -197,7 +194,7 @@ async def test_unknown_job_is_404_and_a_bad_last_event_id_is_400(base_url: str, 
 
 
 async def test_a_submitted_job_without_events_yet_can_be_watched(base_url: str, js: JetStreamContext) -> None:
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+    async with api_client(base_url, timeout=30) as client:
         accepted = await client.post(
             "/api/v1/jobs",
             json={
@@ -218,7 +215,7 @@ async def test_a_disconnected_client_is_released(base_url: str, js: JetStreamCon
     await publish(js, job_events("gone1", runner_events=5)[:3])
 
     async def clients() -> str:
-        async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        async with api_client(base_url, timeout=10) as client:
             text = (await client.get("/metrics")).text
         return next(line for line in text.splitlines() if line.startswith("playledger_api_sse_clients "))
 
@@ -239,7 +236,7 @@ async def test_a_stalled_consumer_is_replaced_and_nothing_is_lost(
     await publish(js, events[:5])
     got: list[int] = []
     async with (
-        httpx.AsyncClient(base_url=base_url, timeout=30) as client,
+        api_client(base_url, timeout=30) as client,
         aconnect_sse(client, "GET", "/api/v1/jobs/stall1/stream") as source,
     ):
         async for sse in source.aiter_sse():

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 from nats.js import JetStreamContext
@@ -17,7 +18,7 @@ from playledger_schemas.codec import decode_command
 from playledger_schemas.commands import SubmitJob
 from playledger_schemas.ids import job_id_from_key
 from playledger_schemas.subjects import COMMANDS_STREAM
-from tests.api.conftest import insert_job
+from tests.api.conftest import admin_headers, insert_job
 
 pytestmark = pytest.mark.integration
 
@@ -293,10 +294,9 @@ async def test_with_a_projects_dir_the_playbook_must_exist_inside_it(
     (projects / "deploy" / "site.yml").write_text("- hosts: all\n", encoding="utf-8")
     (tmp_path / "outside.yml").write_text("- hosts: all\n", encoding="utf-8")
     (projects / "escape.yml").symlink_to(tmp_path / "outside.yml")
-    checked = ApiSettings(
-        nats_url=settings.nats_url, database_url=settings.database_url, projects_dir=projects
-    )
+    checked = msgspec.structs.replace(settings, projects_dir=projects)
     async with AsyncTestClient(app=create_app(checked)) as client:
+        client.headers.update(admin_headers(checked))
         ok = await client.post("/api/v1/jobs", json=JOB)
         missing = await client.post(
             "/api/v1/jobs", json={**JOB, "source": {"type": "local", "path": "nope.yml"}}

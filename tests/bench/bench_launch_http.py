@@ -51,14 +51,14 @@ async def create_read_models(url: str) -> None:
         await conn.close()
 
 
-async def submitter(port: int, job_ids: list[str], statuses: list[int]) -> None:
+async def submitter(port: int, job_ids: list[str], statuses: list[int], auth: bytes) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         for job_id in job_ids:
             body = BODY.format(job_id=job_id).encode()
             writer.write(
                 b"POST /api/v1/jobs HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                b"%sContent-Length: %d\r\n\r\n%s" % (auth, len(body), body)
             )
             status = int((await reader.readline()).split()[1])
             length = 0
@@ -71,12 +71,12 @@ async def submitter(port: int, job_ids: list[str], statuses: list[int]) -> None:
         writer.close()
 
 
-async def one_round(port: int, jobs: int, connections: int) -> float:
+async def one_round(port: int, jobs: int, connections: int, auth: bytes = b"") -> float:
     prefix = uuid.uuid4().hex[:8]
     ids = [f"{prefix}-{n}" for n in range(jobs)]
     statuses: list[int] = []
     started = time.perf_counter()
-    await asyncio.gather(*(submitter(port, ids[c::connections], statuses) for c in range(connections)))
+    await asyncio.gather(*(submitter(port, ids[c::connections], statuses, auth) for c in range(connections)))
     elapsed = time.perf_counter() - started
     if statuses.count(202) != jobs:
         msg = f"only {statuses.count(202)} of {jobs} submits were accepted"
@@ -90,6 +90,9 @@ async def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--auth", default="off,on", help="API keys off, on (a bearer key per request), or both"
+    )
     args = parser.parse_args()
 
     rows = []
@@ -99,7 +102,11 @@ async def main() -> None:
         try:
             database_url = postgres.url()
             await create_read_models(database_url)
-            for workers in (int(w) for w in args.workers.split(",")):
+            secret = Path(tmp) / "auth-secret"
+            secret.write_text(uuid.uuid4().hex + uuid.uuid4().hex, encoding="utf-8")
+            key_file = Path(tmp) / "admin-key"
+            runs = [(int(w), a) for w in args.workers.split(",") for a in args.auth.split(",")]
+            for workers, auth_mode in runs:
                 port = free_port()
                 env = {
                     **os.environ,
@@ -107,8 +114,11 @@ async def main() -> None:
                     "PLAYLEDGER_NATS_URL": server.url,
                     "PLAYLEDGER_DATABASE_URL": database_url,
                     "PLAYLEDGER_LOG_LEVEL": "WARNING",
+                    "PLAYLEDGER_AUTH": auth_mode,
+                    "PLAYLEDGER_AUTH_SECRET_FILE": str(secret),
+                    "PLAYLEDGER_AUTH_BOOTSTRAP_KEY_FILE": str(key_file),
                 }
-                with (Path(tmp) / f"api-{workers}.log").open("wb") as log:
+                with (Path(tmp) / f"api-{workers}-{auth_mode}.log").open("wb") as log:
                     api = subprocess.Popen(
                         [
                             sys.executable,
@@ -126,13 +136,19 @@ async def main() -> None:
                     )
                 try:
                     await wait_http_ok(port, "/ready")
-                    await one_round(port, 200, args.connections)  # warm up
-                    rates = [await one_round(port, args.jobs, args.connections) for _ in range(args.rounds)]
+                    header = b""
+                    if auth_mode == "on":
+                        header = b"Authorization: Bearer %s\r\n" % key_file.read_text().strip().encode()
+                    await one_round(port, 200, args.connections, header)  # warm up
+                    rates = [
+                        await one_round(port, args.jobs, args.connections, header) for _ in range(args.rounds)
+                    ]
                 finally:
                     api.terminate()
                     api.wait(timeout=30)
                 row = {
                     "workers": workers,
+                    "auth": auth_mode,
                     "jobs_per_round": args.jobs,
                     "connections": args.connections,
                     "median_per_s": round(statistics.median(rates)),
@@ -150,9 +166,15 @@ async def main() -> None:
 
     expected = (200 + args.jobs * args.rounds) * len(rows)
     print(f"\nsubmit commands stored: {stored} (expected {expected})")
-    print(f"{'workers':>8} {'median/s':>9} {'min/s':>7} {'max/s':>7}")
+    print(f"{'workers':>8} {'auth':>5} {'median/s':>9} {'min/s':>7} {'max/s':>7}")
     for r in rows:
-        print(f"{r['workers']:>8} {r['median_per_s']:>9} {r['min_per_s']:>7} {r['max_per_s']:>7}")
+        print(
+            f"{r['workers']:>8} {r['auth']:>5} {r['median_per_s']:>9} {r['min_per_s']:>7} {r['max_per_s']:>7}"
+        )
+    for workers in sorted({r["workers"] for r in rows}):
+        by_auth = {r["auth"]: r["median_per_s"] for r in rows if r["workers"] == workers}
+        if {"on", "off"} <= set(by_auth):
+            print(f"workers {workers}: auth on / off = {by_auth['on'] / by_auth['off']:.3f}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     machine = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     RESULTS.write_text(

@@ -38,7 +38,7 @@ sys.path[:0] = SOURCES
 from http_wait import wait_http_ok  # noqa: E402 - a sibling module of this script
 from nats.js import JetStreamContext  # noqa: E402
 
-from playledger_cli.embedded import NatsServer, free_port  # noqa: E402
+from playledger_cli.embedded import EmbeddedPostgres, NatsServer, free_port  # noqa: E402
 from playledger_common.bus import connect  # noqa: E402
 from playledger_common.settings import CommonSettings  # noqa: E402
 from playledger_common.streams import ensure_streams  # noqa: E402
@@ -71,10 +71,15 @@ class Client:
     connected: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+AUTH_HEADER: list[str] = [""]
+"""``Authorization: Bearer <key>\r\n`` while the API runs with auth on (set per run in ``main``)."""
+
+
 async def sse_client(port: int, job_id: str, client: Client) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
     writer.write(
-        f"GET /api/v1/jobs/{job_id}/stream HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n".encode()
+        f"GET /api/v1/jobs/{job_id}/stream HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n"
+        f"{AUTH_HEADER[0]}\r\n".encode()
     )
     await writer.drain()
     status = await reader.readline()
@@ -212,13 +217,16 @@ async def one_round(
     }
 
 
-def start_api(nats_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_api(nats_url: str, port: int, log: Path, auth: dict[str, str]) -> subprocess.Popen[bytes]:
+    """With auth off SSE never reads PostgreSQL; with auth on it looks keys up there (cached)."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(SOURCES),
         "PLAYLEDGER_NATS_URL": nats_url,
-        "PLAYLEDGER_DATABASE_URL": f"postgresql://bench@127.0.0.1:{free_port()}/none",  # SSE never reads PostgreSQL
+        "PLAYLEDGER_DATABASE_URL": f"postgresql://bench@127.0.0.1:{free_port()}/none",
         "PLAYLEDGER_LOG_LEVEL": "WARNING",
+        "PLAYLEDGER_AUTH": "off",
+        **auth,
     }
     with log.open("wb") as output:
         return subprocess.Popen(
@@ -234,36 +242,61 @@ async def main() -> None:
     parser.add_argument("--clients", default="1,100,1000")
     parser.add_argument("--events", type=int, default=300)
     parser.add_argument("--rate", type=float, default=100.0, help="runner events per second")
+    parser.add_argument(
+        "--auth", default="off,on", help="API keys off, on (a bearer key per client), or both"
+    )
     args = parser.parse_args()
 
+    rows = []
     with tempfile.TemporaryDirectory(prefix="bench-sse-") as tmp:
         server = NatsServer(store_dir=Path(tmp) / "nats").start()
-        port = free_port()
-        api = start_api(server.url, port, Path(tmp) / "api.log")
+        postgres = EmbeddedPostgres(data_dir=Path(tmp) / "pg").start() if "on" in args.auth else None
+        secret = Path(tmp) / "auth-secret"
+        secret.write_text(uuid.uuid4().hex + uuid.uuid4().hex, encoding="utf-8")
+        key_file = Path(tmp) / "admin-key"
+        nc = await connect(server.url, "bench-sse")
+        js = nc.jetstream()
+        await ensure_streams(js, CommonSettings(nats_url=server.url))
         try:
-            nc = await connect(server.url, "bench-sse")
-            js = nc.jetstream()
-            await ensure_streams(js, CommonSettings(nats_url=server.url))
-            await wait_http_ok(port, "/health")
-            rows = []
-            for clients in (int(c) for c in args.clients.split(",")):
-                rows.append(
-                    await one_round(js, port, clients, args.events, args.rate, psutil.Process(api.pid))
-                )
-                print(json.dumps(rows[-1]), flush=True)
-            await nc.close()
+            for auth_mode in args.auth.split(","):
+                auth = {}
+                if auth_mode == "on":
+                    assert postgres is not None
+                    auth = {
+                        "PLAYLEDGER_AUTH": "on",
+                        "PLAYLEDGER_DATABASE_URL": postgres.url(),
+                        "PLAYLEDGER_AUTH_SECRET_FILE": str(secret),
+                        "PLAYLEDGER_AUTH_BOOTSTRAP_KEY_FILE": str(key_file),
+                    }
+                port = free_port()
+                api = start_api(server.url, port, Path(tmp) / f"api-{auth_mode}.log", auth)
+                try:
+                    await wait_http_ok(port, "/health")
+                    AUTH_HEADER[0] = ""
+                    if auth_mode == "on":
+                        AUTH_HEADER[0] = f"Authorization: Bearer {key_file.read_text().strip()}\r\n"
+                    for clients in (int(c) for c in args.clients.split(",")):
+                        row = await one_round(
+                            js, port, clients, args.events, args.rate, psutil.Process(api.pid)
+                        )
+                        rows.append({"auth": auth_mode, **row})
+                        print(json.dumps(rows[-1]), flush=True)
+                finally:
+                    api.terminate()
+                    api.wait(timeout=30)
         finally:
-            api.terminate()
-            api.wait(timeout=30)
+            await nc.close()
+            if postgres is not None:
+                postgres.stop()
             server.stop()
 
     print(
-        f"\n{'clients':>8} {'events':>7} {'rate/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'all events':>11}"
+        f"\n{'auth':>5} {'clients':>8} {'events':>7} {'rate/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'all events':>11}"
         f" {'api cpu':>8} {'clients cpu':>12}"
     )
     for r in rows:
         print(
-            f"{r['clients']:>8} {r['events']:>7} {r['rate_per_s']:>7} {r['p50_ms']:>8} {r['p99_ms']:>8} "
+            f"{r['auth']:>5} {r['clients']:>8} {r['events']:>7} {r['rate_per_s']:>7} {r['p50_ms']:>8} {r['p99_ms']:>8} "
             f"{r['max_ms']:>8} {r['clients_with_every_event']:>5}/{r['clients']:<5} "
             f"{r['api_cpu_pct']:>7}% {r['clients_cpu_pct']:>11}%"
         )

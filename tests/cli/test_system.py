@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -12,11 +15,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import httpx
 import psutil
 import pytest
 
 from playledger_cli.embedded import free_port
+from tests.conftest import with_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -31,21 +36,65 @@ class System:
     api_url: str
     nats_url: str
 
-    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    @property
+    def admin_key(self) -> str:
+        return (self.data_dir / "admin-key").read_text(encoding="utf-8").strip()
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_key}"}
+
+    def nats_env(self, role: str) -> dict[str, str]:
+        users = json.loads((self.data_dir / "nats-users.json").read_text(encoding="utf-8"))
+        return {"PLAYLEDGER_NATS_USER": role, "PLAYLEDGER_NATS_PASSWORD": users[role]}
+
+    def cli(
+        self, *args: str, timeout: float = 120, key: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the CLI as a user of this system would: its URL and (by default) its admin key."""
         return subprocess.run(
             [sys.executable, "-m", "playledger_cli", *args],
             capture_output=True,
             text=True,
             check=False,
             timeout=timeout,
-            env={**os.environ, "PLAYLEDGER_API_URL": self.api_url, "PLAYLEDGER_NATS_URL": self.nats_url},
+            env={
+                **os.environ,
+                "PLAYLEDGER_API_URL": self.api_url,
+                "PLAYLEDGER_NATS_URL": self.nats_url,
+                "PLAYLEDGER_API_KEY": key or self.admin_key,
+                **self.nats_env("auditor"),  # replay reads the stream, read-only
+            },
         )
 
 
-def start_dev(data_dir: Path, projects: Path) -> System:
+def own_database(data_dir: Path, *, fresh: bool) -> str | None:
+    """A database of this system's own on the shared test server (its projector's leader lock and
+    checkpoint must not meet another run's); ``None``: dev starts an embedded PostgreSQL."""
+    server = os.environ.get("PLAYLEDGER_TEST_DATABASE_URL")
+    if not server:
+        return None
+    name = "playledger_dev_" + hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+
+    async def create() -> None:
+        conn = await asyncpg.connect(server)
+        try:
+            if fresh:  # a previous run's checkpoint must not meet this run's new stream
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return with_database(server, name)
+
+
+def start_dev(data_dir: Path, projects: Path, *, restart: bool = False) -> System:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYLEDGER_")}
-    if os.environ.get("PLAYLEDGER_TEST_DATABASE_URL"):
-        env["PLAYLEDGER_DATABASE_URL"] = os.environ["PLAYLEDGER_TEST_DATABASE_URL"]
+    database_url = own_database(data_dir, fresh=not restart)
+    if database_url:
+        env["PLAYLEDGER_DATABASE_URL"] = database_url
     process = subprocess.Popen(
         [
             sys.executable,
@@ -172,9 +221,57 @@ def test_ctrl_c_leaves_no_process_behind_and_a_restart_keeps_the_jobs(tmp_path: 
     ]
     assert leftovers == []
 
-    second = start_dev(data_dir, ROOT / "examples" / "projects")
+    second = start_dev(data_dir, ROOT / "examples" / "projects", restart=True)
     try:
-        job = httpx.get(f"{second.api_url}/api/v1/jobs/survivor", timeout=10).json()
+        # The admin key of the first start still works: it is kept, not re-created.
+        job = httpx.get(f"{second.api_url}/api/v1/jobs/survivor", headers=first.headers, timeout=10).json()
         assert job["status"] == "successful"
     finally:
         stop_dev(second)
+
+
+def test_dev_keeps_an_admin_key_0600_and_keys_can_be_created_listed_and_revoked(system: System) -> None:
+    key_file = system.data_dir / "admin-key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE((system.data_dir / "auth-secret").stat().st_mode) == 0o600
+    assert httpx.get(f"{system.api_url}/api/v1/jobs", timeout=10).status_code == 401
+
+    created = system.cli("keys", "create", "--name", "reader", "--scope", "jobs:read", "-o", "json")
+    assert created.returncode == 0, created.stderr
+    made = json.loads(created.stdout)
+    reader = made["key"]
+    assert reader.startswith(f"pl_{made['record']['id']}_")
+    assert system.cli("jobs", key=reader).returncode == 0
+    refused = system.cli("submit", "hello.yml", "-i", INVENTORY, "--no-wait", key=reader)
+    assert refused.returncode == 1
+    assert "lacks the scope 'jobs:submit'" in refused.stderr
+
+    listed = json.loads(system.cli("keys", "list", "-o", "json").stdout)
+    assert {item["name"] for item in listed} >= {"bootstrap-admin", "reader"}
+    assert reader not in json.dumps(listed)
+    assert system.cli("keys", "revoke", made["record"]["id"]).returncode == 0
+    gone = system.cli("jobs", key=reader)
+    assert gone.returncode == 1
+    assert "HTTP 401" in gone.stderr
+
+
+def test_dev_runs_nats_with_a_user_per_role_and_prints_their_credentials(system: System) -> None:
+    assert stat.S_IMODE((system.data_dir / "nats-users.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE((system.data_dir / "nats" / "nats-server.conf").stat().st_mode) == 0o600
+    shown = system.cli("nats-creds", "dashboard", "--data-dir", str(system.data_dir))
+    assert shown.returncode == 0, shown.stderr
+    lines = dict(line.split("=", 1) for line in shown.stdout.splitlines() if not line.startswith("#"))
+    assert lines["PLAYLEDGER_NATS_URL"] == system.nats_url
+    assert lines["PLAYLEDGER_NATS_USER"] == "dashboard"
+    assert lines["PLAYLEDGER_NATS_PASSWORD"] == system.nats_env("dashboard")["PLAYLEDGER_NATS_PASSWORD"]
+    # Anonymous clients are refused: the services run as their own users.
+    anonymous = subprocess.run(
+        [sys.executable, "-m", "playledger_common", "streams", "init"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("PLAYLEDGER_")}
+        | {"PLAYLEDGER_NATS_URL": system.nats_url},
+    )
+    assert anonymous.returncode != 0

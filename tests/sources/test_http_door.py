@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.sources.gitrepos import GitRepo
-from tests.stack import complete_job, running_stack
+from tests.stack import Stack, complete_job, running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -21,14 +21,14 @@ PLAY = "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.deb
 LOCAL_VARS = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
 
 
-@pytest.fixture(name="api_url")
-def fx_api_url(nats_url: str, database_url: str, tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(name="stack")
+def fx_stack(nats_url: str, database_url: str, tmp_path: Path) -> Iterator[Stack]:
     settings = {"PLAYLEDGER_WORK_DIR": str(tmp_path / "jobs"), "PLAYLEDGER_SOURCE_ALLOW_FILE": "true"}
-    with running_stack(nats_url, database_url, tmp_path, {}, settings) as stack:
-        yield stack.url
+    with running_stack(nats_url, database_url, tmp_path, {}, settings=settings) as stack:
+        yield stack
 
 
-def test_git_playbook_with_a_git_inventory_over_http(api_url: str, repos: Path) -> None:
+def test_git_playbook_with_a_git_inventory_over_http(stack: Stack, repos: Path) -> None:
     repo = GitRepo(repos / "door.git")
     inventory = {"all": {"hosts": {"h1": LOCAL_VARS, "h2": LOCAL_VARS}}}
     sha = repo.commit({"ops/site.yml": PLAY, "inv/hosts.json": json.dumps(inventory)})
@@ -37,7 +37,7 @@ def test_git_playbook_with_a_git_inventory_over_http(api_url: str, repos: Path) 
         "inventory": {"type": "git", "repo": repo.url, "path": "inv/hosts.json"},
         "options": {"gather_facts": False},
     }
-    with httpx.Client(base_url=api_url, timeout=60) as client:
+    with httpx.Client(base_url=stack.url, timeout=60, headers=stack.headers) as client:
         submitted = client.post("/api/v1/jobs", json=body)
         assert submitted.status_code == 202, submitted.text
         job = complete_job(client, submitted.json()["id"])

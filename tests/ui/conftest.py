@@ -88,8 +88,10 @@ def fx_page(browser: Browser) -> Iterator[Page]:
 
 @pytest.fixture(name="stack")
 def fx_stack(nats_url: str, database_url: str, tmp_path: Path) -> Iterator[Stack]:
+    # Auth off: the dashboard cannot send an API key yet (its EventSource streams cannot set
+    # headers; a key entry and a cookie or query credential are issue 16's open follow-up).
     with running_stack(
-        nats_url, database_url, tmp_path, {"printer.yml": SLOW_PRINTER, "sleep.yml": SLEEP}
+        nats_url, database_url, tmp_path, {"printer.yml": SLOW_PRINTER, "sleep.yml": SLEEP}, auth=False
     ) as stack:
         yield stack
 

@@ -70,8 +70,8 @@ def test_list_shows_jobs_live_and_the_job_view_streams_output_through_an_api_res
     expect(page.locator("#live-state")).to_have_attribute("data-state", "live", timeout=20_000)
     expect(page.locator("#output")).to_contain_text("line 3 of 40", timeout=30_000)
 
-    # drop every connection: the API process goes away mid-job and comes back on the same port
-    stack.stop_api()
+    # drop every connection: the API process dies mid-job and comes back on the same port
+    stack.kill_api()
     expect(page.locator("#live-state")).to_have_attribute("data-state", "reconnecting", timeout=20_000)
     stack.start_api()
 

@@ -23,6 +23,7 @@ from playledger_schemas.commands import (
     JobSpec,
     LocalSource,
     SubmitJob,
+    Submitter,
     UrlInventory,
 )
 from playledger_schemas.events import (
@@ -81,7 +82,9 @@ DYNAMIC_SPEC = JobSpec(
     inventory=DynamicInventory(plugin="ansible.builtin.generator", config={"layers": {"a": ["1"]}}),
 )
 COMMANDS = [
-    SubmitJob(job_id="job-1", issued_at=NOW, spec=SPEC),
+    SubmitJob(
+        job_id="job-1", issued_at=NOW, spec=SPEC, submitted_by=Submitter(key_id="0123456789ab", name="ci")
+    ),
     CancelJob(job_id="job-1", reason="changed my mind"),
     SubmitJob(job_id="job-2", spec=GIT_SPEC),
     SubmitJob(job_id="job-3", spec=ROLE_SPEC),
@@ -97,7 +100,10 @@ def envelope(seq: int) -> dict[str, object]:
 
 
 EVENTS: list[JobEvent] = [
-    JobQueued(**envelope(1), data=QueuedData(spec=SPEC, command_seq=4)),  # type: ignore[arg-type]
+    JobQueued(
+        **envelope(1),
+        data=QueuedData(spec=SPEC, command_seq=4, submitted_by=Submitter(key_id="0123456789ab", name="ci")),
+    ),  # type: ignore[arg-type]
     JobRejected(**envelope(1), data=RejectedData(reason="bad", errors=[FieldError(path="$.x", message="m")])),  # type: ignore[arg-type]
     JobStarted(**envelope(2), data=StartedData(executor_id="ex-1", spec=SPEC, playbook="site.yml")),  # type: ignore[arg-type]
     JobCancelRequested(**envelope(3), data=CancelRequestedData(reason="stop")),  # type: ignore[arg-type]

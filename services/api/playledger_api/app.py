@@ -12,13 +12,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
 
+import asyncpg
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.openapi.spec import Contact
+from litestar.openapi.spec import Components, Contact, SecurityScheme
 
 from playledger_api.allow import allow_every_method
+from playledger_api.auth.authenticate import Authenticator
+from playledger_api.auth.bootstrap import ensure_bootstrap_key, read_server_secret
+from playledger_api.auth.controller import KeyController
+from playledger_api.auth.guard import BEARER, HEADER, Gate, authorize
+from playledger_api.auth.keystore import KeyStore
+from playledger_api.auth.quota import SubmitQuota
 from playledger_api.bus import Bus
 from playledger_api.controllers.jobs import JobController
 from playledger_api.controllers.ops import OpsController
@@ -31,7 +38,7 @@ from playledger_api.openapi import state_strict_bodies
 from playledger_api.services import Services, provide_services
 from playledger_api.store import ReadModel, create_pool
 from playledger_api.ui import ui_router
-from playledger_common.bus import LinkWatch, connect
+from playledger_common.bus import LinkWatch, connect_as
 from playledger_common.settings import ApiSettings
 from playledger_common.streams import provision_at_start
 
@@ -44,15 +51,20 @@ SHARED_RING_FACTOR: Final = 16
 and a client (or a whole busy process) must lag that far behind before catching up on its own consumer."""
 
 
+OPENAPI_PATH: Final = "/schema"
+
+
 def create_app(settings: ApiSettings) -> Litestar:
     metrics = Metrics()
     link = LinkWatch()
+    auth_on = settings.auth == "on"
+    server_secret = read_server_secret(settings.auth_secret_file) if auth_on else b""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         try:
             async with asyncio.timeout(STARTUP_CONNECT_S):
-                nc = await connect(settings.nats_url, "playledger-api", link)
+                nc = await connect_as(settings, "playledger-api", link)
         except TimeoutError:
             log.error("cannot reach NATS within %ss; not starting", STARTUP_CONNECT_S)
             raise
@@ -62,6 +74,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             js = nc.jetstream()
             await provision_at_start(js, settings)
             pool = await create_pool(settings.database_url, settings.db_pool_size)
+            gate = await _gate(settings, pool, server_secret)
             hub = Hub(
                 js,
                 capacity=settings.sse_buffer_events * SHARED_RING_FACTOR,
@@ -75,6 +88,8 @@ def create_app(settings: ApiSettings) -> Litestar:
                 metrics=metrics,
                 hub=hub,
                 link=link,
+                gate=gate,
+                quota=SubmitQuota(settings, pool),
             )
             yield
         finally:
@@ -92,7 +107,9 @@ def create_app(settings: ApiSettings) -> Litestar:
             StatsController,
             OpsController,
             ui_router(),
+            *([KeyController] if auth_on else []),
         ],
+        guards=[authorize],
         lifespan=[lifespan],
         on_startup=[state_strict_bodies],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
@@ -107,8 +124,37 @@ def create_app(settings: ApiSettings) -> Litestar:
                 "(application/problem+json); SSE ids are event stream sequences."
             ),
             contact=Contact(name="playledger"),
-            path="/schema",
+            path=OPENAPI_PATH,
             render_plugins=[ScalarRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    BEARER: SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="An API key `pl_<id>_<secret>` as a bearer token; each operation names its scope.",
+                    ),
+                    HEADER: SecurityScheme(
+                        type="apiKey",
+                        name="X-API-Key",
+                        security_scheme_in="header",
+                        description="The same API key in the X-API-Key header.",
+                    ),
+                }
+            ),
         ),
         debug=False,
+    )
+
+
+async def _gate(settings: ApiSettings, pool: asyncpg.Pool[asyncpg.Record], server_secret: bytes) -> Gate:
+    if settings.auth == "off":
+        log.warning("PLAYLEDGER_AUTH=off: every route is served without an API key")
+        return Gate(authenticator=None, metrics_open=True, open_prefixes=())
+    store = KeyStore(pool)
+    if settings.auth_bootstrap_key_file is not None:
+        await ensure_bootstrap_key(store, server_secret, settings.auth_bootstrap_key_file)
+    return Gate(
+        authenticator=Authenticator(store, server_secret, settings.auth_cache_s),
+        metrics_open=settings.metrics_auth == "open",
+        open_prefixes=(OPENAPI_PATH,),
     )

@@ -99,6 +99,39 @@ class MalformedBodyError(InvalidRequestError):
     title = "Bad Request"
 
 
+class UnauthorizedError(ApiError):
+    """No usable API key: missing, malformed, unknown, expired or revoked (RFC 6750 challenge)."""
+
+    status = 401
+    title = "Unauthorized"
+
+    def __init__(self, detail: str, *, invalid: bool = False) -> None:
+        challenge = 'Bearer realm="playledger"'
+        if invalid:
+            challenge += f', error="invalid_token", error_description="{detail}"'
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
+
+
+class ForbiddenError(ApiError):
+    """The key is valid but lacks a scope (named in the detail) or may not run that playbook."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class NotFoundError(ApiError):
+    status = 404
+    title = "Not Found"
+
+
+class TooManyRequestsError(ApiError):
+    status = 429
+    title = "Too Many Requests"
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after_s))})
+
+
 class JobNotFoundError(ApiError):
     status = 404
     title = "Not Found"

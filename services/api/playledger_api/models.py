@@ -24,6 +24,7 @@ from playledger_schemas.commands import (
     GroupName,
     HostName,
     PlaybookPath,
+    Submitter,
     UrlInventory,
 )
 from playledger_schemas.ids import JOB_ID_PATTERN, Priority
@@ -184,6 +185,8 @@ class JobStatusResponse(msgspec.Struct, frozen=True, kw_only=True):
     failure_reason: str | None
     rejection_errors: list[dict[str, Any]] | None
     cancel_requested: bool
+    submitted_by: Submitter | None
+    """The API key (id and name) that submitted the job; never its secret."""
     event_count: int
     runner_event_count: int
     last_seq: int

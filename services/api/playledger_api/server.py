@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Final
+import ssl
+from typing import Any, Final
 
 import uvicorn
 from litestar import Litestar
@@ -20,23 +21,31 @@ def app_from_env() -> Litestar:
     return create_app(from_env(ApiSettings))
 
 
+def tls_options(settings: ApiSettings) -> dict[str, Any]:
+    """uvicorn's TLS keywords: HTTPS when a certificate is set, client certificates when a CA is."""
+    if settings.api_tls_cert is None:
+        return {}
+    options: dict[str, Any] = {
+        "ssl_certfile": str(settings.api_tls_cert),
+        "ssl_keyfile": str(settings.api_tls_key) if settings.api_tls_key else None,
+    }
+    if settings.api_tls_ca is not None:
+        options.update(ssl_ca_certs=str(settings.api_tls_ca), ssl_cert_reqs=ssl.CERT_REQUIRED)
+    return options
+
+
 def serve(settings: ApiSettings) -> None:
     setup_logging(settings.log_level, "api")
+    common: dict[str, Any] = {
+        "host": settings.api_host,
+        "port": settings.api_port,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
+        "log_config": None,
+        **tls_options(settings),
+    }
     if settings.api_workers > 1:
         uvicorn.run(
-            "playledger_api.server:app_from_env",
-            factory=True,
-            host=settings.api_host,
-            port=settings.api_port,
-            workers=settings.api_workers,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-            log_config=None,
+            "playledger_api.server:app_from_env", factory=True, workers=settings.api_workers, **common
         )
         return
-    uvicorn.run(
-        create_app(settings),
-        host=settings.api_host,
-        port=settings.api_port,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        log_config=None,
-    )
+    uvicorn.run(create_app(settings), **common)

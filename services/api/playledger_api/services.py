@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
+from playledger_api.auth.guard import Gate
+from playledger_api.auth.quota import SubmitQuota
 from playledger_api.bus import Bus
 from playledger_api.fanout import Hub
 from playledger_api.metrics import Metrics
@@ -25,6 +27,10 @@ class Services:
     """Shared live consumers for SSE, one per watched job."""
     link: LinkWatch
     """Whether (and since when not) the NATS connection is up."""
+    gate: Gate
+    """Who may call which route (API keys and scopes)."""
+    quota: SubmitQuota
+    """Per-key submit limits."""
 
 
 def provide_services(state: State) -> Services:

@@ -30,6 +30,7 @@ from playledger_api.models import (
     links,
 )
 from playledger_common.readmodel import MIGRATIONS_TABLE, PROJECTION, SCHEMA
+from playledger_schemas.commands import Submitter
 
 log: Final = logging.getLogger(__name__)
 LOG_PAGE: Final = 500
@@ -64,7 +65,7 @@ _JOB_COLUMNS: Final = """
     job_id, status, priority, source, inventory_summary, options, created_at, started_at, finished_at,
     attempt, executor_id, rc, runner_status, failure_reason, rejection_errors, cancel_requested,
     current_play, current_task, hosts_total, hosts_ok, hosts_changed, hosts_failed, hosts_unreachable,
-    hosts_skipped, event_count, runner_event_count, last_seq, last_stream_seq, terminal_seq
+    hosts_skipped, event_count, runner_event_count, last_seq, last_stream_seq, terminal_seq, submitted_by
 """
 
 
@@ -263,6 +264,7 @@ def _job_status(r: asyncpg.Record) -> JobStatusResponse:
         failure_reason=r["failure_reason"],
         rejection_errors=rejection,
         cancel_requested=r["cancel_requested"],
+        submitted_by=None if r["submitted_by"] is None else msgspec.convert(r["submitted_by"], Submitter),
         event_count=r["event_count"],
         runner_event_count=r["runner_event_count"],
         last_seq=r["last_seq"],

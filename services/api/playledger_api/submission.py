@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
+from typing import Final, TypeVar
 
 import msgspec
 
@@ -27,17 +27,24 @@ from playledger_schemas.commands import (
     JobSpec,
     LocalSource,
     SubmitJob,
+    Submitter,
 )
 from playledger_schemas.ids import is_valid_job_id, job_id_from_key, new_job_id
 
 _strict_decoder: Final = msgspec.json.Decoder(SubmitJobBody)
 MAX_IDEMPOTENCY_KEY: Final = 255
+B = TypeVar("B")
 
 
 def decode_body(payload: bytes) -> SubmitJobBody:
     """Strict decode (``"5"`` is not an int): the HTTP framework's own decoding is lax."""
+    return decode_strict(payload, _strict_decoder)
+
+
+def decode_strict(payload: bytes, decoder: msgspec.json.Decoder[B]) -> B:
+    """Decode a request body strictly; a bad field is a 422 naming its JSON path."""
     try:
-        return _strict_decoder.decode(payload)
+        return decoder.decode(payload)
     except msgspec.ValidationError as exc:
         first = _field_problem(str(exc))
         raise InvalidRequestError.of(
@@ -93,7 +100,13 @@ def choose_job_id(client_id: str | None, idempotency_key: str | None) -> str:
 
 
 def build_command(
-    body: SubmitJobBody, job_id: str, now: datetime, *, allow_file: bool = False, allow_http: bool = False
+    body: SubmitJobBody,
+    job_id: str,
+    now: datetime,
+    submitted_by: Submitter | None = None,
+    *,
+    allow_file: bool = False,
+    allow_http: bool = False,
 ) -> SubmitJob:
     """Validate what the schema alone cannot and build the command; raises ``InvalidRequestError``.
 
@@ -135,7 +148,7 @@ def build_command(
         raise InvalidRequestError.of(
             [FieldProblem(path=f"$.{path}", message=message) for path, message in found]
         )
-    return SubmitJob(job_id=job_id, issued_at=now, spec=spec)
+    return SubmitJob(job_id=job_id, issued_at=now, spec=spec, submitted_by=submitted_by)
 
 
 def _inventory(body: InlineInventoryBody | Inventory) -> Inventory:

@@ -28,6 +28,8 @@ LAZY_COMMANDS: Final = {
     "logs": "playledger_cli.client_cli:logs",
     "cancel": "playledger_cli.client_cli:cancel",
     "replay": "playledger_cli.replay:replay",
+    "keys": "playledger_cli.keys_cli:keys",
+    "nats-creds": "playledger_cli.nats_creds_cli:nats_creds",
 }
 
 
@@ -67,7 +69,7 @@ def streams() -> None:
 @click.option("--nats-url", envvar="PLAYLEDGER_NATS_URL", default=None, help="Overrides PLAYLEDGER_NATS_URL.")
 def streams_init(nats_url: str | None) -> None:
     """Create the streams and durable consumers if missing; report drift (exit 1), never overwrite."""
-    from playledger_common.bus import connect
+    from playledger_common.bus import connect_as
     from playledger_common.consumers import ensure_consumers
     from playledger_common.settings import CommonSettings, from_env
     from playledger_common.streams import ensure_streams
@@ -75,7 +77,7 @@ def streams_init(nats_url: str | None) -> None:
     settings = from_env(CommonSettings, nats_url=nats_url)
 
     async def run() -> int:
-        nc = await connect(settings.nats_url, "playledger-streams-init")
+        nc = await connect_as(settings, "playledger-streams-init")
         try:
             reports = await ensure_streams(nc.jetstream(), settings)
             reports += await ensure_consumers(nc.jetstream())

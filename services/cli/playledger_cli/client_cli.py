@@ -1,7 +1,8 @@
 """Client commands that talk to the HTTP API: submit (and follow), jobs, show, logs, cancel.
 
 The API is found at ``--api-url``, else ``PLAYLEDGER_API_URL``, else the URL that
-``playledger dev`` wrote into its data dir, else http://127.0.0.1:8000.
+``playledger dev`` wrote into its data dir, else http://127.0.0.1:8000; the key is
+``PLAYLEDGER_API_KEY``, else ``playledger dev``'s admin key (``client_auth``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import msgspec
 import yaml
 from httpx_sse import connect_sse
 
+from playledger_cli.client_auth import auth_headers
 from playledger_cli.follow import FollowView, exit_code_for
 from playledger_cli.inventory_file import inventory_from_arg
 from playledger_schemas.codec import decode_event
@@ -52,7 +54,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:
     try:
-        response = httpx.request(method, url, timeout=TIMEOUT, **kwargs)
+        headers = {**auth_headers(), **(kwargs.pop("headers", None) or {})}
+        response = httpx.request(method, url, timeout=TIMEOUT, headers=headers, **kwargs)
     except httpx.HTTPError as exc:
         fail(f"cannot reach the API at {url}: {exc}")
     if response.status_code >= 400:
@@ -148,7 +151,7 @@ def follow(api_url: str, job_id: str, *, as_json: bool = False) -> int:
             headers = {"Last-Event-ID": after} if after else {}
             try:
                 with (
-                    httpx.Client(timeout=TIMEOUT) as client,
+                    httpx.Client(timeout=TIMEOUT, headers=auth_headers()) as client,
                     connect_sse(
                         client, "GET", f"{api_url}/api/v1/jobs/{job_id}/stream", headers=headers
                     ) as source,
@@ -306,7 +309,9 @@ def logs(job_id: str, follow_: bool, api_url: str | None) -> None:
     url = resolve_api_url(api_url)
     if follow_:
         sys.exit(_follow_stdout(url, job_id))
-    with httpx.stream("GET", f"{url}/api/v1/jobs/{job_id}/logs", timeout=TIMEOUT) as response:
+    with httpx.stream(
+        "GET", f"{url}/api/v1/jobs/{job_id}/logs", timeout=TIMEOUT, headers=auth_headers()
+    ) as response:
         if response.status_code >= 400:
             response.read()
             fail(_problem_text(response))
@@ -316,7 +321,7 @@ def logs(job_id: str, follow_: bool, api_url: str | None) -> None:
 
 def _follow_stdout(api_url: str, job_id: str) -> int:
     with (
-        httpx.Client(timeout=TIMEOUT) as client,
+        httpx.Client(timeout=TIMEOUT, headers=auth_headers()) as client,
         connect_sse(client, "GET", f"{api_url}/api/v1/jobs/{job_id}/stream") as source,
     ):
         if source.response.status_code >= 400:

@@ -10,6 +10,7 @@ servers.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -24,11 +25,14 @@ from typing import Final
 import click
 import httpx
 
+from playledger_cli.client_auth import ADMIN_KEY_FILE, DEV_DATA_DIR
 from playledger_cli.embedded import EmbeddedPostgres, NatsServer, free_port
+from playledger_common.nats_users import NATS_USERS_FILE, NatsUser, authorization_block, generate_users
+from playledger_common.private_file import ensure_secret
 
 API_URL_FILE: Final = "api-url"
 NATS_URL_FILE: Final = "nats-url"
-DEFAULT_DATA_DIR: Final = Path("var/dev")
+DEFAULT_DATA_DIR: Final = DEV_DATA_DIR
 _BASE_ENV_KEYS: Final = ("PATH", "LANG", "LC_ALL", "TZ")
 
 
@@ -118,7 +122,13 @@ def start(
 ) -> DevSystem:
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    nats = NatsServer(store_dir=data_dir / "nats", port=nats_port, sync_interval=nats_sync).start()
+    users = generate_users(data_dir / NATS_USERS_FILE)
+    nats = NatsServer(
+        store_dir=data_dir / "nats",
+        port=nats_port,
+        sync_interval=nats_sync,
+        authorization=authorization_block(users),
+    ).start()
     postgres: EmbeddedPostgres | None = None
     database_url = os.environ.get("PLAYLEDGER_DATABASE_URL", "")
     if not database_url:
@@ -131,13 +141,14 @@ def start(
         data_dir=data_dir, nats=nats, postgres=postgres, database_url=database_url, api_url=api_url
     )
     try:
+        _init_streams(nats.url, users["admin"])
         common = {"PLAYLEDGER_NATS_URL": nats.url}
         logs = data_dir / "logs"
         system.children.append(
             _spawn(
                 "projector",
                 ["projector"],
-                {**common, "PLAYLEDGER_DATABASE_URL": database_url},
+                {**common, **role_env(users["projector"]), "PLAYLEDGER_DATABASE_URL": database_url},
                 logs,
                 quiet=quiet,
             )
@@ -148,6 +159,7 @@ def start(
                 ["executor"],
                 {
                     **common,
+                    **role_env(users["executor"]),
                     "PLAYLEDGER_PROJECTS_DIR": str(projects_dir.resolve()),
                     "PLAYLEDGER_LOGS_DIR": str(data_dir / "job-logs"),
                     "PLAYLEDGER_CONCURRENCY": str(concurrency),
@@ -163,10 +175,12 @@ def start(
                 ["api"],
                 {
                     **common,
+                    **role_env(users["api"]),
                     "PLAYLEDGER_DATABASE_URL": database_url,
                     "PLAYLEDGER_API_HOST": api_host,
                     "PLAYLEDGER_API_PORT": str(api_port),
                     "PLAYLEDGER_PROJECTS_DIR": str(projects_dir.resolve()),
+                    **_api_auth_env(data_dir),
                 },
                 logs,
                 quiet=quiet,
@@ -179,6 +193,39 @@ def start(
     (data_dir / API_URL_FILE).write_text(api_url + "\n", encoding="utf-8")
     (data_dir / NATS_URL_FILE).write_text(nats.url + "\n", encoding="utf-8")
     return system
+
+
+def role_env(user: NatsUser) -> dict[str, str]:
+    """How a process connects as its own NATS user."""
+    return {"PLAYLEDGER_NATS_USER": user.user, "PLAYLEDGER_NATS_PASSWORD": user.password}
+
+
+def _init_streams(url: str, admin: NatsUser) -> None:
+    """What ``playledger streams init`` does, as the only user allowed to create streams."""
+    from playledger_common.bus import connect_as
+    from playledger_common.settings import CommonSettings
+    from playledger_common.streams import ensure_streams
+
+    settings = CommonSettings(nats_url=url, nats_user=admin.user, nats_password=admin.password)
+
+    async def run() -> None:
+        nc = await connect_as(settings, "playledger-dev-streams-init")
+        try:
+            await ensure_streams(nc.jetstream(), settings)
+        finally:
+            await nc.close()
+
+    asyncio.run(run())
+
+
+def _api_auth_env(data_dir: Path) -> dict[str, str]:
+    """Auth on, with a server secret and an admin key kept in the data dir (both 0600)."""
+    if os.environ.get("PLAYLEDGER_AUTH") == "off":
+        return {"PLAYLEDGER_AUTH": "off"}
+    return {
+        "PLAYLEDGER_AUTH_SECRET_FILE": str(ensure_secret(data_dir / "auth-secret")),
+        "PLAYLEDGER_AUTH_BOOTSTRAP_KEY_FILE": str(data_dir / ADMIN_KEY_FILE),
+    }
 
 
 def wait_until_ready(system: DevSystem, timeout: float = 90.0) -> None:
@@ -261,6 +308,15 @@ def dev(
         click.echo(f"  docs      {system.api_url}/schema  (OpenAPI: {system.api_url}/schema/openapi.json)")
         click.echo(f"  NATS      {system.nats.url}")
         click.echo(f"  data      {system.data_dir}  (service logs in {system.data_dir / 'logs'})")
+        key_file = system.data_dir / ADMIN_KEY_FILE
+        if key_file.exists():
+            click.echo(
+                f'  API key   {key_file}  (admin; the CLI uses it: curl -H "Authorization: Bearer $(cat {key_file})")'
+            )
+            # The example below is followed from this process: it uses this system's key.
+            os.environ.setdefault("PLAYLEDGER_API_KEY", key_file.read_text(encoding="utf-8").strip())
+        else:
+            click.echo("  API key   none: PLAYLEDGER_AUTH=off, every route is open", err=True)
         click.echo(f"  projects  {projects_dir.resolve()}")
         click.echo(
             "ready. Submit a job:  playledger submit hello.yml -i examples/inventory.yml   (Ctrl-C to stop)"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Final
 
 from playledger_common.errors import PlayledgerError
+from playledger_common.private_file import write_private
 
 MIN_NATS_VERSION: Final = (2, 12)
 
@@ -71,6 +72,18 @@ def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
     raise EmbeddedServerError(msg)
 
 
+@dataclass(frozen=True)
+class ServerTls:
+    cert: Path
+    key: Path
+    ca: Path | None = None
+    """When set, clients must present a certificate signed by this CA."""
+
+    def block(self) -> str:
+        verify = f'  ca_file: "{self.ca}"\n  verify: true\n' if self.ca else ""
+        return f'tls {{\n  cert_file: "{self.cert}"\n  key_file: "{self.key}"\n{verify}}}\n'
+
+
 @dataclass
 class NatsServer:
     """A nats-server child process with JetStream and its own store directory."""
@@ -80,11 +93,15 @@ class NatsServer:
     host: str = "127.0.0.1"
     sync_interval: str | None = None
     """``always`` fsyncs every write; ``None`` keeps the server default (2 minutes)."""
+    authorization: str = ""
+    """An ``authorization { … }`` block (``nats_users.authorization_block``): no anonymous clients."""
+    tls: ServerTls | None = None
+    """Accept TLS connections only (clients use ``tls://``)."""
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
     def url(self) -> str:
-        return f"nats://{self.host}:{self.port}"
+        return f"{'tls' if self.tls else 'nats'}://{self.host}:{self.port}"
 
     def start(self) -> NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
@@ -92,11 +109,13 @@ class NatsServer:
             self.port = free_port(self.host)
         config = self.store_dir / "nats-server.conf"
         sync = f"  sync_interval: {self.sync_interval}\n" if self.sync_interval else ""
-        config.write_text(
+        write_private(  # it may hold the users' passwords
+            config,
             f'listen: "{self.host}:{self.port}"\n'
             "max_payload: 1MB\n"
-            f'jetstream {{\n  store_dir: "{self.store_dir / "jetstream"}"\n{sync}}}\n',
-            encoding="utf-8",
+            f'jetstream {{\n  store_dir: "{self.store_dir / "jetstream"}"\n{sync}}}\n'
+            f"{self.authorization}"
+            f"{self.tls.block() if self.tls else ''}",
         )
         log = (self.store_dir / "nats-server.log").open("ab")
         self.process = subprocess.Popen(

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
 import click
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from playledger_cli.client_auth import DEV_DATA_DIR
 from playledger_common import ordered
-from playledger_common.bus import connect
+from playledger_common.bus import connect_as
+from playledger_common.nats_users import NatsUser, stored_user
 from playledger_common.settings import CommonSettings, from_env
 from playledger_schemas.ids import is_valid_job_id
 from playledger_schemas.subjects import WHOLE_STREAM, job_events_filter
@@ -42,14 +44,14 @@ def start_config(since: str | None) -> ConsumerConfig:
 
 
 async def replay_events(
-    nats_url: str, subject: str, config: ConsumerConfig, emit: Callable[[str], None]
+    settings: CommonSettings, subject: str, config: ConsumerConfig, emit: Callable[[str], None]
 ) -> int:
     """Emit every stored event matching ``subject`` from the configured start; return the count.
 
     A start time after the last message makes nats-server deliver from the beginning, so
     messages stored before ``opt_start_time`` are skipped here too.
     """
-    nc = await connect(nats_url, "playledger-replay")
+    nc = await connect_as(settings, "playledger-replay")
     done = asyncio.Event()
     count = 0
     received = 0
@@ -81,8 +83,15 @@ async def replay_events(
 
 
 def _default_nats_url() -> str | None:
-    dev_file = Path("var/dev/nats-url")
+    dev_file = DEV_DATA_DIR / "nats-url"
     return dev_file.read_text(encoding="utf-8").strip() if dev_file.exists() else None
+
+
+def _default_auditor() -> NatsUser | None:
+    """Without ``PLAYLEDGER_NATS_USER``, ``playledger dev``'s auditor: read-only replay."""
+    if os.environ.get("PLAYLEDGER_NATS_USER"):
+        return None
+    return stored_user(DEV_DATA_DIR, "auditor")
 
 
 @click.command()
@@ -94,12 +103,18 @@ def replay(job_id: str | None, since: str | None, nats_url: str | None) -> None:
     if job_id is not None and not is_valid_job_id(job_id):
         msg = f"{job_id!r} is not a valid job id"
         raise click.BadParameter(msg, param_hint="--job")
-    settings = from_env(CommonSettings, nats_url=nats_url or _default_nats_url())
+    auditor = _default_auditor()
+    settings = from_env(
+        CommonSettings,
+        nats_url=nats_url or _default_nats_url(),
+        nats_user=auditor.user if auditor else None,
+        nats_password=auditor.password if auditor else None,
+    )
     subject = job_events_filter(job_id) if job_id else WHOLE_STREAM
     config = start_config(since)
 
     def emit(line: str) -> None:
         sys.stdout.write(line + "\n")
 
-    count = asyncio.run(replay_events(settings.nats_url, subject, config, emit))
+    count = asyncio.run(replay_events(settings, subject, config, emit))
     click.echo(f"{count} events", err=True)

@@ -10,12 +10,16 @@ is down, so a liveness probe can fail when it does not come back.
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from typing import Any, Final
 
 from nats.aio.client import Client as _NatsClient
 from nats.errors import Error as NatsError
 from nats.protocol.parser import AUTHORIZATION_VIOLATION, PERMISSIONS_ERR
+
+from playledger_common.nats_users import inbox_prefix
+from playledger_common.settings import CommonSettings
 
 log: Final = logging.getLogger(__name__)
 
@@ -81,3 +85,28 @@ async def connect(
     client = ReconnectingClient()
     await client.connect(**settings)
     return client
+
+
+async def connect_as(
+    settings: CommonSettings, name: str, watch: LinkWatch | None = None
+) -> ReconnectingClient:
+    """Connect as the service's own NATS user when one is configured, with that role's inbox prefix."""
+    options: dict[str, object] = {}
+    if settings.nats_user:
+        options.update(
+            user=settings.nats_user,
+            password=settings.nats_password or "",
+            inbox_prefix=inbox_prefix(settings.nats_user),
+        )
+    if settings.nats_tls_ca or settings.nats_tls_cert:
+        options["tls"] = client_tls(settings)
+    return await connect(settings.nats_url, name, watch, **options)
+
+
+def client_tls(settings: CommonSettings) -> ssl.SSLContext:
+    """Verify the server against ``nats_tls_ca``; present ``nats_tls_cert`` when given."""
+    context = ssl.create_default_context(cafile=str(settings.nats_tls_ca) if settings.nats_tls_ca else None)
+    if settings.nats_tls_cert:
+        key = str(settings.nats_tls_key) if settings.nats_tls_key else None
+        context.load_cert_chain(str(settings.nats_tls_cert), key)
+    return context

@@ -11,7 +11,7 @@ from typing import Final
 SCHEMA: Final = "playledger"
 """The PostgreSQL schema holding the live read models (rebuild swaps a fresh one in)."""
 
-READ_MODEL_VERSION: Final = 1
+READ_MODEL_VERSION: Final = 2
 """The latest migration; the API's /ready requires ``schema_migrations`` to have reached it."""
 
 MIGRATIONS_TABLE: Final = "schema_migrations"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Final, TypeVar
+from typing import Annotated, Final, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -36,6 +36,22 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Accept ``file://`` repository URLs (a repository on the executor's own disk)."""
     source_allow_http: bool = False
     """Accept plain ``http://`` repository URLs (no TLS: for test servers only)."""
+    nats_user: str | None = None
+    """This service's NATS user (its role: api, executor, projector, …); none: connect anonymously."""
+    nats_password: str | None = None
+    nats_tls_ca: Path | None = None
+    """CA bundle that signed the NATS server's certificate (TLS; use a ``tls://`` URL)."""
+    nats_tls_cert: Path | None = None
+    """Client certificate, for a server that requires one (with ``nats_tls_key``)."""
+    nats_tls_key: Path | None = None
+
+    def __repr__(self) -> str:
+        """Never print the NATS password (settings may end up in a traceback)."""
+        shown = ", ".join(
+            f"{f}={'***' if f == 'nats_password' and getattr(self, f) else getattr(self, f)!r}"
+            for f in self.__struct_fields__
+        )
+        return f"{type(self).__name__}({shown})"
 
 
 class ExecutorSettings(CommonSettings, frozen=True, kw_only=True):
@@ -95,6 +111,28 @@ class ApiSettings(CommonSettings, frozen=True, kw_only=True):
     """Upper bound of ``POST /api/v1/jobs?wait=<seconds>``."""
     nats_recover_s: Annotated[float, Meta(gt=0, le=3600)] = 30.0
     """``/health`` fails once NATS has been unreachable this long (the process reconnects until then)."""
+    auth: Literal["on", "off"] = "on"
+    """``off`` serves every route without a key (a warning is logged at every start)."""
+    auth_secret_file: Path | None = None
+    """The server secret keying the API-key hashes (at least 32 bytes; generated there if missing).
+    Required when auth is on; every API process of one system needs the same file."""
+    auth_bootstrap_key_file: Path | None = None
+    """When set, an admin key is created on start unless this file holds a usable one (written 0600)."""
+    auth_cache_s: Annotated[float, Meta(ge=0, le=60)] = 1.0
+    """How long a process trusts a verified key before reading it again (revocation delay elsewhere)."""
+    metrics_auth: Literal["open", "key"] = "open"
+    """``key``: ``/metrics`` needs a key with ``metrics:read``."""
+    rate_submits: Annotated[str, Meta(pattern=r"^\d+ ?(/|per) ?\d* ?(second|minute|hour|day)s?$")] | None = (
+        None
+    )
+    """Submits one API key may make in one API process, e.g. ``60/minute`` (none: no limit); then 429."""
+    api_tls_cert: Path | None = None
+    """Serve HTTPS with this certificate (and ``api_tls_key``)."""
+    api_tls_key: Path | None = None
+    api_tls_ca: Path | None = None
+    """When set, every HTTPS client must present a certificate signed by this CA."""
+    max_unfinished_jobs_per_key: Annotated[int, Meta(ge=0)] = 0
+    """Queued or running jobs one API key may have at once (0: no limit); then 429."""
 
 
 S = TypeVar("S", bound=msgspec.Struct)

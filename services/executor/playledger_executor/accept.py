@@ -162,7 +162,9 @@ async def accept(
                 job_id=checked.job_id,
                 attempt=0,
                 seq=1,
-                data=QueuedData(spec=checked.spec, command_seq=command_seq),
+                data=QueuedData(
+                    spec=checked.spec, command_seq=command_seq, submitted_by=checked.submitted_by
+                ),
             )
             try:
                 await journal.append(queued, expected_stream_seq=0)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from playledger_common.bus import connect
+from playledger_common.bus import connect_as
 from playledger_common.logs import setup_logging
 from playledger_common.settings import ExecutorSettings, from_env
 
@@ -31,7 +31,7 @@ def executor(concurrency: int | None, projects_dir: Path | None) -> None:
 async def _serve(settings: ExecutorSettings) -> None:
     from playledger_executor.service import Executor  # keeps --help fast
 
-    nc = await connect(settings.nats_url, "playledger-executor")
+    nc = await connect_as(settings, "playledger-executor")
     service = Executor(nc, settings)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import click
 
-from playledger_common.bus import connect
+from playledger_common.bus import connect_as
 from playledger_common.logs import setup_logging
 from playledger_common.readmodel import READ_MODEL_VERSION, SCHEMA
 from playledger_common.settings import ProjectorSettings, from_env
@@ -83,7 +83,7 @@ def rebuild_command(ctx: click.Context, rebuild_batch: int) -> None:
     setup_logging(settings.log_level, "projector")
 
     async def run() -> None:
-        nc = await connect(settings.nats_url, "playledger-projector-rebuild")
+        nc = await connect_as(settings, "playledger-projector-rebuild")
         conn = await asyncpg.connect(settings.database_url)
         try:
             report = await rebuild(conn, nc.jetstream(), schema=SCHEMA, batch_size=rebuild_batch)
@@ -109,7 +109,7 @@ def status(ctx: click.Context) -> None:
     settings = _settings(ctx)
 
     async def run() -> None:
-        nc = await connect(settings.nats_url, "playledger-projector-status")
+        nc = await connect_as(settings, "playledger-projector-status")
         conn = await asyncpg.connect(settings.database_url)
         try:
             lag = await measure(conn, nc.jetstream(), SCHEMA)

@@ -122,6 +122,8 @@ def step(work: Work, event: JobEvent, stream_seq: int) -> None:
     match event:
         case JobQueued():
             _spec_fields(work, event.data.spec, resolved=False)
+            if event.data.submitted_by is not None:
+                work["submitted_by"] = msgspec.to_builtins(event.data.submitted_by)
         case JobStarted():
             if event.attempt >= attempt:  # else a stale start of an earlier attempt: counted only
                 _spec_fields(work, event.data.spec, resolved=True)

@@ -23,7 +23,7 @@ import asyncpg
 import nats.errors
 from nats.js import JetStreamContext
 
-from playledger_common.bus import connect
+from playledger_common.bus import connect_as
 from playledger_common.errors import PlayledgerError
 from playledger_common.readmodel import SCHEMA
 from playledger_common.settings import ProjectorSettings
@@ -68,7 +68,7 @@ class Projector:
         self.applier: Applier | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        nc = await connect(self.settings.nats_url, APPLICATION_NAME)
+        nc = await connect_as(self.settings, APPLICATION_NAME)
         try:
             js = nc.jetstream()
             await provision_at_start(js, self.settings)

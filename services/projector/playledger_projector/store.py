@@ -52,6 +52,7 @@ _JOB_COLUMNS: Final = (
     ("last_seq", "integer"),
     ("last_stream_seq", "bigint"),
     ("terminal_seq", "integer"),
+    ("submitted_by", "jsonb"),
 )
 _JSON_COLUMNS: Final = frozenset(name for name, kind in _JOB_COLUMNS if kind == "jsonb")
 _VIEW_COLUMNS: Final = tuple(name for name, _ in _JOB_COLUMNS if not name.startswith("hosts_"))
@@ -237,6 +238,7 @@ def _job_arrays(jobs: Sequence[JobView]) -> list[list[Any]]:
             job.last_seq,
             job.last_stream_seq,
             job.terminal_seq,
+            _json(job.submitted_by),
         )
         for column, value in zip(columns, values, strict=True):
             column.append(value)

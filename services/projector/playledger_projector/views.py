@@ -60,6 +60,8 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     last_seq: int = 0
     last_stream_seq: int = 0
     terminal_seq: int | None = None
+    submitted_by: Any = None
+    """``{"key_id", "name"}`` of the API key that submitted the job (from ``job.queued``)."""
     hosts: dict[str, HostCounts] = msgspec.field(default_factory=dict)
 
 

@@ -15,6 +15,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Stream
 
+from playledger_api.auth.guard import current_key, requires
+from playledger_api.auth.keys import playbook_allowed
 from playledger_api.controllers.params import INT4_MAX, JobIdPath, problems, reject_unknown_query
 from playledger_api.cursor import decode_cursor
 from playledger_api.door import check_submit, refuse_too_big, submit_body
@@ -22,6 +24,7 @@ from playledger_api.errors import (
     BadRequestError,
     DependencyUnavailableError,
     FieldProblem,
+    ForbiddenError,
     InvalidRequestError,
     JobConflictError,
     JobNotFoundError,
@@ -70,8 +73,9 @@ class JobController(Controller):
                 data_container=JobStatusResponse,
                 description="With ?wait: the job finished (its terminal event is projected) in time.",
             ),
-            **problems(400, 413, 415, 422, 503),
+            **problems(400, 401, 403, 413, 415, 422, 429, 503),
         },
+        **requires("jobs:submit"),
     )
     async def submit(
         self,
@@ -108,14 +112,21 @@ class JobController(Controller):
             raise BadRequestError.at(problem)
         body = submit_body(request)  # strict, decoded by check_submit: the framework's decoding is lax
         job_id = choose_job_id(body.id, idempotency_key)
+        key = current_key(request)
         command = build_command(
             body,
             job_id,
             datetime.now(UTC),
+            None if key is None else key.submitter,
             allow_file=settings.source_allow_file,
             allow_http=settings.source_allow_http,
         )
         refuse_too_big(services, len(encode(command)), "the command")
+        if key is not None and not playbook_allowed(key, command.spec.source.path):
+            msg = f"the API key {key.id!r} may not run playbook {command.spec.source.path!r}"
+            raise ForbiddenError(msg)
+        if key is not None:
+            await services.quota.admit(key)
         source = command.spec.source
         if settings.projects_dir is not None and isinstance(source, LocalSource):
             _require_playbook(settings.projects_dir, source.path)
@@ -139,7 +150,7 @@ class JobController(Controller):
         )
         return Response(accepted, status_code=202, headers=location)
 
-    @get("/", operation_id="listJobs", responses=problems(400, 503))
+    @get("/", operation_id="listJobs", responses=problems(400, 401, 403, 503), **requires("jobs:read"))
     async def list_jobs(
         self,
         request: Request[Any, Any, Any],
@@ -174,7 +185,12 @@ class JobController(Controller):
             limit=limit,
         )
 
-    @get("/{job_id:str}", operation_id="getJob", responses=problems(400, 404, 503))
+    @get(
+        "/{job_id:str}",
+        operation_id="getJob",
+        responses=problems(400, 401, 403, 404, 503),
+        **requires("jobs:read"),
+    )
     async def get_job(
         self, request: Request[Any, Any, Any], job_id: JobIdPath, services: ServicesDep
     ) -> JobStatusResponse:
@@ -185,7 +201,12 @@ class JobController(Controller):
             raise JobNotFoundError(job_id)
         return job
 
-    @get("/{job_id:str}/events", operation_id="listJobEvents", responses=problems(400, 404, 503))
+    @get(
+        "/{job_id:str}/events",
+        operation_id="listJobEvents",
+        responses=problems(400, 401, 403, 404, 503),
+        **requires("jobs:read"),
+    )
     async def events(
         self,
         request: Request[Any, Any, Any],
@@ -210,7 +231,12 @@ class JobController(Controller):
             await _require_known(services, job_id)
         return page
 
-    @get("/{job_id:str}/hosts", operation_id="listJobHosts", responses=problems(400, 404, 503))
+    @get(
+        "/{job_id:str}/hosts",
+        operation_id="listJobHosts",
+        responses=problems(400, 401, 403, 404, 503),
+        **requires("jobs:read"),
+    )
     async def hosts(
         self, request: Request[Any, Any, Any], job_id: JobIdPath, services: ServicesDep
     ) -> HostList:
@@ -225,7 +251,8 @@ class JobController(Controller):
         "/{job_id:str}/logs",
         operation_id="getJobLogs",
         media_type="text/plain",
-        responses=problems(400, 404, 503),
+        responses=problems(400, 401, 403, 404, 503),
+        **requires("jobs:read"),
     )
     async def logs(
         self,
@@ -250,7 +277,8 @@ class JobController(Controller):
         "/{job_id:str}",
         status_code=202,
         operation_id="cancelJob",
-        responses=problems(400, 404, 409, 503),
+        responses=problems(400, 401, 403, 404, 409, 503),
+        **requires("jobs:cancel"),
     )
     async def cancel(
         self, request: Request[Any, Any, Any], job_id: JobIdPath, services: ServicesDep

@@ -8,6 +8,8 @@ from typing import Final
 from litestar import Controller, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
+from playledger_api.auth.guard import metrics_route, open_route
+from playledger_api.controllers.params import problems
 from playledger_api.errors import RETRY_AFTER_S, DependencyUnavailableError, unavailable_dependency
 from playledger_api.models import Check, Health, Readiness
 from playledger_api.services import Services, ServicesDep
@@ -22,6 +24,7 @@ class OpsController(Controller):
     @get(
         "/health",
         operation_id="health",
+        **open_route(),
         responses={
             503: ResponseSpec(
                 data_container=Health,
@@ -40,6 +43,7 @@ class OpsController(Controller):
     @get(
         "/ready",
         operation_id="ready",
+        **open_route(),
         responses={
             503: ResponseSpec(
                 data_container=Readiness, description="Not ready: the failing checks; see Retry-After."
@@ -55,9 +59,15 @@ class OpsController(Controller):
             Readiness(ready=ready, checks=checks), status_code=200 if ready else 503, headers=headers
         )
 
-    @get("/metrics", operation_id="metrics", media_type="text/plain; version=0.0.4")
+    @get(
+        "/metrics",
+        operation_id="metrics",
+        media_type="text/plain; version=0.0.4",
+        responses=problems(401, 403),
+        **metrics_route(),
+    )
     async def metrics(self, services: ServicesDep) -> bytes:
-        """Prometheus metrics of this process."""
+        """Prometheus metrics of this process (open, or with ``metrics:read`` when ``PLAYLEDGER_METRICS_AUTH=key``)."""
         return services.metrics.render()
 
 

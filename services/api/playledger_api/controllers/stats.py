@@ -8,6 +8,7 @@ from typing import Annotated, Any, Final
 from litestar import Controller, Request, get
 from litestar.params import QueryParameter
 
+from playledger_api.auth.guard import requires
 from playledger_api.controllers.params import problems, reject_unknown_query
 from playledger_api.errors import BadRequestError, FieldProblem
 from playledger_api.services import ServicesDep
@@ -23,7 +24,7 @@ class StatsController(Controller):
     path = "/api/v1/stats"
     tags = ["jobs"]  # noqa: RUF012 - Litestar's declared class attribute
 
-    @get("/", operation_id="jobStats", responses=problems(400, 503))
+    @get("/", operation_id="jobStats", responses=problems(400, 401, 403, 503), **requires("jobs:read"))
     async def stats(
         self,
         request: Request[Any, Any, Any],

@@ -10,6 +10,7 @@ from litestar import Controller, Request, get
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import Stream
 
+from playledger_api.auth.guard import requires
 from playledger_api.controllers.params import JobIdPath, problems, reject_unknown_query
 from playledger_api.errors import BadRequestError, FieldProblem, JobNotFoundError
 from playledger_api.lifecycle import lifecycle_stream
@@ -27,7 +28,8 @@ class StreamController(Controller):
         "/{job_id:str}/stream",
         operation_id="streamJobEvents",
         media_type="text/event-stream",
-        responses=problems(400, 404, 503),
+        responses=problems(400, 401, 403, 404, 503),
+        **requires("jobs:read"),
     )
     async def stream(
         self,
@@ -83,7 +85,8 @@ class LifecycleStreamController(Controller):
         "/",
         operation_id="streamLifecycleEvents",
         media_type="text/event-stream",
-        responses=problems(400, 503),
+        responses=problems(400, 401, 403, 503),
+        **requires("jobs:read"),
     )
     async def stream(
         self,

@@ -16,6 +16,8 @@ from typing import Any, Final
 from litestar import Response, Router
 from litestar.static_files import create_static_files_router
 
+from playledger_api.auth.guard import open_route
+
 STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
 SECURITY_HEADERS: Final = {
     "Content-Security-Policy": (
@@ -36,5 +38,10 @@ def _secure(response: Response[Any]) -> Response[Any]:
 def ui_router() -> Router:
     """``/ui/`` (the job list), ``/ui/job.html?id=…``, ``/ui/launch.html`` and their assets."""
     return create_static_files_router(
-        path="/ui", directories=[STATIC_DIR], html_mode=True, name="ui", after_request=_secure
+        path="/ui",
+        directories=[STATIC_DIR],
+        html_mode=True,
+        name="ui",
+        after_request=_secure,
+        opt=open_route()["opt"],  # static assets only: the data they show needs a key (jobs:read)
     )

@@ -1,0 +1,192 @@
+"""One NATS user per role, least privilege, enforced by nats-server (issue 16).
+
+Every permission is derived here from the subject and stream names of
+``playledger_schemas.subjects``; nothing else lists a subject. Each role gets its own
+inbox prefix (``_INBOX_<role>``) so that no user can read replies meant for another
+(a plain ``_INBOX.>`` grant would let a dashboard read the API's consumer deliveries).
+
+JetStream's API is plain subjects: a role may call exactly the ``$JS.API.…`` subjects its
+service uses. No role but ``admin`` can create, update, delete or purge a stream, or delete
+a message; only ``executor`` may publish events (on the append subjects; nobody may publish on
+the dashboards' subjects, which only the events stream's RePublish feeds).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Literal
+
+from playledger_common.private_file import write_private
+from playledger_schemas.subjects import (
+    COMMAND_SUBJECTS,
+    COMMANDS_STREAM,
+    DASHBOARD_SUBJECTS,
+    EVENT_SUBJECTS,
+    EVENTS_STREAM,
+)
+
+Role = Literal["api", "executor", "projector", "publisher", "dashboard", "auditor", "admin"]
+ROLES: Final[tuple[Role, ...]] = (
+    "api",
+    "executor",
+    "projector",
+    "publisher",
+    "dashboard",
+    "auditor",
+    "admin",
+)
+NATS_USERS_FILE: Final = "nats-users.json"
+"""Where ``playledger dev`` keeps the generated passwords (0600), in its data dir."""
+SUBMIT_COMMANDS: Final = "playledger.cmd.submit.>"
+"""What the executor's idle dispatcher listens to (a nudge; the commands themselves come from JetStream)."""
+
+_API: Final = "$JS.API"
+NEVER: Final = (
+    f"{_API}.STREAM.CREATE.>",
+    f"{_API}.STREAM.UPDATE.>",
+    f"{_API}.STREAM.DELETE.>",
+    f"{_API}.STREAM.PURGE.>",
+    f"{_API}.STREAM.MSG.DELETE.>",
+    f"{_API}.STREAM.RESTORE.>",
+)
+"""Refused to every application role, whatever else it is granted."""
+
+
+def inbox_prefix(role: str) -> str:
+    return f"_INBOX_{role}"
+
+
+def _stream_info(*streams: str) -> list[str]:
+    return [f"{_API}.INFO", f"{_API}.STREAM.NAMES", *(f"{_API}.STREAM.INFO.{s}" for s in streams)]
+
+
+def _read_messages(*streams: str) -> list[str]:
+    """Get one message (``get_last_msg``), direct or through the stream leader."""
+    grants = []
+    for s in streams:
+        grants += [f"{_API}.STREAM.MSG.GET.{s}", f"{_API}.DIRECT.GET.{s}", f"{_API}.DIRECT.GET.{s}.>"]
+    return grants
+
+
+def _ephemeral_consumers(*streams: str) -> list[str]:
+    """Ordered push consumers: create, look at, delete (on reset) and answer flow control."""
+    grants = []
+    for s in streams:
+        grants += [
+            f"{_API}.CONSUMER.CREATE.{s}",
+            f"{_API}.CONSUMER.CREATE.{s}.>",
+            f"{_API}.CONSUMER.INFO.{s}.*",
+            f"{_API}.CONSUMER.DELETE.{s}.*",
+            f"$JS.FC.{s}.>",
+        ]
+    return grants
+
+
+def _durable_consumers(*streams: str) -> list[str]:
+    """Durable pull consumers: create or bind, fetch, acknowledge."""
+    grants = []
+    for s in streams:
+        grants += [
+            f"{_API}.CONSUMER.DURABLE.CREATE.{s}.*",
+            f"{_API}.CONSUMER.MSG.NEXT.{s}.*",
+            f"$JS.ACK.{s}.>",
+        ]
+    return grants
+
+
+@dataclass(frozen=True)
+class Permissions:
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+    publish_deny: tuple[str, ...] = field(default=NEVER)
+
+
+def permissions(role: Role) -> Permissions:
+    inbox = f"{inbox_prefix(role)}.>"
+    c, e = COMMANDS_STREAM, EVENTS_STREAM
+    match role:
+        case "api":
+            publish = [
+                COMMAND_SUBJECTS,
+                *_stream_info(c, e),
+                *_read_messages(c, e),
+                *_ephemeral_consumers(e),
+            ]
+            return Permissions(publish=tuple(publish), subscribe=(inbox,))
+        case "executor":
+            publish = [
+                EVENT_SUBJECTS,
+                *_stream_info(c, e),
+                *_read_messages(c, e),
+                *_durable_consumers(c),
+                *_ephemeral_consumers(c),
+            ]
+            return Permissions(publish=tuple(publish), subscribe=(inbox, SUBMIT_COMMANDS))
+        case "projector":
+            publish = [
+                *_stream_info(c, e),
+                *_read_messages(e),
+                *_ephemeral_consumers(c, e),
+                *_durable_consumers(c, e),
+            ]
+            return Permissions(publish=tuple(publish), subscribe=(inbox,))
+        case "publisher":
+            return Permissions(publish=(COMMAND_SUBJECTS,), subscribe=(inbox,))
+        case "dashboard":
+            # what the stream stored, as it republishes it; never the writers' append subjects
+            return Permissions(publish=(), subscribe=(DASHBOARD_SUBJECTS,))
+        case "auditor":
+            publish = [*_stream_info(e), *_read_messages(e), *_ephemeral_consumers(e)]
+            return Permissions(publish=tuple(publish), subscribe=(inbox,))
+        case "admin":
+            return Permissions(publish=(f"{_API}.>",), subscribe=(inbox,), publish_deny=())
+
+
+@dataclass(frozen=True)
+class NatsUser:
+    role: Role
+    password: str
+
+    @property
+    def user(self) -> str:
+        return self.role
+
+
+def generate_users(path: Path) -> dict[Role, NatsUser]:
+    """A password per role, generated once into ``path`` (0600) and kept across restarts."""
+    if path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if set(stored) == set(ROLES):
+            return {role: NatsUser(role=role, password=stored[role]) for role in ROLES}
+    users = {role: NatsUser(role=role, password=secrets.token_urlsafe(24)) for role in ROLES}
+    write_private(path, json.dumps({role: u.password for role, u in users.items()}, indent=2) + "\n")
+    return users
+
+
+def authorization_block(users: dict[Role, NatsUser]) -> str:
+    """The ``authorization { users = [...] }`` section of a nats-server config."""
+    entries = []
+    for role, user in users.items():
+        perms = permissions(role)
+        publish = {"allow": list(perms.publish) or ["_NOTHING_"], "deny": list(perms.publish_deny)}
+        if not perms.publish:
+            publish = {"deny": [">"]}
+        body = {
+            "user": user.user,
+            "password": user.password,
+            "permissions": {"publish": publish, "subscribe": {"allow": list(perms.subscribe)}},
+        }
+        entries.append(json.dumps(body))
+    return "authorization {\n  users = [\n    " + ",\n    ".join(entries) + "\n  ]\n}\n"
+
+
+def stored_user(data_dir: Path, role: Role) -> NatsUser | None:
+    """The role's credentials ``playledger dev`` generated into ``data_dir``, if any."""
+    path = data_dir / NATS_USERS_FILE
+    if not path.exists():
+        return None
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    return NatsUser(role=role, password=stored[role]) if role in stored else None
