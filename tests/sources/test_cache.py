@@ -13,6 +13,8 @@ from playledger_executor.errors import SourceError
 from playledger_executor.gitcache import SourceCache
 from tests.sources.gitrepos import GitHttpServer, GitRepo
 
+pytestmark = pytest.mark.integration
+
 PLAY = "- hosts: all\n  gather_facts: false\n  tasks: []\n"
 
 
