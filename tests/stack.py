@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -70,11 +71,18 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s:
 
 @contextmanager
 def running_stack(
-    nats_url: str, database_url: str, work: Path, playbooks: dict[str, str], *, auth: bool = True
+    nats_url: str,
+    database_url: str,
+    work: Path,
+    playbooks: dict[str, str],
+    *,
+    auth: bool = True,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
     """Projector, executor and API against ``nats_url`` / ``database_url``; ``playbooks`` by file name.
 
-    With ``auth`` the API requires keys and ``Stack.headers`` carries its bootstrap admin key.
+    With ``auth`` the API requires keys and ``Stack.headers`` carries its bootstrap admin key;
+    ``settings``: more ``PLAYLEDGER_*`` variables for all three.
     """
     projects, logs = work / "projects", work / "logs"
     projects.mkdir(parents=True)
@@ -87,6 +95,7 @@ def running_stack(
         "PLAYLEDGER_PROJECTS_DIR": str(projects),
         "PLAYLEDGER_LOGS_DIR": str(logs),
         **(auth_env(work) if auth else {"PLAYLEDGER_AUTH": "off"}),
+        **(settings or {}),
     }
     port = free_port()
     with ExitStack() as services:
@@ -106,3 +115,16 @@ def running_stack(
             yield stack
         finally:
             stack.stop_api()
+
+
+def complete_job(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
+    """``GET /api/v1/jobs/<id>`` until the job is ``complete`` in the read model."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.get(f"/api/v1/jobs/{job_id}")
+        if response.status_code == 200 and response.json()["complete"]:
+            body: dict[str, Any] = response.json()
+            return body
+        time.sleep(0.2)
+    msg = f"job {job_id} never completed in the read model"
+    raise AssertionError(msg)

@@ -10,7 +10,7 @@ executor cannot do). Events that embed a ``JobSpec`` read it through its lenient
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from msgspec import Meta
@@ -57,8 +57,62 @@ class LocalSource(Strict, frozen=True, kw_only=True, tag_field="type", tag="loca
     path: PlaybookPath
 
 
-Source = LocalSource
-"""What to run. Git sources will join this union under their own ``type``."""
+RepoUrl = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=2048,
+        pattern=r"^[^\s\x00]+$",
+        description="A git repository: https://… or ssh://… (file:// and http:// only where the operator"
+        " enables them).",
+    ),
+]
+GitRef = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^\s\x00~^:?*\[\\]+$",
+        description="A branch, a tag or a full 40-hex commit sha; resolved to a commit when the job starts.",
+    ),
+]
+RepoDir = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=1024,
+        pattern=r"^[^\x00]+$",
+        description="A path inside the repository, relative to its root.",
+    ),
+]
+
+
+class GitPlaybookSource(Strict, frozen=True, kw_only=True, tag_field="type", tag="playbook"):
+    """A playbook from a git repository, checked out at ``branch`` when the job starts."""
+
+    repo: RepoUrl
+    branch: GitRef = "HEAD"
+    """``HEAD`` is the repository's default branch."""
+    path: PlaybookPath
+    """The playbook, relative to the repository's root."""
+
+
+class GitRoleSource(Strict, frozen=True, kw_only=True, tag_field="type", tag="role"):
+    """A role directory from a git repository, run on the job's hosts by a generated playbook."""
+
+    repo: RepoUrl
+    branch: GitRef = "HEAD"
+    path: RepoDir
+    """The role's directory (with ``tasks/main.yml``), e.g. ``roles/nginx``."""
+    role_vars: Vars = msgspec.field(default_factory=dict)
+    """Variables of the role (``roles: [{role: …, vars: …}]``)."""
+    hosts: Annotated[str, Meta(min_length=1, max_length=4096)] = "all"
+    """The host pattern of the generated play."""
+
+
+Source = LocalSource | GitPlaybookSource | GitRoleSource
+"""What to run, by ``type``."""
+GitSource = GitPlaybookSource | GitRoleSource
 
 
 class InventoryGroup(Strict, frozen=True, kw_only=True):
@@ -79,7 +133,51 @@ class InlineInventory(Strict, frozen=True, kw_only=True, tag_field="type", tag="
     """Variables for every host (the ``all`` group)."""
 
 
-Inventory = InlineInventory
+class GitInventory(Strict, frozen=True, kw_only=True, tag_field="type", tag="git"):
+    """An inventory file, or a directory (with ``group_vars/`` and ``host_vars/``), from git."""
+
+    repo: RepoUrl
+    branch: GitRef = "HEAD"
+    path: RepoDir
+
+
+InventoryFormat = Literal["yaml", "json", "ini"]
+HeaderName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$")]
+
+
+class UrlInventory(Strict, frozen=True, kw_only=True, tag_field="type", tag="url"):
+    """An inventory fetched by the executor when the job starts (TLS verified, time and size limited).
+
+    Header values travel in the command: headers that carry secrets (``Authorization``,
+    ``Cookie``, …) are refused until stored credentials can be referenced.
+    """
+
+    url: Annotated[str, Meta(min_length=1, max_length=4096, pattern=r"^https?://\S+$")]
+    format: InventoryFormat = "yaml"
+    headers: Annotated[dict[HeaderName, Annotated[str, Meta(max_length=8192)]], Meta(max_length=64)] = (
+        msgspec.field(default_factory=dict)
+    )
+
+
+PluginName = Annotated[
+    str,
+    Meta(
+        pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$",
+        description="A fully qualified inventory plugin, e.g. ansible.builtin.constructed.",
+    ),
+]
+
+
+class DynamicInventory(Strict, frozen=True, kw_only=True, tag_field="type", tag="dynamic"):
+    """An inventory plugin and its configuration (written as the plugin's YAML file)."""
+
+    plugin: PluginName
+    config: Vars = msgspec.field(default_factory=dict)
+    """The plugin's options, without ``plugin`` (that is the field above)."""
+
+
+Inventory = InlineInventory | GitInventory | UrlInventory | DynamicInventory
+"""Where the hosts come from, by ``type``."""
 
 
 class JobOptions(Strict, frozen=True, kw_only=True):
@@ -94,6 +192,11 @@ class JobOptions(Strict, frozen=True, kw_only=True):
     check_mode: bool = False
     diff_mode: bool = False
     forks: Annotated[int, Meta(ge=1, le=500)] | None = None
+    become: bool = False
+    """Run with privilege escalation (``--become``); a role's generated play sets ``become``."""
+    gather_facts: bool = True
+    """``False``: only plays that ask for it gather facts (``ANSIBLE_GATHERING=explicit``), and a
+    role's generated play does not; ``True``: ansible's default."""
 
 
 class JobSpec(Strict, frozen=True, kw_only=True):

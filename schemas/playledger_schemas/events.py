@@ -73,7 +73,18 @@ class StartedData(msgspec.Struct, frozen=True, kw_only=True):
     spec: SpecView
     """The options as resolved by the executor (defaults filled in)."""
     playbook: str
-    """The playbook path relative to the projects directory."""
+    """The playbook path relative to the project (the projects directory or the checkout)."""
+    commit: str | None = None
+    """The commit a git source resolved to when the job started."""
+    playbook_sha256: str | None = None
+    """sha256 of the playbook file that ran (for a role source, of the generated playbook)."""
+    inventory_commit: str | None = None
+    """The commit a git inventory resolved to."""
+    inventory_sha256: str | None = None
+    """sha256 of the inventory as the executor wrote it (a URL's body, a rendered inventory, …)."""
+    hosts: list[str] | None = None
+    """Every host the inventory resolved to (``ansible-inventory --list``), sorted; ``None`` from
+    executors before this field existed."""
 
 
 class CancelRequestedData(msgspec.Struct, frozen=True, kw_only=True):

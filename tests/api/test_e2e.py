@@ -15,7 +15,7 @@ import pytest
 from httpx_sse import ServerSentEvent, connect_sse
 
 from tests.api.runner_run import run_playbook
-from tests.stack import Stack, running_stack
+from tests.stack import Stack, complete_job, running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -66,17 +66,6 @@ def watch(stack: Stack, job_id: str, headers: dict[str, str] | None = None) -> l
         return [
             sse for sse in source.iter_sse() if sse.data
         ]  # httpx_sse reports keepalives as empty messages
-
-
-def complete_job(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        response = client.get(f"/api/v1/jobs/{job_id}")
-        if response.status_code == 200 and response.json()["complete"]:
-            body: dict[str, Any] = response.json()
-            return body
-        time.sleep(0.2)
-    pytest.fail(f"job {job_id} never completed in the read model")
 
 
 def all_events(client: httpx.Client, job_id: str) -> list[dict[str, Any]]:

@@ -167,8 +167,71 @@ def problem(response: Any) -> dict[str, Any]:
         ({"id": "a" * 129}, "$.id", "Expected `str` of length <= 128"),
         (
             {"source": {"type": "playbook", "repo": "git@x:y.git"}},
-            "$.source.type",
-            "source type 'playbook' is not supported yet",
+            "$.source",
+            "Object missing required field `path`",
+        ),
+        (
+            {"source": {"type": "playbook", "repo": "http://git.example/r.git", "path": "site.yml"}},
+            "$.source.repo",
+            "repository URL uses plain http://, which this installation does not allow",
+        ),
+        (
+            {"source": {"type": "playbook", "repo": "file:///srv/r.git", "path": "site.yml"}},
+            "$.source.repo",
+            "repository URL uses file://, which this installation does not allow",
+        ),
+        (
+            {"source": {"type": "playbook", "repo": "ftp://x/r.git", "path": "site.yml"}},
+            "$.source.repo",
+            "repository URL has scheme 'ftp'; allowed: https, ssh",
+        ),
+        (
+            {"source": {"type": "playbook", "repo": "https://u:pw@x/r.git", "path": "site.yml"}},
+            "$.source.repo",
+            "repository URL must not carry credentials",
+        ),
+        (
+            {"source": {"type": "playbook", "repo": "https://ghp_token@x/r.git", "path": "site.yml"}},
+            "$.source.repo",
+            "repository URL must not carry credentials",
+        ),
+        (
+            {"inventory": {"type": "url", "url": "https://user:pw@cmdb/inv"}},
+            "$.inventory.url",
+            "must not carry credentials",
+        ),
+        (
+            {"source": {"type": "role", "repo": "https://x/r.git", "path": "../roles/x"}},
+            "$.source.path",
+            "must not contain '..'",
+        ),
+        (
+            {
+                "source": {
+                    "type": "playbook",
+                    "repo": "https://x/r.git",
+                    "path": "a.yml",
+                    "git_credential": "k",
+                }
+            },
+            "$.source.git_credential",
+            "not supported by this executor",
+        ),
+        (
+            {
+                "inventory": {
+                    "type": "url",
+                    "url": "https://cmdb/inv",
+                    "headers": {"Authorization": "Bearer x"},
+                }
+            },
+            "$.inventory.headers.Authorization",
+            "carries a secret",
+        ),
+        (
+            {"inventory": {"type": "git", "repo": "https://x/i.git", "path": "/etc/hosts"}},
+            "$.inventory.path",
+            "must be relative to the repository",
         ),
         (
             {"source": {"type": "collection_role", "role": "x"}},
@@ -177,8 +240,8 @@ def problem(response: Any) -> dict[str, Any]:
         ),
         (
             {"inventory": {"type": "dynamic", "plugin": "aws_ec2"}},
-            "$.inventory.type",
-            "inventory type 'dynamic' is not supported yet",
+            "$.inventory.plugin",
+            "Expected `str` matching regex",
         ),
         ({"credentials": {"ssh": "prod-key"}}, "$.credentials", "not supported by this executor"),
         (

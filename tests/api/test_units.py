@@ -84,7 +84,7 @@ def test_build_command_maps_the_body_onto_the_contract() -> None:
 
 def test_build_command_reports_every_unsupported_part_at_once() -> None:
     body = msgspec.json.decode(
-        b'{"source": {"type": "role", "repo": "r"}, "inventory": {"type": "url", "url": "u"}, '
+        b'{"source": {"type": "collection_role", "role": "r"}, "inventory": {"type": "inline"}, '
         b'"credentials": {"ssh": "k"}, "options": {"callback_url": "https://x"}}',
         type=SubmitJobBody,
     )
@@ -92,7 +92,6 @@ def test_build_command_reports_every_unsupported_part_at_once() -> None:
         build_command(body, "job-1", NOW)
     assert [e.path for e in error.value.errors] == [
         "$.source.type",
-        "$.inventory.type",
         "$.credentials",
         "$.options.callback_url",
     ]

@@ -17,7 +17,7 @@ from tests.faults.cluster import COMPONENTS
 from tests.faults.conftest import start_cluster
 from tests.faults.harness import Fault, Job, Report, Run, check, make_jobs, plan_faults
 
-pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 def assert_kept(report: Report, run_dir: Path, logs: str) -> None:

@@ -13,6 +13,10 @@ from playledger_schemas import export
 from playledger_schemas.codec import ContractError, decode_command, decode_event, encode
 from playledger_schemas.commands import (
     CancelJob,
+    DynamicInventory,
+    GitInventory,
+    GitPlaybookSource,
+    GitRoleSource,
     InlineInventory,
     InventoryGroup,
     JobOptions,
@@ -20,6 +24,7 @@ from playledger_schemas.commands import (
     LocalSource,
     SubmitJob,
     Submitter,
+    UrlInventory,
 )
 from playledger_schemas.events import (
     CancelRequestedData,
@@ -61,11 +66,29 @@ SPEC = JobSpec(
     extra_vars={"release": "1.2.3"},
     options=JobOptions(timeout=60, limit="web", tags=["deploy"], verbosity=2, check_mode=True, forks=5),
 )
+GIT_SPEC = JobSpec(
+    source=GitPlaybookSource(repo="https://git.example/ops.git", branch="v1.2", path="deploy/site.yml"),
+    inventory=GitInventory(repo="https://git.example/inv.git", path="prod"),
+    options=JobOptions(become=True, gather_facts=False),
+)
+ROLE_SPEC = JobSpec(
+    source=GitRoleSource(
+        repo="git@git.example:roles.git", path="roles/nginx", role_vars={"port": 8080}, hosts="web"
+    ),
+    inventory=UrlInventory(url="https://cmdb.example/inv", format="ini", headers={"X-Team": "ops"}),
+)
+DYNAMIC_SPEC = JobSpec(
+    source=LocalSource(path="site.yml"),
+    inventory=DynamicInventory(plugin="ansible.builtin.generator", config={"layers": {"a": ["1"]}}),
+)
 COMMANDS = [
     SubmitJob(
         job_id="job-1", issued_at=NOW, spec=SPEC, submitted_by=Submitter(key_id="0123456789ab", name="ci")
     ),
     CancelJob(job_id="job-1", reason="changed my mind"),
+    SubmitJob(job_id="job-2", spec=GIT_SPEC),
+    SubmitJob(job_id="job-3", spec=ROLE_SPEC),
+    SubmitJob(job_id="job-4", spec=DYNAMIC_SPEC),
 ]
 RESULT = ResultData(
     runner_status="failed", rc=2, stats={"failures": {"web1": 1}}, runner_events=7, last_seq=9
@@ -99,6 +122,22 @@ EVENTS: list[JobEvent] = [
         cls(**envelope(10), data=RESULT)
         for cls in (JobSucceeded, JobFailed, JobCanceled, JobTimedOut, JobError)
     ),  # type: ignore[arg-type]
+    *(
+        JobStarted(  # type: ignore[arg-type]
+            **envelope(2),
+            data=StartedData(
+                executor_id="ex-1",
+                spec=spec,
+                playbook="deploy/site.yml",
+                commit="a" * 40,
+                playbook_sha256="b" * 64,
+                inventory_commit="c" * 40,
+                inventory_sha256="d" * 64,
+                hosts=["web1", "web2"],
+            ),
+        )
+        for spec in (GIT_SPEC, ROLE_SPEC, DYNAMIC_SPEC)
+    ),
 ]
 
 

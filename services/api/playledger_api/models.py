@@ -16,7 +16,17 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from playledger_schemas.commands import GroupName, HostName, PlaybookPath, Submitter
+from playledger_schemas.commands import (
+    DynamicInventory,
+    GitInventory,
+    GitPlaybookSource,
+    GitRoleSource,
+    GroupName,
+    HostName,
+    PlaybookPath,
+    Submitter,
+    UrlInventory,
+)
 from playledger_schemas.ids import JOB_ID_PATTERN, Priority
 from playledger_schemas.status import JobStatus, TerminalStatus
 
@@ -45,19 +55,12 @@ class NotYet(msgspec.Struct, frozen=True, kw_only=True):
     """A variant of the design that playledger does not run yet: always answered with 422."""
 
 
-class GitPlaybookSourceBody(NotYet, frozen=True, kw_only=True, tag_field="type", tag="playbook"):
-    """Not supported yet: a playbook from a git repository."""
-
-
-class GitRoleSourceBody(NotYet, frozen=True, kw_only=True, tag_field="type", tag="role"):
-    """Not supported yet: a role from a git repository."""
-
-
 class CollectionRoleSourceBody(NotYet, frozen=True, kw_only=True, tag_field="type", tag="collection_role"):
     """Not supported yet: a role from an Ansible Galaxy / Automation Hub collection."""
 
 
-SourceBody = LocalSourceBody | GitPlaybookSourceBody | GitRoleSourceBody | CollectionRoleSourceBody
+SourceBody = LocalSourceBody | GitPlaybookSource | GitRoleSource | CollectionRoleSourceBody
+"""Git sources are the command's own (strict) Structs: one definition for both doors."""
 
 
 class InventoryGroupBody(Body, frozen=True, kw_only=True):
@@ -76,19 +79,7 @@ class InlineInventoryBody(Body, frozen=True, kw_only=True, tag_field="type", tag
     """Variables for every host (the ``all`` group)."""
 
 
-class DynamicInventoryBody(NotYet, frozen=True, kw_only=True, tag_field="type", tag="dynamic"):
-    """Not supported yet: a dynamic inventory plugin."""
-
-
-class GitInventoryBody(NotYet, frozen=True, kw_only=True, tag_field="type", tag="git"):
-    """Not supported yet: an inventory file from git."""
-
-
-class UrlInventoryBody(NotYet, frozen=True, kw_only=True, tag_field="type", tag="url"):
-    """Not supported yet: an inventory fetched from a URL."""
-
-
-InventoryBody = InlineInventoryBody | DynamicInventoryBody | GitInventoryBody | UrlInventoryBody
+InventoryBody = InlineInventoryBody | GitInventory | UrlInventory | DynamicInventory
 
 Tag = Annotated[str, Meta(min_length=1, max_length=256)]
 
@@ -107,6 +98,10 @@ class OptionsBody(Body, frozen=True, kw_only=True):
     check_mode: bool = False
     diff_mode: bool = False
     forks: Annotated[int, Meta(ge=1, le=500)] | None = None
+    become: bool = False
+    """Run with privilege escalation (``--become``); a role's generated play sets ``become``."""
+    gather_facts: bool = True
+    """``False``: only plays that ask for it gather facts, and a role's generated play does not."""
 
 
 class SubmitJobBody(Body, frozen=True, kw_only=True):

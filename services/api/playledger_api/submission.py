@@ -16,10 +16,12 @@ from playledger_api.models import (
     NotYet,
     SubmitJobBody,
 )
+from playledger_common.jobchecks import spec_problems
 from playledger_common.paths import lexical_problem
 from playledger_schemas.codec import UNSUPPORTED, field_error
 from playledger_schemas.commands import (
     InlineInventory,
+    Inventory,
     InventoryGroup,
     JobOptions,
     JobSpec,
@@ -67,15 +69,8 @@ def unsupported(body: SubmitJobBody) -> list[FieldProblem]:
         kind = body.source.__struct_config__.tag
         problems.append(
             FieldProblem(
-                path="$.source.type", message=f"source type {kind!r} is not supported yet (use 'local')"
-            )
-        )
-    if isinstance(body.inventory, NotYet):
-        kind = body.inventory.__struct_config__.tag
-        problems.append(
-            FieldProblem(
-                path="$.inventory.type",
-                message=f"inventory type {kind!r} is not supported yet (use 'inline')",
+                path="$.source.type",
+                message=f"source type {kind!r} is not supported yet (use 'local', 'playbook' or 'role')",
             )
         )
     # A NATS command with these fields is refused by the contract with the same words.
@@ -105,9 +100,18 @@ def choose_job_id(client_id: str | None, idempotency_key: str | None) -> str:
 
 
 def build_command(
-    body: SubmitJobBody, job_id: str, now: datetime, submitted_by: Submitter | None = None
+    body: SubmitJobBody,
+    job_id: str,
+    now: datetime,
+    submitted_by: Submitter | None = None,
+    *,
+    allow_file: bool = False,
+    allow_http: bool = False,
 ) -> SubmitJob:
-    """Validate what the schema alone cannot and build the command; raises ``InvalidRequestError``."""
+    """Validate what the schema alone cannot and build the command; raises ``InvalidRequestError``.
+
+    ``allow_file`` / ``allow_http``: the operator's repository URL policy (the executor applies
+    the same rule, in the same words, to commands published on NATS)."""
     problems = unsupported(body)
     if isinstance(body.source, LocalSourceBody):
         why = lexical_problem(body.source.path)
@@ -117,18 +121,14 @@ def build_command(
         problems.append(FieldProblem(path="$.id", message="not a safe job id"))
     if problems:
         raise InvalidRequestError.of(problems)
-    assert isinstance(body.source, LocalSourceBody)  # noqa: S101 - NotYet variants were rejected above
-    assert isinstance(body.inventory, InlineInventoryBody)  # noqa: S101 - idem
+    assert not isinstance(body.source, NotYet)  # noqa: S101 - NotYet variants were rejected above
     options = body.options
     spec = JobSpec(
         priority=body.priority,
-        source=LocalSource(path=body.source.path),
-        inventory=InlineInventory(
-            hosts=body.inventory.hosts,
-            groups={name: _group(group) for name, group in body.inventory.groups.items()},
-            host_vars=body.inventory.host_vars,
-            vars=body.inventory.vars,
-        ),
+        source=LocalSource(path=body.source.path)
+        if isinstance(body.source, LocalSourceBody)
+        else body.source,
+        inventory=_inventory(body.inventory),
         extra_vars=body.extra_vars,
         options=JobOptions(
             timeout=options.timeout,
@@ -139,9 +139,27 @@ def build_command(
             check_mode=options.check_mode,
             diff_mode=options.diff_mode,
             forks=options.forks,
+            become=options.become,
+            gather_facts=options.gather_facts,
         ),
     )
+    found = spec_problems(spec, allow_file=allow_file, allow_http=allow_http)
+    if found:
+        raise InvalidRequestError.of(
+            [FieldProblem(path=f"$.{path}", message=message) for path, message in found]
+        )
     return SubmitJob(job_id=job_id, issued_at=now, spec=spec, submitted_by=submitted_by)
+
+
+def _inventory(body: InlineInventoryBody | Inventory) -> Inventory:
+    if isinstance(body, InlineInventoryBody):
+        return InlineInventory(
+            hosts=body.hosts,
+            groups={name: _group(group) for name, group in body.groups.items()},
+            host_vars=body.host_vars,
+            vars=body.vars,
+        )
+    return body
 
 
 def _group(group: list[str] | InventoryGroupBody) -> list[str] | InventoryGroup:

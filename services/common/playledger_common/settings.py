@@ -32,6 +32,10 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
     commands_max_age_s: Annotated[int, Meta(ge=60)] = 7 * 24 * 3600
     """How long submitted commands are kept in the commands stream."""
     log_level: str = "INFO"
+    source_allow_file: bool = False
+    """Accept ``file://`` repository URLs (a repository on the executor's own disk)."""
+    source_allow_http: bool = False
+    """Accept plain ``http://`` repository URLs (no TLS: for test servers only)."""
     nats_user: str | None = None
     """This service's NATS user (its role: api, executor, projector, …); none: connect anonymously."""
     nats_password: str | None = None
@@ -65,6 +69,18 @@ class ExecutorSettings(CommonSettings, frozen=True, kw_only=True):
     ack_wait_s: Annotated[float, Meta(ge=1)] = 30.0
     max_event_text: Annotated[int, Meta(ge=1024)] = 64 * 1024
     """Largest ``stdout`` / ``res`` kept inside one event; the rest is cut (the log keeps all)."""
+    source_cache_dir: Path | None = None
+    """Bare mirrors of git sources and installed requirements (default: ``<work_dir>/source-cache``)."""
+    source_cache_max_bytes: Annotated[int, Meta(ge=0)] = 2 * 1024**3
+    """Least recently used mirrors are removed once the cache is larger than this."""
+    source_cache_max_age_s: Annotated[int, Meta(ge=60)] = 7 * 24 * 3600
+    """Mirrors unused for this long are removed."""
+    source_fetch_timeout_s: Annotated[float, Meta(gt=0, le=3600)] = 120.0
+    """Most time one fetch may take, transient network errors retried inside it."""
+    source_max_repo_bytes: Annotated[int, Meta(ge=1024)] = 1024**3
+    """Largest pack a fetch may receive (and mirror a repository may grow to)."""
+    inventory_max_bytes: Annotated[int, Meta(ge=1024)] = 16 * 1024**2
+    """Largest inventory a ``url`` inventory may return."""
 
 
 class ProjectorSettings(CommonSettings, frozen=True, kw_only=True):

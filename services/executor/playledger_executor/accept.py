@@ -13,17 +13,18 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Final
 
 import msgspec
 
+from playledger_common.jobchecks import spec_problems
+from playledger_common.settings import ExecutorSettings
 from playledger_executor.errors import ConflictError, ExecutorError
 from playledger_executor.inventory import render_inventory
 from playledger_executor.journal import Journal, new_event
 from playledger_executor.sources import resolve_source
 from playledger_schemas.codec import ContractError, decode_command
-from playledger_schemas.commands import CancelJob, JobCommand, SubmitJob
+from playledger_schemas.commands import CancelJob, InlineInventory, JobCommand, LocalSource, SubmitJob
 from playledger_schemas.events import (
     CommandRejected,
     FieldError,
@@ -86,9 +87,10 @@ def claimed_job_id(subject: str, payload: bytes) -> str | Unusable:
 
 
 def validate(
-    subject: str, payload: bytes, projects_dir: Path, max_bytes: int
+    subject: str, payload: bytes, settings: ExecutorSettings, max_bytes: int
 ) -> JobCommand | Invalid | Unusable:
-    """Decode and check a command against its subject, the size limit and the projects directory."""
+    """Decode and check a command against its subject, the size limit, the repository URL policy
+    and the projects directory."""
     job_id = claimed_job_id(subject, payload)
     if isinstance(job_id, Unusable):
         return job_id
@@ -108,22 +110,36 @@ def validate(
         reason = f"subject {subject!r} does not match the command; expected {expected!r}"
         return Invalid(job_id, reason, [FieldError(path="$", message=reason)])
     if isinstance(command, SubmitJob):
+        spec = command.spec
+        problems = spec_problems(
+            spec, allow_file=settings.source_allow_file, allow_http=settings.source_allow_http
+        )
+        if problems:
+            errors = [FieldError(path=f"$.spec.{path}", message=message) for path, message in problems]
+            return Invalid(job_id, "; ".join(f"{e.path}: {e.message}" for e in errors), errors)
         try:
-            resolve_source(command.spec.source, projects_dir)
+            if isinstance(spec.source, LocalSource):
+                resolve_source(spec.source, settings.projects_dir)
         except ExecutorError as exc:
             return Invalid(job_id, exc.reason, [FieldError(path="$.spec.source.path", message=exc.reason)])
         try:
-            render_inventory(command.spec.inventory)
+            if isinstance(spec.inventory, InlineInventory):
+                render_inventory(spec.inventory)
         except ExecutorError as exc:
             return Invalid(job_id, exc.reason, [FieldError(path="$.spec.inventory", message=exc.reason)])
     return command
 
 
 async def accept(
-    journal: Journal, subject: str, payload: bytes, command_seq: int, projects_dir: Path, max_bytes: int
+    journal: Journal,
+    subject: str,
+    payload: bytes,
+    command_seq: int,
+    settings: ExecutorSettings,
+    max_bytes: int,
 ) -> JobCommand | None:
     """Record a valid submit as queued, an invalid command as rejected; return valid commands."""
-    checked = validate(subject, payload, projects_dir, max_bytes)
+    checked = validate(subject, payload, settings, max_bytes)
     match checked:
         case Unusable():
             log.info("command %d on %r rejected: %s", command_seq, subject, checked.reason)

@@ -126,7 +126,7 @@ class Dispatcher:
                         msg.subject,
                         msg.data,
                         command_seq,
-                        self.settings.projects_dir,
+                        self.settings,
                         command_limit(self.nc.max_payload),
                     )
                     if state is not None and (await self.journal.state(job_id)).phase == "new":

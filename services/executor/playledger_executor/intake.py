@@ -78,7 +78,7 @@ class Intake:
             msg.subject,
             msg.data,
             seq,
-            self.settings.projects_dir,
+            self.settings,
             command_limit(self.nc.max_payload),
         )
         if isinstance(command, CancelJob):

@@ -21,12 +21,13 @@ from playledger_common.settings import ExecutorSettings
 from playledger_executor.cancel import pending_cancel
 from playledger_executor.decide import Start, classify
 from playledger_executor.errors import ExecutorError
-from playledger_executor.inventory import render_inventory
+from playledger_executor.gitcache import SourceCache
+from playledger_executor.inventories import PreparedInventory, UrlLimits, prepare_inventory
 from playledger_executor.journal import Journal, new_event
 from playledger_executor.privatedir import private_dir_for, remove_private_dir, work_root, write_private_dir
 from playledger_executor.running import RunningJob
 from playledger_executor.runspec import resolve_options, runner_kwargs
-from playledger_executor.sources import Playbook, resolve_source
+from playledger_executor.sources import Playbook, prepare_source
 from playledger_executor.truncate import to_event_data
 from playledger_executor.worker import FINAL_STATUSES, Event, Status, WorkerProcess
 from playledger_executor.writer import FencedError, JobWriter, PublishError
@@ -72,6 +73,16 @@ class JobRunner:
         self.running: dict[str, RunningJob] = {}
         self.work_dir = work_root(settings)
         """Where private data dirs are made: the executor's claimed ``Workspace`` once it runs."""
+        self.sources = SourceCache(  # shared by this host's executors and their next incarnations
+            root=settings.source_cache_dir or work_root(settings) / "playledger-source-cache",
+            fetch_timeout_s=settings.source_fetch_timeout_s,
+            max_repo_bytes=settings.source_max_repo_bytes,
+            max_bytes=settings.source_cache_max_bytes,
+            max_age_s=settings.source_cache_max_age_s,
+        )
+        self.url_limits = UrlLimits(
+            timeout_s=settings.source_fetch_timeout_s, max_bytes=settings.inventory_max_bytes
+        )
 
     async def start(
         self, command: SubmitJob, decision: Start, expected_stream_seq: int, command_seq: int
@@ -86,13 +97,25 @@ class JobRunner:
         handle = RunningJob(job_id=job_id, attempt=decision.attempt, command_seq=command_seq)
         self.running[job_id] = handle
         writer = JobWriter(self.js, job_id, next_seq=decision.seq, stream_seq=expected_stream_seq)
+        private_dir = private_dir_for(self.work_dir, job_id, decision.attempt)
         try:
             try:
-                playbook = resolve_source(spec.source, self.settings.projects_dir)
-            except ExecutorError as exc:
-                await self._fail_before_run(command, decision, writer, exc.reason)
+                playbook, inventory = await self._prepare(spec, private_dir)
+            except (ExecutorError, OSError) as exc:
+                await asyncio.to_thread(remove_private_dir, private_dir)
+                reason = getattr(exc, "reason", None) or f"could not prepare the job: {type(exc).__name__}"
+                await self._fail_before_run(command, decision, writer, reason)
                 return True
-            started = StartedData(executor_id=self.executor_id, spec=spec, playbook=playbook.playbook)
+            started = StartedData(
+                executor_id=self.executor_id,
+                spec=spec,
+                playbook=playbook.playbook,
+                commit=playbook.commit,
+                playbook_sha256=playbook.sha256,
+                inventory_commit=inventory.commit,
+                inventory_sha256=inventory.sha256,
+                hosts=inventory.hosts,
+            )
             try:
                 await writer.add(
                     lambda seq: new_event(
@@ -100,13 +123,23 @@ class JobRunner:
                     )
                 )
             except FencedError:
+                await asyncio.to_thread(remove_private_dir, private_dir)
                 return False
             await self._cancel_published_earlier(handle)
-            await self._run(spec, playbook, handle, writer)
+            await self._run(spec, playbook, inventory, private_dir, handle, writer)
         finally:
             self.running.pop(job_id, None)
             handle.ended.set()
         return True
+
+    async def _prepare(self, spec: JobSpec, private_dir: Path) -> tuple[Playbook, PreparedInventory]:
+        """Check out the source, install its requirements, write the inventory and extra vars."""
+        await asyncio.to_thread(write_private_dir, private_dir, spec.extra_vars)
+        playbook = await prepare_source(
+            spec.source, spec.options, self.settings.projects_dir, self.sources, private_dir
+        )
+        inventory = await prepare_inventory(spec.inventory, private_dir, self.sources, self.url_limits)
+        return playbook, inventory
 
     async def _fail_before_run(
         self, command: SubmitJob, decision: Start, writer: JobWriter, reason: str
@@ -128,10 +161,17 @@ class JobRunner:
         if reason is not None:
             handle.cancel(reason)
 
-    async def _run(self, spec: JobSpec, playbook: Playbook, handle: RunningJob, writer: JobWriter) -> None:
+    async def _run(
+        self,
+        spec: JobSpec,
+        playbook: Playbook,
+        inventory: PreparedInventory,
+        private_dir: Path,
+        handle: RunningJob,
+        writer: JobWriter,
+    ) -> None:
         job_id, attempt = handle.job_id, handle.attempt
         log_path = (self.settings.logs_dir / job_id / f"{attempt}.log").resolve()
-        private_dir = private_dir_for(self.work_dir, job_id, attempt)
         run = _Run()
         try:
             log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,9 +181,8 @@ class JobRunner:
                 run.stopped = True
                 worker = None
             else:
-                write_private_dir(private_dir, render_inventory(spec.inventory), spec.extra_vars)
                 worker = await WorkerProcess.spawn(
-                    private_dir, runner_kwargs(spec, playbook, f"{job_id}-{attempt}")
+                    private_dir, runner_kwargs(spec, playbook, inventory.source, f"{job_id}-{attempt}")
                 )
         except (OSError, ExecutorError) as exc:
             log.exception("job %s could not start ansible-runner", job_id)

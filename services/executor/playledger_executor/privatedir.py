@@ -1,4 +1,5 @@
-"""A fresh private data dir per job: inventory and extra vars as files, nothing else.
+"""A fresh private data dir per job: extra vars as a file (the inventory and a git checkout are
+written by ``inventories`` and ``sources``).
 
 Extra vars go to ``env/extravars`` (read by runner with ``-e @file``) so that they never
 appear on a command line; runner's own env files are suppressed (``suppress_env_files``).
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from playledger_common.settings import ExecutorSettings
-from playledger_executor.runspec import EXTRAVARS_FILE, INVENTORY_FILE
+from playledger_executor.runspec import EXTRAVARS_FILE
 
 
 def work_root(settings: ExecutorSettings) -> Path:
@@ -26,10 +27,8 @@ def private_dir_for(work_root: Path, job_id: str, attempt: int) -> Path:
     return work_root / f"playledger-{job_id}-{attempt}-{secrets.token_hex(4)}"
 
 
-def write_private_dir(private_dir: Path, inventory: dict[str, Any], extra_vars: dict[str, Any]) -> None:
-    (private_dir / "inventory").mkdir(parents=True)
-    (private_dir / "env").mkdir()
-    (private_dir / INVENTORY_FILE).write_text(json.dumps(inventory), encoding="utf-8")
+def write_private_dir(private_dir: Path, extra_vars: dict[str, Any]) -> None:
+    (private_dir / "env").mkdir(parents=True, exist_ok=True)
     if extra_vars:
         (private_dir / EXTRAVARS_FILE).write_text(json.dumps(extra_vars), encoding="utf-8")
 

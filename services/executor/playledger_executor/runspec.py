@@ -9,7 +9,6 @@ import msgspec
 from playledger_executor.sources import Playbook
 from playledger_schemas.commands import JobSpec
 
-INVENTORY_FILE: Final = "inventory/hosts.json"
 EXTRAVARS_FILE: Final = "env/extravars"
 PEXPECT_TIMEOUT: Final = 0.5
 """How often runner looks at cancel/timeout while ansible is silent."""
@@ -23,22 +22,28 @@ def resolve_options(spec: JobSpec, default_timeout: int) -> JobSpec:
     return msgspec.structs.replace(spec, options=options)
 
 
-def runner_kwargs(spec: JobSpec, playbook: Playbook, ident: str) -> dict[str, Any]:
+def runner_kwargs(spec: JobSpec, playbook: Playbook, inventory: str, ident: str) -> dict[str, Any]:
     """kwargs for ``ansible_runner.interface.run`` via the worker protocol.
 
     Extra vars are not here: they go to ``env/extravars`` (a file), so they never appear
-    on a command line. The inventory is written to ``INVENTORY_FILE`` in the private dir.
+    on a command line. ``inventory`` is the prepared source, relative to the private dir.
     """
     options = spec.options
-    cmdline = [flag for flag, on in (("--check", options.check_mode), ("--diff", options.diff_mode)) if on]
+    flags = (("--check", options.check_mode), ("--diff", options.diff_mode), ("--become", options.become))
+    cmdline = [flag for flag, on in flags if on]
+    envvars = dict(playbook.envvars)
+    if not options.gather_facts:
+        envvars["ANSIBLE_GATHERING"] = "explicit"
     kwargs: dict[str, Any] = {
         "ident": ident,
         "playbook": playbook.playbook,
         "project_dir": str(playbook.project_dir),
-        "inventory": INVENTORY_FILE,
+        "inventory": inventory,
         "suppress_env_files": True,
         "settings": {"pexpect_timeout": PEXPECT_TIMEOUT, "suppress_ansible_output": True},
     }
+    if envvars:
+        kwargs["envvars"] = envvars
     optional: dict[str, Any] = {
         "limit": options.limit,
         "tags": ",".join(options.tags) or None,

@@ -47,6 +47,12 @@ def minimal_env(private_dir: Path) -> dict[str, str]:
     }
 
 
+def prepare_home(private_dir: Path) -> None:
+    """The directories ``minimal_env`` names."""
+    for sub in ("home", "tmp", "tmp/ansible-local"):
+        (private_dir / sub).mkdir(parents=True, exist_ok=True)
+
+
 @dataclass(frozen=True, slots=True)
 class Status:
     """A status line without its ``env`` (which would carry the whole process environment)."""
@@ -69,8 +75,7 @@ class WorkerProcess:
 
     @classmethod
     async def spawn(cls, private_dir: Path, kwargs: Mapping[str, Any]) -> WorkerProcess:
-        for sub in ("home", "tmp", "tmp/ansible-local"):
-            (private_dir / sub).mkdir(parents=True, exist_ok=True)
+        prepare_home(private_dir)
         runner = Path(sys.executable).parent / "ansible-runner"
         process = await asyncio.create_subprocess_exec(
             str(runner),

@@ -20,7 +20,15 @@ import msgspec
 
 from playledger_common.readmodel import HostCounts
 from playledger_projector.views import ZERO, JobView
-from playledger_schemas.commands import InlineInventory, InventoryGroup, JobSpec
+from playledger_schemas.commands import (
+    DynamicInventory,
+    GitInventory,
+    InlineInventory,
+    Inventory,
+    InventoryGroup,
+    JobSpec,
+    UrlInventory,
+)
 from playledger_schemas.events import (
     JobCancelRequested,
     JobEvent,
@@ -29,6 +37,7 @@ from playledger_schemas.events import (
     JobStarted,
     ResultData,
     RunnerEvent,
+    StartedData,
     terminal_status,
 )
 from playledger_schemas.status import is_terminal_status
@@ -105,6 +114,7 @@ def step(job: JobView, event: JobEvent, stream_seq: int) -> None:
         case JobStarted():
             if event.attempt >= attempt:  # else a stale start of an earlier attempt: counted only
                 _spec_fields(job, event.data.spec, resolved=True)
+                _resolved(job, event.data)
                 if job.status == "queued":
                     job.status = "running"
                 job.started_at = event.time
@@ -139,11 +149,33 @@ def _spec_fields(job: JobView, spec: JobSpec, *, resolved: bool) -> None:
         job.options = msgspec.to_builtins(spec.options)
 
 
-def inventory_summary(inventory: InlineInventory) -> dict[str, Any]:
-    hosts = set(inventory.hosts) | set(inventory.host_vars)
-    for group in inventory.groups.values():
-        hosts.update(group.hosts if isinstance(group, InventoryGroup) else group)
-    return {"type": "inline", "hosts": len(hosts), "groups": sorted(inventory.groups)}
+def inventory_summary(inventory: Inventory) -> dict[str, Any]:
+    """Type, host count and groups of an inline inventory; where the hosts come from otherwise
+    (their count arrives with ``job.started``, which records the hosts the executor resolved)."""
+    match inventory:
+        case InlineInventory():
+            hosts = set(inventory.hosts) | set(inventory.host_vars)
+            for group in inventory.groups.values():
+                hosts.update(group.hosts if isinstance(group, InventoryGroup) else group)
+            return {"type": "inline", "hosts": len(hosts), "groups": sorted(inventory.groups)}
+        case GitInventory(repo=repo, branch=branch, path=path):
+            return {"type": "git", "repo": repo, "branch": branch, "path": path, "hosts": None}
+        case UrlInventory(url=url, format=fmt):
+            return {"type": "url", "url": url.split("?", 1)[0], "format": fmt, "hosts": None}
+        case DynamicInventory(plugin=plugin):
+            return {"type": "dynamic", "plugin": plugin, "hosts": None}
+
+
+def _resolved(job: JobView, data: StartedData) -> None:
+    """What the executor resolved when the job started: the commit, the hosts."""
+    ran = {"commit": data.commit, "playbook_sha256": data.playbook_sha256}
+    if isinstance(job.source, dict) and any(ran.values()):
+        job.source = {**job.source, **{k: v for k, v in ran.items() if v is not None}}
+    if data.hosts is not None and isinstance(job.inventory_summary, dict):
+        summary = {**job.inventory_summary, "hosts": len(data.hosts)}
+        if data.inventory_commit is not None:
+            summary["commit"] = data.inventory_commit
+        job.inventory_summary = summary
 
 
 def _runner(job: JobView, event: RunnerEvent) -> None:

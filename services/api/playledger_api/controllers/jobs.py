@@ -44,7 +44,7 @@ from playledger_api.services import Services, ServicesDep
 from playledger_api.submission import build_command, choose_job_id
 from playledger_common.paths import confinement_problem
 from playledger_schemas.codec import encode
-from playledger_schemas.commands import CancelJob
+from playledger_schemas.commands import CancelJob, LocalSource
 from playledger_schemas.ids import Priority
 from playledger_schemas.status import TERMINAL_STATUSES, JobStatus
 
@@ -114,15 +114,23 @@ class JobController(Controller):
         body = submit_body(request)  # strict, decoded by check_submit: the framework's decoding is lax
         job_id = choose_job_id(body.id, idempotency_key)
         key = current_key(request)
-        command = build_command(body, job_id, datetime.now(UTC), None if key is None else key.submitter)
+        command = build_command(
+            body,
+            job_id,
+            datetime.now(UTC),
+            None if key is None else key.submitter,
+            allow_file=settings.source_allow_file,
+            allow_http=settings.source_allow_http,
+        )
         refuse_too_big(services, len(encode(command)), "the command")
         if key is not None and not playbook_allowed(key, command.spec.source.path):
             msg = f"the API key {key.id!r} may not run playbook {command.spec.source.path!r}"
             raise ForbiddenError(msg)
         if key is not None:
             await services.quota.admit(key)
-        if settings.projects_dir is not None:
-            _require_playbook(settings.projects_dir, command.spec.source.path)
+        source = command.spec.source
+        if settings.projects_dir is not None and isinstance(source, LocalSource):
+            _require_playbook(settings.projects_dir, source.path)
 
         status: JobStatus = "queued"
         known = await _known_status(services, job_id)

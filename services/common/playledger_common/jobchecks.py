@@ -1,0 +1,66 @@
+"""Checks of a job spec that need no filesystem or network: the same rule, and the same words,
+at both doors (the API before it publishes, the executor's intake before it queues).
+
+Each problem is ``(path, message)`` with ``path`` relative to the spec (``source.repo``); a door
+prefixes its own root (``$.`` for an HTTP body, ``$.spec.`` for a command).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from playledger_common.paths import REPOSITORY, lexical_problem
+from playledger_common.repo_urls import repo_url_problem
+from playledger_schemas.commands import (
+    GitInventory,
+    GitPlaybookSource,
+    GitRoleSource,
+    JobSpec,
+    UrlInventory,
+)
+
+SECRET_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+"""Headers whose value is a secret: never carried in a command (they would sit in the stream)."""
+
+Problem = tuple[str, str]
+
+
+def spec_problems(spec: JobSpec, *, allow_file: bool, allow_http: bool) -> list[Problem]:
+    """Problems of the git and URL parts (a local source is checked on disk by each door)."""
+    problems: list[Problem] = []
+    source = spec.source
+    match source:
+        case GitPlaybookSource() | GitRoleSource():
+            if why := repo_url_problem(source.repo, allow_file=allow_file, allow_http=allow_http):
+                problems.append(("source.repo", f"repository URL {why}"))
+            if why := lexical_problem(source.path, REPOSITORY):
+                problems.append(("source.path", why))
+    inventory = spec.inventory
+    match inventory:
+        case GitInventory():
+            if why := repo_url_problem(inventory.repo, allow_file=allow_file, allow_http=allow_http):
+                problems.append(("inventory.repo", f"repository URL {why}"))
+            if why := lexical_problem(inventory.path, REPOSITORY):
+                problems.append(("inventory.path", why))
+        case UrlInventory():
+            if "@" in inventory.url.split("://", 1)[1].split("/", 1)[0]:
+                problems.append(
+                    ("inventory.url", "must not carry credentials (they would be stored in the stream)")
+                )
+            if inventory.url.startswith("http://") and not allow_http:
+                problems.append(
+                    (
+                        "inventory.url",
+                        "uses plain http://, which this installation does not allow (use https)",
+                    )
+                )
+            for name in inventory.headers:
+                if name.lower() in SECRET_HEADERS:
+                    problems.append(
+                        (
+                            f"inventory.headers.{name}",
+                            "carries a secret, which a command must never hold (it would be stored in"
+                            " the stream); reference a stored credential once they are available",
+                        )
+                    )
+    return problems

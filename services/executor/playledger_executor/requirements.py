@@ -1,0 +1,109 @@
+"""A checkout's ``requirements.yml`` files, installed with ``ansible-galaxy`` for one job.
+
+``requirements.yml`` and ``collections/requirements.yml`` install collections (and the roles
+a top-level file lists), ``roles/requirements.yml`` installs roles. Each file is installed once
+into ``<cache>/galaxy/<sha256 of the file>/`` and copied into the job's private dir, whose
+paths the run gets in ``ANSIBLE_COLLECTIONS_PATH`` / ``ANSIBLE_ROLES_PATH``. ``ansible-galaxy``
+runs in the checkout (so ``type: file`` entries may name paths inside the repository).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from playledger_executor.errors import SourceError
+from playledger_executor.tools import last_error, run_tool
+
+FILES: Final = ("requirements.yml", "collections/requirements.yml", "roles/requirements.yml")
+INSTALL_TIMEOUT_S: Final = 600.0
+
+
+class RequirementsError(SourceError):
+    """``ansible-galaxy`` could not install a requirements file."""
+
+
+async def install_requirements(checkout: Path, private_dir: Path, cache_root: Path) -> dict[str, str]:
+    """Install every requirements file of ``checkout``; the variables that make the run use them."""
+    collections: list[str] = []
+    roles: list[str] = []
+    for name in FILES:
+        file = checkout / name
+        if not await asyncio.to_thread(_inside, file, checkout):
+            continue
+        body = file.read_bytes()
+        cached = cache_root / "galaxy" / hashlib.sha256(body).hexdigest()
+        if not cached.is_dir():
+            await _install(name, body, checkout, private_dir, cached)
+        target = private_dir / "requirements" / name.replace("/", "-").removesuffix(".yml")
+        await asyncio.to_thread(shutil.copytree, cached, target, symlinks=True)
+        collections.append(str(target / "collections"))
+        roles.append(str(target / "roles"))
+    if not collections:
+        return {}
+    return {"ANSIBLE_COLLECTIONS_PATH": ":".join(collections), "ANSIBLE_ROLES_PATH": ":".join(roles)}
+
+
+def _inside(file: Path, checkout: Path) -> bool:
+    """A regular file that, symlinks followed, stays inside the checkout."""
+    return file.is_file() and file.resolve().is_relative_to(checkout.resolve())
+
+
+async def _install(name: str, body: bytes, checkout: Path, private_dir: Path, cached: Path) -> None:
+    try:
+        parsed: Any = yaml.safe_load(body)
+    except yaml.YAMLError:
+        msg = f"{name} is not valid YAML"
+        raise RequirementsError(msg) from None
+    kinds = _kinds(name, parsed)
+    staging = cached.with_name(f"{cached.name}.tmp-{private_dir.name}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        for kind in kinds:
+            dest = staging / ("collections" if kind == "collection" else "roles")
+            dest.mkdir(parents=True, exist_ok=True)
+            await _galaxy(name, kind, checkout / name, dest, checkout, private_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    for sub in ("collections", "roles"):
+        (staging / sub).mkdir(parents=True, exist_ok=True)
+    try:
+        staging.rename(cached)
+    except OSError:  # another job installed the same file first: theirs is as good
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _kinds(name: str, parsed: Any) -> list[str]:
+    if name == "roles/requirements.yml" or isinstance(parsed, list):
+        return ["role"]
+    if not isinstance(parsed, dict):
+        msg = f"{name} must be a mapping with 'collections' and/or 'roles', or a list of roles"
+        raise RequirementsError(msg)
+    return [kind for key, kind in (("collections", "collection"), ("roles", "role")) if parsed.get(key)]
+
+
+async def _galaxy(name: str, kind: str, file: Path, dest: Path, checkout: Path, private_dir: Path) -> None:
+    result = await run_tool(
+        "ansible-galaxy",
+        kind,
+        "install",
+        "-r",
+        str(file),
+        "-p",
+        str(dest),
+        private_dir=private_dir,
+        cwd=checkout,
+        timeout_s=INSTALL_TIMEOUT_S,
+    )
+    if result.rc is None:
+        msg = f"installing {name} did not finish within {INSTALL_TIMEOUT_S:g}s"
+        raise RequirementsError(msg)
+    if result.rc != 0:
+        msg = f"installing {name} with ansible-galaxy failed: {last_error(result.stdout + result.stderr)}"
+        raise RequirementsError(msg)
