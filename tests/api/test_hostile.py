@@ -16,6 +16,7 @@ from playledger_cli.embedded import NatsServer
 from playledger_common.settings import ApiSettings
 from playledger_schemas.limits import command_limit
 from playledger_schemas.subjects import COMMANDS_STREAM
+from tests.api.conftest import admin_headers
 from tests.api.test_submit import JOB, problem
 
 pytestmark = pytest.mark.integration
@@ -48,13 +49,13 @@ async def test_a_body_just_under_max_payload_is_413_and_the_api_keeps_its_connec
     async with AsyncTestClient(app=create_app(roomy)) as client:
         max_payload = client.app.state.services.bus.nc.max_payload
         limit = command_limit(max_payload)
-        headers = {"content-type": "application/json"}
+        headers = {"content-type": "application/json", **admin_headers(roomy)}
         near = await client.post("/api/v1/jobs", content=padded(1_048_300), headers=headers)
         assert near.status_code == 413, near.text
         assert f"more than the limit of {limit}" in problem(near)["detail"]
         fits = await client.post("/api/v1/jobs", content=padded(limit - 300), headers=headers)
         assert fits.status_code == 202, fits.text
-        after = await client.post("/api/v1/jobs", json=JOB)
+        after = await client.post("/api/v1/jobs", json=JOB, headers=admin_headers(roomy))
         assert after.status_code == 202
         assert (await client.get("/health")).status_code == 200
     assert await stored_commands(js) == 2

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.config import SchemathesisConfig
 
 from playledger_cli.embedded import NatsServer, free_port
-from tests.api.conftest import create_read_models
+from tests.api.conftest import auth_env, create_read_models, key_headers
 from tests.conftest import create_database, drop_database, with_database
 from tests.processes import service
 
@@ -45,9 +45,13 @@ async def _fresh_database(postgres_url: str) -> str:
     return name
 
 
+@pytest.fixture(name="work", scope="module")
+def fx_work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("schemathesis")
+
+
 @pytest.fixture(name="api_url", scope="module")
-def fx_api_url(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[str]:
-    work = tmp_path_factory.mktemp("schemathesis")
+def fx_api_url(work: Path, postgres_url: str) -> Iterator[str]:
     nats = NatsServer(store_dir=work / "nats").start()
     port = free_port()
     database = asyncio.run(_fresh_database(postgres_url))
@@ -57,6 +61,9 @@ def fx_api_url(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> I
         "PLAYLEDGER_DATABASE_URL": with_database(postgres_url, database),
         "PLAYLEDGER_API_PORT": str(port),
         "PLAYLEDGER_MAX_WAIT_S": "1",
+        **auth_env(work),  # auth on, as in production; the cases are sent with the admin key
+        # the document declares /metrics keyed (metrics:read); served open it would differ from it
+        "PLAYLEDGER_METRICS_AUTH": "key",
     }
     url = f"http://127.0.0.1:{port}"
     try:
@@ -85,9 +92,12 @@ def fx_api_schema(api_url: str) -> schemathesis.schemas.BaseSchema:
     return loaded.exclude(operation_id=["streamJobEvents", "streamLifecycleEvents"])
 
 
-def test_the_api_keeps_to_its_openapi_document(api_schema: schemathesis.schemas.BaseSchema) -> None:
+def test_the_api_keeps_to_its_openapi_document(
+    api_schema: schemathesis.schemas.BaseSchema, work: Path
+) -> None:
     """Each operation in turn (schemathesis' pytest plugin does not run on pytest 9 yet)."""
     failures: list[str] = []
+    headers = key_headers(work / "admin-key")
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) >= 8
     for operation in operations:
@@ -97,7 +107,7 @@ def test_the_api_keeps_to_its_openapi_document(api_schema: schemathesis.schemas.
             max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
         )
         def conforms(case: schemathesis.Case) -> None:
-            case.call_and_validate(timeout=10)
+            case.call_and_validate(headers=headers, timeout=10)
 
         try:
             conforms()

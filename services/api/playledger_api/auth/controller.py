@@ -51,7 +51,7 @@ class KeyController(Controller):
         "/",
         status_code=201,
         operation_id="createKey",
-        responses=problems(401, 403, 422, 503),
+        responses=problems(400, 401, 403, 422, 503),
         **requires("admin"),
     )
     async def create(self, request: Request[Any, Any, Any], services: ServicesDep) -> CreatedKey:
