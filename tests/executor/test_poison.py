@@ -3,12 +3,14 @@ consumer goes on with the next one. The failure is injected by wrapping the real
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 
 import pytest
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerInfo
 
 from playledger_common.consumers import INTAKE, MAX_DELIVER, run_consumer
 from playledger_common.outcome import Ack, Poison, Retry, backoff_s, settled
@@ -58,6 +60,16 @@ def breaking(real: Any, calls: Counter[str]) -> Any:
     return wrapper
 
 
+async def settled_consumer(js: JetStreamContext, name: str, limit_s: float = 10) -> ConsumerInfo:
+    """The consumer once nothing is pending: a command is acked just after its job's terminal event."""
+    deadline = asyncio.get_running_loop().time() + limit_s
+    while True:
+        info = await js.consumer_info(COMMANDS_STREAM, name)
+        if info.num_ack_pending == 0 or asyncio.get_running_loop().time() > deadline:
+            return info
+        await asyncio.sleep(0.1)
+
+
 async def test_a_submit_whose_handlers_always_raise_is_rejected_after_max_deliver(
     js: JetStreamContext, settings: ExecutorSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -75,7 +87,7 @@ async def test_a_submit_whose_handlers_always_raise_is_rejected_after_max_delive
         await submit(js, "good-after", spec("ok.yml"))
         assert isinstance(await wait_terminal(js, "good-after"), JobSucceeded)
         for name in (INTAKE, run_consumer("normal")):
-            info = await js.consumer_info(COMMANDS_STREAM, name)
+            info = await settled_consumer(js, name)
             assert info.num_ack_pending == 0
             assert info.num_redelivered == 0
     assert [type(e) for e in await job_events(js, BROKEN)] == [JobRejected]

@@ -22,6 +22,7 @@ import psutil
 
 from playledger_cli.embedded import NatsServer, free_port, wait_for_port
 from playledger_executor.proctree import snapshot
+from tests.api.conftest import auth_env, key_headers
 from tests.executor.support import LOCAL, executor_env
 
 COMPONENTS = ("nats", "postgres", "projector", "executor", "api")
@@ -187,6 +188,7 @@ class Cluster:
                 "PLAYLEDGER_SHUTDOWN_GRACE_S": "20",
                 "PLAYLEDGER_API_PORT": str(self.api_port),
                 "PLAYLEDGER_LOG_LEVEL": "INFO",
+                **auth_env(self.root),  # auth on, as in production (the harness sends the admin key)
             }
         )
         logs = self.root / "logs"
@@ -199,6 +201,11 @@ class Cluster:
         for service in self.services.values():
             service.start()
         wait_for_port("127.0.0.1", self.api_port, timeout=60)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The API's bootstrap admin key (written by the API when it first starts)."""
+        return key_headers(self.root / "admin-key")
 
     def executors(self) -> list[Service]:
         return [s for name, s in self.services.items() if name.startswith("executor")]

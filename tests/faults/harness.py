@@ -166,7 +166,9 @@ class Run:
 
     async def submit(self, job: Job) -> None:
         """Until accepted; a 503 or a lost answer is retried with the same id (idempotent)."""
-        async with httpx.AsyncClient(base_url=self.cluster.api_url, timeout=10.0) as client:
+        async with httpx.AsyncClient(
+            base_url=self.cluster.api_url, headers=self.cluster.headers, timeout=10.0
+        ) as client:
             while True:
                 try:
                     if job.via == "http":
@@ -209,7 +211,9 @@ class Run:
 
     async def tail(self, job: Job) -> None:
         """``GET /events?after=<last seq>`` until the terminal event; reconnects on any failure."""
-        async with httpx.AsyncClient(base_url=self.cluster.api_url, timeout=5.0) as client:
+        async with httpx.AsyncClient(
+            base_url=self.cluster.api_url, headers=self.cluster.headers, timeout=5.0
+        ) as client:
             while True:
                 after = job.tailed[-1] if job.tailed else 0
                 try:
@@ -232,7 +236,7 @@ class Run:
     async def stream(self, job: Job) -> None:
         """The job's SSE stream, resumed with ``Last-Event-ID`` after every failure, until ``end``."""
         async with httpx.AsyncClient(
-            base_url=self.cluster.api_url, timeout=httpx.Timeout(5.0, read=20.0)
+            base_url=self.cluster.api_url, headers=self.cluster.headers, timeout=httpx.Timeout(5.0, read=20.0)
         ) as client:
             while True:
                 headers = {"Last-Event-ID": str(job.streamed[-1])} if job.streamed else {}
@@ -311,7 +315,9 @@ class Run:
         """Until the hurt component answers again (the API's /health; others: a moment)."""
         if component != "api":
             return
-        async with httpx.AsyncClient(base_url=self.cluster.api_url, timeout=2.0) as client:
+        async with httpx.AsyncClient(
+            base_url=self.cluster.api_url, headers=self.cluster.headers, timeout=2.0
+        ) as client:
             for _ in range(300):
                 try:
                     if (await client.get("/health")).status_code == 200:
