@@ -279,3 +279,16 @@ def test_auth_on_needs_a_server_secret(settings: ApiSettings, tmp_path: Any) -> 
     short.write_text("tooshort", encoding="utf-8")
     with pytest.raises(ConfigError, match="at least 32 bytes"):
         create_app(msgspec.structs.replace(settings, auth_secret_file=short))
+
+
+async def test_every_valid_key_may_read_its_own_record_and_nothing_else_about_keys(
+    app_client: AsyncTestClient[Any],
+) -> None:
+    reader, reader_id = await make_key(app_client, ["jobs:read"], name="reader")
+    mine = await app_client.get("/api/v1/keys/current", headers=bearer(reader))
+    assert mine.status_code == 200, mine.text
+    assert (mine.json()["id"], mine.json()["scopes"]) == (reader_id, ["jobs:read"])
+    assert reader not in mine.text  # never the secret
+    assert (await app_client.get("/api/v1/keys", headers=bearer(reader))).status_code == 403
+    anonymous = await app_client.get("/api/v1/keys/current", headers={"Authorization": ""})
+    assert anonymous.status_code == 401

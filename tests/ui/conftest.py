@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from tests.stack import Stack, running_stack
 
@@ -65,9 +66,16 @@ def fx_browser(stack: Stack) -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture(name="page")
-def fx_page(browser: Browser) -> Iterator[Page]:
+def signed_in(browser: Browser, key: str) -> BrowserContext:
+    """A browser context whose dashboard pages start with ``key`` entered (as the sign-in form does)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script(f"sessionStorage.setItem('playledger.apiKey', {json.dumps(key)})")
+    return context
+
+
+@pytest.fixture(name="page")
+def fx_page(browser: Browser, stack: Stack) -> Iterator[Page]:
+    context = signed_in(browser, stack.headers["Authorization"].removeprefix("Bearer "))
     page = context.new_page()
     problems: list[str] = []
     # JavaScript errors and CSP violations fail the test; the browser's own notes on HTTP errors the
@@ -88,10 +96,10 @@ def fx_page(browser: Browser) -> Iterator[Page]:
 
 @pytest.fixture(name="stack")
 def fx_stack(nats_url: str, database_url: str, tmp_path: Path) -> Iterator[Stack]:
-    # Auth off: the dashboard cannot send an API key yet (its EventSource streams cannot set
-    # headers; a key entry and a cookie or query credential are issue 16's open follow-up).
+    # Auth on, as in production: the dashboard sends the key entered in its header with every
+    # request, its SSE streams included (they are read with fetch, which can set headers).
     with running_stack(
-        nats_url, database_url, tmp_path, {"printer.yml": SLOW_PRINTER, "sleep.yml": SLEEP}, auth=False
+        nats_url, database_url, tmp_path, {"printer.yml": SLOW_PRINTER, "sleep.yml": SLEEP}
     ) as stack:
         yield stack
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.stack import Stack
-from tests.ui.conftest import LOCAL_VARS, screenshot
+from tests.ui.conftest import LOCAL_VARS, screenshot, signed_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -24,14 +24,16 @@ def submit(stack: Stack, playbook: str, hosts: list[str], extra_vars: dict[str, 
         "inventory": {"type": "inline", "hosts": hosts, "vars": LOCAL_VARS},
         "extra_vars": extra_vars or {},
     }
-    response = httpx.post(f"{stack.url}/api/v1/jobs", json=body, timeout=30)
+    response = httpx.post(f"{stack.url}/api/v1/jobs", json=body, headers=stack.headers, timeout=30)
     assert response.status_code == 202, response.text
     job_id: str = response.json()["id"]
     return job_id
 
 
 def job(stack: Stack, job_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = httpx.get(f"{stack.url}/api/v1/jobs/{job_id}", timeout=30).json()
+    body: dict[str, Any] = httpx.get(
+        f"{stack.url}/api/v1/jobs/{job_id}", headers=stack.headers, timeout=30
+    ).json()
     return body
 
 
@@ -81,7 +83,7 @@ def test_list_shows_jobs_live_and_the_job_view_streams_output_through_an_api_res
 
     # what the browser shows is ansible's stdout exactly: no line missing or doubled by the resume
     shown = page.locator("#output").inner_text()
-    logs = httpx.get(f"{stack.url}/api/v1/jobs/{job_id}/logs", timeout=30).text
+    logs = httpx.get(f"{stack.url}/api/v1/jobs/{job_id}/logs", headers=stack.headers, timeout=30).text
     expected = ANSI.sub("", logs).replace("\r\n", "\n")
     assert shown.rstrip("\n") == expected.rstrip("\n")
     assert shown.count("line 17 of 40") == 2  # one debug line per host: web1 and web2
@@ -145,3 +147,44 @@ def test_launch_form_reports_the_api_validation_error(stack: Stack, page: Page) 
         "$.source.path: does not exist in the projects directory"
     )
     assert "/ui/launch.html" in page.url
+
+
+def test_a_key_without_jobs_cancel_sees_no_cancel_button_and_is_refused(
+    stack: Stack, page: Page, browser: Browser
+) -> None:
+    created = httpx.post(
+        f"{stack.url}/api/v1/keys",
+        json={"name": "watcher", "scopes": ["jobs:read"]},
+        headers=stack.headers,
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    job_id = submit(stack, "sleep.yml", ["web1"], {"seconds": 120})
+    wait_for(lambda: job(stack, job_id)["status"] == "running", "the job to start")
+
+    # the admin's page offers cancel ...
+    page.goto(f"{stack.url}/ui/job.html?id={job_id}")
+    expect(page.get_by_role("button", name="Cancel job")).to_be_visible(timeout=20_000)
+
+    # ... a read-only key's page shows the job live but offers no cancel, and the API refuses it
+    context = signed_in(browser, created.json()["key"])
+    watcher = context.new_page()
+    watcher.goto(f"{stack.url}/ui/job.html?id={job_id}")
+    expect(watcher.locator("#live-state")).to_have_attribute("data-state", "live", timeout=20_000)
+    expect(watcher.locator("#title .status")).to_have_attribute("data-status", "running")
+    expect(watcher.get_by_role("button", name="Cancel job")).to_be_hidden()
+    status = watcher.evaluate(
+        """async (id) => (await fetch(`/api/v1/jobs/${id}`, {method: "DELETE",
+               headers: {Authorization: `Bearer ${sessionStorage.getItem("playledger.apiKey")}`}})).status""",
+        job_id,
+    )
+    assert status == 403
+    screenshot(watcher, "job-view-read-only-key")
+    context.close()
+
+    # without any key the dashboard asks for one
+    anonymous = browser.new_context()
+    nobody = anonymous.new_page()
+    nobody.goto(f"{stack.url}/ui/job.html?id={job_id}")
+    expect(nobody.locator("#notice .error")).to_contain_text("Sign in with an API key")
+    anonymous.close()

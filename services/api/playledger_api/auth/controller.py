@@ -10,7 +10,7 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import PathParameter
 from msgspec import Meta
 
-from playledger_api.auth.guard import current_key, requires
+from playledger_api.auth.guard import any_key, current_key, requires
 from playledger_api.auth.keys import KEY_ID_PATTERN, KeyName, KeyRecord, PlaybookPattern, Scope, new_key
 from playledger_api.controllers.params import problems
 from playledger_api.errors import FieldProblem, InvalidRequestError, NotFoundError
@@ -78,6 +78,14 @@ class KeyController(Controller):
             expires_at=body.expires_at,
         )
         return CreatedKey(key=made.key, record=record)
+
+    @get("/current", operation_id="currentKey", responses=problems(401, 503), **any_key())
+    async def current(self, request: Request[Any, Any, Any]) -> KeyRecord:
+        """The key this request was made with: its name, owner and scopes (for a client, such as the
+        dashboard, to offer only what the key may do). Never the secret."""
+        record = current_key(request)
+        assert record is not None  # noqa: S101 - the keys routes are only served with auth on
+        return record
 
     @get("/", operation_id="listKeys", responses=problems(401, 403, 503), **requires("admin"))
     async def list_keys(self, services: ServicesDep) -> KeyList:

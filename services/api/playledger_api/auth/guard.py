@@ -36,6 +36,14 @@ def open_route() -> dict[str, Any]:
     return {"opt": {SCOPE_OPT: OPEN}}
 
 
+ANY_KEY: Final = "any valid key"
+"""``opt["scope"]`` of a route every valid key may call, whatever its scopes."""
+
+
+def any_key() -> dict[str, Any]:
+    return {"opt": {SCOPE_OPT: ANY_KEY}, "security": [{BEARER: []}, {HEADER: []}]}
+
+
 def metrics_route() -> dict[str, Any]:
     """``metrics:read``, unless the server serves metrics open (``PLAYLEDGER_METRICS_AUTH=open``)."""
     keyed = requires("metrics:read")
@@ -70,7 +78,7 @@ class Gate:
         if connection.scope["path"].startswith(self.open_prefixes):
             return
         record = await self.authenticator.verify(presented_key(connection))
-        if not has_scope(record, scope):
+        if scope != ANY_KEY and not has_scope(record, scope):
             msg = f"the API key {record.id!r} lacks the scope {scope!r}"
             raise ForbiddenError(msg)
         connection.state[_KEY_STATE] = record

@@ -110,6 +110,23 @@ async function* messages(body) {
   }
 }
 
+/**
+ * The key in use ({id, name, owner, scopes}), or null when the API runs without auth.
+ * The dashboard offers an action only when the key may do it; the API decides either way.
+ */
+export async function currentKey() {
+  try {
+    return await request("/api/v1/keys/current");
+  } catch (error) {
+    if (error.status === 404) return null; // auth off: no keys routes
+    throw error;
+  }
+}
+
+export function mayDo(key, scope) {
+  return key === null || key.scopes.includes(scope) || key.scopes.includes("admin");
+}
+
 export function setupKeyForm() {
   const form = document.getElementById("key-form");
   const input = document.getElementById("api-key");

@@ -1,6 +1,6 @@
 // One job: header, progress, live output (resumes via Last-Event-ID), hosts, timeline, cancel.
 import { AnsiUp } from "/ui/vendor/ansi_up.js";
-import { blob, duration, el, follow, notice, request, setupKeyForm, statusBadge, when } from "/ui/js/api.js";
+import { blob, currentKey, duration, el, follow, mayDo, notice, request, setupKeyForm, statusBadge, when } from "/ui/js/api.js";
 import { Timeline } from "/ui/js/timeline.js";
 
 setupKeyForm();
@@ -13,6 +13,7 @@ ansi.use_classes = true; // classes, not inline styles: the CSP allows no inline
 const timeline = new Timeline(document.getElementById("timeline"));
 let tasksStarted = 0;
 let job = null;
+let mayCancel = false;
 
 // ---- output: pieces are queued and written once per animation frame, at most FRAME_CHARS at a
 // time, so replaying a big job never blocks the page for long
@@ -85,7 +86,7 @@ function renderJob() {
     ...fact("Reason", job.failure_reason),
   );
   const finished = job.result !== null || job.complete;
-  document.getElementById("cancel").hidden = finished || job.cancel_requested;
+  document.getElementById("cancel").hidden = !mayCancel || finished || job.cancel_requested;
   const p = job.progress;
   // the API's host counts overlap (a changed host is also ok); the bar needs disjoint parts
   const changed = Math.min(p.hosts_changed, p.hosts_ok);
@@ -177,6 +178,11 @@ document.getElementById("full-log").addEventListener("click", async () => {
   }
 });
 
+try {
+  mayCancel = mayDo(await currentKey(), "jobs:cancel");
+} catch (error) {
+  notice(error.status === 401 ? "Sign in with an API key (top right)." : error.message, "error");
+}
 await refresh();
 try {
   await follow(`${base}/stream`, {
