@@ -19,7 +19,10 @@ export class ApiError extends Error {
   }
 }
 
+const SIGN_IN = "Sign in with an API key (top right).";
+
 function problemText(status, problem) {
+  if (status === 401) return SIGN_IN; // missing, unknown, expired or revoked: the same remedy
   if (!problem) return `HTTP ${status}`;
   const fields = (problem.errors || problem.invalid_params || [])
     .map((e) => `${e.path || e.name}: ${e.message || e.reason}`);

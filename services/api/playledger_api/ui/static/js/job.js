@@ -181,7 +181,7 @@ document.getElementById("full-log").addEventListener("click", async () => {
 try {
   mayCancel = mayDo(await currentKey(), "jobs:cancel");
 } catch (error) {
-  notice(error.status === 401 ? "Sign in with an API key (top right)." : error.message, "error");
+  notice(error.message, "error");
 }
 await refresh();
 try {
