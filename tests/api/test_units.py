@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from playledger_api.controllers.stream import _resume_point
+from playledger_api.controllers.params import resume_point
 from playledger_api.cursor import JobCursor, decode_cursor, encode_cursor
 from playledger_api.errors import BadRequestError, InvalidRequestError, _litestar_path
 from playledger_api.logtext import log_piece
@@ -128,13 +128,13 @@ def test_sse_names_and_terminal_kinds() -> None:
 
 
 def test_resume_point() -> None:
-    assert _resume_point(None, None) == 0
-    assert _resume_point(5, None) == 5
-    assert _resume_point(5, "9") == 9
-    assert _resume_point(None, " ") == 0
+    assert resume_point(None, None) == 0
+    assert resume_point(5, None) == 5
+    assert resume_point(5, "9") == 9
+    assert resume_point(None, " ") == 0
     for bad in ("-1", "1.5", "x", "9" * 20):
         with pytest.raises(BadRequestError):
-            _resume_point(None, bad)
+            resume_point(None, bad)
 
 
 def test_framework_field_names_become_json_paths() -> None:

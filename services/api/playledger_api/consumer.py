@@ -11,7 +11,6 @@ while the stream has newer events of the job) is replaced the same way.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable
 from typing import Final
@@ -22,42 +21,14 @@ from nats.js import JetStreamContext
 
 from playledger_api.backlog import MAX_BATCH, Piece, take
 from playledger_api.gate import WriterGate
+from playledger_api.inbox import CONSUMER_HEARTBEAT_S, Inbox
 from playledger_api.metrics import Metrics
 from playledger_api.sse import entry
 from playledger_common import ordered
 from playledger_schemas.subjects import EVENTS_STREAM, job_events_filter
 
-CONSUMER_HEARTBEAT_S: Final = 5.0
 RENEW_RETRY_S: Final = 1.0
 log: Final = logging.getLogger(__name__)
-
-
-class _Queue:
-    """One ordered consumer's messages in a bounded queue. Full means overflowed: the consumer is
-    unsubscribed at once (so the server stops pushing) and replaced once the client has drained the queue.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=size)
-        self.overflowed = False
-        self.subscription: JetStreamContext.PushSubscription | None = None
-        self.closing: asyncio.Task[None] | None = None
-
-    async def on_message(self, msg: Msg) -> None:
-        if self.overflowed:
-            return
-        try:
-            self.queue.put_nowait(msg)
-        except asyncio.QueueFull:
-            self.overflowed = True
-            if self.subscription is not None:
-                self.closing = asyncio.create_task(unsubscribe(self.subscription))
-
-    async def close(self) -> None:
-        if self.closing is not None:
-            await self.closing
-        elif self.subscription is not None:
-            await unsubscribe(self.subscription)
 
 
 async def subscribe(
@@ -76,11 +47,6 @@ async def subscribe(
     )
 
 
-async def unsubscribe(subscription: JetStreamContext.PushSubscription) -> None:
-    with contextlib.suppress(nats.errors.Error):
-        await subscription.unsubscribe()
-
-
 async def behind(js: JetStreamContext, job_id: str, position: int) -> bool:
     """The stream holds an event of the job after ``position`` (so a consumer idle there has stalled)."""
     try:
@@ -90,10 +56,10 @@ async def behind(js: JetStreamContext, job_id: str, position: int) -> bool:
     return (last.seq or 0) > position
 
 
-async def _renew(js: JetStreamContext, job_id: str, after: int, old: _Queue, size: int) -> _Queue:
+async def _renew(js: JetStreamContext, job_id: str, after: int, old: Inbox, size: int) -> Inbox:
     """Replace a queue by a fresh consumer starting right after ``after``."""
     await old.close()
-    fresh = _Queue(size)
+    fresh = Inbox(size)
     fresh.subscription = await subscribe(js, job_id, after, fresh.on_message)
     return fresh
 
@@ -113,13 +79,13 @@ async def own_events(
     Ends after the terminal event, or as soon as ``enough(position)`` says the client may
     continue elsewhere (the shared feed now covers it).
     """
-    feed = _Queue(buffer)  # not subscribed yet: the loop subscribes (and retries when NATS is busy)
+    feed = Inbox(buffer)  # not subscribed yet: the loop subscribes (and retries when NATS is busy)
     gate = WriterGate(job_id, metrics)
     last_sent = after
     stalled, subscribed = True, False
     try:
         while True:
-            if stalled or (feed.overflowed and feed.queue.empty()):
+            if stalled or (feed.drained):
                 try:
                     feed = await _renew(js, job_id, last_sent, feed, buffer)
                 except (nats.errors.Error, TimeoutError) as exc:

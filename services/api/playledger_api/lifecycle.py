@@ -10,60 +10,33 @@ stopped — nothing is dropped and nothing is sent twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
-from typing import Final
 
-import nats.errors
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from playledger_api.inbox import CONSUMER_HEARTBEAT_S, Inbox
 from playledger_api.sse import KEEPALIVE, encode_event, sse_event_name
-from playledger_schemas.subjects import EVENTS_STREAM, LIFECYCLE_EVENTS, job_id_of_subject, kind_of
-
-CONSUMER_HEARTBEAT_S: Final = 5.0
-
-
-class _Inbox:
-    """Messages in arrival order until the first one that does not fit; after that, none."""
-
-    def __init__(self, size: int) -> None:
-        self.queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=size)
-        self.overflowed = False
-
-    async def on_message(self, msg: Msg) -> None:
-        if self.overflowed:
-            return
-        try:
-            self.queue.put_nowait(msg)
-        except asyncio.QueueFull:
-            self.overflowed = True
+from playledger_common import ordered
+from playledger_schemas.subjects import LIFECYCLE_EVENTS, job_id_of_subject, kind_of
 
 
 def _start(after: int) -> ConsumerConfig:
     """From the client's position, or only what happens from now on for a fresh client."""
-    if after > 0:
-        return ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1)
-    return ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
+    return ordered.after(after) if after > 0 else ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
 
 
 async def lifecycle_stream(
     js: JetStreamContext, after: int, *, heartbeat_s: float, buffer: int
 ) -> AsyncIterator[bytes]:
     """SSE bytes: ``id`` = stream sequence, ``event`` = kind (``job.queued``…), ``data`` = the event."""
-    inbox = _Inbox(buffer)
-    subscription = await js.subscribe(
-        LIFECYCLE_EVENTS,
-        stream=EVENTS_STREAM,
-        cb=inbox.on_message,
-        ordered_consumer=True,
-        idle_heartbeat=CONSUMER_HEARTBEAT_S,
-        config=_start(after),
+    inbox = Inbox(buffer)
+    inbox.subscription = await ordered.follow(
+        js, LIFECYCLE_EVENTS, inbox.on_message, config=_start(after), idle_heartbeat_s=CONSUMER_HEARTBEAT_S
     )
     last = after
     try:
-        while not (inbox.overflowed and inbox.queue.empty()):
+        while not inbox.drained:
             try:
                 async with asyncio.timeout(heartbeat_s):
                     msg = await inbox.queue.get()
@@ -77,5 +50,4 @@ async def lifecycle_stream(
             last = seq
             yield encode_event(seq, sse_event_name(kind_of(msg.subject, job_id)), msg.data)
     finally:
-        with contextlib.suppress(nats.errors.Error):
-            await subscription.unsubscribe()
+        await inbox.close()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Final
 
 from litestar import Request
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import PathParameter
+from litestar.params import HeaderParameter, PathParameter, QueryParameter
 
 from playledger_api.errors import PROBLEM_JSON, BadRequestError, FieldProblem, Problem
 from playledger_schemas.ids import JOB_ID_PATTERN
@@ -51,3 +52,31 @@ def reject_unknown_query(request: Request[Any, Any, Any], allowed: frozenset[str
     if unknown:
         errors = [FieldProblem(path=f"query.{name}", message="unknown query parameter") for name in unknown]
         raise BadRequestError.of(errors)
+
+
+def resume_point(
+    after: Annotated[
+        int | None, QueryParameter(ge=0, description="Resume after this event id (a stream sequence).")
+    ] = None,
+    last_event_id: Annotated[
+        str | None,
+        HeaderParameter(
+            name="Last-Event-ID", description="Set by EventSource on reconnect; wins over ``after``."
+        ),
+    ] = None,
+) -> int:
+    """Where an SSE client resumes: after its ``Last-Event-ID`` (set by EventSource), else ``after``, else 0."""
+    if last_event_id is not None and last_event_id.strip():
+        text = last_event_id.strip()
+        if not text.isdigit() or len(text) > 19:
+            problem = FieldProblem(
+                path="header.Last-Event-ID", message="must be an event id (a stream sequence)"
+            )
+            raise BadRequestError.at(problem)
+        return int(text)
+    return after or 0
+
+
+RESUME_POINT: Final = {"start": Provide(resume_point, sync_to_thread=False)}
+"""The ``start`` dependency of every SSE handler (its two parameters appear in the OpenAPI document)."""
+ResumePoint = NamedDependency[int]

@@ -4,15 +4,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get
-from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import Stream
 
 from playledger_api.auth.guard import requires
-from playledger_api.controllers.params import JobIdPath, problems, reject_unknown_query
-from playledger_api.errors import BadRequestError, FieldProblem, JobNotFoundError
+from playledger_api.controllers.params import (
+    RESUME_POINT,
+    JobIdPath,
+    ResumePoint,
+    problems,
+    reject_unknown_query,
+)
+from playledger_api.errors import JobNotFoundError
 from playledger_api.lifecycle import lifecycle_stream
 from playledger_api.live import job_event_stream
 from playledger_api.services import ServicesDep
@@ -30,6 +35,7 @@ class StreamController(Controller):
         operation_id="streamJobEvents",
         media_type="text/event-stream",
         responses=problems(400, 401, 403, 404, 503),
+        dependencies=RESUME_POINT,
         **requires("jobs:read"),
     )
     async def stream(
@@ -37,15 +43,7 @@ class StreamController(Controller):
         request: Request[Any, Any, Any],
         job_id: JobIdPath,
         services: ServicesDep,
-        after: Annotated[
-            int | None, QueryParameter(ge=0, description="Resume after this event id (a stream sequence).")
-        ] = None,
-        last_event_id: Annotated[
-            str | None,
-            HeaderParameter(
-                name="Last-Event-ID", description="Set by EventSource on reconnect; wins over ``after``."
-            ),
-        ] = None,
+        start: ResumePoint,
     ) -> Stream:
         """Server-Sent Events: ``id`` = stream sequence, ``event`` = kind (``job.started``, ``runner_on_ok``, ...).
 
@@ -54,7 +52,6 @@ class StreamController(Controller):
         (``: keepalive``) keep idle connections open. Nothing is ever dropped for a slow client.
         """
         reject_unknown_query(request, frozenset({"after"}))
-        start = _resume_point(after, last_event_id)
         last = await services.bus.last_event(job_id)
         if last is None and not await services.bus.was_submitted(job_id):
             raise JobNotFoundError(job_id)
@@ -87,21 +84,14 @@ class LifecycleStreamController(Controller):
         operation_id="streamLifecycleEvents",
         media_type="text/event-stream",
         responses=problems(400, 401, 403, 503),
+        dependencies=RESUME_POINT,
         **requires("jobs:read"),
     )
     async def stream(
         self,
         request: Request[Any, Any, Any],
         services: ServicesDep,
-        after: Annotated[
-            int | None, QueryParameter(ge=0, description="Resume after this event id (a stream sequence).")
-        ] = None,
-        last_event_id: Annotated[
-            str | None,
-            HeaderParameter(
-                name="Last-Event-ID", description="Set by EventSource on reconnect; wins over ``after``."
-            ),
-        ] = None,
+        start: ResumePoint,
     ) -> Stream:
         """Server-Sent Events of every job's lifecycle: ``job.queued``, ``job.started``, the terminal kinds.
 
@@ -110,7 +100,6 @@ class LifecycleStreamController(Controller):
         that reconnects with ``Last-Event-ID`` gets exactly what it missed.
         """
         reject_unknown_query(request, frozenset({"after"}))
-        start = _resume_point(after, last_event_id)
         settings = services.settings
         return _sse(
             lifecycle_stream(
@@ -120,18 +109,6 @@ class LifecycleStreamController(Controller):
                 buffer=settings.sse_buffer_events,
             )
         )
-
-
-def _resume_point(after: int | None, last_event_id: str | None) -> int:
-    if last_event_id is not None and last_event_id.strip():
-        text = last_event_id.strip()
-        if not text.isdigit() or len(text) > 19:
-            problem = FieldProblem(
-                path="header.Last-Event-ID", message="must be an event id (a stream sequence)"
-            )
-            raise BadRequestError.at(problem)
-        return int(text)
-    return after or 0
 
 
 async def _only(message: bytes) -> AsyncIterator[bytes]:

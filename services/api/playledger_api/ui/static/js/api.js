@@ -130,15 +130,31 @@ export function mayDo(key, scope) {
   return key === null || key.scopes.includes(scope) || key.scopes.includes("admin");
 }
 
-export function setupKeyForm() {
-  const form = document.getElementById("key-form");
-  const input = document.getElementById("api-key");
+const NAV = [
+  ["/ui/", "Jobs"],
+  ["/ui/launch.html", "Launch"],
+  ["/ui/overview.html", "Overview"],
+  ["/schema", "API"],
+];
+
+/** The header every page shares (home link, navigation, API key form), rendered into `#top`. */
+export function pageHeader() {
+  const input = el("input", { id: "api-key", type: "password", autocomplete: "off", placeholder: "API key (pl_…)" });
   input.value = apiKey();
+  const form = el(
+    "form",
+    { class: "key", id: "key-form" },
+    el("label", { for: "api-key", class: "visually-hidden" }, "API key"),
+    input,
+    el("button", { type: "submit" }, "Sign in"),
+  );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     sessionStorage.setItem(KEY, input.value.trim());
     location.reload();
   });
+  const nav = el("nav", { "aria-label": "Main" }, ...NAV.map(([href, text]) => el("a", { href }, text)));
+  document.getElementById("top").replaceChildren(el("a", { href: "/ui/" }, "playledger"), nav, form);
 }
 
 export function notice(text, kind = "") {

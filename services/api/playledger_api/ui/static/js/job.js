@@ -1,9 +1,9 @@
 // One job: header, progress, live output (resumes via Last-Event-ID), hosts, timeline, cancel.
 import { AnsiUp } from "/ui/vendor/ansi_up.js";
-import { blob, currentKey, duration, el, follow, mayDo, notice, request, setupKeyForm, statusBadge, when } from "/ui/js/api.js";
+import { blob, currentKey, duration, el, follow, mayDo, notice, request, pageHeader, statusBadge, when } from "/ui/js/api.js";
 import { Timeline } from "/ui/js/timeline.js";
 
-setupKeyForm();
+pageHeader();
 
 const jobId = new URLSearchParams(location.search).get("id") || "";
 const base = `/api/v1/jobs/${encodeURIComponent(jobId)}`;

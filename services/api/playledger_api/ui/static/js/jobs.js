@@ -1,7 +1,7 @@
 // The job list: newest first, filters, live updates from the lifecycle event stream.
-import { duration, el, follow, notice, request, setupKeyForm, statusBadge, when } from "/ui/js/api.js";
+import { duration, el, follow, notice, request, pageHeader, statusBadge, when } from "/ui/js/api.js";
 
-setupKeyForm();
+pageHeader();
 
 const tbody = document.getElementById("jobs");
 const more = document.getElementById("more");

@@ -1,7 +1,7 @@
 // Launch a local playbook on a list of hosts: the same body `POST /api/v1/jobs` takes from any client.
-import { notice, request, setupKeyForm } from "/ui/js/api.js";
+import { notice, request, pageHeader } from "/ui/js/api.js";
 
-setupKeyForm();
+pageHeader();
 
 const form = document.getElementById("launch");
 

@@ -1,7 +1,7 @@
 // The statistics endpoint as pictures: now, the last 24 hours by outcome, and per playbook.
-import { el, follow, notice, request, setupKeyForm } from "/ui/js/api.js";
+import { el, follow, notice, request, pageHeader } from "/ui/js/api.js";
 
-setupKeyForm();
+pageHeader();
 
 const SVG = "http://www.w3.org/2000/svg";
 const seconds = (s) => (s === null || s === undefined ? "–" : s < 60 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`);
