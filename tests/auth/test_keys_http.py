@@ -245,6 +245,16 @@ async def test_the_openapi_document_declares_the_schemes_and_each_operations_sco
         assert "security" not in doc["paths"][path]["get"]
 
 
+async def test_open_metrics_are_open_in_the_openapi_document_too(settings: ApiSettings) -> None:
+    """``PLAYLEDGER_METRICS_AUTH=open`` (the default): served without a key and documented so."""
+    opened = msgspec.structs.replace(settings, metrics_auth="open")
+    async with AsyncTestClient(app=create_app(opened)) as client:
+        assert (await client.get("/metrics")).status_code == 200
+        operation = (await client.get("/schema/openapi.json")).json()["paths"]["/metrics"]["get"]
+        assert "security" not in operation
+        assert "401" not in operation["responses"]
+
+
 class _Records(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)

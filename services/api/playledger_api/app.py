@@ -28,7 +28,7 @@ from playledger_api.auth.keystore import KeyStore
 from playledger_api.auth.quota import SubmitQuota
 from playledger_api.bus import Bus
 from playledger_api.controllers.jobs import JobController
-from playledger_api.controllers.ops import OpsController
+from playledger_api.controllers.ops import OpsController, metrics_handler
 from playledger_api.controllers.stats import StatsController
 from playledger_api.controllers.stream import LifecycleStreamController, StreamController
 from playledger_api.errors import EXCEPTION_HANDLERS
@@ -106,6 +106,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             LifecycleStreamController,
             StatsController,
             OpsController,
+            metrics_handler(keyed=auth_on and settings.metrics_auth == "key"),
             ui_router(),
             *([KeyController] if auth_on else []),
         ],
@@ -149,12 +150,11 @@ def create_app(settings: ApiSettings) -> Litestar:
 async def _gate(settings: ApiSettings, pool: asyncpg.Pool[asyncpg.Record], server_secret: bytes) -> Gate:
     if settings.auth == "off":
         log.warning("PLAYLEDGER_AUTH=off: every route is served without an API key")
-        return Gate(authenticator=None, metrics_open=True, open_prefixes=())
+        return Gate(authenticator=None, open_prefixes=())
     store = KeyStore(pool)
     if settings.auth_bootstrap_key_file is not None:
         await ensure_bootstrap_key(store, server_secret, settings.auth_bootstrap_key_file)
     return Gate(
         authenticator=Authenticator(store, server_secret, settings.auth_cache_s),
-        metrics_open=settings.metrics_auth == "open",
         open_prefixes=(OPENAPI_PATH,),
     )

@@ -21,7 +21,6 @@ from playledger_api.errors import ForbiddenError
 SCOPE_OPT: Final = "scope"
 OPEN: Final = "open"
 """``opt["scope"]`` of a route anyone may call."""
-METRICS_OPT: Final = "metrics"
 BEARER: Final = "apiKeyBearer"
 HEADER: Final = "apiKeyHeader"
 _KEY_STATE: Final = "api_key"
@@ -44,12 +43,6 @@ def any_key() -> dict[str, Any]:
     return {"opt": {SCOPE_OPT: ANY_KEY}, "security": [{BEARER: []}, {HEADER: []}]}
 
 
-def metrics_route() -> dict[str, Any]:
-    """``metrics:read``, unless the server serves metrics open (``PLAYLEDGER_METRICS_AUTH=open``)."""
-    keyed = requires("metrics:read")
-    return {**keyed, "opt": {**keyed["opt"], METRICS_OPT: True}}
-
-
 def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     """``Authorization: Bearer <key>``, else ``X-API-Key: <key>``; ``None`` when neither is sent."""
     authorization = connection.headers.get("authorization")
@@ -65,7 +58,6 @@ def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
 class Gate:
     authenticator: Authenticator | None
     """``None`` when auth is off (``PLAYLEDGER_AUTH=off``)."""
-    metrics_open: bool
     open_prefixes: tuple[str, ...]
     """Paths served open whatever their handler says (the OpenAPI document and its UI)."""
 
@@ -73,7 +65,7 @@ class Gate:
         if self.authenticator is None:
             return
         scope = handler.opt.get(SCOPE_OPT, "admin")
-        if scope == OPEN or (self.metrics_open and handler.opt.get(METRICS_OPT)):
+        if scope == OPEN:
             return
         if connection.scope["path"].startswith(self.open_prefixes):
             return

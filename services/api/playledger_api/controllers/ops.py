@@ -6,9 +6,10 @@ import logging
 from typing import Final
 
 from litestar import Controller, Response, get
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 
-from playledger_api.auth.guard import metrics_route, open_route
+from playledger_api.auth.guard import open_route, requires
 from playledger_api.controllers.params import problems
 from playledger_api.errors import RETRY_AFTER_S, DependencyUnavailableError, unavailable_dependency
 from playledger_api.models import Check, Health, Readiness
@@ -59,16 +60,26 @@ class OpsController(Controller):
             Readiness(ready=ready, checks=checks), status_code=200 if ready else 503, headers=headers
         )
 
+
+def metrics_handler(*, keyed: bool) -> HTTPRouteHandler:
+    """``/metrics`` as this server serves it (``PLAYLEDGER_METRICS_AUTH``): open, or with ``metrics:read``.
+
+    Built per app, so the OpenAPI document declares a key exactly when the server asks for one.
+    """
+    access = {"responses": problems(401, 403), **requires("metrics:read")} if keyed else open_route()
+
     @get(
         "/metrics",
         operation_id="metrics",
         media_type="text/plain; version=0.0.4",
-        responses=problems(401, 403),
-        **metrics_route(),
+        tags=["operations"],
+        **access,
     )
-    async def metrics(self, services: ServicesDep) -> bytes:
-        """Prometheus metrics of this process (open, or with ``metrics:read`` when ``PLAYLEDGER_METRICS_AUTH=key``)."""
+    async def metrics(services: ServicesDep) -> bytes:
+        """Prometheus metrics of this process."""
         return services.metrics.render()
+
+    return metrics
 
 
 def _nats(services: Services) -> Check:
