@@ -14,7 +14,7 @@ import nats.errors
 import pytest
 
 from playledger_cli.embedded import NatsServer, ServerTls, free_port
-from playledger_common.bus import connect_as
+from playledger_common.bus import connect_as, connect_once
 from playledger_common.settings import CommonSettings
 from tests.api.conftest import auth_env, key_headers
 from tests.auth.certs import Pki, make_pki
@@ -56,11 +56,9 @@ async def test_nats_over_tls_needs_the_ca_and_a_client_certificate(tls_nats: Nat
     without_cert = ssl.create_default_context(cafile=str(pki.ca))
     for context in (without_ca, without_cert):
         with pytest.raises((ssl.SSLError, nats.errors.Error, OSError)):
-            await nats.connect(tls_nats.url, tls=context, max_reconnect_attempts=0, allow_reconnect=False)
+            await connect_once(servers=[tls_nats.url], tls=context, max_reconnect_attempts=0)
     with pytest.raises((ssl.SSLError, nats.errors.Error, OSError)):  # plain text to a TLS-only server
-        await nats.connect(
-            tls_nats.url.replace("tls://", "nats://"), max_reconnect_attempts=0, allow_reconnect=False
-        )
+        await connect_once(servers=[tls_nats.url.replace("tls://", "nats://")], max_reconnect_attempts=0)
 
 
 def test_the_api_over_https_needs_the_ca_and_a_client_certificate(

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-import nats
 from nats.aio.client import Client
 
 from playledger_cli.devstate import RunningDev, data_dir_in_use, probe
 from playledger_cli.errors import CliError
+from playledger_common.bus import connect_once
 from playledger_common.nats_users import Role, inbox_prefix, stored_user
 
 DEFAULT_API_URL: Final = "http://127.0.0.1:8000"
@@ -96,10 +96,9 @@ async def connect_nats(endpoint: Endpoint, name: str, *, role: Role) -> Client:
         failures.append(exc)
 
     try:
-        return await nats.connect(
+        return await connect_once(
             servers=[endpoint.url],
             name=name,
-            allow_reconnect=False,
             connect_timeout=NATS_CONNECT_TIMEOUT_S,
             max_reconnect_attempts=1,
             reconnect_time_wait=0.1,

@@ -105,6 +105,25 @@ async def connect_as(
     return await connect(settings.nats_url, name, watch, **options)
 
 
+REFUSED_CLOSE_S: Final = 1.0
+
+
+async def connect_once(**options: Any) -> _NatsClient:
+    """``nats.connect`` with one try and no reconnects, that leaves nothing open when it fails.
+
+    nats-py (2.16) raises a refused first connection (``allow_reconnect=False``) without
+    closing its socket, which then leaks until the garbage collector finds it.
+    """
+    client = _NatsClient()
+    try:
+        await client.connect(allow_reconnect=False, **options)
+    except BaseException:
+        with contextlib.suppress(Exception):  # after a failed TLS handshake close() never returns
+            await asyncio.wait_for(client.close(), timeout=REFUSED_CLOSE_S)
+        raise
+    return client
+
+
 def client_tls(settings: CommonSettings) -> ssl.SSLContext:
     """Verify the server against ``nats_tls_ca``; present ``nats_tls_cert`` when given."""
     context = ssl.create_default_context(cafile=str(settings.nats_tls_ca) if settings.nats_tls_ca else None)
