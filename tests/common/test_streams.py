@@ -16,6 +16,7 @@ from nats.js.errors import APIError
 from playledger_common.consumers import INTAKE, MAX_DELIVER, durable_consumers, ensure_consumers
 from playledger_common.settings import CommonSettings
 from playledger_common.streams import (
+    allows_atomic_batches,
     commands_stream_config,
     ensure_streams,
     events_stream_config,
@@ -165,13 +166,15 @@ async def test_a_legacy_events_stream_is_migrated_in_place(nc: Client, nats_url:
     js = nc.jetstream()
     settings = CommonSettings(nats_url=nats_url)
     legacy = dataclasses.replace(
-        events_stream_config(settings), subjects=[LEGACY_EVENT_SUBJECTS], republish=None
+        events_stream_config(settings), subjects=[LEGACY_EVENT_SUBJECTS], republish=None, allow_atomic=None
     )
     await js.add_stream(legacy)
     await js.publish("playledger.evt.job.old.job.queued", b"old")
     drift = {d.field for r in await ensure_streams(js, settings) for d in r.drift}
-    assert drift == {"subjects", "republish"}
+    assert drift == {"subjects", "republish", "allow_atomic"}
+    assert not await allows_atomic_batches(js)
     assert await migrate_events_stream(js, settings)
+    assert await allows_atomic_batches(js)
     assert not await migrate_events_stream(js, settings)
     await js.publish(event_subject("new", "job.queued"), b"new")
     assert [r.drift for r in await ensure_streams(js, settings)] == [[], [], []]

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from playledger_cli.embedded import NatsServer
 from playledger_executor.errors import ConflictError
 from playledger_executor.journal import Journal, msg_id, new_event, subject_of
-from playledger_executor.writer import FencedError, JobWriter
+from playledger_executor.writer import MAX_BATCH_EVENTS, FencedError, JobWriter
 from playledger_schemas.codec import encode
 from playledger_schemas.events import (
     JobError,
@@ -47,6 +48,15 @@ async def add_runner_events(writer: JobWriter, job_id: str, count: int) -> None:
         await writer.add(lambda seq, c=writer.runner_events: runner_event(job_id, c, seq))
 
 
+async def add_batch(writer: JobWriter, job_id: str, count: int) -> None:
+    """``count`` runner events in one ``add_all``: atomic batches."""
+    first = writer.runner_events + 1
+    writer.runner_events += count
+    await writer.add_all(
+        [lambda seq, c=counter: runner_event(job_id, c, seq) for counter in range(first, first + count)]
+    )
+
+
 async def succeed(writer: JobWriter, job_id: str) -> None:
     result = ResultData(runner_events=writer.runner_events, last_seq=writer.last_seq)
     await writer.add(lambda seq: new_event(JobSucceeded, job_id=job_id, attempt=1, seq=seq, data=result))
@@ -60,9 +70,9 @@ def assert_gap_free_with_one_terminal(events: list[object], runner_events: int) 
     assert is_terminal(events[-1])  # type: ignore[arg-type]
 
 
-async def test_events_then_one_terminal_in_order(js: JetStreamContext) -> None:
+async def test_events_then_one_terminal_in_order(nc: Client, js: JetStreamContext) -> None:
     journal = Journal(js)
-    writer = JobWriter(js, "w", next_seq=2, stream_seq=await queued(journal, "w"))
+    writer = JobWriter(nc, "w", next_seq=2, stream_seq=await queued(journal, "w"))
     await add_runner_events(writer, "w", 300)
     await succeed(writer, "w")
     events = await job_events(js, "w")
@@ -72,12 +82,12 @@ async def test_events_then_one_terminal_in_order(js: JetStreamContext) -> None:
     assert (await js.stream_info(EVENTS_STREAM)).state.messages == 302
 
 
-async def test_a_resent_event_whose_first_try_landed_is_stored_once(js: JetStreamContext) -> None:
+async def test_a_resent_event_whose_first_try_landed_is_stored_once(nc: Client, js: JetStreamContext) -> None:
     """The ack of the first try was lost: the server refuses the re-send (its expected sequence
     is stale); the writer recognises its own event as the job's last message and goes on."""
     journal = Journal(js)
     stream_seq = await queued(journal, "d")
-    writer = JobWriter(js, "d", next_seq=2, stream_seq=stream_seq)
+    writer = JobWriter(nc, "d", next_seq=2, stream_seq=stream_seq)
     event = runner_event("d", 1, 2)
     await js.publish(subject_of(event), encode(event), headers={"Nats-Msg-Id": msg_id(event)})
     writer.runner_events = 1
@@ -89,9 +99,11 @@ async def test_a_resent_event_whose_first_try_landed_is_stored_once(js: JetStrea
     assert_gap_free_with_one_terminal(events, 2)
 
 
-async def test_a_writer_is_fenced_once_another_executor_ended_the_attempt(js: JetStreamContext) -> None:
+async def test_a_writer_is_fenced_once_another_executor_ended_the_attempt(
+    nc: Client, js: JetStreamContext
+) -> None:
     journal = Journal(js)
-    writer = JobWriter(js, "race", next_seq=2, stream_seq=await queued(journal, "race"))
+    writer = JobWriter(nc, "race", next_seq=2, stream_seq=await queued(journal, "race"))
     await add_runner_events(writer, "race", 3)
     # another executor decided this attempt was lost and ended the job
     state = await journal.state("race")
@@ -121,16 +133,17 @@ async def test_first_event_only_once(js: JetStreamContext) -> None:
         )
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["one-by-one", "batches"])
 async def test_events_written_through_a_nats_server_restart_are_stored_in_order_once(
-    js: JetStreamContext, nats_server: NatsServer
+    nc: Client, js: JetStreamContext, nats_server: NatsServer, batched: bool
 ) -> None:
     """Defects 2 and 3: a publish that failed during the outage is re-sent before anything after
     it, and the terminal event sent while the server is down lands once it is back."""
     journal = Journal(js)
-    writer = JobWriter(js, "o", next_seq=2, stream_seq=await queued(journal, "o"))
+    writer = JobWriter(nc, "o", next_seq=2, stream_seq=await queued(journal, "o"))
     await add_runner_events(writer, "o", 20)
     nats_server.kill()
-    during = asyncio.create_task(add_runner_events(writer, "o", 10))
+    during = asyncio.create_task((add_batch if batched else add_runner_events)(writer, "o", 10))
     await asyncio.sleep(3.0)  # several tries time out while the server is away
     assert not during.done()
     nats_server.start()  # same store and port
@@ -144,3 +157,63 @@ async def test_events_written_through_a_nats_server_restart_are_stored_in_order_
     assert_gap_free_with_one_terminal(events, 30)
     stored = (await js.stream_info(EVENTS_STREAM, subjects_filter=job_events_filter("o"))).state.messages
     assert stored == 32
+
+
+async def test_a_batch_is_stored_whole_in_order_and_split_at_the_limits(
+    nc: Client, js: JetStreamContext
+) -> None:
+    journal = Journal(js)
+    writer = JobWriter(nc, "b", next_seq=2, stream_seq=await queued(journal, "b"))
+    await add_batch(writer, "b", MAX_BATCH_EVENTS * 2 + 3)  # three batches
+    await add_batch(writer, "b", 1)  # a single event: a plain fenced publish
+    await succeed(writer, "b")
+    events = await job_events(js, "b")
+    assert_gap_free_with_one_terminal(events, MAX_BATCH_EVENTS * 2 + 4)
+    batches = set()
+    for stored_seq in range(2, len(events)):
+        raw = await js.get_msg(EVENTS_STREAM, stored_seq)
+        batches.add((raw.headers or {}).get("Nats-Batch-Id"))
+    assert len(batches - {None}) == 3
+
+
+async def test_a_resent_batch_whose_first_try_landed_is_stored_once(nc: Client, js: JetStreamContext) -> None:
+    """Same as a lost ack of one event, for a batch: a second writer in the first one's state
+    re-sends the very same events; the server refuses them and the writer sees they are its own."""
+    journal = Journal(js)
+    stream_seq = await queued(journal, "rb")
+    builds = [lambda seq, c=counter: runner_event("rb", c, seq) for counter in range(1, 6)]
+    events = [build(seq) for seq, build in enumerate(builds, start=2)]
+    same = [lambda _seq, e=event: e for event in events]
+    first = JobWriter(nc, "rb", next_seq=2, stream_seq=stream_seq)
+    await first.add_all(same)
+    again = JobWriter(nc, "rb", next_seq=2, stream_seq=stream_seq)
+    await again.add_all(same)
+    assert again.last_stream_seq == first.last_stream_seq
+    again.runner_events = 5
+    await succeed(again, "rb")
+    assert_gap_free_with_one_terminal(await job_events(js, "rb"), 5)
+
+
+async def test_a_fenced_batch_stores_nothing(nc: Client, js: JetStreamContext) -> None:
+    journal = Journal(js)
+    writer = JobWriter(nc, "fb", next_seq=2, stream_seq=await queued(journal, "fb"))
+    await add_batch(writer, "fb", 3)
+    state = await journal.state("fb")
+    lost = new_event(JobError, job_id="fb", attempt=1, seq=5, data=ResultData(reason="executor lost"))
+    await journal.append(lost, state.stream_seq)
+    with pytest.raises(FencedError):
+        await add_batch(writer, "fb", 4)
+    events = await job_events(js, "fb")
+    assert [type(e) for e in events] == [JobQueued, RunnerEvent, RunnerEvent, RunnerEvent, JobError]
+
+
+async def test_without_atomic_batches_each_event_is_its_own_append(nc: Client, js: JetStreamContext) -> None:
+    """An events stream made before ``allow_atomic`` (until ``playledger streams migrate``)."""
+    journal = Journal(js)
+    writer = JobWriter(nc, "nb", next_seq=2, stream_seq=await queued(journal, "nb"), atomic_batches=False)
+    await add_batch(writer, "nb", 7)
+    await succeed(writer, "nb")
+    events = await job_events(js, "nb")
+    assert_gap_free_with_one_terminal(events, 7)
+    for stored_seq in range(2, len(events) + 1):
+        assert "Nats-Batch-Id" not in ((await js.get_msg(EVENTS_STREAM, stored_seq)).headers or {})

@@ -25,11 +25,12 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from playledger_api.backlog import Ring, feed_floor
-from playledger_api.consumer import RENEW_RETRY_S, behind, subscribe, unsubscribe
+from playledger_api.consumer import RENEW_RETRY_S, behind, subscribe
 from playledger_api.gate import WriterGate
+from playledger_api.inbox import unsubscribe
 from playledger_api.metrics import Metrics
 from playledger_api.sse import entry
-from playledger_common.retry import retrying
+from playledger_common.retry import retried
 
 LINGER_S: Final = 2.0
 """How long a job's consumer outlives its last client."""
@@ -114,10 +115,11 @@ class JobFeed:
 
     async def _subscribe(self) -> JetStreamContext.PushSubscription:
         """Subscribe right after the ring's head, for as long as NATS is busy (``_not_yet``)."""
-        async for attempt in retrying(self._not_yet, attempts=None):
-            with attempt:
-                return await subscribe(self._js, self.job_id, self.ring.head, self._on_message)
-        raise AssertionError  # pragma: no cover - retrying(attempts=None) ends only by returning or raising
+        return await retried(
+            lambda: subscribe(self._js, self.job_id, self.ring.head, self._on_message),
+            self._not_yet,
+            attempts=None,
+        )
 
     def _not_yet(self, exc: Exception) -> bool | float:
         """NATS is busy: wake the clients (they send keepalives) and retry after at most a heartbeat."""

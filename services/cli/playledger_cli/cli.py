@@ -107,7 +107,7 @@ def streams_init(nats_url: str | None) -> None:
 @streams.command("migrate")
 @click.option("--nats-url", envvar="PLAYLEDGER_NATS_URL", default=None, help="Overrides PLAYLEDGER_NATS_URL.")
 def streams_migrate(nats_url: str | None) -> None:
-    """Move a legacy events stream to append subjects with republish (see schemas/README.md)."""
+    """Bring an events stream made by an earlier version to today's config (see schemas/README.md)."""
     from playledger_common.bus import connect
     from playledger_common.settings import CommonSettings, from_env
     from playledger_common.streams import migrate_events_stream

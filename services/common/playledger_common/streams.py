@@ -50,6 +50,7 @@ _CHECKED_FIELDS: Final = (
     "allow_direct",
     "allow_msg_schedules",
     "subject_delete_marker_ttl",
+    "allow_atomic",
     "republish",
 )
 
@@ -98,6 +99,7 @@ def events_stream_config(settings: CommonSettings) -> StreamConfig:
         allow_direct=True,
         allow_msg_schedules=False,
         subject_delete_marker_ttl=None,
+        allow_atomic=True,
         republish=RePublish(src=EVENT_SUBJECTS, dest=DASHBOARD_SUBJECTS, headers_only=False),
     )
 
@@ -196,13 +198,23 @@ async def ensure_streams(
 
 
 async def migrate_events_stream(js: JetStreamContext, settings: CommonSettings) -> bool:
-    """Move an events stream from the legacy layout (stored on ``playledger.evt.>``) to
-    ``playledger.append.>`` with republish; ``True`` when it changed. Stored messages stay."""
+    """Bring an events stream made by an earlier version to today's config; ``True`` when it changed.
+
+    From the legacy layout (stored on ``playledger.evt.>``) to ``playledger.append.>`` with
+    republish, and ``allow_atomic`` on (writers batch their appends). Stored messages stay.
+    """
     info = await js.stream_info(EVENTS_STREAM)
-    if info.config.subjects == [EVENT_SUBJECTS] and info.config.republish is not None:
+    current = info.config
+    if current.subjects == [EVENT_SUBJECTS] and current.republish is not None and current.allow_atomic:
         return False
     await js.update_stream(events_stream_config(settings))
     return True
+
+
+async def allows_atomic_batches(js: JetStreamContext) -> bool:
+    """Whether the events stream takes atomic batch publishes (``allow_atomic``, NATS >= 2.12)."""
+    info = await js.stream_info(EVENTS_STREAM)
+    return bool(info.config.allow_atomic)
 
 
 async def provision_at_start(js: JetStreamContext, settings: CommonSettings) -> None:

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Final
 
-from nats.js import JetStreamContext
+from nats.aio.client import Client
 
 from playledger_common.settings import ExecutorSettings
+from playledger_executor.appender import Appender
 from playledger_executor.cancel import pending_cancel
 from playledger_executor.decide import Start, classify
 from playledger_executor.errors import ExecutorError
@@ -65,9 +66,12 @@ class _Run:
 class JobRunner:
     """Runs started jobs for one executor process."""
 
-    def __init__(self, js: JetStreamContext, settings: ExecutorSettings, executor_id: str) -> None:
-        self.js = js
-        self.journal = Journal(js)
+    def __init__(self, nc: Client, settings: ExecutorSettings, executor_id: str) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.journal = Journal(self.js)
+        self.atomic_batches = True
+        """Runner events go out in atomic batches; ``False`` on an events stream without ``allow_atomic``."""
         self.settings = settings
         self.executor_id = executor_id
         self.running: dict[str, RunningJob] = {}
@@ -96,7 +100,13 @@ class JobRunner:
         spec = resolve_options(command.spec, self.settings.default_timeout_s)
         handle = RunningJob(job_id=job_id, attempt=decision.attempt, command_seq=command_seq)
         self.running[job_id] = handle
-        writer = JobWriter(self.js, job_id, next_seq=decision.seq, stream_seq=expected_stream_seq)
+        writer = JobWriter(
+            self.nc,
+            job_id,
+            next_seq=decision.seq,
+            stream_seq=expected_stream_seq,
+            atomic_batches=self.atomic_batches,
+        )
         private_dir = private_dir_for(self.work_dir, job_id, decision.attempt)
         try:
             try:
@@ -274,21 +284,27 @@ class JobRunner:
     ) -> None:
         limit = self.settings.max_event_text
         job_id, attempt = handle.job_id, handle.attempt
-        async for item in worker.stream():
-            match item:
-                case Status(status=status, explanation=explanation):
-                    if status in FINAL_STATUSES:
-                        run.status = status
-                        run.explanation = explanation
-                case Event(data=raw):
-                    stdout = raw.get("stdout")
-                    if stdout:
-                        log_file.write(str(stdout).replace("\r\n", "\n") + "\n")
-                    if raw.get("event") == "playbook_on_stats":
-                        run.stats = _stats(raw.get("event_data"))
-                    data = to_event_data(raw, limit)
-                    writer.runner_events += 1
-                    await writer.add(functools.partial(_runner_event, job_id, attempt, data))
+        appender = Appender(writer)
+        try:
+            async for item in worker.stream():
+                match item:
+                    case Status(status=status, explanation=explanation):
+                        if status in FINAL_STATUSES:
+                            run.status = status
+                            run.explanation = explanation
+                    case Event(data=raw):
+                        stdout = raw.get("stdout")
+                        if stdout:
+                            log_file.write(str(stdout).replace("\r\n", "\n") + "\n")
+                        if raw.get("event") == "playbook_on_stats":
+                            run.stats = _stats(raw.get("event_data"))
+                        data = to_event_data(raw, limit)
+                        writer.runner_events += 1
+                        await appender.add(functools.partial(_runner_event, job_id, attempt, data))
+        except BaseException:
+            await appender.cancel()
+            raise
+        await appender.close()
 
     async def _record_cancel_request(self, handle: RunningJob, writer: JobWriter) -> None:
         """``job.cancel_requested`` by this executor, the job's single writer while it runs."""

@@ -12,7 +12,7 @@ from typing import Final
 from nats.aio.client import Client
 
 from playledger_common.settings import ExecutorSettings
-from playledger_common.streams import provision_at_start
+from playledger_common.streams import allows_atomic_batches, provision_at_start
 from playledger_executor.cancel import watch_cancels
 from playledger_executor.consumers import ensure_consumers
 from playledger_executor.dispatch import Dispatcher
@@ -41,7 +41,7 @@ class Executor:
         self.js = nc.jetstream()
         self.settings = settings
         self.executor_id = settings.executor_id or default_executor_id()
-        self.runner = JobRunner(self.js, settings, self.executor_id)
+        self.runner = JobRunner(nc, settings, self.executor_id)
         self.lease = Lease(self.js, self.executor_id, settings.ack_wait_s)
         self.dispatcher = Dispatcher(nc, self.js, self.runner, settings, self.lease)
         self.intake = Intake(nc, settings)
@@ -71,6 +71,11 @@ class Executor:
 
     async def _serve(self) -> None:
         await provision_at_start(self.js, self.settings)
+        self.runner.atomic_batches = await allows_atomic_batches(self.js)
+        if not self.runner.atomic_batches:
+            log.warning(
+                "events stream without allow_atomic: one round trip per event (playledger streams migrate)"
+            )
         await ensure_consumers(self.js, self.settings)
         await self.lease.provision(self.settings)
         await self.lease.renew()
