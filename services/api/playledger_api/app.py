@@ -31,6 +31,11 @@ from playledger_api.controllers.jobs import JobController
 from playledger_api.controllers.ops import OpsController
 from playledger_api.controllers.stats import StatsController
 from playledger_api.controllers.stream import LifecycleStreamController, StreamController
+from playledger_api.creds.controller import CredentialController
+from playledger_api.creds.keyring import KeySource
+from playledger_api.creds.responder import SecretsResponder
+from playledger_api.creds.service import Credentials
+from playledger_api.creds.store import CredentialStore
 from playledger_api.errors import EXCEPTION_HANDLERS
 from playledger_api.fanout import Hub
 from playledger_api.metrics import Metrics
@@ -70,11 +75,15 @@ def create_app(settings: ApiSettings) -> Litestar:
             raise
         pool = None
         hub: Hub | None = None
+        responder: SecretsResponder | None = None
         try:
             js = nc.jetstream()
             await provision_at_start(js, settings)
             pool = await create_pool(settings.database_url, settings.db_pool_size)
             gate = await _gate(settings, pool, server_secret)
+            credentials = Credentials(CredentialStore(pool), KeySource(settings))
+            responder = SecretsResponder(nc, js, credentials)
+            await responder.start()
             hub = Hub(
                 js,
                 capacity=settings.sse_buffer_events * SHARED_RING_FACTOR,
@@ -90,9 +99,12 @@ def create_app(settings: ApiSettings) -> Litestar:
                 link=link,
                 gate=gate,
                 quota=SubmitQuota(settings, pool),
+                credentials=credentials,
             )
             yield
         finally:
+            if responder is not None:
+                await responder.stop()
             if hub is not None:
                 await hub.close()
             if pool is not None:
@@ -106,6 +118,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             LifecycleStreamController,
             StatsController,
             OpsController,
+            CredentialController,
             ui_router(),
             *([KeyController] if auth_on else []),
         ],

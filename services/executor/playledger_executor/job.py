@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Final
 
-from nats.js import JetStreamContext
+from nats.aio.client import Client
 
+from playledger_common.credentials import JobSecrets
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.cancel import pending_cancel
 from playledger_executor.decide import Start, classify
@@ -25,8 +26,10 @@ from playledger_executor.gitcache import SourceCache
 from playledger_executor.inventories import PreparedInventory, UrlLimits, prepare_inventory
 from playledger_executor.journal import Journal, new_event
 from playledger_executor.privatedir import private_dir_for, remove_private_dir, work_root, write_private_dir
+from playledger_executor.redact import NOTHING, Redactor
 from playledger_executor.running import RunningJob
 from playledger_executor.runspec import resolve_options, runner_kwargs
+from playledger_executor.secrets import SecretsError, fetch_secrets
 from playledger_executor.sources import Playbook, prepare_source
 from playledger_executor.truncate import to_event_data
 from playledger_executor.worker import FINAL_STATUSES, Event, Status, WorkerProcess
@@ -65,7 +68,9 @@ class _Run:
 class JobRunner:
     """Runs started jobs for one executor process."""
 
-    def __init__(self, js: JetStreamContext, settings: ExecutorSettings, executor_id: str) -> None:
+    def __init__(self, nc: Client, settings: ExecutorSettings, executor_id: str) -> None:
+        self.nc = nc
+        js = nc.jetstream()
         self.js = js
         self.journal = Journal(js)
         self.settings = settings
@@ -176,14 +181,18 @@ class JobRunner:
         try:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             log_path.touch()
+            secrets = await self._secrets(spec, handle)
             if handle.stop.is_set():  # canceled before anything ran: do not spawn at all
                 await self._record_cancel_request(handle, writer)
                 run.stopped = True
                 worker = None
             else:
-                worker = await WorkerProcess.spawn(
-                    private_dir, runner_kwargs(spec, playbook, inventory.source, f"{job_id}-{attempt}")
-                )
+                kwargs = runner_kwargs(spec, playbook, inventory.source, f"{job_id}-{attempt}", secrets)
+                redactor = Redactor(secrets.values()) if secrets is not None else NOTHING
+                worker = await WorkerProcess.spawn(private_dir, kwargs, redactor)
+        except SecretsError as exc:
+            log.warning("job %s: %s", job_id, exc.reason)
+            run.failure = f"credentials: {exc.reason}"
         except (OSError, ExecutorError) as exc:
             log.exception("job %s could not start ansible-runner", job_id)
             run.failure = (
@@ -224,6 +233,12 @@ class JobRunner:
             log.warning("job %s: another writer ended it first; terminal event not appended", job_id)
             return
         log.info("job %s attempt %d ended: %s", job_id, attempt, ending.outcome)
+
+    async def _secrets(self, spec: JobSpec, handle: RunningJob) -> JobSecrets | None:
+        """The secrets the job names, from the API (``None`` when it names none)."""
+        if not spec.credentials.names():
+            return None
+        return await fetch_secrets(self.nc, handle.job_id, handle.attempt, self.executor_id)
 
     async def _supervise(
         self,

@@ -41,7 +41,7 @@ class Executor:
         self.js = nc.jetstream()
         self.settings = settings
         self.executor_id = settings.executor_id or default_executor_id()
-        self.runner = JobRunner(self.js, settings, self.executor_id)
+        self.runner = JobRunner(nc, settings, self.executor_id)
         self.lease = Lease(self.js, self.executor_id, settings.ack_wait_s)
         self.dispatcher = Dispatcher(nc, self.js, self.runner, settings, self.lease)
         self.intake = Intake(nc, settings)
