@@ -13,6 +13,7 @@ from nats.aio.client import Client
 
 from playledger_common.settings import ExecutorSettings
 from playledger_common.streams import provision_at_start
+from playledger_executor import schedule
 from playledger_executor.cancel import watch_cancels
 from playledger_executor.consumers import ensure_consumers
 from playledger_executor.dispatch import Dispatcher
@@ -71,6 +72,7 @@ class Executor:
 
     async def _serve(self) -> None:
         await provision_at_start(self.js, self.settings)
+        await schedule.provision(self.js, self.settings)  # before the consumers: ``due`` reads it
         await ensure_consumers(self.js, self.settings)
         await self.lease.provision(self.settings)
         await self.lease.renew()
