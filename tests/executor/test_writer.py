@@ -4,6 +4,7 @@ and an outage of the server in the middle of a run (issue 11, defects 1 to 3).""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 from nats.aio.client import Client
@@ -99,18 +100,20 @@ async def test_a_resent_event_whose_first_try_landed_is_stored_once(nc: Client, 
     assert_gap_free_with_one_terminal(events, 2)
 
 
+@pytest.mark.parametrize(("adding", "more"), [(add_runner_events, 1), (add_batch, 4)], ids=["event", "batch"])
 async def test_a_writer_is_fenced_once_another_executor_ended_the_attempt(
-    nc: Client, js: JetStreamContext
+    nc: Client, js: JetStreamContext, adding: Callable[[JobWriter, str, int], Awaitable[None]], more: int
 ) -> None:
+    """A fenced append stores nothing: neither a single event nor any event of a batch."""
     journal = Journal(js)
     writer = JobWriter(nc, "race", next_seq=2, stream_seq=await queued(journal, "race"))
-    await add_runner_events(writer, "race", 3)
+    await adding(writer, "race", 3)
     # another executor decided this attempt was lost and ended the job
     state = await journal.state("race")
     lost = new_event(JobError, job_id="race", attempt=1, seq=5, data=ResultData(reason="executor lost"))
     await journal.append(lost, state.stream_seq)
     with pytest.raises(FencedError):
-        await add_runner_events(writer, "race", 1)
+        await adding(writer, "race", more)
     with pytest.raises(FencedError):  # and stays fenced: not even the terminal event lands
         await succeed(writer, "race")
     events = await job_events(js, "race")
@@ -192,19 +195,6 @@ async def test_a_resent_batch_whose_first_try_landed_is_stored_once(nc: Client, 
     again.runner_events = 5
     await succeed(again, "rb")
     assert_gap_free_with_one_terminal(await job_events(js, "rb"), 5)
-
-
-async def test_a_fenced_batch_stores_nothing(nc: Client, js: JetStreamContext) -> None:
-    journal = Journal(js)
-    writer = JobWriter(nc, "fb", next_seq=2, stream_seq=await queued(journal, "fb"))
-    await add_batch(writer, "fb", 3)
-    state = await journal.state("fb")
-    lost = new_event(JobError, job_id="fb", attempt=1, seq=5, data=ResultData(reason="executor lost"))
-    await journal.append(lost, state.stream_seq)
-    with pytest.raises(FencedError):
-        await add_batch(writer, "fb", 4)
-    events = await job_events(js, "fb")
-    assert [type(e) for e in events] == [JobQueued, RunnerEvent, RunnerEvent, RunnerEvent, JobError]
 
 
 async def test_without_atomic_batches_each_event_is_its_own_append(nc: Client, js: JetStreamContext) -> None:
