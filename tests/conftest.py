@@ -28,6 +28,9 @@ from playledger_cli.embedded import EmbeddedPostgres, NatsServer
 from playledger_common.bus import connect
 from playledger_common.settings import CommonSettings
 from playledger_common.streams import ensure_streams
+from tests.s3 import fx_s3_bucket, fx_s3_server
+
+__all__ = ["fx_s3_bucket", "fx_s3_server"]  # fixtures for every test directory
 
 KINDS = ("unit", "integration")
 

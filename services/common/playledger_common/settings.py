@@ -44,6 +44,18 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
     nats_tls_cert: Path | None = None
     """Client certificate, for a server that requires one (with ``nats_tls_key``)."""
     nats_tls_key: Path | None = None
+    storage_url: Annotated[str, Meta(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?$")] | None = None
+    """Where full logs and artifacts are kept: ``s3://bucket/prefix`` (any S3 API; credentials from
+    the standard ``AWS_*`` variables); none: the local directory ``logs_dir``."""
+    logs_dir: Path = Path("var/logs")
+    """The local log storage (when ``storage_url`` is not set): the executor writes it, the API serves it."""
+    storage_endpoint_url: Annotated[str, Meta(pattern=r"^https?://\S+$")] | None = None
+    """The S3 API's URL, for anything but AWS itself (MinIO, Ceph, …)."""
+    storage_region: str | None = None
+    storage_path_style: bool = False
+    """Address buckets as ``<endpoint>/<bucket>`` instead of ``<bucket>.<endpoint>`` (MinIO needs it)."""
+    storage_presign_s: Annotated[int, Meta(ge=1, le=3600)] = 300
+    """How long a presigned URL the API redirects to stays valid."""
 
     def __repr__(self) -> str:
         """Never print the NATS password (settings may end up in a traceback)."""
@@ -57,8 +69,13 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
 class ExecutorSettings(CommonSettings, frozen=True, kw_only=True):
     projects_dir: Path
     """Playbooks are only ever read from inside this directory."""
-    logs_dir: Path = Path("var/logs")
-    """Where the full stdout of each job is kept."""
+    log_flush_s: Annotated[float, Meta(gt=0, le=3600)] = 2.0
+    """A running job's new stdout is sent to log storage at least this often (readable while it runs)."""
+    log_flush_bytes: Annotated[int, Meta(ge=1024, le=5 * 1024**3)] = 8 * 1024**2
+    """… and as soon as this much is waiting (also the S3 multipart part size, at least 5 MiB there)."""
+    storage_final_s: Annotated[float, Meta(gt=0, le=3600)] = 60.0
+    """How long the final uploads of a job (log, artifacts) are retried before the terminal event
+    records them as missing (the job's end is never held up longer)."""
     work_dir: Path | None = None
     """Where private data dirs of running jobs are created (default: the system temp dir)."""
     executor_id: str | None = None
