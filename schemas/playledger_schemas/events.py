@@ -125,6 +125,27 @@ HostStats = dict[str, dict[str, int]]
 """Per statistic (ok, changed, failures, dark, skipped, rescued, ignored, processed): host -> count."""
 
 
+class StoredObject(msgspec.Struct, frozen=True, kw_only=True):
+    """One object the executor put in log storage for this attempt."""
+
+    name: str
+    """``stdout`` for the log; an artifact's path inside the runner's artifact directory
+    (``rc``, ``status``, ``fact_cache/web1``, …) or ``artifact_data.json`` (``set_stats`` data)."""
+    key: str
+    """Its key in log storage (below the configured prefix)."""
+    size: int
+    """Bytes."""
+    sha256: str
+    """Hex sha256 of exactly those bytes."""
+
+
+class MissingObject(msgspec.Struct, frozen=True, kw_only=True):
+    """An object the executor could not store before the terminal event (storage down)."""
+
+    name: str
+    reason: str
+
+
 class ResultData(msgspec.Struct, frozen=True, kw_only=True):
     """The outcome of a run; carried by every terminal event but ``job.rejected``."""
 
@@ -138,6 +159,15 @@ class ResultData(msgspec.Struct, frozen=True, kw_only=True):
     last_seq: int = 0
     """The job sequence of the event just before this one: all of ``1..last_seq`` are acknowledged."""
     log_uri: str | None = None
+    """Where the finished log is (``s3://bucket/key``, ``file:///…``); ``None`` if it was not stored."""
+    log: StoredObject | None = None
+    """The attempt's complete stdout, byte for byte what ansible-runner wrote; ``None`` if not stored
+    (then ``missing`` says why, and the parts stored while it ran hold the log up to then)."""
+    artifacts: list[StoredObject] = msgspec.field(default_factory=list)
+    """The runner's artifacts (never ``env/``, the command line or its environment) and the
+    ``set_stats`` data."""
+    missing: list[MissingObject] = msgspec.field(default_factory=list)
+    """Objects that should have been stored but were not."""
 
 
 class JobQueued(Event, frozen=True, tag="job.queued.v1"):

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from playledger_api.logtext import log_piece
+from playledger_common.logtext import log_piece
 from playledger_schemas.events import RunnerEventData
 from tests.api.conftest import insert_job
 from tests.api.runner_run import RunnerRun, run_playbook

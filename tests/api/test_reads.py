@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from nats.js import JetStreamContext
 
-from playledger_api.logtext import log_piece
+from playledger_common.logtext import log_piece
 from playledger_schemas.codec import decode_command
 from playledger_schemas.commands import CancelJob
 from playledger_schemas.subjects import COMMANDS_STREAM

@@ -10,10 +10,10 @@ import pytest
 from playledger_api.controllers.params import resume_point
 from playledger_api.cursor import JobCursor, decode_cursor, encode_cursor
 from playledger_api.errors import BadRequestError, InvalidRequestError, _litestar_path
-from playledger_api.logtext import log_piece
 from playledger_api.models import SubmitJobBody
 from playledger_api.sse import end_message, entry, sse_event_name
 from playledger_api.submission import build_command, choose_job_id, decode_body
+from playledger_common.logtext import log_piece
 from playledger_common.paths import lexical_problem
 from playledger_schemas.commands import InventoryGroup
 from playledger_schemas.events import TERMINAL_KINDS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -61,8 +62,10 @@ async def test_success_and_failure(js: JetStreamContext, settings: ExecutorSetti
     ok = next(e for e in runner if e.data.event == "runner_on_ok")
     assert ok.data.event_data["res"]["msg"] == "hello localhost bonjour"
     log = Path(urlparse(good.data.log_uri or "").path)
-    assert log == settings.logs_dir.resolve() / "good" / "1.log"
+    assert log == settings.logs_dir.resolve() / "jobs" / "good" / "1" / "stdout"  # the local store
     assert "hello localhost bonjour" in log.read_text()
+    assert good.data.log is not None
+    assert good.data.log.sha256 == hashlib.sha256(log.read_bytes()).hexdigest()
 
     assert isinstance(bad, JobFailed)
     assert (bad.data.runner_status, bad.data.rc) == ("failed", 2)

@@ -18,7 +18,6 @@ import msgspec
 
 from playledger_api.cursor import JobCursor, encode_cursor
 from playledger_api.errors import POSTGRESQL, DependencyUnavailableError
-from playledger_api.logtext import LOG_PIECE_SQL
 from playledger_api.models import (
     EventItem,
     EventPage,
@@ -29,6 +28,7 @@ from playledger_api.models import (
     Progress,
     links,
 )
+from playledger_common.logtext import LOG_PIECE_SQL
 from playledger_common.readmodel import MIGRATIONS_TABLE, PROJECTION, SCHEMA, JobRow, columns, from_record
 from playledger_schemas.commands import Submitter
 from playledger_schemas.status import JobStatus, is_terminal_status

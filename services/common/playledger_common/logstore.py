@@ -37,7 +37,7 @@ PART_DIGITS: Final = 8
 NOT_FOUND: Final = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
-class StoredObject(msgspec.Struct, frozen=True, kw_only=True):
+class Stored(msgspec.Struct, frozen=True, kw_only=True):
     """An object as stored: its key in the store, size in bytes and the sha256 of its bytes."""
 
     key: str
@@ -93,11 +93,11 @@ class LogStore(Protocol):
     kind: str
     """``s3`` or ``local``."""
 
-    async def put(self, key: str, data: bytes) -> StoredObject:
+    async def put(self, key: str, data: bytes) -> Stored:
         """Store ``data`` as one object (a log part, a small artifact)."""
         ...
 
-    async def put_file(self, key: str, path: Path) -> StoredObject:
+    async def put_file(self, key: str, path: Path) -> Stored:
         """Store a file of any size (S3: a multipart upload above one part)."""
         ...
 
@@ -171,7 +171,7 @@ class LocalStore:
             raise ValueError(msg)
         return self.root / key
 
-    def _write(self, key: str, writer: Any) -> StoredObject:
+    def _write(self, key: str, writer: Any) -> Stored:
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -181,12 +181,12 @@ class LocalStore:
         finally:
             tmp.unlink(missing_ok=True)
         size, sha = _sha256_file(target)
-        return StoredObject(key=key, size=size, sha256=sha)
+        return Stored(key=key, size=size, sha256=sha)
 
-    async def put(self, key: str, data: bytes) -> StoredObject:
+    async def put(self, key: str, data: bytes) -> Stored:
         return await asyncio.to_thread(self._write, key, lambda tmp: tmp.write_bytes(data))
 
-    async def put_file(self, key: str, path: Path) -> StoredObject:
+    async def put_file(self, key: str, path: Path) -> Stored:
         return await asyncio.to_thread(self._write, key, lambda tmp: shutil.copyfile(path, tmp))
 
     async def size(self, key: str) -> int | None:
@@ -294,13 +294,13 @@ class S3Store:
             msg = f"S3 {what} failed: {type(exc).__name__}"
             raise StorageError(msg) from None
 
-    async def put(self, key: str, data: bytes) -> StoredObject:
+    async def put(self, key: str, data: bytes) -> Stored:
         async with self._calling("put"):
             s3 = await self._s3()
             await s3.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
-        return StoredObject(key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+        return Stored(key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
 
-    async def put_file(self, key: str, path: Path) -> StoredObject:
+    async def put_file(self, key: str, path: Path) -> Stored:
         size = (await asyncio.to_thread(path.stat)).st_size
         if size <= self.part_size:
             return await self.put(key, await asyncio.to_thread(path.read_bytes))
@@ -336,7 +336,7 @@ class S3Store:
                         Bucket=self.bucket, Key=self._key(key), UploadId=upload_id
                     )
                 raise
-        return StoredObject(key=key, size=size, sha256=digest.hexdigest())
+        return Stored(key=key, size=size, sha256=digest.hexdigest())
 
     async def size(self, key: str) -> int | None:
         async with self._calling("head"):

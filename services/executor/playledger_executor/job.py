@@ -13,10 +13,12 @@ import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Final
+from typing import Any, Final
 
 from nats.aio.client import Client
 
+from playledger_common.logstore import LogStore, log_key
+from playledger_common.logtext import log_piece
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.appender import Appender
 from playledger_executor.cancel import pending_cancel
@@ -25,6 +27,7 @@ from playledger_executor.errors import ExecutorError
 from playledger_executor.gitcache import SourceCache
 from playledger_executor.inventories import PreparedInventory, UrlLimits, prepare_inventory
 from playledger_executor.journal import Journal, new_event
+from playledger_executor.logship import LogShipper, store_artifacts
 from playledger_executor.privatedir import private_dir_for, remove_private_dir, work_root, write_private_dir
 from playledger_executor.running import RunningJob
 from playledger_executor.runspec import resolve_options, runner_kwargs
@@ -40,11 +43,13 @@ from playledger_schemas.events import (
     JobCancelRequested,
     JobError,
     JobStarted,
+    MissingObject,
     ResultData,
     RunnerEvent,
     RunnerEventData,
     RunnerStatus,
     StartedData,
+    StoredObject,
 )
 
 log: Final = logging.getLogger(__name__)
@@ -61,14 +66,23 @@ class _Run:
     rc: int | None = None
     failure: str | None = None
     stopped: bool = False
+    artifact_data: dict[str, Any] | None = None
+    """``set_stats`` data (``playbook_on_stats``' ``artifact_data``)."""
+    log: StoredObject | None = None
+    artifacts: list[StoredObject] = field(default_factory=list)
+    missing: list[MissingObject] = field(default_factory=list)
 
 
 class JobRunner:
     """Runs started jobs for one executor process."""
 
-    def __init__(self, nc: Client, settings: ExecutorSettings, executor_id: str) -> None:
+    def __init__(
+        self, nc: Client, settings: ExecutorSettings, executor_id: str, store: LogStore
+    ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
+        self.store = store
+        """Where each job's complete log and artifacts go."""
         self.journal = Journal(self.js)
         self.atomic_batches = True
         """Runner events go out in atomic batches; ``False`` on an events stream without ``allow_atomic``."""
@@ -181,18 +195,16 @@ class JobRunner:
         writer: JobWriter,
     ) -> None:
         job_id, attempt = handle.job_id, handle.attempt
-        log_path = (self.settings.logs_dir / job_id / f"{attempt}.log").resolve()
+        ident = f"{job_id}-{attempt}"
         run = _Run()
         try:
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            log_path.touch()
             if handle.stop.is_set():  # canceled before anything ran: do not spawn at all
                 await self._record_cancel_request(handle, writer)
                 run.stopped = True
                 worker = None
             else:
                 worker = await WorkerProcess.spawn(
-                    private_dir, runner_kwargs(spec, playbook, inventory.source, f"{job_id}-{attempt}")
+                    private_dir, runner_kwargs(spec, playbook, inventory.source, ident)
                 )
         except (OSError, ExecutorError) as exc:
             log.exception("job %s could not start ansible-runner", job_id)
@@ -201,7 +213,21 @@ class JobRunner:
             )
         else:
             if worker is not None:
-                await self._supervise(worker, writer, run, handle, log_path, float(spec.options.timeout or 1))
+                shipper = LogShipper(
+                    self.store,
+                    job_id,
+                    attempt,
+                    private_dir / "playledger-stdout",
+                    flush_s=self.settings.log_flush_s,
+                    flush_bytes=self.settings.log_flush_bytes,
+                )
+                try:
+                    await self._supervise(
+                        worker, writer, run, handle, shipper, float(spec.options.timeout or 1)
+                    )
+                finally:
+                    await shipper.stop()
+                await self._store_outputs(run, shipper, private_dir / "artifacts" / ident)
         finally:
             await asyncio.to_thread(remove_private_dir, private_dir)
         ending = classify(
@@ -224,7 +250,10 @@ class JobRunner:
             stats=run.stats,
             runner_events=writer.runner_events,
             last_seq=writer.last_seq,
-            log_uri=log_path.as_uri(),
+            log_uri=None if run.log is None else self.store.uri(log_key(job_id, attempt)),
+            log=run.log,
+            artifacts=run.artifacts,
+            missing=run.missing,
         )
         try:  # retried until it lands (same Msg-Id) while this executor lives
             await writer.add(
@@ -235,33 +264,45 @@ class JobRunner:
             return
         log.info("job %s attempt %d ended: %s", job_id, attempt, ending.outcome)
 
+    async def _store_outputs(self, run: _Run, shipper: LogShipper, artifact_dir: Path) -> None:
+        """The complete log and the artifacts, before the terminal event names them."""
+        deadline = self.settings.storage_final_s
+        stored = await shipper.finish(artifact_dir / "stdout", deadline)
+        if isinstance(stored, MissingObject):
+            run.missing.append(stored)
+        else:
+            run.log = stored
+        run.artifacts, missing = await store_artifacts(
+            self.store, shipper.job_id, shipper.attempt, artifact_dir, run.artifact_data, deadline
+        )
+        run.missing.extend(missing)
+
     async def _supervise(
         self,
         worker: WorkerProcess,
         writer: JobWriter,
         run: _Run,
         handle: RunningJob,
-        log_path: Path,
+        shipper: LogShipper,
         limit_s: float,
     ) -> None:
         """Pump the worker's stream while a stopper waits for cancel or timeout."""
         timer = asyncio.get_running_loop().call_later(limit_s, handle.time_out)
         stopper = asyncio.create_task(self._stop_when_asked(handle, worker, writer))
         try:
-            with log_path.open("w", encoding="utf-8") as log_file:
-                try:
-                    await self._pump(worker, writer, run, handle, log_file)
-                except (ValueError, asyncio.IncompleteReadError) as exc:
-                    log.error("job %s: unreadable output from ansible-runner: %s", handle.job_id, exc)
-                    run.failure = "unreadable output from ansible-runner"
-                    worker.kill_now()
-                except FencedError:
-                    log.warning("job %s: another writer took over; stopping the run", handle.job_id)
-                    worker.kill_now()
-                except PublishError as exc:
-                    log.error("job %s: %s; stopping the run", handle.job_id, exc.reason)
-                    run.failure = exc.reason
-                    worker.kill_now()
+            try:
+                await self._pump(worker, writer, run, handle, shipper)
+            except (ValueError, asyncio.IncompleteReadError) as exc:
+                log.error("job %s: unreadable output from ansible-runner: %s", handle.job_id, exc)
+                run.failure = "unreadable output from ansible-runner"
+                worker.kill_now()
+            except FencedError:
+                log.warning("job %s: another writer took over; stopping the run", handle.job_id)
+                worker.kill_now()
+            except PublishError as exc:
+                log.error("job %s: %s; stopping the run", handle.job_id, exc.reason)
+                run.failure = exc.reason
+                worker.kill_now()
             run.rc = await worker.wait()
         finally:
             timer.cancel()
@@ -280,7 +321,7 @@ class JobRunner:
             )
 
     async def _pump(
-        self, worker: WorkerProcess, writer: JobWriter, run: _Run, handle: RunningJob, log_file: IO[str]
+        self, worker: WorkerProcess, writer: JobWriter, run: _Run, handle: RunningJob, shipper: LogShipper
     ) -> None:
         limit = self.settings.max_event_text
         job_id, attempt = handle.job_id, handle.attempt
@@ -293,11 +334,11 @@ class JobRunner:
                             run.status = status
                             run.explanation = explanation
                     case Event(data=raw):
-                        stdout = raw.get("stdout")
-                        if stdout:
-                            log_file.write(str(stdout).replace("\r\n", "\n") + "\n")
+                        event_data = raw.get("event_data")
+                        shipper.write(log_piece(str(raw.get("event") or ""), str(raw.get("stdout") or ""), raw))
                         if raw.get("event") == "playbook_on_stats":
-                            run.stats = _stats(raw.get("event_data"))
+                            run.stats = _stats(event_data)
+                            run.artifact_data = _artifact_data(event_data)
                         data = to_event_data(raw, limit)
                         writer.runner_events += 1
                         await appender.add(functools.partial(_runner_event, job_id, attempt, data))
@@ -331,6 +372,11 @@ class JobRunner:
 
 def _runner_event(job_id: str, attempt: int, data: RunnerEventData, seq: int) -> RunnerEvent:
     return new_event(RunnerEvent, job_id=job_id, attempt=attempt, seq=seq, data=data)
+
+
+def _artifact_data(event_data: object) -> dict[str, Any] | None:
+    data = event_data.get("artifact_data") if isinstance(event_data, dict) else None
+    return data if isinstance(data, dict) and data else None
 
 
 def _stats(event_data: object) -> HostStats:

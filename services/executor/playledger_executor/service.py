@@ -11,6 +11,7 @@ from typing import Final
 
 from nats.aio.client import Client
 
+from playledger_common.logstore import TRANSIENT, open_store
 from playledger_common.settings import ExecutorSettings
 from playledger_common.streams import allows_atomic_batches, provision_at_start
 from playledger_executor.cancel import watch_cancels
@@ -41,7 +42,8 @@ class Executor:
         self.js = nc.jetstream()
         self.settings = settings
         self.executor_id = settings.executor_id or default_executor_id()
-        self.runner = JobRunner(nc, settings, self.executor_id)
+        self.store = open_store(settings)
+        self.runner = JobRunner(nc, settings, self.executor_id, self.store)
         self.lease = Lease(self.js, self.executor_id, settings.ack_wait_s)
         self.dispatcher = Dispatcher(nc, self.js, self.runner, settings, self.lease)
         self.intake = Intake(nc, settings)
@@ -65,9 +67,18 @@ class Executor:
         workspace = Workspace(root).claim()
         self.runner.work_dir = workspace.dir
         try:
+            await self._prepare_storage()
             await self._serve()
         finally:
             workspace.close()
+            await self.store.close()
+
+    async def _prepare_storage(self) -> None:
+        """Create the bucket or directory; storage that is down now only delays the uploads."""
+        try:
+            await self.store.ensure()
+        except TRANSIENT as exc:
+            log.warning("log storage not ready (%s); jobs run anyway, their uploads are retried", exc)
 
     async def _serve(self) -> None:
         await provision_at_start(self.js, self.settings)
