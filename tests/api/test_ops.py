@@ -123,6 +123,7 @@ async def test_the_openapi_document_describes_every_endpoint(client: AsyncTestCl
         ("/api/v1/jobs/{job_id}/events", "get"),
         ("/api/v1/jobs/{job_id}/hosts", "get"),
         ("/api/v1/jobs/{job_id}/logs", "get"),
+        ("/api/v1/jobs/{job_id}/artifacts/{name}", "get"),
         ("/api/v1/jobs/{job_id}/stream", "get"),
         ("/api/v1/stream", "get"),
         ("/api/v1/stats", "get"),

@@ -39,12 +39,14 @@ from playledger_schemas.events import (
     JobStarted,
     JobSucceeded,
     JobTimedOut,
+    MissingObject,
     QueuedData,
     RejectedData,
     ResultData,
     RunnerEvent,
     RunnerEventData,
     StartedData,
+    StoredObject,
     TruncatedField,
     event_kind,
     is_terminal,
@@ -91,7 +93,14 @@ COMMANDS = [
     SubmitJob(job_id="job-4", spec=DYNAMIC_SPEC),
 ]
 RESULT = ResultData(
-    runner_status="failed", rc=2, stats={"failures": {"web1": 1}}, runner_events=7, last_seq=9
+    runner_status="failed",
+    rc=2,
+    stats={"failures": {"web1": 1}},
+    runner_events=7,
+    last_seq=9,
+    log=StoredObject(name="stdout", key="jobs/job-1/1/stdout", size=12, sha256="ab" * 32),
+    artifacts=[StoredObject(name="rc", key="jobs/job-1/1/artifacts/rc", size=1, sha256="cd" * 32)],
+    missing=[MissingObject(name="artifact_data.json", reason="log storage unavailable: S3 put failed: 503")],
 )
 
 

@@ -39,6 +39,7 @@ from playledger_api.services import Services, provide_services
 from playledger_api.store import ReadModel, create_pool
 from playledger_api.ui import ui_router
 from playledger_common.bus import LinkWatch, connect_as
+from playledger_common.logstore import open_store
 from playledger_common.settings import ApiSettings
 from playledger_common.streams import provision_at_start
 
@@ -70,6 +71,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             raise
         pool = None
         hub: Hub | None = None
+        logs = open_store(settings)
         try:
             js = nc.jetstream()
             await provision_at_start(js, settings)
@@ -90,6 +92,7 @@ def create_app(settings: ApiSettings) -> Litestar:
                 link=link,
                 gate=gate,
                 quota=SubmitQuota(settings, pool),
+                logs=logs,
             )
             yield
         finally:
@@ -97,6 +100,7 @@ def create_app(settings: ApiSettings) -> Litestar:
                 await hub.close()
             if pool is not None:
                 await pool.close()
+            await logs.close()
             await nc.close()
 
     return Litestar(

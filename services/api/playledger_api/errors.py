@@ -26,6 +26,7 @@ PROBLEM_JSON: Final = "application/problem+json"
 RETRY_AFTER_S: Final = 5
 NATS: Final = "NATS"
 POSTGRESQL: Final = "PostgreSQL"
+LOG_STORAGE: Final = "log storage"
 
 
 class FieldProblem(msgspec.Struct, frozen=True, kw_only=True):
@@ -145,6 +146,16 @@ class JobNotFoundError(ApiError):
 class JobConflictError(ApiError):
     status = 409
     title = "Conflict"
+
+
+class RangeNotSatisfiableError(ApiError):
+    status = 416
+    title = "Range Not Satisfiable"
+
+    def __init__(self, size: int) -> None:
+        super().__init__(
+            f"the range starts beyond the end ({size} bytes)", headers={"Content-Range": f"bytes */{size}"}
+        )
 
 
 class DependencyUnavailableError(ApiError):

@@ -194,7 +194,29 @@ class JobStatusResponse(msgspec.Struct, frozen=True, kw_only=True):
     complete: bool
     """True once the terminal event is projected: every event of the job is queryable."""
     log_url: str
+    """The job's complete stdout (``GET``: a redirect to log storage, or the bytes)."""
+    log: ObjectItem | None = None
+    """The finished log as stored (size, sha256) once the job ended; ``null`` before, or when log
+    storage did not take it (``missing_objects`` says why)."""
+    artifacts: list[ObjectItem] = msgspec.field(default_factory=list)
+    """The runner's artifacts and ``set_stats`` data (``artifact_data.json``) of the last attempt."""
+    missing_objects: list[MissingItem] = msgspec.field(default_factory=list)
+    """Objects log storage did not take before the job ended."""
     links: Links
+
+
+class ObjectItem(msgspec.Struct, frozen=True, kw_only=True):
+    """An object in log storage: ``url`` serves it (a redirect to storage, or the bytes)."""
+
+    name: str
+    size: int
+    sha256: str
+    url: str
+
+
+class MissingItem(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    reason: str
 
 
 class JobSummary(msgspec.Struct, frozen=True, kw_only=True):

@@ -14,6 +14,7 @@ from playledger_api.fanout import Hub
 from playledger_api.metrics import Metrics
 from playledger_api.store import ReadModel
 from playledger_common.bus import LinkWatch
+from playledger_common.logstore import LogStore
 from playledger_common.settings import ApiSettings
 
 
@@ -31,6 +32,8 @@ class Services:
     """Who may call which route (API keys and scopes)."""
     quota: SubmitQuota
     """Per-key submit limits."""
+    logs: LogStore
+    """Where the executors keep each job's complete log and artifacts."""
 
 
 def provide_services(state: State) -> Services:

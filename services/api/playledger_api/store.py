@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Final
+from urllib.parse import quote
 
 import asyncpg
 import msgspec
@@ -25,6 +26,8 @@ from playledger_api.models import (
     JobPage,
     JobStatusResponse,
     JobSummary,
+    MissingItem,
+    ObjectItem,
     Progress,
     links,
 )
@@ -115,6 +118,10 @@ class ReadModel:
         if record is None:
             return None
         return job_status(from_record(JobRow, record), record["projection_seq"] or 0)
+
+    async def row(self, job_id: str) -> JobRow | None:
+        record = await self._fetchrow(_JOB_SQL, job_id, PROJECTION)
+        return None if record is None else from_record(JobRow, record)
 
     async def status(self, job_id: str) -> JobStatus | None:
         status: JobStatus | None = await self._fetchval("SELECT status FROM jobs WHERE job_id = $1", job_id)
@@ -272,5 +279,20 @@ def job_status(row: JobRow, projection_seq: int) -> JobStatusResponse:
         projection_seq=projection_seq,
         complete=complete,
         log_url=f"/api/v1/jobs/{job_id}/logs",
+        log=None if row.log_object is None else _object_item(row.log_object, f"/api/v1/jobs/{job_id}/logs"),
+        artifacts=[_object_item(a, artifact_url(job_id, str(a["name"]))) for a in row.artifacts or []],
+        missing_objects=[
+            MissingItem(name=str(m["name"]), reason=str(m["reason"])) for m in row.missing_objects or []
+        ],
         links=links(job_id),
+    )
+
+
+def artifact_url(job_id: str, name: str) -> str:
+    return f"/api/v1/jobs/{job_id}/artifacts/{quote(name)}"
+
+
+def _object_item(stored: dict[str, Any], url: str) -> ObjectItem:
+    return ObjectItem(
+        name=str(stored["name"]), size=int(stored["size"]), sha256=str(stored["sha256"]), url=url
     )

@@ -258,6 +258,7 @@ class S3Store:
         self.region = region
         self.part_size = max(part_size, MIN_S3_PART)
         self._config = Config(
+            signature_version="s3v4",
             s3={"addressing_style": "path" if path_style else "auto"},
             retries={"max_attempts": 2, "mode": "standard"},
             connect_timeout=5,

@@ -24,7 +24,7 @@ from playledger_schemas.status import JobStatus
 SCHEMA: Final = "playledger"
 """The PostgreSQL schema holding the live read models (rebuild swaps a fresh one in)."""
 
-READ_MODEL_VERSION: Final = 2
+READ_MODEL_VERSION: Final = 3
 """The latest migration; the API's /ready requires ``schema_migrations`` to have reached it."""
 
 MIGRATIONS_TABLE: Final = "schema_migrations"
@@ -90,6 +90,12 @@ class JobRow(msgspec.Struct, kw_only=True):
     """The seq of the terminal event, once projected."""
     submitted_by: Json | None = None
     """``{"key_id", "name"}`` of the API key that submitted the job (from ``job.queued``)."""
+    log_object: Json | None = None
+    """``{"name", "key", "size", "sha256"}`` of the complete log in log storage (terminal event)."""
+    artifacts: list[Json] | None = None
+    """The stored artifacts, each ``{"name", "key", "size", "sha256"}``."""
+    missing_objects: list[Json] | None = None
+    """``[{"name", "reason"}]``: objects log storage did not take before the job ended."""
 
 
 class HostCounts(msgspec.Struct, frozen=True, kw_only=True, gc=False):

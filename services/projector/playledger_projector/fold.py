@@ -239,6 +239,9 @@ def reconcile(hosts: Mapping[str, HostCounts], stats: Mapping[str, Any]) -> dict
 
 
 def _result(job: JobView, data: ResultData) -> None:
+    job.log_object = None if data.log is None else msgspec.to_builtins(data.log)
+    job.artifacts = msgspec.to_builtins(data.artifacts) if data.artifacts else None
+    job.missing_objects = msgspec.to_builtins(data.missing) if data.missing else None
     if data.stats:
         job.hosts = reconcile(job.hosts, data.stats)
     job.rc = data.rc

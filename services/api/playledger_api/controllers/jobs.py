@@ -12,7 +12,7 @@ from typing import Annotated, Any, Final
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
 
 from playledger_api.auth.guard import current_key, requires
@@ -28,8 +28,10 @@ from playledger_api.errors import (
     InvalidRequestError,
     JobConflictError,
     JobNotFoundError,
+    NotFoundError,
     unavailable_dependency,
 )
+from playledger_api.logserve import LogFormat, serve, stored_pieces, strip_ansi
 from playledger_api.models import (
     CancelAccepted,
     EventPage,
@@ -42,6 +44,7 @@ from playledger_api.models import (
 )
 from playledger_api.services import Services, ServicesDep
 from playledger_api.submission import build_command, choose_job_id
+from playledger_common.logstore import artifact_key
 from playledger_common.paths import confinement_problem
 from playledger_schemas.codec import encode
 from playledger_schemas.commands import CancelJob, LocalSource
@@ -263,7 +266,17 @@ class JobController(Controller):
         "/{job_id:str}/logs",
         operation_id="getJobLogs",
         media_type="text/plain",
-        responses=problems(400, 401, 403, 404, 503),
+        responses={
+            206: ResponseSpec(
+                data_container=str, media_type="text/plain", description="The requested byte range."
+            ),
+            307: ResponseSpec(
+                data_container=None,
+                description="The finished log in S3: Location is a presigned URL, valid for "
+                "PLAYLEDGER_STORAGE_PRESIGN_S seconds (Range is honoured there).",
+            ),
+            **problems(400, 401, 403, 404, 416, 503),
+        },
         **requires("jobs:read"),
     )
     async def logs(
@@ -272,18 +285,89 @@ class JobController(Controller):
         job_id: JobIdPath,
         services: ServicesDep,
         attempt: Annotated[
-            int | None, QueryParameter(ge=1, le=INT4_MAX, description="Only this attempt's output.")
+            int | None,
+            QueryParameter(ge=1, le=INT4_MAX, description="This attempt's output (default: the latest)."),
         ] = None,
-    ) -> Stream:
-        """The job's stdout as ansible-runner writes it, streamed (events projected so far)."""
-        reject_unknown_query(request, frozenset({"attempt"}))
-        await _require_known(services, job_id)
+        log_format: Annotated[
+            LogFormat,
+            QueryParameter(
+                name="format",
+                description="`ansi`: the bytes as ansible-runner wrote them; `text`: without terminal "
+                "escape sequences (served by the API, no Range).",
+            ),
+        ] = "ansi",
+    ) -> Response[bytes] | Stream:
+        """The job's complete stdout, byte for byte what ansible-runner wrote.
+
+        A finished job's log comes from log storage (a 307 to a presigned URL on S3); a running
+        job's is what it has written so far. Single byte ranges (`Range: bytes=…`) are served.
+        Jobs that ran before log storage: rebuilt from their projected events.
+        """
+        reject_unknown_query(request, frozenset({"attempt", "format"}))
+        row = await services.read_model.row(job_id)
+        if row is None:
+            raise JobNotFoundError(job_id)
+        which = attempt or row.attempt
+        if which >= 1:
+            pieces, finished = await stored_pieces(services.logs, job_id, which)
+            if pieces:
+                return await serve(
+                    services.logs,
+                    pieces,
+                    finished=finished,
+                    presign_s=services.settings.storage_presign_s,
+                    range_header=request.headers.get("range"),
+                    log_format=log_format,
+                )
 
         async def chunks() -> AsyncIterator[bytes]:
             async for piece in services.read_model.log(job_id, attempt):
                 yield piece.encode()
 
-        return Stream(chunks(), media_type="text/plain")
+        body = strip_ansi(chunks()) if log_format == "text" else chunks()
+        return Stream(body, media_type="text/plain")
+
+    @get(
+        "/{job_id:str}/artifacts/{name:path}",
+        operation_id="getJobArtifact",
+        media_type="application/octet-stream",
+        responses={
+            206: ResponseSpec(data_container=bytes, description="The requested byte range."),
+            307: ResponseSpec(data_container=None, description="In S3: Location is a presigned URL."),
+            **problems(400, 401, 403, 404, 416, 503),
+        },
+        **requires("jobs:read"),
+    )
+    async def artifact(
+        self,
+        request: Request[Any, Any, Any],
+        job_id: JobIdPath,
+        name: Annotated[
+            str,
+            PathParameter(
+                max_length=513, description="The artifact's name, as the job's `artifacts` list it."
+            ),
+        ],
+        services: ServicesDep,
+    ) -> Response[bytes] | Stream:
+        """One artifact of the job's last attempt, as listed in the job's `artifacts`."""
+        reject_unknown_query(request, frozenset())
+        row = await services.read_model.row(job_id)
+        if row is None:
+            raise JobNotFoundError(job_id)
+        wanted = name.lstrip("/")
+        stored = next((a for a in row.artifacts or [] if a.get("name") == wanted), None)
+        if stored is None:
+            detail = f"job {job_id!r} has no artifact {wanted!r}"
+            raise NotFoundError(detail)
+        return await serve(
+            services.logs,
+            [(artifact_key(job_id, row.attempt, wanted), int(stored["size"]))],
+            finished=True,
+            presign_s=services.settings.storage_presign_s,
+            range_header=request.headers.get("range"),
+            media_type="application/octet-stream",
+        )
 
     @delete(
         "/{job_id:str}",

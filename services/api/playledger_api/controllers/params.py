@@ -34,8 +34,9 @@ _DESCRIPTIONS: Final = {
     413: "The body (or the command made from it) is larger than the server's max_payload minus 4 KiB "
     "(and at most PLAYLEDGER_MAX_BODY_BYTES).",
     415: "The body is not application/json.",
+    416: "The Range starts beyond the end of the log; Content-Range gives its size.",
     422: "The body is not a valid job (problem details with the JSON path of each invalid field).",
-    503: "NATS or PostgreSQL is unavailable; retry after the Retry-After header's seconds.",
+    503: "NATS, PostgreSQL or log storage is unavailable; retry after the Retry-After header's seconds.",
 }
 
 
