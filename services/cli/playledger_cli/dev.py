@@ -193,6 +193,7 @@ def start(
                     "PLAYLEDGER_API_HOST": api_host,
                     "PLAYLEDGER_API_PORT": str(api_port),
                     "PLAYLEDGER_PROJECTS_DIR": str(projects_dir.resolve()),
+                    "PLAYLEDGER_LOGS_DIR": str(data_dir / "job-logs"),  # the local log store it serves
                     **_api_auth_env(data_dir),
                 },
                 logs,
