@@ -45,6 +45,7 @@ import httpx  # noqa: E402
 
 from playledger_cli.dev import start as start_system  # noqa: E402
 from playledger_common.bus import connect  # noqa: E402
+from playledger_common.nats_users import inbox_prefix, stored_user  # noqa: E402
 from playledger_schemas.codec import decode_event, encode  # noqa: E402
 from playledger_schemas.commands import InlineInventory, JobOptions, JobSpec, LocalSource, SubmitJob  # noqa: E402
 from playledger_schemas.events import is_terminal  # noqa: E402
@@ -196,10 +197,32 @@ async def main(rounds: int) -> None:
         for case, (count, tasks) in CASES.items():
             (work / "projects" / f"{case}.yml").write_text(playbook(tasks))
             (work / f"{case}.json").write_text(json.dumps(inventory_json(count)))
-        system = start_system(work / "system", work / "projects", concurrency=1)
-        nc = await connect(system.nats.url, "bench")
-        js = nc.jetstream()
-        client = httpx.AsyncClient(base_url=system.api_url, timeout=330)
+        # start() runs its own event loop (stream provisioning): not from inside this one
+        system = await asyncio.to_thread(start_system, work / "system", work / "projects", concurrency=1)
+        # NATS has a user per role under playledger dev: submit as a publisher, watch as a dashboard
+        publisher, dashboard = (
+            stored_user(work / "system", "publisher"),
+            stored_user(work / "system", "dashboard"),
+        )
+        assert publisher is not None
+        assert dashboard is not None
+        pub = await connect(
+            system.nats.url,
+            "bench-publisher",
+            user=publisher.user,
+            password=publisher.password,
+            inbox_prefix=inbox_prefix(publisher.user),
+        )
+        nc = await connect(
+            system.nats.url, "bench-dashboard", user=dashboard.user, password=dashboard.password
+        )
+        js = pub.jetstream()
+        key = (
+            (work / "system" / "admin-key").read_text(encoding="utf-8").strip()
+        )  # auth is on, as in production
+        client = httpx.AsyncClient(
+            base_url=system.api_url, timeout=330, headers={"Authorization": f"Bearer {key}"}
+        )
         modes = ("ansible-playbook", "ansible-runner", "playledger (stream)", "playledger (API)")
         times: dict[str, dict[str, list[float]]] = {c: {m: [] for m in modes} for c in CASES}
         try:
@@ -216,6 +239,7 @@ async def main(rounds: int) -> None:
         finally:
             await client.aclose()
             await nc.close()
+            await pub.close()
             system.stop()
     report: dict[str, Any] = {"rounds": rounds, "cpus": os.cpu_count(), "forks": FORKS, "cases": {}}
     print(

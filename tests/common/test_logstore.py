@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -115,6 +119,52 @@ async def test_presigned_urls_serve_the_object_to_any_http_client(store: LogStor
     assert (ranged.status_code, ranged.content) == (206, b"ell")
 
 
+async def test_retention(store: LogStore) -> None:
+    await store.put("jobs/old/1/stdout", b"old")
+    await store.put("jobs/new/1/stdout", b"new")
+    if isinstance(store, LocalStore):
+        week_ago = time.time() - 8 * 86400
+        os.utime(store.path("jobs/old/1/stdout"), (week_ago, week_ago))
+        assert await store.expire(7) == 1
+        assert await store.size("jobs/old/1/stdout") is None
+        assert await store.size("jobs/new/1/stdout") == 3
+        return
+    assert isinstance(store, S3Store)
+    await store.expire(30)
+    await store.expire(7)  # replaces its own rule, keeps any other
+    s3 = await store._s3()
+    rules = (await s3.get_bucket_lifecycle_configuration(Bucket=store.bucket))["Rules"]
+    assert [(r["Filter"]["Prefix"], r["Expiration"]["Days"], r["Status"]) for r in rules] == [
+        ("pl/jobs/", 7, "Enabled")
+    ]
+
+
+def test_storage_init_creates_the_bucket_and_its_retention_rule(s3_server: S3Server, s3_bucket: str) -> None:
+    env = {**os.environ, **s3_server.bucket_env(s3_bucket), "PLAYLEDGER_LOG_RETENTION_DAYS": "14"}
+    done = subprocess.run(
+        [sys.executable, "-m", "playledger_cli", "storage", "init"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"log storage s3://{s3_bucket}/logs: ready, logs kept 14 days"
+
+    async def rules() -> list[dict[str, object]]:
+        store = S3Store(
+            bucket=s3_bucket, prefix="logs", endpoint_url=s3_server.endpoint_url, region="us-east-1"
+        )
+        s3 = await store._s3()
+        found: list[dict[str, object]] = (await s3.get_bucket_lifecycle_configuration(Bucket=s3_bucket))[
+            "Rules"
+        ]
+        await store.close()
+        return found
+
+    assert [r["Expiration"] for r in asyncio.run(rules())] == [{"Days": 14}]
+
+
 @pytest.mark.unit
 def test_keys_stay_inside_the_store() -> None:
     for bad in ("", "/etc/passwd", "a/../b", "a//b", "./a", "a\\b", "a\nb"):
@@ -131,4 +181,29 @@ async def test_storage_down_is_a_storage_error_that_names_the_operation_only(
     with pytest.raises(StorageError, match=r"^S3 put failed: ") as caught:
         await store.put("jobs/x/1/stdout", b"x")
     assert "playledger-test-secret" not in str(caught.value)
+    await store.close()
+
+
+@pytest.mark.slow
+async def test_a_200_mb_log_round_trips_through_s3_in_parts(
+    tmp_path: Path, s3_server: S3Server, s3_bucket: str
+) -> None:
+    store = S3Store(
+        bucket=s3_bucket, endpoint_url=s3_server.endpoint_url, region="us-east-1", path_style=True
+    )
+    await store.ensure()
+    log = tmp_path / "stdout"
+    line = b"TASK [print] ok: [web1] => " + b"z" * 100 + b"\n"
+    with log.open("wb") as f:
+        for n in range(200 * 1024 * 1024 // (1024 * 1024)):
+            f.write(line * (1024 * 1024 // len(line)) + f"{n:08d}\n".encode())
+    expected = hashlib.sha256(log.read_bytes()).hexdigest()
+    stored = await store.put_file(log_key("big", 1), log)
+    assert stored.size == log.stat().st_size > 200_000_000
+    assert stored.sha256 == expected
+    digest = hashlib.sha256()
+    async for chunk in store.open_range(log_key("big", 1), 0, stored.size):
+        digest.update(chunk)
+    assert digest.hexdigest() == expected  # what S3 holds is what the runner wrote
+    assert await collect(store.open_range(log_key("big", 1), stored.size - 9, stored.size)) == b"00000199\n"
     await store.close()

@@ -148,6 +148,11 @@ class JobConflictError(ApiError):
     title = "Conflict"
 
 
+class GoneError(ApiError):
+    status = 410
+    title = "Gone"
+
+
 class RangeNotSatisfiableError(ApiError):
     status = 416
     title = "Range Not Satisfiable"

@@ -34,6 +34,13 @@ async def stored_pieces(store: LogStore, job_id: str, attempt: int) -> tuple[lis
         raise DependencyUnavailableError(LOG_STORAGE) from None
 
 
+async def stored_size(store: LogStore, key: str) -> int | None:
+    try:
+        return await store.size(key)
+    except TRANSIENT:
+        raise DependencyUnavailableError(LOG_STORAGE) from None
+
+
 async def serve(
     store: LogStore,
     pieces: Sequence[tuple[str, int]],

@@ -125,6 +125,36 @@ def streams_migrate(nats_url: str | None) -> None:
 
 
 @cli.group()
+def storage() -> None:
+    """Log storage (complete logs and artifacts): S3 or the local directory."""
+
+
+@storage.command("init")
+def storage_init() -> None:
+    """Create the bucket (or directory) if missing and apply PLAYLEDGER_LOG_RETENTION_DAYS."""
+    from playledger_common.logstore import TRANSIENT, open_store
+    from playledger_common.settings import CommonSettings, from_env
+
+    settings = from_env(CommonSettings)
+    store = open_store(settings)
+
+    async def run() -> None:
+        try:
+            await store.ensure()
+            if settings.log_retention_days:
+                await store.expire(settings.log_retention_days)
+        except TRANSIENT as exc:
+            raise CliError(str(exc)) from None
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+    where = settings.storage_url or settings.logs_dir.resolve()
+    kept = f"{settings.log_retention_days} days" if settings.log_retention_days else "forever"
+    click.echo(f"log storage {where}: ready, logs kept {kept}")
+
+
+@cli.group()
 def schemas() -> None:
     """The wire contract as JSON Schema."""
 

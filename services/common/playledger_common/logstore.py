@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Final, Protocol
@@ -130,6 +131,11 @@ class LogStore(Protocol):
         """Create the bucket (S3) or directory (local) if it is missing."""
         ...
 
+    async def expire(self, days: int) -> int:
+        """Remove objects older than ``days``: S3 gets a lifecycle rule on the prefix (and removes
+        them itself; 0 returned), the local store removes them now (how many returned)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -232,6 +238,20 @@ class LocalStore:
 
     async def ensure(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+
+    async def expire(self, days: int) -> int:
+        cutoff = time.time() - days * 86400
+
+        def sweep() -> int:
+            removed = 0
+            for path in (self.root / "jobs").rglob("*") if (self.root / "jobs").is_dir() else []:
+                with contextlib.suppress(FileNotFoundError):
+                    if path.is_file() and path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        removed += 1
+            return removed
+
+        return await asyncio.to_thread(sweep)
 
     async def close(self) -> None:
         return None
@@ -402,6 +422,28 @@ class S3Store:
                 if exc.response.get("Error", {}).get("Code") not in NOT_FOUND:
                     raise
                 await s3.create_bucket(Bucket=self.bucket)
+
+    async def expire(self, days: int) -> int:
+        rule = {
+            "ID": f"playledger-retention-{self.prefix or 'all'}".rstrip("/"),
+            "Filter": {"Prefix": f"{self.prefix}jobs/"},
+            "Status": "Enabled",
+            "Expiration": {"Days": days},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+        }
+        async with self._calling("put lifecycle"):
+            s3 = await self._s3()
+            try:
+                current = await s3.get_bucket_lifecycle_configuration(Bucket=self.bucket)
+                others = [r for r in current.get("Rules", []) if r.get("ID") != rule["ID"]]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "NoSuchLifecycleConfiguration":
+                    raise
+                others = []
+            await s3.put_bucket_lifecycle_configuration(
+                Bucket=self.bucket, LifecycleConfiguration={"Rules": [*others, rule]}
+            )
+        return 0
 
     async def close(self) -> None:
         async with self._lock:

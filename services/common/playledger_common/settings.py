@@ -56,6 +56,9 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Address buckets as ``<endpoint>/<bucket>`` instead of ``<bucket>.<endpoint>`` (MinIO needs it)."""
     storage_presign_s: Annotated[int, Meta(ge=1, le=3600)] = 300
     """How long a presigned URL the API redirects to stays valid."""
+    log_retention_days: Annotated[int, Meta(ge=0, le=36500)] = 0
+    """Logs and artifacts older than this are removed (S3: a lifecycle rule; local: the executor's
+    sweep); 0 keeps them forever."""
 
     def __repr__(self) -> str:
         """Never print the NATS password (settings may end up in a traceback)."""

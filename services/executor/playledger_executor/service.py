@@ -26,6 +26,8 @@ from playledger_executor.workspace import Workspace, sweep
 log: Final = logging.getLogger(__name__)
 
 SHUTDOWN_REASON: Final = "executor shutdown"
+RETENTION_EVERY_S: Final = 3600.0
+"""How often the executor applies ``log_retention_days`` (the local sweep; S3's rule is idempotent)."""
 FINAL_APPEND_S: Final = 10.0
 """After the shutdown grace: how long stopped jobs may try to store their terminal event."""
 
@@ -54,6 +56,19 @@ class Executor:
 
     def request_stop(self) -> None:
         self.stopping.set()
+
+    async def _keep_retention(self) -> None:
+        """Remove logs older than ``log_retention_days`` now and every hour (never: 0)."""
+        days = self.settings.log_retention_days
+        while days and not self.stopping.is_set():
+            try:
+                removed = await self.store.expire(days)
+            except TRANSIENT as exc:
+                log.warning("log retention not applied (%s); trying again in an hour", exc)
+            else:
+                log.info("log retention %d days applied (%d old objects removed)", days, removed)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), RETENTION_EVERY_S)
 
     def _on_cancel(self, job_id: str, reason: str) -> None:
         job = self.runner.running.get(job_id)
@@ -92,6 +107,7 @@ class Executor:
         await self.lease.renew()
         cancels = await watch_cancels(self.js, self._on_cancel)
         lease = asyncio.create_task(self.lease.keep(self.finished), name="lease")
+        retention = asyncio.create_task(self._keep_retention(), name="retention")
         loops = [
             asyncio.create_task(self.intake.run(self.stopping), name="intake"),
             asyncio.create_task(self.dispatcher.run(self.stopping), name="dispatch"),
@@ -108,6 +124,7 @@ class Executor:
             await asyncio.gather(*loops, return_exceptions=True)
             await self._drain()
         finally:
+            retention.cancel()
             self.finished.set()
             await lease
             with contextlib.suppress(Exception):  # NATS may be away at shutdown

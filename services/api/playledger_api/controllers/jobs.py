@@ -25,13 +25,14 @@ from playledger_api.errors import (
     DependencyUnavailableError,
     FieldProblem,
     ForbiddenError,
+    GoneError,
     InvalidRequestError,
     JobConflictError,
     JobNotFoundError,
     NotFoundError,
     unavailable_dependency,
 )
-from playledger_api.logserve import LogFormat, serve, stored_pieces, strip_ansi
+from playledger_api.logserve import LogFormat, serve, stored_pieces, stored_size, strip_ansi
 from playledger_api.models import (
     CancelAccepted,
     EventPage,
@@ -275,7 +276,7 @@ class JobController(Controller):
                 description="The finished log in S3: Location is a presigned URL, valid for "
                 "PLAYLEDGER_STORAGE_PRESIGN_S seconds (Range is honoured there).",
             ),
-            **problems(400, 401, 403, 404, 416, 503),
+            **problems(400, 401, 403, 404, 410, 416, 503),
         },
         **requires("jobs:read"),
     )
@@ -319,6 +320,9 @@ class JobController(Controller):
                     range_header=request.headers.get("range"),
                     log_format=log_format,
                 )
+            if row.log_object is not None and which == row.attempt:
+                detail = f"the log of job {job_id!r} has expired (log storage keeps logs a limited time)"
+                raise GoneError(detail)
 
         async def chunks() -> AsyncIterator[bytes]:
             async for piece in services.read_model.log(job_id, attempt):
@@ -334,7 +338,7 @@ class JobController(Controller):
         responses={
             206: ResponseSpec(data_container=bytes, description="The requested byte range."),
             307: ResponseSpec(data_container=None, description="In S3: Location is a presigned URL."),
-            **problems(400, 401, 403, 404, 416, 503),
+            **problems(400, 401, 403, 404, 410, 416, 503),
         },
         **requires("jobs:read"),
     )
@@ -360,9 +364,15 @@ class JobController(Controller):
         if stored is None:
             detail = f"job {job_id!r} has no artifact {wanted!r}"
             raise NotFoundError(detail)
+        key = artifact_key(job_id, row.attempt, wanted)
+        if await stored_size(services.logs, key) is None:
+            detail = (
+                f"artifact {wanted!r} of job {job_id!r} has expired (log storage keeps it a limited time)"
+            )
+            raise GoneError(detail)
         return await serve(
             services.logs,
-            [(artifact_key(job_id, row.attempt, wanted), int(stored["size"]))],
+            [(key, int(stored["size"]))],
             finished=True,
             presign_s=services.settings.storage_presign_s,
             range_header=request.headers.get("range"),

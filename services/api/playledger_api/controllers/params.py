@@ -31,6 +31,7 @@ _DESCRIPTIONS: Final = {
     429: "Too many submits for this API key; retry after the Retry-After header's seconds.",
     404: "No job with this id.",
     409: "The request conflicts with the job's state.",
+    410: "The job's log (or artifact) was stored but has expired (PLAYLEDGER_LOG_RETENTION_DAYS).",
     413: "The body (or the command made from it) is larger than the server's max_payload minus 4 KiB "
     "(and at most PLAYLEDGER_MAX_BODY_BYTES).",
     415: "The body is not application/json.",
