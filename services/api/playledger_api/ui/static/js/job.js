@@ -171,7 +171,9 @@ document.getElementById("cancel").addEventListener("click", async (event) => {
 });
 document.getElementById("full-log").addEventListener("click", async () => {
   try {
-    const text = await blob(`${base}/logs`);
+    // format=text: served by the API itself, never a redirect to log storage on another origin
+    // (which would need CORS on the bucket and drops the key)
+    const text = await blob(`${base}/logs?format=text`);
     window.open(URL.createObjectURL(text), "_blank", "noopener");
   } catch (error) {
     notice(error.message, "error");
