@@ -101,6 +101,7 @@ def fx_settings(nats_url: str, readmodel_url: str, tmp_path: Path) -> ApiSetting
         database_url=readmodel_url,
         sse_heartbeat_s=0.5,
         max_body_bytes=64 * 1024,
+        logs_dir=tmp_path / "logs",  # the local log store: never the checkout's var/logs
         **auth_files(tmp_path),
     )
 
