@@ -76,9 +76,7 @@ class _Run:
 class JobRunner:
     """Runs started jobs for one executor process."""
 
-    def __init__(
-        self, nc: Client, settings: ExecutorSettings, executor_id: str, store: LogStore
-    ) -> None:
+    def __init__(self, nc: Client, settings: ExecutorSettings, executor_id: str, store: LogStore) -> None:
         self.nc = nc
         self.js = nc.jetstream()
         self.store = store
@@ -335,7 +333,9 @@ class JobRunner:
                             run.explanation = explanation
                     case Event(data=raw):
                         event_data = raw.get("event_data")
-                        shipper.write(log_piece(str(raw.get("event") or ""), str(raw.get("stdout") or ""), raw))
+                        shipper.write(
+                            log_piece(str(raw.get("event") or ""), str(raw.get("stdout") or ""), raw)
+                        )
                         if raw.get("event") == "playbook_on_stats":
                             run.stats = _stats(event_data)
                             run.artifact_data = _artifact_data(event_data)
