@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,8 +53,16 @@ def job(**extra_vars: Any) -> dict[str, Any]:
     }
 
 
-def client_of(stack: Stack) -> httpx.Client:
-    return httpx.Client(base_url=stack.url, headers=stack.headers, timeout=30)
+@contextmanager
+def api_of(
+    nats_url: str, database_url: str, tmp_path: Path, settings: dict[str, str] | None = None
+) -> Iterator[tuple[Stack, httpx.Client]]:
+    """The whole stack running ``PLAYBOOK`` as ``site.yml``, and an HTTP client of its API."""
+    with (
+        running_stack(nats_url, database_url, tmp_path, {"site.yml": PLAYBOOK}, settings=settings) as stack,
+        httpx.Client(base_url=stack.url, headers=stack.headers, timeout=30) as client,
+    ):
+        yield stack, client
 
 
 def wait_log(client: httpx.Client, job_id: str, text: str, limit_s: float = 60) -> httpx.Response:
@@ -69,8 +79,7 @@ def test_s3_log_running_then_finished_redirects_to_a_presigned_url(
     nats_url: str, database_url: str, tmp_path: Path, s3_server: S3Server, s3_bucket: str
 ) -> None:
     settings = {**s3_server.bucket_env(s3_bucket), "PLAYLEDGER_LOG_FLUSH_S": "0.3"}
-    with running_stack(nats_url, database_url, tmp_path, {"site.yml": PLAYBOOK}, settings=settings) as stack:
-        client = client_of(stack)
+    with api_of(nats_url, database_url, tmp_path, settings) as (_, client):
         submitted = client.post("/api/v1/jobs", json=job(sleep_s=3, release="2.0"))
         assert submitted.status_code == 202, submitted.text
         job_id = submitted.json()["id"]
@@ -107,8 +116,7 @@ def test_s3_log_running_then_finished_redirects_to_a_presigned_url(
 
 
 def test_local_log_is_served_with_ranges_by_the_api(nats_url: str, database_url: str, tmp_path: Path) -> None:
-    with running_stack(nats_url, database_url, tmp_path, {"site.yml": PLAYBOOK}) as stack:
-        client = client_of(stack)
+    with api_of(nats_url, database_url, tmp_path) as (stack, client):
         job_id = client.post("/api/v1/jobs", json=job()).json()["id"]
         done = complete_job(client, job_id)
         url = f"/api/v1/jobs/{job_id}/logs"

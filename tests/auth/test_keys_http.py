@@ -14,6 +14,7 @@ from nats.js import JetStreamContext
 
 from playledger_api.app import create_app
 from playledger_api.auth.keys import SCOPES
+from playledger_common.logstore import LocalStore, artifact_key
 from playledger_common.settings import ApiSettings
 from playledger_schemas.subjects import COMMANDS_STREAM, submit_subject
 from tests.api.conftest import admin_headers, insert_job, job_events, publish
@@ -75,6 +76,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/api/v1/jobs/done1/events", "jobs:read"),
     ("GET", "/api/v1/jobs/done1/hosts", "jobs:read"),
     ("GET", "/api/v1/jobs/done1/logs", "jobs:read"),
+    ("GET", "/api/v1/jobs/done1/artifacts/rc", "jobs:read"),
     ("GET", "/api/v1/jobs/done1/stream", "jobs:read"),
     ("GET", "/api/v1/stats", "jobs:read"),
     ("DELETE", "/api/v1/jobs/queued1", "jobs:cancel"),
@@ -86,10 +88,14 @@ ROUTES: list[tuple[str, str, str]] = [
 
 
 @pytest.fixture(name="jobs")
-async def fx_jobs(db: asyncpg.Connection[asyncpg.Record], js: JetStreamContext) -> None:
-    """A finished job in the stream and the read model, and a queued one to cancel."""
+async def fx_jobs(
+    db: asyncpg.Connection[asyncpg.Record], js: JetStreamContext, settings: ApiSettings
+) -> None:
+    """A finished job with an artifact in the stream, the read model and log storage, and a queued one."""
     await publish(js, job_events("done1", runner_events=3))
-    await insert_job(db, "done1", status="successful", terminal_seq=6)
+    stored = await LocalStore(settings.logs_dir).put(artifact_key("done1", 1, "rc"), b"0")
+    artifact = {"name": "rc", "key": stored.key, "size": stored.size, "sha256": stored.sha256}
+    await insert_job(db, "done1", status="successful", terminal_seq=6, attempt=1, artifacts=[artifact])
     await insert_job(db, "queued1")
 
 
@@ -238,7 +244,8 @@ async def test_the_openapi_document_declares_the_schemes_and_each_operations_sco
         "description": schemes["apiKeyHeader"]["description"],
     }
     for method, path, scope in ROUTES:
-        op = doc["paths"][path.replace("done1", "{job_id}").replace("queued1", "{job_id}")][method.lower()]
+        template = path.replace("done1", "{job_id}").replace("queued1", "{job_id}").replace("/rc", "/{name}")
+        op = doc["paths"][template][method.lower()]
         assert op["security"] == [{"apiKeyBearer": [scope]}, {"apiKeyHeader": [scope]}], path
         assert "401" in op["responses"], path
     for path in ("/health", "/ready"):
