@@ -199,6 +199,40 @@ class JobOptions(Strict, frozen=True, kw_only=True):
     role's generated play does not; ``True``: ansible's default."""
 
 
+RetryCause = Literal["executor_lost", "source_error", "unreachable", "failed", "timeout", "error"]
+"""Why an attempt ended without success, as a retry policy names it: ``executor_lost`` (its
+executor died), ``source_error`` (the repository could not be fetched), ``unreachable`` (every
+failing host was unreachable), ``failed`` (the playbook failed), ``timeout``, ``error`` (the run
+could not be carried out: runner crash, bad playbook at run time)."""
+
+MAX_ATTEMPTS: Final = 4
+"""Attempts of one job at most: each attempt is one delivery of its submit command, and the run
+consumers deliver a command ``MAX_DELIVER`` (5) times; one delivery is kept for an executor loss."""
+
+INFRA_CAUSES: Final[tuple[RetryCause, ...]] = ("executor_lost", "source_error")
+"""What a job retries without asking: failures of playledger's infrastructure, not the playbook's."""
+
+
+class RetryPolicy(Strict, frozen=True, kw_only=True):
+    """When an attempt that did not succeed is followed by another (exponential backoff, jitter).
+
+    The wait before attempt ``n + 1`` is ``min(backoff_max_s, backoff_s * 2 ** (n - 1))``, less a
+    random part of up to half of it. A job without a policy retries infrastructure failures
+    (``executor_lost``, ``source_error``) with the defaults below; ``max_attempts: 1`` never retries.
+    """
+
+    max_attempts: Annotated[int, Meta(ge=1, le=MAX_ATTEMPTS)] = 3
+    backoff_s: Annotated[float, Meta(ge=0, le=24 * 3600)] = 10.0
+    backoff_max_s: Annotated[float, Meta(ge=0, le=24 * 3600)] = 600.0
+    on: Annotated[list[RetryCause], Meta(max_length=6)] = msgspec.field(
+        default_factory=lambda: list(INFRA_CAUSES)
+    )
+    """The causes that are retried."""
+
+
+DEFAULT_RETRY: Final = RetryPolicy()
+
+
 class JobSpec(Strict, frozen=True, kw_only=True):
     """Everything needed to run a job: the part of a submit command that the ``job.queued`` event keeps."""
 
@@ -207,6 +241,13 @@ class JobSpec(Strict, frozen=True, kw_only=True):
     inventory: Inventory
     extra_vars: Vars = msgspec.field(default_factory=dict)
     options: JobOptions = msgspec.field(default_factory=JobOptions)
+    retry: RetryPolicy | None = None
+    """``None``: the default policy (``DEFAULT_RETRY``: infrastructure failures, 3 attempts)."""
+
+
+def retry_policy(spec: JobSpec) -> RetryPolicy:
+    """The policy a job runs under."""
+    return spec.retry if spec.retry is not None else DEFAULT_RETRY
 
 
 class Command(Strict, frozen=True, kw_only=True, tag_field="type"):
@@ -233,4 +274,18 @@ class CancelJob(Command, frozen=True, tag="job.cancel.v1"):
     reason: Annotated[str, Meta(max_length=1024)] = "canceled by request"
 
 
-JobCommand = SubmitJob | CancelJob
+class RetryJob(Command, frozen=True, tag="job.retry.v1"):
+    """Start a dead job again as a new attempt. Published on
+    ``playledger.cmd.submit.<priority>.<job_id>`` (the run consumers' subjects), with
+    ``Nats-Msg-Id: retry:<job_id>:<attempt>`` (its current attempt): one new attempt per request.
+
+    Only a ``dead`` job can be retried; for any other job the command changes nothing."""
+
+    priority: Priority = "normal"
+    """The priority the new attempt is queued at (the subject's priority token)."""
+    reason: Annotated[str, Meta(max_length=1024)] = "retried by request"
+    requested_by: Submitter | None = None
+    """Who asked: set by the API from the authenticating key."""
+
+
+JobCommand = SubmitJob | CancelJob | RetryJob

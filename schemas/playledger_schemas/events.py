@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, TypeAlias
 import msgspec
 from msgspec import Meta
 
-from playledger_schemas.commands import JobSpec, Submitter
+from playledger_schemas.commands import JobSpec, RetryCause, Submitter
 from playledger_schemas.ids import JobId
 from playledger_schemas.lenient import lenient
 from playledger_schemas.status import ResultStatus, TerminalStatus
@@ -66,6 +66,8 @@ class RejectedData(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     errors: list[FieldError] = msgspec.field(default_factory=list)
     command_seq: int | None = None
+    dead_letter: bool = False
+    """The poison path recorded it (a command no executor could handle): listed with dead jobs."""
 
 
 class StartedData(msgspec.Struct, frozen=True, kw_only=True):
@@ -168,6 +170,52 @@ class ResultData(msgspec.Struct, frozen=True, kw_only=True):
     ``set_stats`` data."""
     missing: list[MissingObject] = msgspec.field(default_factory=list)
     """Objects that should have been stored but were not."""
+    dead_letter: bool = False
+    """The poison path recorded it (a command no executor could handle): listed with dead jobs."""
+
+
+class AttemptOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """How one attempt of a job ended."""
+
+    attempt: int
+    status: ResultStatus
+    cause: RetryCause | None = None
+    """The retry policy's name for it; ``None`` for an outcome no policy retries (success, cancel)."""
+    reason: str | None = None
+    rc: int | None = None
+    ended_at: datetime
+
+
+class RetryScheduledData(ResultData, frozen=True, kw_only=True):
+    """An attempt ended without success and the job's retry policy allows another one.
+
+    The result fields are those of the attempt that ended; ``attempts`` lists every attempt so
+    far (this one last), so the latest ``job.retry_scheduled`` holds the job's whole history."""
+
+    status: ResultStatus
+    """How this attempt ended."""
+    cause: RetryCause
+    retry_at: datetime
+    """The next attempt starts at this time, or soon after."""
+    next_attempt: int
+    max_attempts: int
+    attempts: list[AttemptOutcome] = msgspec.field(default_factory=list)
+
+
+class RetryRequestedData(msgspec.Struct, frozen=True, kw_only=True):
+    reason: str
+    command_seq: int | None = None
+    """Sequence of the ``job.retry.v1`` command in ``PLAYLEDGER_COMMANDS`` (the submit the new
+    attempt runs from)."""
+    requested_by: SubmitterView | None = None
+
+
+class DeadData(ResultData, frozen=True, kw_only=True):
+    """The last attempt the retry policy allowed ended without success too: dead-lettered."""
+
+    max_attempts: int
+    attempts: list[AttemptOutcome] = msgspec.field(default_factory=list)
+    """Every attempt with its outcome and reason, the last one last."""
 
 
 class JobQueued(Event, frozen=True, tag="job.queued.v1"):
@@ -216,6 +264,27 @@ class JobError(Event, frozen=True, tag="job.error.v1"):
     data: ResultData
 
 
+class JobRetryScheduled(Event, frozen=True, tag="job.retry_scheduled.v1"):
+    """An attempt ended without success; the next one starts at ``retry_at`` (not terminal)."""
+
+    data: RetryScheduledData
+
+
+class JobDead(Event, frozen=True, tag="job.dead.v1"):
+    """Every attempt the retry policy allowed ended without success: dead-lettered; terminal.
+
+    Services subscribe to dead jobs on ``playledger.evt.job.*.job.dead``."""
+
+    data: DeadData
+
+
+class JobRetryRequested(Event, frozen=True, tag="job.retry_requested.v1"):
+    """A dead job was retried by request (``job.retry.v1``): it is queued again for a new
+    attempt. The one event a reader accepts after a terminal event, and only after ``job.dead``."""
+
+    data: RetryRequestedData
+
+
 JobEvent = (
     JobQueued
     | JobRejected
@@ -227,10 +296,13 @@ JobEvent = (
     | JobCanceled
     | JobTimedOut
     | JobError
+    | JobRetryScheduled
+    | JobDead
+    | JobRetryRequested
 )
 
 ResultEvent = JobSucceeded | JobFailed | JobCanceled | JobTimedOut | JobError
-TerminalEvent = JobRejected | ResultEvent
+TerminalEvent = JobRejected | ResultEvent | JobDead
 
 OUTCOME_EVENTS: Final[dict[ResultStatus, type[ResultEvent]]] = {
     "successful": JobSucceeded,
@@ -242,7 +314,7 @@ OUTCOME_EVENTS: Final[dict[ResultStatus, type[ResultEvent]]] = {
 """The event that records each result status (the executor appends it when a run ends)."""
 
 TERMINAL_EVENTS: Final[dict[TerminalStatus, type[TerminalEvent]]] = dict(
-    [*OUTCOME_EVENTS.items(), ("rejected", JobRejected)]
+    [*OUTCOME_EVENTS.items(), ("rejected", JobRejected), ("dead", JobDead)]
 )
 """The one mapping between terminal events and the statuses they set; everything else derives from it."""
 

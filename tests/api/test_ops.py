@@ -155,9 +155,15 @@ async def test_the_openapi_document_describes_every_endpoint(client: AsyncTestCl
 
     status = operations[("/api/v1/jobs/{job_id}", "get")]
     status_ref = status["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
-    assert {"progress", "complete", "last_projected_seq", "projection_seq", "rc"} <= set(
-        schemas[status_ref.rsplit("/", 1)[1]]["properties"]
-    )
+    assert {
+        "progress",
+        "complete",
+        "last_projected_seq",
+        "projection_seq",
+        "rc",
+        "attempts",
+        "max_attempts",
+    } <= set(schemas[status_ref.rsplit("/", 1)[1]]["properties"])
     assert "404" in status["responses"]
     assert "409" in operations[("/api/v1/jobs/{job_id}", "delete")]["responses"]
     stream = operations[("/api/v1/jobs/{job_id}/stream", "get")]
@@ -173,6 +179,7 @@ async def test_the_openapi_document_describes_every_endpoint(client: AsyncTestCl
         "cursor",
         "limit",
         "id_prefix",
+        "dead_letter",
     }
 
 

@@ -27,6 +27,7 @@ from playledger_schemas.commands import (
     JobOptions,
     JobSpec,
     LocalSource,
+    RetryPolicy,
     SubmitJob,
 )
 from playledger_schemas.events import CommandRejected, JobEvent, is_terminal
@@ -49,7 +50,11 @@ LOCAL = InlineInventory(
 
 
 def spec(
-    playbook: str, inventory: InlineInventory = LOCAL, priority: Priority = "normal", **kw: Any
+    playbook: str,
+    inventory: InlineInventory = LOCAL,
+    priority: Priority = "normal",
+    retry: RetryPolicy | None = None,
+    **kw: Any,
 ) -> JobSpec:
     extra_vars = kw.pop("extra_vars", {})
     return JobSpec(
@@ -58,6 +63,7 @@ def spec(
         inventory=inventory,
         extra_vars=extra_vars,
         options=JobOptions(**kw),
+        retry=retry,
     )
 
 

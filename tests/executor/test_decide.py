@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,30 +13,41 @@ from playledger_executor.decide import (
     Accept,
     Adopt,
     CancelQueued,
+    Conclude,
+    DeadLetter,
+    Delay,
     FinishCancel,
     Ignore,
     JobState,
     Lost,
+    RetryAt,
     Skip,
     Start,
     Wait,
+    backoff_delay_s,
+    cause_of,
     classify,
     decide_cancel,
+    decide_end,
     decide_run,
     decide_unended,
     state_of,
 )
+from playledger_schemas.commands import DEFAULT_RETRY, RetryPolicy
 from playledger_schemas.events import (
+    AttemptOutcome,
     CancelRequestedData,
     JobCanceled,
     JobCancelRequested,
     JobQueued,
     JobRejected,
+    JobRetryScheduled,
     JobStarted,
     JobSucceeded,
     QueuedData,
     RejectedData,
     ResultData,
+    RetryScheduledData,
     RunnerEvent,
     RunnerEventData,
     StartedData,
@@ -158,3 +169,69 @@ def test_classify(status: Any, rc: int, kwargs: dict[str, Any], outcome: str) ->
 def test_classify_keeps_the_cancel_reason() -> None:
     assert classify("canceled", 254, canceled="executor shutdown").reason == "executor shutdown"
     assert classify(None, 1, failure="boom").reason == "boom"
+
+
+# --- retries: the end of an attempt, the wait, the dead letter ------------------------------
+
+T = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def outcome(attempt: int, status: str = "failed", cause: str | None = "failed") -> AttemptOutcome:
+    return AttemptOutcome(attempt=attempt, status=status, cause=cause, reason="r", ended_at=T)  # type: ignore[arg-type]
+
+
+def test_the_cause_of_an_ending_names_what_a_policy_retries() -> None:
+    assert cause_of("error", lost=True) == "executor_lost"
+    assert cause_of("error", fetch_failed=True) == "source_error"
+    assert cause_of("failed", stats={"failures": {"h": 1}, "dark": {}}) == "failed"
+    assert cause_of("failed", stats={"failures": {}, "dark": {"h": 1}}) == "unreachable"
+    assert cause_of("timeout") == "timeout"
+    assert cause_of("error") == "error"
+    assert cause_of("successful") is None
+    assert cause_of("canceled") is None
+
+
+def test_backoff_doubles_up_to_its_cap_and_jitter_takes_up_to_half() -> None:
+    policy = RetryPolicy(backoff_s=10, backoff_max_s=25)
+    assert [backoff_delay_s(policy, n, 0.0) for n in (1, 2, 3, 4)] == [10, 20, 25, 25]
+    assert backoff_delay_s(policy, 1, 0.999) == pytest.approx(5.005)
+
+
+def test_an_attempt_is_retried_only_for_a_cause_its_policy_names() -> None:
+    policy = RetryPolicy(max_attempts=3, backoff_s=10, on=["failed"])
+    decision = decide_end(policy, outcome(1), (), now=T, jitter=0.0)
+    assert decision == RetryAt(at=T + timedelta(seconds=10), attempts=(outcome(1),))
+    assert decide_end(policy, outcome(1, "error", "executor_lost"), (), now=T, jitter=0.0) == Conclude()
+    assert decide_end(policy, outcome(1, "successful", None), (), now=T, jitter=0.0) == Conclude()
+    assert (
+        decide_end(DEFAULT_RETRY, outcome(1), (), now=T, jitter=0.0) == Conclude()
+    )  # playbook failures: asked only
+    assert isinstance(
+        decide_end(DEFAULT_RETRY, outcome(1, "error", "executor_lost"), (), now=T, jitter=0.0), RetryAt
+    )
+    assert (
+        decide_end(RetryPolicy(max_attempts=1, on=["failed"]), outcome(1), (), now=T, jitter=0.0)
+        == Conclude()
+    )
+
+
+def test_the_last_allowed_attempt_is_dead_with_every_attempt() -> None:
+    policy = RetryPolicy(max_attempts=3, on=["failed", "executor_lost"])
+    earlier = (outcome(1, "error", "executor_lost"), outcome(2))
+    assert decide_end(policy, outcome(3), earlier, now=T, jitter=0.5) == DeadLetter(
+        attempts=(*earlier, outcome(3))
+    )
+    # a success on the last attempt is simply a success
+    assert decide_end(policy, outcome(3, "successful", None), earlier, now=T, jitter=0.5) == Conclude()
+
+
+def test_a_retrying_job_waits_for_its_time_then_starts_the_next_attempt() -> None:
+    data = RetryScheduledData(
+        status="failed", cause="failed", retry_at=T, next_attempt=2, max_attempts=3, attempts=[outcome(1)]
+    )
+    state = state_of(ev(JobRetryScheduled, 6, 1, data), 50, 7)
+    assert (state.phase, state.retry_at, state.attempts) == ("retrying", T, (outcome(1),))
+    assert decide_run(state, 7, T - timedelta(seconds=3)) == Delay(after_s=3.0)
+    assert decide_run(state, 7, T) == Start(attempt=2, seq=7)
+    assert isinstance(decide_run(state, 99, T), Skip)  # another submit of the same job: a duplicate
+    assert decide_cancel(state) == CancelQueued(seq=7)  # cancellable while it waits

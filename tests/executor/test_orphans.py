@@ -16,6 +16,7 @@ from nats.js import JetStreamContext
 from playledger_cli.embedded import NatsServer
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.workspace import PREFIX
+from playledger_schemas.commands import RetryPolicy
 from playledger_schemas.events import JobError
 from tests.executor.support import (
     processes_with,
@@ -48,7 +49,9 @@ async def test_kill_9_of_the_executor_leaves_no_worker_and_the_next_one_sweeps(
     victim = spawn_executor(env_of(settings, executor_id="victim", ack_wait_s="2"), log)
     try:
         await wait_ready(log)
-        await submit(js, "orphan", spec("sleep.yml", extra_vars={"sleep_s": marker}))
+        await submit(
+            js, "orphan", spec("sleep.yml", retry=RetryPolicy(max_attempts=1), extra_vars={"sleep_s": marker})
+        )
         await wait_runner_event(js, "orphan", "runner_on_start")
         await wait_process(f"sleep {marker}")
         assert settings.work_dir is not None

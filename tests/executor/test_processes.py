@@ -14,7 +14,15 @@ import pytest
 from nats.js import JetStreamContext
 
 from playledger_common.settings import ExecutorSettings
-from playledger_schemas.events import JobError, JobStarted, JobSucceeded, RunnerEvent, is_terminal
+from playledger_schemas.commands import RetryPolicy
+from playledger_schemas.events import (
+    JobError,
+    JobRetryScheduled,
+    JobStarted,
+    JobSucceeded,
+    RunnerEvent,
+    is_terminal,
+)
 from tests.executor.support import (
     executor_env,
     job_events,
@@ -55,13 +63,15 @@ async def wait_ready(log: Path, limit_s: float = 30.0) -> None:
 async def test_kill_9_mid_job_is_recorded_as_executor_lost(
     js: JetStreamContext, settings: ExecutorSettings, tmp_path: Path
 ) -> None:
+    """With a policy of one attempt: the job ends as ``error`` "executor lost"."""
     marker = f"57.{os.getpid()}{int(time.time()) % 1000}"
     log = tmp_path / "victim.log"
     env = env_of(settings, executor_id="victim", ack_wait_s="2", projects_dir="/nonexistent", concurrency="7")
     victim = spawn_executor(env, log, "--concurrency", "1", "--projects-dir", str(settings.projects_dir))
     try:
         await wait_ready(log)
-        await submit(js, "doomed", spec("sleep.yml", extra_vars={"sleep_s": marker}))
+        once = RetryPolicy(max_attempts=1)
+        await submit(js, "doomed", spec("sleep.yml", retry=once, extra_vars={"sleep_s": marker}))
         await wait_runner_event(js, "doomed", "runner_on_start")
         await wait_process(f"sleep {marker}")
         victim.send_signal(signal.SIGKILL)
@@ -81,6 +91,49 @@ async def test_kill_9_mid_job_is_recorded_as_executor_lost(
     (started,) = [e for e in events if isinstance(e, JobStarted)]
     assert started.data.executor_id == "victim"
     assert sum(is_terminal(e) for e in events) == 1
+
+
+async def test_kill_9_mid_job_is_retried_on_another_executor_and_succeeds(
+    js: JetStreamContext, settings: ExecutorSettings, tmp_path: Path
+) -> None:
+    """The default policy retries ``executor_lost``: attempt 2 runs on the rescuer and succeeds."""
+    marker = f"58.{os.getpid()}{int(time.time()) % 1000}"
+    log = tmp_path / "victim.log"
+    victim = spawn_executor(env_of(settings, executor_id="victim", ack_wait_s="2"), log)
+    counter = tmp_path / "lost.count"
+    extra_vars = {"counter": str(counter), "succeed_on": 1, "sleep_first_s": marker}
+    quick = RetryPolicy(backoff_s=0.5, backoff_max_s=1.0)  # the default causes, a short backoff
+    try:
+        await wait_ready(log)
+        await submit(js, "rescued", spec("flaky.yml", retry=quick, extra_vars=extra_vars))
+        await wait_process(f"sleep {marker}")
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        async with running_executor(msgspec.structs.replace(settings, executor_id="rescuer")):
+            done = await wait_terminal(js, "rescued", limit_s=30)
+    finally:
+        stop_process(victim, signal.SIGKILL)
+        for pid in processes_with(f"sleep {marker}"):
+            os.kill(pid, signal.SIGKILL)
+    assert isinstance(done, JobSucceeded)
+    assert done.attempt == 2
+    events = await job_events(js, "rescued")
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert [(e.attempt, e.data.executor_id) for e in events if isinstance(e, JobStarted)] == [
+        (1, "victim"),
+        (2, "rescuer"),
+    ]
+    (scheduled,) = [e for e in events if isinstance(e, JobRetryScheduled)]
+    assert (scheduled.attempt, scheduled.data.cause, scheduled.data.reason) == (
+        1,
+        "executor_lost",
+        "executor lost",
+    )
+    assert sum(is_terminal(e) for e in events) == 1
+    for attempt in (1, 2):
+        counters = [e.data.counter for e in events if isinstance(e, RunnerEvent) and e.attempt == attempt]
+        assert counters == list(range(1, len(counters) + 1))
+    assert counter.read_text().strip() == "2"
 
 
 async def test_two_executors_share_20_jobs_none_twice_none_lost(

@@ -19,19 +19,26 @@ from nats.js import JetStreamContext
 from playledger_schemas.codec import encode
 from playledger_schemas.commands import InlineInventory, JobOptions, JobSpec, LocalSource
 from playledger_schemas.events import (
+    AttemptOutcome,
     CancelRequestedData,
+    DeadData,
     JobCanceled,
     JobCancelRequested,
+    JobDead,
     JobError,
     JobEvent,
     JobFailed,
     JobQueued,
     JobRejected,
+    JobRetryRequested,
+    JobRetryScheduled,
     JobStarted,
     JobSucceeded,
     QueuedData,
     RejectedData,
     ResultData,
+    RetryRequestedData,
+    RetryScheduledData,
     RunnerEvent,
     RunnerEventData,
     StartedData,
@@ -208,6 +215,57 @@ class JobBuilder:
         )
         return self
 
+    def ended(self, status: str = "failed", reason: str = "rc 2", rc: int | None = 2) -> AttemptOutcome:
+        cause = "executor_lost" if reason == "executor lost" else status
+        return AttemptOutcome(
+            attempt=self.attempt,
+            status=status,
+            cause=cause,
+            reason=reason,
+            rc=rc,
+            ended_at=self.time,  # type: ignore[arg-type]
+        )
+
+    def retry_scheduled(
+        self, earlier: Sequence[AttemptOutcome] = (), max_attempts: int = 3, **ended: Any
+    ) -> JobBuilder:
+        """The attempt ended as ``ended`` (``status``, ``reason``, ``rc``) and another is scheduled."""
+        outcome = self.ended(**ended)
+        data = RetryScheduledData(
+            runner_status="failed" if outcome.status == "failed" else None,
+            rc=outcome.rc,
+            reason=outcome.reason,
+            runner_events=self.counter,
+            last_seq=self.seq,
+            status=outcome.status,
+            cause=outcome.cause or "failed",
+            retry_at=self.time + timedelta(seconds=1),
+            next_attempt=self.attempt + 1,
+            max_attempts=max_attempts,
+            attempts=[*earlier, outcome],
+        )
+        self.events.append(JobRetryScheduled(**self._env(), data=data))
+        return self
+
+    def dead(self, earlier: Sequence[AttemptOutcome], **ended: Any) -> JobBuilder:
+        outcome = self.ended(**ended)
+        attempts = [*earlier, outcome]
+        data = DeadData(
+            rc=outcome.rc,
+            reason=f"dead after {len(attempts)} attempts",
+            runner_events=self.counter,
+            last_seq=self.seq,
+            max_attempts=len(attempts),
+            attempts=attempts,
+        )
+        self.events.append(JobDead(**self._env(), data=data))
+        return self
+
+    def retry_requested(self, command_seq: int = 99) -> JobBuilder:
+        data = RetryRequestedData(reason="retried by request", command_seq=command_seq)
+        self.events.append(JobRetryRequested(**self._env(), data=data))
+        return self
+
 
 def realistic_job(job_id: str, rng: random.Random, tasks: int = 35) -> list[JobEvent]:
     """One of several job shapes: success, failure, ignored errors, unreachable, cancel, retry, rejection."""
@@ -224,6 +282,7 @@ def realistic_job(job_id: str, rng: random.Random, tasks: int = 35) -> list[JobE
         b.runner("playbook_on_start")
         b.runner("playbook_on_play_start", play="all", name="all")
         b.runner("runner_on_ok", host=hosts[0], res={"changed": True}, play="all", task="t0")
+        b.retry_scheduled(reason="executor lost", status="error", rc=None)  # its executor died
     b.started(hosts)
     if shape == "canceled":
         b.play(hosts, tasks // 2)

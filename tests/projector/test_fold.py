@@ -355,7 +355,9 @@ def test_stream_seq_is_read_from_v1_and_v2_ack_subjects() -> None:
 
 def test_migrations_are_numbered_and_match_the_read_model_version() -> None:
     found = migrations.migrations()
-    assert [m.version for m in found] == list(range(1, len(found) + 1))
+    versions = [m.version for m in found]
+    assert versions == sorted(set(versions))
+    assert versions[0] == 1
     assert migrations.latest_version() == READ_MODEL_VERSION
     assert "CREATE TABLE jobs" in found[0].sql
 
@@ -392,3 +394,77 @@ def test_folding_in_batches_equals_folding_event_by_event() -> None:
         start += size
     assert views == one_by_one
     assert host_rows == {(j, h): host_row(j, h, c) for j, v in one_by_one.items() for h, c in v.hosts.items()}
+
+
+def test_a_retried_job_is_scheduled_between_attempts_and_lists_each_attempt() -> None:
+    b = JobBuilder("j1").queued(HOSTS).started(HOSTS)
+    b.runner("runner_on_failed", host="web1", res={})
+    b.retry_scheduled(reason="executor lost", status="error", rc=None)
+    waiting = fold(b.events)
+    assert (waiting.status, waiting.attempt, waiting.max_attempts) == ("scheduled", 1, 3)
+    assert waiting.retry_at == b.events[-1].data.retry_at  # type: ignore[union-attr]
+    assert waiting.terminal_seq is None
+    assert [a["cause"] for a in waiting.attempts or []] == ["executor_lost"]
+    b.started(HOSTS).runner("runner_on_ok", host="web1", res={})
+    running = fold(b.events)
+    assert (running.status, running.attempt, running.retry_at) == ("running", 2, None)
+    b.result(JobSucceeded, runner_status="successful", rc=0)
+    done = fold(b.events)
+    assert (done.status, done.dead_letter) == ("successful", False)
+    assert [(a["attempt"], a["status"]) for a in done.attempts or []] == [(1, "error"), (2, "successful")]
+
+
+def test_a_dead_job_is_terminal_in_the_dead_letter_with_every_reason() -> None:
+    b = JobBuilder("j1").queued(HOSTS).started(HOSTS)
+    b.retry_scheduled()
+    first = b.events[-1].data.attempts  # type: ignore[union-attr]
+    b.started(HOSTS).dead(first, reason="rc 4", rc=4)
+    view = fold(b.events)
+    assert (view.status, view.dead_letter, view.rc, view.terminal_seq) == ("dead", True, 4, b.seq)
+    assert view.failure_reason == "dead after 2 attempts"
+    assert [(a["attempt"], a["reason"]) for a in view.attempts or []] == [(1, "rc 2"), (2, "rc 4")]
+
+
+def test_a_job_the_poison_path_ended_is_in_the_dead_letter() -> None:
+    b = JobBuilder("j1").queued(HOSTS)
+    b.result(JobError, reason="gave up after 5 deliveries", dead_letter=True)
+    assert (fold(b.events).status, fold(b.events).dead_letter) == ("error", True)
+    plain = JobBuilder("j2").queued(HOSTS).started(HOSTS).result(JobError, reason="executor lost")
+    assert fold(plain.events).dead_letter is False
+
+
+def test_a_dead_job_retried_by_request_is_queued_again_and_ends_once_more() -> None:
+    b = JobBuilder("j1").queued(HOSTS).started(HOSTS)
+    b.retry_scheduled(max_attempts=2)
+    first = b.events[-1].data.attempts  # type: ignore[union-attr]
+    b.started(HOSTS).dead(first)
+    b.retry_requested()
+    again = fold(b.events)
+    assert (again.status, again.dead_letter, again.terminal_seq, again.finished_at) == (
+        "queued",
+        False,
+        None,
+        None,
+    )
+    b.started(HOSTS).runner("runner_on_ok", host="web1", res={})
+    b.result(JobSucceeded, runner_status="successful", rc=0)
+    done = fold(b.events)
+    assert (done.status, done.attempt, done.terminal_seq) == ("successful", 3, b.seq)
+    assert [a["attempt"] for a in done.attempts or []] == [1, 2, 3]
+
+
+def test_only_a_dead_job_reopens_and_only_by_a_retry_request() -> None:
+    ended = JobBuilder("j1").queued(HOSTS).started(HOSTS).result(JobFailed, rc=2)
+    ended.retry_requested()
+    changes = fold_batch(
+        {}, set(), [decode_message(n, f"s.{n}", encode(e)) for n, e in enumerate(ended.events, 1)]
+    )
+    assert [s.reason for s in changes.skipped] == [
+        f"writer rule broken: seq {ended.seq} comes after the job's terminal event"
+    ]
+    dead = JobBuilder("j2").queued(HOSTS).started(HOSTS).dead([])
+    dead.started(HOSTS)  # not a retry request: still after the terminal event
+    changes = fold_batch(
+        {}, set(), [decode_message(n, f"s.{n}", encode(e)) for n, e in enumerate(dead.events, 1)]
+    )
+    assert len(changes.skipped) == 1

@@ -334,7 +334,7 @@ async def test_an_event_the_database_refuses_is_recorded_not_retried_forever(
 
 async def test_migrations_are_applied_once(db: asyncpg.Connection) -> None:
     assert await migrations.current_version(db) == 0
-    assert await migrations.apply(db) == list(range(1, READ_MODEL_VERSION + 1))
+    assert await migrations.apply(db) == [m.version for m in migrations.migrations()]
     assert await migrations.apply(db) == []
     assert await migrations.current_version(db) == READ_MODEL_VERSION
     assert await checkpoint(db) == 0

@@ -22,6 +22,7 @@ from playledger_common.readmodel import (
     SkippedRow,
     columns,
     from_record,
+    json_columns,
     sql_types,
 )
 from playledger_projector import migrations
@@ -92,7 +93,7 @@ async def test_rows_written_by_the_store_read_back_as_the_same_typed_rows(db: as
     record = await db.fetchrow(f"SELECT * FROM {SCHEMA}.jobs")  # noqa: S608 - a constant schema
     assert record is not None
     stored = dict(record)
-    for name in ("source", "inventory_summary", "options", "extra_vars", "rejection_errors"):
+    for name in json_columns(JobRow):
         stored[name] = None if stored[name] is None else msgspec.json.decode(stored[name])
     assert from_record(JobRow, stored) == from_record(JobRow, msgspec.structs.asdict(view))
 

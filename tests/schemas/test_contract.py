@@ -22,20 +22,27 @@ from playledger_schemas.commands import (
     JobOptions,
     JobSpec,
     LocalSource,
+    RetryJob,
+    RetryPolicy,
     SubmitJob,
     Submitter,
     UrlInventory,
 )
 from playledger_schemas.events import (
+    AttemptOutcome,
     CancelRequestedData,
+    DeadData,
     FieldError,
     JobCanceled,
     JobCancelRequested,
+    JobDead,
     JobError,
     JobEvent,
     JobFailed,
     JobQueued,
     JobRejected,
+    JobRetryRequested,
+    JobRetryScheduled,
     JobStarted,
     JobSucceeded,
     JobTimedOut,
@@ -43,6 +50,8 @@ from playledger_schemas.events import (
     QueuedData,
     RejectedData,
     ResultData,
+    RetryRequestedData,
+    RetryScheduledData,
     RunnerEvent,
     RunnerEventData,
     StartedData,
@@ -82,6 +91,7 @@ ROLE_SPEC = JobSpec(
 DYNAMIC_SPEC = JobSpec(
     source=LocalSource(path="site.yml"),
     inventory=DynamicInventory(plugin="ansible.builtin.generator", config={"layers": {"a": ["1"]}}),
+    retry=RetryPolicy(max_attempts=3, backoff_s=1.5, backoff_max_s=60.0, on=["failed", "executor_lost"]),
 )
 COMMANDS = [
     SubmitJob(
@@ -91,6 +101,7 @@ COMMANDS = [
     SubmitJob(job_id="job-2", spec=GIT_SPEC),
     SubmitJob(job_id="job-3", spec=ROLE_SPEC),
     SubmitJob(job_id="job-4", spec=DYNAMIC_SPEC),
+    RetryJob(job_id="job-4", priority="high", requested_by=Submitter(key_id="0123456789ab", name="ci")),
 ]
 RESULT = ResultData(
     runner_status="failed",
@@ -102,6 +113,10 @@ RESULT = ResultData(
     artifacts=[StoredObject(name="rc", key="jobs/job-1/1/artifacts/rc", size=1, sha256="cd" * 32)],
     missing=[MissingObject(name="artifact_data.json", reason="log storage unavailable: S3 put failed: 503")],
 )
+ATTEMPTS = [
+    AttemptOutcome(attempt=1, status="error", cause="executor_lost", reason="executor lost", ended_at=NOW),
+    AttemptOutcome(attempt=2, status="failed", cause="failed", reason="rc 2", rc=2, ended_at=NOW),
+]
 
 
 def envelope(seq: int) -> dict[str, object]:
@@ -131,6 +146,31 @@ EVENTS: list[JobEvent] = [
         cls(**envelope(10), data=RESULT)
         for cls in (JobSucceeded, JobFailed, JobCanceled, JobTimedOut, JobError)
     ),  # type: ignore[arg-type]
+    JobRetryScheduled(  # type: ignore[arg-type]
+        **envelope(11),
+        data=RetryScheduledData(
+            runner_status="failed",
+            rc=2,
+            reason="rc 2",
+            status="failed",
+            cause="failed",
+            retry_at=NOW,
+            next_attempt=3,
+            max_attempts=3,
+            attempts=ATTEMPTS,
+        ),
+    ),
+    JobDead(  # type: ignore[arg-type]
+        **envelope(12), data=DeadData(reason="dead after 2 attempts", max_attempts=2, attempts=ATTEMPTS)
+    ),
+    JobRetryRequested(  # type: ignore[arg-type]
+        **envelope(13),
+        data=RetryRequestedData(
+            reason="retried by request",
+            command_seq=8,
+            requested_by=Submitter(key_id="0123456789ab", name="ci"),
+        ),
+    ),
     *(
         JobStarted(  # type: ignore[arg-type]
             **envelope(2),
@@ -223,7 +263,7 @@ def test_event_kinds_make_subject_tokens() -> None:
     assert kinds["JobCancelRequested"] == "job.cancel_requested"
     assert kinds["RunnerEvent"] == "runner.runner_on_ok"
     assert kinds["JobTimedOut"] == "job.timed_out"
-    assert [is_terminal(e) for e in EVENTS].count(True) == 6
+    assert [is_terminal(e) for e in EVENTS].count(True) == 7  # job.retry_scheduled is not terminal
 
 
 def test_tags_are_versioned_strings_not_python_paths() -> None:

@@ -31,15 +31,17 @@ def test_the_words_are_ansible_runners_plus_queued_running_rejected() -> None:
     assert JOB_STATUSES == (
         "queued",
         "running",
+        "scheduled",
         "successful",
         "failed",
         "timeout",
         "canceled",
         "error",
         "rejected",
+        "dead",
     )
     assert set(get_args(RunnerStatus)) == RESULT_STATUSES
-    assert RESULT_STATUSES | {"rejected"} == TERMINAL_STATUSES
+    assert RESULT_STATUSES | {"rejected", "dead"} == TERMINAL_STATUSES
     assert not is_terminal_status("running")
     assert is_terminal_status("timeout")
 
@@ -52,15 +54,19 @@ def test_each_terminal_event_sets_one_status_and_no_other_event_does() -> None:
         "job.canceled": "canceled",
         "job.error": "error",
         "job.rejected": "rejected",
+        "job.dead": "dead",
     }
     assert {lifecycle_kind(cls): status for status, cls in TERMINAL_EVENTS.items()} == TERMINAL_KINDS
     assert set(TERMINAL_EVENTS) == TERMINAL_STATUSES
     assert set(OUTCOME_EVENTS) == RESULT_STATUSES
     b = JobBuilder("j1").queued(["h"]).started(["h"]).runner("runner_on_ok", host="h", res={})
     b.cancel_requested()
+    b.retry_scheduled()
     for cls in OUTCOME_EVENTS.values():
         b.result(cls)
     b.rejected("bad")
+    b.dead([])
+    b.retry_requested()
     seen = {type(e) for e in b.events}
     assert seen == set(JobEvent.__args__), "the builder covers every event type"
     for event in b.events:

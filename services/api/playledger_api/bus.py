@@ -17,7 +17,7 @@ from nats.js.errors import NotFoundError
 
 from playledger_api.errors import NATS, DependencyUnavailableError, SubmitUncertainError
 from playledger_schemas.codec import encode
-from playledger_schemas.commands import CancelJob, SubmitJob
+from playledger_schemas.commands import CancelJob, RetryJob, SubmitJob
 from playledger_schemas.subjects import (
     COMMANDS_STREAM,
     EVENTS_STREAM,
@@ -84,6 +84,19 @@ class Bus:
                 encode(command),
                 timeout=PUBLISH_TIMEOUT_S,
                 headers={"Nats-Msg-Id": f"cancel:{command.job_id}"},
+            )
+        except (nats.errors.Error, TimeoutError):
+            raise DependencyUnavailableError(NATS) from None
+
+    async def retry(self, command: RetryJob, attempt: int) -> None:
+        """Publish a retry of a dead job whose last attempt is ``attempt`` (one retry per attempt)."""
+        self.require_connected()
+        try:
+            await self.js.publish(
+                submit_subject(command.priority, command.job_id),
+                encode(command),
+                timeout=PUBLISH_TIMEOUT_S,
+                headers={"Nats-Msg-Id": f"retry:{command.job_id}:{attempt}"},
             )
         except (nats.errors.Error, TimeoutError):
             raise DependencyUnavailableError(NATS) from None

@@ -41,13 +41,14 @@ class WriterGate:
             return self._ignore(stream_seq, "not a job event")
         terminal = envelope.type in TERMINAL_TAGS
         if self.track is None:
-            self.track = after(JobTrack(last_seq=envelope.seq - 1), envelope.seq, terminal=terminal)
+            start = JobTrack(last_seq=envelope.seq - 1)
+            self.track = after(start, envelope.seq, terminal=terminal, tag=envelope.type)
             return True
         if envelope.seq <= self.track.last_seq:
             return self._ignore(stream_seq, f"seq {envelope.seq} is a duplicate")
-        if broken := writer_rule_broken(self.track, envelope.seq):
+        if broken := writer_rule_broken(self.track, envelope.seq, envelope.type):
             return self._ignore(stream_seq, broken)
-        self.track = after(self.track, envelope.seq, terminal=terminal)
+        self.track = after(self.track, envelope.seq, terminal=terminal, tag=envelope.type)
         return True
 
     def _ignore(self, stream_seq: int, why: str) -> bool:

@@ -24,11 +24,13 @@ from playledger_schemas.commands import (
     GroupName,
     HostName,
     PlaybookPath,
+    RetryCause,
+    RetryPolicy,
     Submitter,
     UrlInventory,
 )
 from playledger_schemas.ids import JOB_ID_PATTERN, Priority
-from playledger_schemas.status import JobStatus, TerminalStatus
+from playledger_schemas.status import JobStatus, ResultStatus, TerminalStatus
 
 ClientJobId = Annotated[
     str,
@@ -115,6 +117,9 @@ class SubmitJobBody(Body, frozen=True, kw_only=True):
     """Not supported by this executor yet (stored credentials, vault): any value is answered with 422."""
     extra_vars: Vars = msgspec.field(default_factory=dict)
     options: OptionsBody = msgspec.field(default_factory=OptionsBody)
+    retry: RetryPolicy | None = None
+    """When a failed attempt is followed by another; the command's own Struct (both doors alike).
+    Omitted: infrastructure failures (executor lost, repository fetch) are retried, 3 attempts."""
 
 
 class Links(msgspec.Struct, frozen=True, kw_only=True):
@@ -158,6 +163,18 @@ class Progress(msgspec.Struct, frozen=True, kw_only=True):
     hosts_skipped: int
 
 
+class AttemptItem(msgspec.Struct, frozen=True, kw_only=True):
+    """How one attempt of a job ended."""
+
+    attempt: int
+    status: ResultStatus
+    cause: RetryCause | None = None
+    """What a retry policy calls it (``executor_lost``, ``failed``, …); ``null``: never retried."""
+    reason: str | None = None
+    rc: int | None = None
+    ended_at: datetime
+
+
 class JobStatusResponse(msgspec.Struct, frozen=True, kw_only=True):
     """A job as projected from its events."""
 
@@ -168,6 +185,16 @@ class JobStatusResponse(msgspec.Struct, frozen=True, kw_only=True):
     started_at: datetime | None
     finished_at: datetime | None
     attempt: int
+    """The current (or last) attempt: 0 before an executor took the job."""
+    max_attempts: int
+    """How many attempts the job's retry policy allows."""
+    attempts: list[AttemptItem]
+    """Every attempt that ended, with its outcome and reason."""
+    retry_at: datetime | None
+    """Status ``scheduled``: when the next attempt starts."""
+    dead_letter: bool
+    """Dead (every allowed attempt failed) or ended by the poison path (a command no executor
+    could handle): listed by ``GET /api/v1/jobs?dead_letter=true``."""
     executor_id: str | None
     source: dict[str, Any] | None
     inventory: dict[str, Any] | None
@@ -231,6 +258,8 @@ class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
     rc: int | None
     event_count: int
     complete: bool
+    attempt: int = 0
+    dead_letter: bool = False
 
 
 class JobPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -274,6 +303,17 @@ class HostSummary(msgspec.Struct, frozen=True, kw_only=True):
 
 class HostList(msgspec.Struct, frozen=True, kw_only=True):
     items: list[HostSummary]
+
+
+class RetryAccepted(msgspec.Struct, frozen=True, kw_only=True):
+    """The retry of a dead job was published: it is queued again for attempt ``attempt``."""
+
+    id: str
+    status: JobStatus
+    """The job's status now (``dead`` until the executor records the retry)."""
+    attempt: int
+    """The attempt the retry starts."""
+    links: Links
 
 
 class CancelAccepted(msgspec.Struct, frozen=True, kw_only=True):

@@ -20,6 +20,7 @@ import msgspec
 from playledger_api.cursor import JobCursor, encode_cursor
 from playledger_api.errors import POSTGRESQL, DependencyUnavailableError
 from playledger_api.models import (
+    AttemptItem,
     EventItem,
     EventPage,
     HostSummary,
@@ -144,11 +145,12 @@ class ReadModel:
         cursor: JobCursor | None,
         limit: int,
         id_prefix: str | None = None,
+        dead_letter: bool | None = None,
     ) -> JobPage:
         rows = await self._fetch(
             """
             SELECT job_id, status, priority, source ->> 'path' AS playbook, created_at, started_at, finished_at,
-                   rc, event_count, terminal_seq
+                   rc, event_count, terminal_seq, attempt, dead_letter
             FROM jobs
             WHERE ($1::text IS NULL OR status = $1)
               AND ($2::text IS NULL OR priority = $2)
@@ -156,6 +158,7 @@ class ReadModel:
               AND ($4::timestamptz IS NULL OR created_at < $4)
               AND ($5::timestamptz IS NULL OR (created_at, job_id) < ($5, $6::text))
               AND ($8::text IS NULL OR starts_with(job_id, $8))
+              AND ($9::boolean IS NULL OR dead_letter = $9)
             ORDER BY created_at DESC, job_id DESC
             LIMIT $7
             """,
@@ -167,6 +170,7 @@ class ReadModel:
             cursor.job_id if cursor else None,
             limit + 1,
             id_prefix,
+            dead_letter,
         )
         items = [
             JobSummary(
@@ -180,6 +184,8 @@ class ReadModel:
                 rc=r["rc"],
                 event_count=r["event_count"],
                 complete=r["terminal_seq"] is not None,
+                attempt=r["attempt"],
+                dead_letter=r["dead_letter"],
             )
             for r in rows[:limit]
         ]
@@ -251,6 +257,10 @@ def job_status(row: JobRow, projection_seq: int) -> JobStatusResponse:
         started_at=row.started_at,
         finished_at=row.finished_at,
         attempt=row.attempt,
+        max_attempts=row.max_attempts,
+        attempts=msgspec.convert(row.attempts or [], list[AttemptItem]),
+        retry_at=row.retry_at,
+        dead_letter=row.dead_letter,
         executor_id=row.executor_id,
         source=row.source,
         inventory=row.inventory_summary,

@@ -142,6 +142,7 @@ def build_command(
             become=options.become,
             gather_facts=options.gather_facts,
         ),
+        retry=body.retry,
     )
     found = spec_problems(spec, allow_file=allow_file, allow_http=allow_http)
     if found:

@@ -32,6 +32,7 @@ OUTCOME_EXIT_CODES: Final[dict[TerminalStatus, ExitCode]] = {
     "successful": ExitCode.SUCCESS,
     "failed": ExitCode.HOSTS_FAILED,
     "error": ExitCode.ERROR,
+    "dead": ExitCode.ERROR,
     "rejected": ExitCode.INVALID_OPTIONS,
     "canceled": ExitCode.CANCELED,
     "timeout": ExitCode.TIMED_OUT,
@@ -40,7 +41,8 @@ OUTCOME_EXIT_CODES: Final[dict[TerminalStatus, ExitCode]] = {
 
 
 def exit_code_for(outcome: TerminalStatus | None, rc: int | None) -> int:
-    """A failed job exits with ansible-playbook's own rc (2 failed hosts, 4 unreachable)."""
-    if outcome == "failed" and rc:
+    """A failed job exits with ansible-playbook's own rc (2 failed hosts, 4 unreachable); so does a
+    dead one whose last attempt failed."""
+    if outcome in ("failed", "dead") and rc:
         return rc
     return OUTCOME_EXIT_CODES.get(outcome or "error", ExitCode.ERROR)

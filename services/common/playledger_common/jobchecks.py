@@ -26,8 +26,11 @@ Problem = tuple[str, str]
 
 
 def spec_problems(spec: JobSpec, *, allow_file: bool, allow_http: bool) -> list[Problem]:
-    """Problems of the git and URL parts (a local source is checked on disk by each door)."""
+    """Problems of the retry policy and the git and URL parts (a local source is checked on disk
+    by each door)."""
     problems: list[Problem] = []
+    if spec.retry is not None and spec.retry.backoff_max_s < spec.retry.backoff_s:
+        problems.append(("retry.backoff_max_s", "must be >= retry.backoff_s"))
     source = spec.source
     match source:
         case GitPlaybookSource() | GitRoleSource():

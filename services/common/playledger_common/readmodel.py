@@ -24,7 +24,7 @@ from playledger_schemas.status import JobStatus
 SCHEMA: Final = "playledger"
 """The PostgreSQL schema holding the live read models (rebuild swaps a fresh one in)."""
 
-READ_MODEL_VERSION: Final = 3
+READ_MODEL_VERSION: Final = 4
 """The latest migration; the API's /ready requires ``schema_migrations`` to have reached it."""
 
 MIGRATIONS_TABLE: Final = "schema_migrations"
@@ -96,6 +96,14 @@ class JobRow(msgspec.Struct, kw_only=True):
     """The stored artifacts, each ``{"name", "key", "size", "sha256"}``."""
     missing_objects: list[Json] | None = None
     """``[{"name", "reason"}]``: objects log storage did not take before the job ended."""
+    max_attempts: int = 1
+    """The job's retry policy: how many attempts it may have (from ``job.queued``)."""
+    attempts: list[Json] | None = None
+    """Every ended attempt: ``{"attempt", "status", "cause", "reason", "rc", "ended_at"}``."""
+    retry_at: datetime | None = None
+    """Status ``scheduled``: when the next attempt starts (from ``job.retry_scheduled``)."""
+    dead_letter: bool = False
+    """Dead (every allowed attempt failed) or ended by the poison path."""
 
 
 class HostCounts(msgspec.Struct, frozen=True, kw_only=True, gc=False):

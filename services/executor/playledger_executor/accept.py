@@ -24,7 +24,14 @@ from playledger_executor.inventory import render_inventory
 from playledger_executor.journal import Journal, new_event
 from playledger_executor.sources import resolve_source
 from playledger_schemas.codec import ContractError, decode_command
-from playledger_schemas.commands import CancelJob, InlineInventory, JobCommand, LocalSource, SubmitJob
+from playledger_schemas.commands import (
+    CancelJob,
+    InlineInventory,
+    JobCommand,
+    LocalSource,
+    RetryJob,
+    SubmitJob,
+)
 from playledger_schemas.events import (
     CommandRejected,
     FieldError,
@@ -101,11 +108,12 @@ def validate(
         command = decode_command(payload)
     except ContractError as exc:
         return Invalid(job_id, exc.reason, list(exc.errors))
-    expected = (
-        submit_subject(command.spec.priority, command.job_id)
-        if isinstance(command, SubmitJob)
-        else cancel_subject(command.job_id)
-    )
+    if isinstance(command, SubmitJob):
+        expected = submit_subject(command.spec.priority, command.job_id)
+    elif isinstance(command, RetryJob):
+        expected = submit_subject(command.priority, command.job_id)
+    else:
+        expected = cancel_subject(command.job_id)
     if subject != expected:
         reason = f"subject {subject!r} does not match the command; expected {expected!r}"
         return Invalid(job_id, reason, [FieldError(path="$", message=reason)])
@@ -175,7 +183,7 @@ async def accept(
                     command_seq,
                 )
             return checked
-        case CancelJob():
+        case CancelJob() | RetryJob():
             return checked
 
 

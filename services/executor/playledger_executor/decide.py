@@ -7,20 +7,27 @@ optimistic concurrency, so a decision taken on a stale state fails cleanly and i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Literal
 
+from playledger_schemas.commands import RetryCause, RetryPolicy
 from playledger_schemas.events import (
+    AttemptOutcome,
+    HostStats,
     JobCancelRequested,
+    JobDead,
     JobEvent,
     JobQueued,
+    JobRetryRequested,
+    JobRetryScheduled,
     RunnerEvent,
     RunnerStatus,
     is_terminal,
 )
 from playledger_schemas.status import ResultStatus
 
-Phase = Literal["new", "queued", "canceling", "running", "done"]
+Phase = Literal["new", "queued", "canceling", "running", "retrying", "done"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +44,12 @@ class JobState:
     """Runner events of the attempt, when the last event tells (a runner event's counter)."""
     accepted_seq: int | None = None
     """Stream sequence of the submit command that was queued (other submits are duplicates)."""
+    retry_at: datetime | None = None
+    """When the last event is ``job.retry_scheduled``: when the next attempt may start."""
+    attempts: tuple[AttemptOutcome, ...] = field(default=())
+    """When the last event is ``job.retry_scheduled``: every attempt so far."""
+    dead: bool = False
+    """The last event is ``job.dead``: a ``job.retry.v1`` may start it again."""
 
 
 NEW = JobState(phase="new")
@@ -46,16 +59,18 @@ def state_of(last: JobEvent | None, stream_seq: int = 0, accepted_seq: int | Non
     """Fold the last event; ``accepted_seq`` comes from the job's ``job.queued`` event."""
     if last is None:
         return NEW
-    if isinstance(last, JobQueued):
+    if isinstance(last, JobQueued | JobRetryRequested):
         accepted_seq = last.data.command_seq
     base = JobState(
         phase="running", attempt=last.attempt, seq=last.seq, stream_seq=stream_seq, accepted_seq=accepted_seq
     )
     if is_terminal(last):
-        return replace(base, phase="done")
+        return replace(base, phase="done", dead=isinstance(last, JobDead))
     match last:
-        case JobQueued():
+        case JobQueued() | JobRetryRequested():
             return replace(base, phase="queued")
+        case JobRetryScheduled(data=data):
+            return replace(base, phase="retrying", retry_at=data.retry_at, attempts=tuple(data.attempts))
         case JobCancelRequested():
             return replace(base, phase="canceling")
         case RunnerEvent(data=data):
@@ -91,17 +106,29 @@ class Lost:
     runner_events: int
 
 
-RunDecision = Accept | Start | Skip | Lost
+@dataclass(frozen=True, slots=True)
+class Delay:
+    """The next attempt is scheduled later: deliver the command again after ``after_s``."""
+
+    after_s: float
 
 
-def decide_run(state: JobState, command_seq: int) -> RunDecision:
-    """What to do with the submit command at stream sequence ``command_seq``."""
+RunDecision = Accept | Start | Skip | Lost | Delay
+
+
+def decide_run(state: JobState, command_seq: int, now: datetime | None = None) -> RunDecision:
+    """What to do with the submit command at stream sequence ``command_seq`` at time ``now``."""
     if state.phase not in ("new", "done") and state.accepted_seq not in (None, command_seq):
         return Skip(f"duplicate submit; the job was queued by command {state.accepted_seq}")
     match state.phase:
         case "new":
             return Accept()
         case "queued":
+            return Start(attempt=state.attempt + 1, seq=state.seq + 1)
+        case "retrying":
+            wait_s = (state.retry_at - now).total_seconds() if state.retry_at and now else 0.0
+            if wait_s > 0:
+                return Delay(after_s=wait_s)
             return Start(attempt=state.attempt + 1, seq=state.seq + 1)
         case "done":
             return Skip("the job has already ended")
@@ -183,7 +210,7 @@ CancelDecision = CancelQueued | FinishCancel | Ignore
 
 def decide_cancel(state: JobState) -> CancelDecision:
     match state.phase:
-        case "queued":
+        case "queued" | "retrying":
             return CancelQueued(seq=state.seq + 1)
         case "canceling" if state.attempt == 0:
             return FinishCancel(seq=state.seq + 1)
@@ -193,6 +220,27 @@ def decide_cancel(state: JobState) -> CancelDecision:
             return Ignore("the job has already ended")
         case _:
             return Ignore("the job is running; its executor stops it")
+
+
+# --- what a retry of a dead job does ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Revive:
+    """Append ``job.retry_requested`` at ``seq``: the job is queued again for a new attempt."""
+
+    seq: int
+
+
+def decide_revive(state: JobState, command_seq: int) -> Revive | Ignore:
+    """What a ``job.retry.v1`` command at ``command_seq`` does to the job."""
+    if state.phase == "new":
+        return Ignore("no such job")
+    if not state.dead:
+        return Ignore("only a dead job can be retried")
+    if state.accepted_seq == command_seq:
+        return Ignore("this retry already ran")
+    return Revive(seq=state.seq + 1)
 
 
 # --- what to record for a command that can never be handled (poison) ----------------------------
@@ -259,3 +307,75 @@ def classify(
         case "error":
             return Ending("error", failure or "ansible-runner reported an error")
     return Ending("error", failure or f"ansible-runner ended without a final status (rc {rc})")
+
+
+# --- after an attempt ended: the final word, another attempt, or the dead letter ---------------
+
+
+def cause_of(
+    outcome: ResultStatus, *, lost: bool = False, fetch_failed: bool = False, stats: HostStats | None = None
+) -> RetryCause | None:
+    """The retry policy's name for how an attempt ended (``None``: never retried)."""
+    if lost:
+        return "executor_lost"
+    if fetch_failed:
+        return "source_error"
+    match outcome:
+        case "failed":
+            stats = stats or {}
+            unreachable, failures = stats.get("dark") or {}, stats.get("failures") or {}
+            return "unreachable" if any(unreachable.values()) and not any(failures.values()) else "failed"
+        case "timeout":
+            return "timeout"
+        case "error":
+            return "error"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Conclude:
+    """Record the attempt's own terminal event (success, a cause the policy does not retry, or a
+    policy of one attempt)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAt:
+    """Record ``job.retry_scheduled``: the next attempt starts at ``at``."""
+
+    at: datetime
+    attempts: tuple[AttemptOutcome, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Record ``job.dead``: the last attempt the policy allowed did not succeed either."""
+
+    attempts: tuple[AttemptOutcome, ...]
+
+
+EndDecision = Conclude | RetryAt | DeadLetter
+
+
+def backoff_delay_s(policy: RetryPolicy, attempt: int, jitter: float) -> float:
+    """The wait after attempt ``attempt`` ended: exponential, capped, less up to half of it at
+    random (``jitter`` in [0, 1) is that random part, drawn by the caller)."""
+    full = min(policy.backoff_max_s, policy.backoff_s * 2.0 ** max(attempt - 1, 0))
+    return full * (1.0 - jitter / 2.0)
+
+
+def decide_end(
+    policy: RetryPolicy,
+    ended: AttemptOutcome,
+    earlier: tuple[AttemptOutcome, ...],
+    *,
+    now: datetime,
+    jitter: float,
+) -> EndDecision:
+    """What an attempt that ended as ``ended`` leads to, given the job's earlier attempts."""
+    attempts = (*(a for a in earlier if a.attempt < ended.attempt), ended)
+    if ended.cause is None or ended.cause not in policy.on or policy.max_attempts <= 1:
+        return Conclude()
+    if ended.attempt >= policy.max_attempts:
+        return DeadLetter(attempts=attempts)
+    delay = backoff_delay_s(policy, ended.attempt, jitter)
+    return RetryAt(at=now + timedelta(seconds=delay), attempts=attempts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 from typing import Final
 
 from nats.aio.client import Client
@@ -16,19 +17,31 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from playledger_common.consumers import MAX_DELIVER, run_consumer
-from playledger_common.outcome import Ack, Outcome, handle
+from playledger_common.outcome import Ack, Outcome, Retry, handle
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.accept import accept
 from playledger_executor.consumers import PullOne, keep_in_progress
-from playledger_executor.decide import Accept, Adopt, Lost, Skip, Start, Wait, decide_run, decide_unended
+from playledger_executor.decide import (
+    Accept,
+    Adopt,
+    Delay,
+    Lost,
+    Skip,
+    Start,
+    Wait,
+    cause_of,
+    decide_run,
+    decide_unended,
+)
+from playledger_executor.ending import ending
 from playledger_executor.errors import ConflictError
 from playledger_executor.job import JobRunner
-from playledger_executor.journal import new_event
 from playledger_executor.lease import Lease
 from playledger_executor.poison import PoisonRecorder
+from playledger_executor.revive import revive, submit_of
 from playledger_schemas.codec import ContractError, decode_command
-from playledger_schemas.commands import SubmitJob
-from playledger_schemas.events import JobError, ResultData
+from playledger_schemas.commands import DEFAULT_RETRY, RetryJob, SubmitJob, retry_policy
+from playledger_schemas.events import ResultData
 from playledger_schemas.ids import PRIORITIES
 from playledger_schemas.limits import command_limit
 from playledger_schemas.subjects import COMMANDS_STREAM, job_id_of_subject
@@ -109,16 +122,24 @@ class Dispatcher:
             heartbeat.cancel()
 
     async def _handle(self, msg: Msg) -> Outcome:
-        await self._run_submit(msg)
-        return Ack()
+        return await self._run_submit(msg)
 
-    async def _run_submit(self, msg: Msg) -> None:
+    async def _run_submit(self, msg: Msg) -> Outcome:
+        """Act on the job's state until it needs nothing more from this delivery: ``Ack``, or
+        ``Retry`` when its next attempt is due later (JetStream delivers it again then)."""
         command_seq = msg.metadata.sequence.stream
         job_id = job_id_of_subject(msg.subject) or ""
         races = 0
+        retry = _retry(msg.data)
         while races < MAX_ROUNDS:
             state = await self.journal.state(job_id) if job_id else None
-            decision = decide_run(state, command_seq) if state else Skip("no job id in the subject")
+            if retry is not None and state is not None and state.dead:
+                await revive(self.journal, retry, command_seq)  # before the intake did: as Accept
+                if (await self.journal.state(job_id)).dead:
+                    return Ack()  # nothing to run: decide_revive said why
+                continue
+            now = datetime.now(UTC)
+            decision = decide_run(state, command_seq, now) if state else Skip("no job id in the subject")
             match decision:
                 case Accept():
                     await accept(
@@ -130,43 +151,45 @@ class Dispatcher:
                         command_limit(self.nc.max_payload),
                     )
                     if state is not None and (await self.journal.state(job_id)).phase == "new":
-                        return  # rejected under its command sequence, not a job id
+                        return Ack()  # rejected under its command sequence, not a job id
                     races += 1
                     continue
                 case Skip(reason=reason):
                     log.info("submit %d for %s skipped: %s", command_seq, job_id, reason)
-                    return
+                    return Ack()
+                case Delay(after_s=after_s):
+                    log.info("job %s: next attempt in %.1fs", job_id, after_s)
+                    return Retry(after_s=after_s, why="the next attempt is scheduled")
                 case Lost():
                     match await self._unended(job_id, decision):
                         case Adopt():
                             await self._adopt(job_id)
-                            return
+                            return Ack()
                         case Wait(reason=reason):
                             # Held in progress (the heartbeat) and looked at again: no redelivery,
                             # so waiting never counts towards the consumer's max_deliver.
                             log.info("submit %d for %s: %s", command_seq, job_id, reason)
                             await asyncio.sleep(self.lease.ttl_s / 3)
                             continue
-                    if await self._record_lost(job_id, decision, state.stream_seq if state else 0):
-                        return
-                    races += 1
-                    continue
+                    if not await self._record_lost(msg, job_id, decision, state.stream_seq if state else 0):
+                        races += 1
+                    continue  # decide again: the attempt's end may have scheduled the next one
                 case Start():
-                    command = _submit(msg.data)
+                    command = await self._runnable(msg.data)
                     if command is None:
                         log.warning(
                             "queued job %s has an undecodable submit %d; skipped", job_id, command_seq
                         )
-                        return
+                        return Ack()
                     if job_id in self.runner.running:  # a redelivery that raced its own start
                         await self._adopt(job_id)
-                        return
+                        return Ack()
                     expected = state.stream_seq if state else 0
-                    if await self.runner.start(command, decision, expected, command_seq):
-                        return
-                    races += 1
-                    continue
+                    if not await self.runner.start(command, decision, expected, command_seq):
+                        races += 1
+                    continue  # decide again: the attempt's end may have scheduled the next one
         log.warning("submit %d for %s: gave up after %d races", command_seq, job_id, MAX_ROUNDS)
+        return Ack()
 
     async def _unended(self, job_id: str, lost: Lost) -> Adopt | Wait | Lost:
         """Gather the evidence about the writer of a started, unended attempt, then decide."""
@@ -197,21 +220,39 @@ class Dispatcher:
         log.info("submit for %s redelivered while it runs here; held until the run ends", job_id)
         await running.ended.wait()
 
-    async def _record_lost(self, job_id: str, lost: Lost, expected: int) -> bool:
+    async def _record_lost(self, msg: Msg, job_id: str, lost: Lost, expected: int) -> bool:
+        """End the lost attempt: ``job.error`` "executor lost", or the retry its policy asks for."""
         runner_events = lost.runner_events or await self.journal.runner_events(job_id, lost.attempt)
-        event = new_event(
-            JobError,
+        command = await self._runnable(msg.data)
+        end = await ending(
+            self.journal,
             job_id=job_id,
             attempt=lost.attempt,
-            seq=lost.seq,
-            data=ResultData(reason=LOST_REASON, runner_events=runner_events, last_seq=lost.seq - 1),
+            outcome="error",
+            cause=cause_of("error", lost=True),
+            result=ResultData(reason=LOST_REASON, runner_events=runner_events, last_seq=lost.seq - 1),
+            policy=retry_policy(command.spec) if command is not None else DEFAULT_RETRY,
         )
+        event = end(lost.seq)
         try:
             await self.journal.append(event, expected)
         except ConflictError:
             return False
         log.warning("job %s attempt %d: %s", job_id, lost.attempt, LOST_REASON)
         return True
+
+    async def _runnable(self, payload: bytes) -> SubmitJob | None:
+        """The submit to run: the command itself, or for a retry, the job's queued spec."""
+        retry = _retry(payload)
+        return await submit_of(self.journal, retry) if retry is not None else _submit(payload)
+
+
+def _retry(payload: bytes) -> RetryJob | None:
+    try:
+        command = decode_command(payload)
+    except ContractError:
+        return None
+    return command if isinstance(command, RetryJob) else None
 
 
 def _submit(payload: bytes) -> SubmitJob | None:

@@ -23,7 +23,8 @@ from playledger_executor.decide import CancelQueued, FinishCancel, Ignore, decid
 from playledger_executor.errors import ConflictError
 from playledger_executor.journal import Journal, new_event
 from playledger_executor.poison import PoisonRecorder
-from playledger_schemas.commands import CancelJob
+from playledger_executor.revive import revive
+from playledger_schemas.commands import CancelJob, RetryJob
 from playledger_schemas.events import CancelRequestedData, JobCanceled, JobCancelRequested, ResultData
 from playledger_schemas.limits import command_limit
 from playledger_schemas.subjects import COMMANDS_STREAM, job_id_of_subject
@@ -71,7 +72,8 @@ class Intake:
             await handle(msg, self.handle, max_deliver=MAX_DELIVER, on_poison=self.poison)
 
     async def handle(self, msg: Msg) -> Outcome:
-        """Record the command as queued or rejected; a cancel of a queued job ends it."""
+        """Record the command as queued or rejected; a cancel of a queued job ends it; a retry of a
+        dead job queues it again."""
         seq = msg.metadata.sequence.stream
         command = await accept(
             self.journal,
@@ -83,6 +85,8 @@ class Intake:
         )
         if isinstance(command, CancelJob):
             await self.cancel(command)
+        if isinstance(command, RetryJob):
+            await revive(self.journal, command, seq)
         return Ack()
 
     async def cancel(self, command: CancelJob) -> None:

@@ -22,9 +22,10 @@ from playledger_common.logtext import log_piece
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.appender import Appender
 from playledger_executor.cancel import pending_cancel
-from playledger_executor.decide import Start, classify
+from playledger_executor.decide import Start, cause_of, classify
+from playledger_executor.ending import ending
 from playledger_executor.errors import ExecutorError
-from playledger_executor.gitcache import SourceCache
+from playledger_executor.gitcache import FetchError, SourceCache
 from playledger_executor.inventories import PreparedInventory, UrlLimits, prepare_inventory
 from playledger_executor.journal import Journal, new_event
 from playledger_executor.logship import LogShipper, store_artifacts
@@ -35,13 +36,11 @@ from playledger_executor.sources import Playbook, prepare_source
 from playledger_executor.truncate import to_event_data
 from playledger_executor.worker import FINAL_STATUSES, Event, Status, WorkerProcess
 from playledger_executor.writer import FencedError, JobWriter, PublishError
-from playledger_schemas.commands import JobSpec, SubmitJob
+from playledger_schemas.commands import JobSpec, SubmitJob, retry_policy
 from playledger_schemas.events import (
-    OUTCOME_EVENTS,
     CancelRequestedData,
     HostStats,
     JobCancelRequested,
-    JobError,
     JobStarted,
     MissingObject,
     ResultData,
@@ -126,7 +125,9 @@ class JobRunner:
             except (ExecutorError, OSError) as exc:
                 await asyncio.to_thread(remove_private_dir, private_dir)
                 reason = getattr(exc, "reason", None) or f"could not prepare the job: {type(exc).__name__}"
-                await self._fail_before_run(command, decision, writer, reason)
+                await self._fail_before_run(
+                    command, decision, writer, reason, fetch_failed=isinstance(exc, FetchError)
+                )
                 return True
             started = StartedData(
                 executor_id=self.executor_id,
@@ -164,16 +165,21 @@ class JobRunner:
         return playbook, inventory
 
     async def _fail_before_run(
-        self, command: SubmitJob, decision: Start, writer: JobWriter, reason: str
+        self, command: SubmitJob, decision: Start, writer: JobWriter, reason: str, *, fetch_failed: bool
     ) -> None:
         log.warning("job %s cannot run: %s", command.job_id, reason)
         data = ResultData(reason=reason, last_seq=decision.seq - 1)
+        end = await ending(
+            self.journal,
+            job_id=command.job_id,
+            attempt=decision.attempt,
+            outcome="error",
+            cause=cause_of("error", fetch_failed=fetch_failed),
+            result=data,
+            policy=retry_policy(command.spec),
+        )
         try:
-            await writer.add(
-                lambda seq: new_event(
-                    JobError, job_id=command.job_id, attempt=decision.attempt, seq=seq, data=data
-                )
-            )
+            await writer.add(end)
         except FencedError:
             log.info("job %s changed concurrently; not recording the error", command.job_id)
 
@@ -228,7 +234,7 @@ class JobRunner:
                 await self._store_outputs(run, shipper, private_dir / "artifacts" / ident)
         finally:
             await asyncio.to_thread(remove_private_dir, private_dir)
-        ending = classify(
+        outcome = classify(
             run.status,
             run.rc,
             canceled=handle.stop_reason if run.stopped else None,
@@ -240,11 +246,10 @@ class JobRunner:
                 "job %s attempt %d: fenced by another writer; run stopped, no terminal event", job_id, attempt
             )
             return
-        outcome_cls = OUTCOME_EVENTS[ending.outcome]
         result = ResultData(
             runner_status=run.status,
             rc=run.rc,
-            reason=ending.reason,
+            reason=outcome.reason,
             stats=run.stats,
             runner_events=writer.runner_events,
             last_seq=writer.last_seq,
@@ -253,14 +258,21 @@ class JobRunner:
             artifacts=run.artifacts,
             missing=run.missing,
         )
+        end = await ending(
+            self.journal,
+            job_id=job_id,
+            attempt=attempt,
+            outcome=outcome.outcome,
+            cause=cause_of(outcome.outcome, stats=run.stats),
+            result=result,
+            policy=retry_policy(spec),
+        )
         try:  # retried until it lands (same Msg-Id) while this executor lives
-            await writer.add(
-                lambda seq: new_event(outcome_cls, job_id=job_id, attempt=attempt, seq=seq, data=result)
-            )
+            await writer.add(end)
         except FencedError:
             log.warning("job %s: another writer ended it first; terminal event not appended", job_id)
             return
-        log.info("job %s attempt %d ended: %s", job_id, attempt, ending.outcome)
+        log.info("job %s attempt %d ended: %s", job_id, attempt, outcome.outcome)
 
     async def _store_outputs(self, run: _Run, shipper: LogShipper, artifact_dir: Path) -> None:
         """The complete log and the artifacts, before the terminal event names them."""

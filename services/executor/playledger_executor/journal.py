@@ -14,13 +14,18 @@ from playledger_executor.errors import ConflictError
 from playledger_executor.truncate import safe_event_name
 from playledger_schemas.codec import decode_event, encode
 from playledger_schemas.events import (
+    AttemptOutcome,
     CommandRejected,
     Event,
+    JobDead,
     JobEvent,
     JobQueued,
+    JobRetryRequested,
+    JobRetryScheduled,
     JobStarted,
     RunnerEvent,
     event_kind,
+    lifecycle_kind,
 )
 from playledger_schemas.subjects import EVENTS_STREAM, event_subject, job_events_filter, rejected_subject
 
@@ -69,7 +74,7 @@ class Journal:
         """The job's state, including which submit command queued it."""
         last, stream_seq = await self.last_event(job_id)
         accepted_seq = None
-        if last is not None and not isinstance(last, JobQueued):
+        if last is not None and not isinstance(last, JobQueued | JobRetryRequested):
             accepted_seq = await self._accepted_seq(job_id)
         return state_of(last, stream_seq, accepted_seq)
 
@@ -93,13 +98,33 @@ class Journal:
             return started.data.executor_id
         return None
 
+    async def _last_of(self, job_id: str, *kinds: type[JobEvent]) -> JobEvent | None:
+        """The latest event of the job among these types (one direct get per type)."""
+        latest: tuple[int, JobEvent] | None = None
+        for kind in kinds:
+            try:
+                raw = await self.js.get_last_msg(EVENTS_STREAM, event_subject(job_id, lifecycle_kind(kind)))
+            except NotFoundError:
+                continue
+            if latest is None or (raw.seq or 0) > latest[0]:
+                latest = (raw.seq or 0, decode_event(raw.data or b""))
+        return None if latest is None else latest[1]
+
+    async def attempts(self, job_id: str) -> tuple[AttemptOutcome, ...]:
+        """Every earlier attempt's outcome, as the job's latest ``job.retry_scheduled`` (or
+        ``job.dead``, for a dead job retried by request) lists them."""
+        last = await self._last_of(job_id, JobRetryScheduled, JobDead)
+        return tuple(last.data.attempts) if isinstance(last, JobRetryScheduled | JobDead) else ()
+
+    async def queued(self, job_id: str) -> JobQueued | None:
+        """The job's ``job.queued`` (its spec, who submitted it)."""
+        queued = await self._last_of(job_id, JobQueued)
+        return queued if isinstance(queued, JobQueued) else None
+
     async def _accepted_seq(self, job_id: str) -> int | None:
-        try:
-            raw = await self.js.get_last_msg(EVENTS_STREAM, event_subject(job_id, "job.queued"))
-        except NotFoundError:
-            return None
-        queued = decode_event(raw.data or b"")
-        return queued.data.command_seq if isinstance(queued, JobQueued) else None
+        """The submit the current attempt runs from: the latest retry request's, else the queued one's."""
+        last = await self._last_of(job_id, JobRetryRequested, JobQueued)
+        return last.data.command_seq if isinstance(last, JobQueued | JobRetryRequested) else None
 
     async def record_rejection(self, rejected: CommandRejected) -> None:
         """Store a command rejection once (a redelivered command finds it there already)."""

@@ -1,7 +1,8 @@
 """Recording a command no handler could ever take (``outcome.Poison``) in the job's history.
 
-A job without events gets ``job.rejected`` with the reason; a queued or started one ends as
-``job.error``; an ended one is left alone. Appends expect the state they were decided on, so
+A job without events gets ``job.rejected`` with the reason; a queued, started or retrying one
+ends as ``job.error``; an ended one is left alone. Both carry ``dead_letter: true``, so poison
+commands are listed with the dead jobs (``GET /api/v1/jobs?dead_letter=true``). Appends expect the state they were decided on, so
 two consumers poisoning the same job record it once.
 """
 
@@ -76,7 +77,9 @@ def poison_event(
 ) -> JobRejected | JobError:
     if isinstance(decision, RejectPoison):
         errors = [FieldError(path="$", message=reason)]
-        data = RejectedData(reason=reason, errors=errors, command_seq=command_seq)
+        data = RejectedData(reason=reason, errors=errors, command_seq=command_seq, dead_letter=True)
         return new_event(JobRejected, job_id=job_id, attempt=0, seq=1, data=data)
-    result = ResultData(reason=reason, runner_events=decision.runner_events, last_seq=decision.seq - 1)
+    result = ResultData(
+        reason=reason, runner_events=decision.runner_events, last_seq=decision.seq - 1, dead_letter=True
+    )
     return new_event(JobError, job_id=job_id, attempt=decision.attempt, seq=decision.seq, data=result)

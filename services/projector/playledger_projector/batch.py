@@ -199,9 +199,10 @@ def fold_batch(
         job = work.get(event.job_id)
         if job is None:
             job = start(views.get(event.job_id), event)
-        broken = writer_rule_broken(
-            JobTrack(last_seq=job.last_seq, terminal=is_terminal_status(job.status)), event.seq
+        track = JobTrack(
+            last_seq=job.last_seq, terminal=is_terminal_status(job.status), dead=job.status == "dead"
         )
+        broken = writer_rule_broken(track, event.seq, event_tag(event))
         if broken is not None:
             skipped.append(
                 SkippedRow(

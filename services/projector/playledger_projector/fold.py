@@ -3,7 +3,13 @@
 Rules the fold keeps (so a replay of the same stream always gives the same rows):
 
 - status never moves backwards: queued < running < terminal, and the first terminal event
-  wins; a job is terminal only once its terminal event is folded in;
+  wins; a job is terminal only once its terminal event is folded in; the one way back is a
+  retry: ``job.retry_scheduled`` makes a running job ``scheduled``, its next ``job.started``
+  ``running`` again;
+- ``attempts`` lists every ended attempt (from ``job.retry_scheduled``, ``job.dead``, or the
+  terminal event of the last attempt);
+- ``job.retry_requested`` (a dead job retried by request) makes a dead job ``queued`` again:
+  the one event that may follow a terminal event;
 - host summaries count runner results (ok/changed via ``res.changed``, failed, ignored via
   ``ignore_errors``, skipped, unreachable) and are replaced by ansible's own numbers when
   ``playbook_on_stats`` (or a terminal event's ``stats``) arrives, which also brings
@@ -28,19 +34,24 @@ from playledger_schemas.commands import (
     InventoryGroup,
     JobSpec,
     UrlInventory,
+    retry_policy,
 )
 from playledger_schemas.events import (
+    AttemptOutcome,
     JobCancelRequested,
+    JobDead,
     JobEvent,
     JobQueued,
     JobRejected,
+    JobRetryRequested,
+    JobRetryScheduled,
     JobStarted,
     ResultData,
     RunnerEvent,
     StartedData,
     terminal_status,
 )
-from playledger_schemas.status import is_terminal_status
+from playledger_schemas.status import is_result_status, is_terminal_status
 
 # ansible's stats keys -> HostCounts fields ("dark" is ansible's word for unreachable).
 _STATS_FIELDS: Final = (
@@ -53,6 +64,8 @@ _STATS_FIELDS: Final = (
     ("ignored", "ignored"),
 )
 _REASON_HOSTS: Final = 20
+_WAITING: Final = frozenset({"queued", "scheduled"})
+"""Statuses a job's next ``job.started`` (or its first runner event) makes ``running``."""
 
 
 def evolve(view: JobView | None, event: JobEvent, stream_seq: int) -> JobView:
@@ -109,14 +122,16 @@ def step(job: JobView, event: JobEvent, stream_seq: int) -> None:
     match event:
         case JobQueued():
             _spec_fields(job, event.data.spec, resolved=False)
+            job.max_attempts = retry_policy(event.data.spec).max_attempts
             if event.data.submitted_by is not None:
                 job.submitted_by = msgspec.to_builtins(event.data.submitted_by)
         case JobStarted():
             if event.attempt >= attempt:  # else a stale start of an earlier attempt: counted only
                 _spec_fields(job, event.data.spec, resolved=True)
                 _resolved(job, event.data)
-                if job.status == "queued":
+                if job.status in _WAITING:
                     job.status = "running"
+                    job.retry_at = None
                 job.started_at = event.time
                 job.executor_id = event.data.executor_id
                 if event.attempt > attempt:
@@ -124,6 +139,24 @@ def step(job: JobView, event: JobEvent, stream_seq: int) -> None:
                     job.current_play = job.current_task = None
         case JobCancelRequested():
             job.cancel_requested = True
+        case JobRetryRequested():
+            if job.status != "dead":
+                return  # the writer rules let it follow job.dead only
+            job.status = "queued"
+            job.terminal_seq = None
+            job.finished_at = None
+            job.dead_letter = False
+            job.cancel_requested = False
+        case JobRetryScheduled(data=data):
+            if is_terminal_status(job.status):
+                return
+            job.status = "scheduled"
+            job.retry_at = data.retry_at
+            job.max_attempts = data.max_attempts
+            job.attempts = msgspec.to_builtins(data.attempts)
+            job.rc = data.rc
+            job.runner_status = data.runner_status
+            job.failure_reason = data.reason
         case _:
             status = terminal_status(event)
             if status is None or is_terminal_status(job.status):
@@ -131,11 +164,25 @@ def step(job: JobView, event: JobEvent, stream_seq: int) -> None:
             job.status = status
             job.finished_at = event.time
             job.terminal_seq = event.seq
+            job.retry_at = None
             if isinstance(event, JobRejected):
                 job.failure_reason = event.data.reason
                 job.rejection_errors = msgspec.to_builtins(event.data.errors)
-            else:
-                _result(job, event.data)
+                job.dead_letter = event.data.dead_letter
+                return
+            _result(job, event.data)
+            job.dead_letter = event.data.dead_letter or isinstance(event, JobDead)
+            if isinstance(event, JobDead):
+                job.attempts = msgspec.to_builtins(event.data.attempts)
+            elif event.attempt >= 1 and is_result_status(status):
+                ended = AttemptOutcome(
+                    attempt=event.attempt,
+                    status=status,
+                    reason=event.data.reason,
+                    rc=event.data.rc,
+                    ended_at=event.time,
+                )
+                job.attempts = [*(job.attempts or []), msgspec.to_builtins(ended)]
 
 
 def _spec_fields(job: JobView, spec: JobSpec, *, resolved: bool) -> None:
@@ -183,7 +230,7 @@ def _runner(job: JobView, event: RunnerEvent) -> None:
     name = data.event
     event_data = data.event_data
     job.runner_event_count += 1
-    if job.status == "queued":
+    if job.status in _WAITING:
         job.status = "running"
     if name == "playbook_on_play_start":
         job.current_play = _text(event_data, "name") or _text(event_data, "play")

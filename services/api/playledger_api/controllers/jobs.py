@@ -39,6 +39,7 @@ from playledger_api.models import (
     HostList,
     JobPage,
     JobStatusResponse,
+    RetryAccepted,
     SubmitAccepted,
     SubmitJobBody,
     links,
@@ -48,7 +49,7 @@ from playledger_api.submission import build_command, choose_job_id
 from playledger_common.logstore import artifact_key
 from playledger_common.paths import confinement_problem
 from playledger_schemas.codec import encode
-from playledger_schemas.commands import CancelJob, LocalSource
+from playledger_schemas.commands import CancelJob, LocalSource, RetryJob
 from playledger_schemas.ids import Priority
 from playledger_schemas.status import TERMINAL_STATUSES, JobStatus
 
@@ -179,12 +180,29 @@ class JobController(Controller):
                 description="Only jobs whose id starts with this (how the CLI resolves a short id).",
             ),
         ] = None,
+        dead_letter: Annotated[
+            bool | None,
+            QueryParameter(
+                description="true: the dead-letter view — dead jobs (every allowed attempt failed) and "
+                "jobs the poison path ended (a command no executor could handle); false: the others."
+            ),
+        ] = None,
     ) -> JobPage:
-        """List jobs, newest first, one page at a time."""
+        """List jobs, newest first, one page at a time (``status=dead`` or ``dead_letter=true``:
+        the dead letter)."""
         reject_unknown_query(
             request,
             frozenset(
-                {"status", "priority", "created_after", "created_before", "cursor", "limit", "id_prefix"}
+                {
+                    "status",
+                    "priority",
+                    "created_after",
+                    "created_before",
+                    "cursor",
+                    "limit",
+                    "id_prefix",
+                    "dead_letter",
+                }
             ),
         )
         for name, value in (("created_after", created_after), ("created_before", created_before)):
@@ -199,6 +217,7 @@ class JobController(Controller):
             cursor=decode_cursor(cursor) if cursor else None,
             limit=limit,
             id_prefix=id_prefix,
+            dead_letter=dead_letter,
         )
 
     @get(
@@ -401,6 +420,42 @@ class JobController(Controller):
             raise JobConflictError(detail)
         await services.bus.cancel(CancelJob(job_id=job_id, issued_at=datetime.now(UTC)))
         return CancelAccepted(id=job_id, status=status)
+
+    @post(
+        "/{job_id:str}/retry",
+        status_code=202,
+        operation_id="retryJob",
+        responses=problems(400, 401, 403, 404, 409, 503),
+        **requires("jobs:submit"),
+    )
+    async def retry(
+        self, request: Request[Any, Any, Any], job_id: JobIdPath, services: ServicesDep
+    ) -> RetryAccepted:
+        """Start a dead job again as a new attempt (202); any other job is a 409.
+
+        Publishes ``job.retry.v1``; the job is ``queued`` once the executor records
+        ``job.retry_requested``, then runs its next attempt. Repeating the request before
+        that attempt ends changes nothing (one retry per attempt)."""
+        reject_unknown_query(request, frozenset())
+        job = await services.read_model.job(job_id)
+        if job is None:
+            raise JobNotFoundError(job_id)
+        if job.status != "dead":
+            detail = f"job {job_id!r} is {job.status}; only a dead job can be retried"
+            raise JobConflictError(detail)
+        key = current_key(request)
+        path = str((job.source or {}).get("path", ""))
+        if key is not None and not playbook_allowed(key, path):
+            msg = f"the API key {key.id!r} may not run playbook {path!r}"
+            raise ForbiddenError(msg)
+        command = RetryJob(
+            job_id=job_id,
+            issued_at=datetime.now(UTC),
+            priority=job.priority,
+            requested_by=None if key is None else key.submitter,
+        )
+        await services.bus.retry(command, job.attempt)
+        return RetryAccepted(id=job_id, status=job.status, attempt=job.attempt + 1, links=links(job_id))
 
 
 async def _require_known(services: Services, job_id: str) -> None:
