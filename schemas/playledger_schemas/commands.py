@@ -266,6 +266,9 @@ class SubmitJob(Command, frozen=True, tag="job.submit.v1"):
     spec: JobSpec
     submitted_by: Submitter | None = None
     """Who asked: set by the API from the authenticating key; carried into ``job.queued``."""
+    run_at: Annotated[datetime, Meta(tz=True)] | None = None
+    """Start no earlier than this (RFC 3339 with a time zone): the job is ``scheduled`` until
+    then (cancellable), then runs as usual. At most ``commands_max_age_s`` (7 days) ahead."""
 
 
 class CancelJob(Command, frozen=True, tag="job.cancel.v1"):

@@ -60,6 +60,8 @@ class QueuedData(msgspec.Struct, frozen=True, kw_only=True):
     """Sequence of the submit command in ``PLAYLEDGER_COMMANDS``."""
     submitted_by: SubmitterView | None = None
     """The submit command's ``submitted_by``: the API key (id and name) behind the job."""
+    run_at: datetime | None = None
+    """The submit command's ``run_at``: the job is ``scheduled`` until then."""
 
 
 class RejectedData(msgspec.Struct, frozen=True, kw_only=True):

@@ -26,8 +26,15 @@ EVENTS_STREAM: Final = "PLAYLEDGER_EVENTS"
 LEASES_STREAM: Final = "PLAYLEDGER_LEASES"
 """Executor liveness: one message per executor, renewed, expiring by per-message TTL."""
 
+SCHEDULES_STREAM: Final = "PLAYLEDGER_SCHEDULES"
+"""Delayed submits (``run_at``): JetStream message scheduling (``Nats-Schedule: @at …``, server
+>= 2.12) on a stream of its own, never on the events stream (it would clear ``deny_purge``)."""
+
 COMMAND_SUBJECTS: Final = "playledger.cmd.>"
 LEASE_SUBJECTS: Final = "playledger.lease.>"
+SCHEDULE_SUBJECTS: Final = "playledger.sched.>"
+DUE_FILTER: Final = "playledger.sched.due.*"
+"""Where fired schedules land (the executors' ``due`` consumer)."""
 
 APPEND_PREFIX: Final = "playledger.append"
 DASHBOARD_PREFIX: Final = "playledger.evt"
@@ -121,6 +128,16 @@ def events_of_kind(kind: str) -> str:
     return f"{DASHBOARD_PREFIX}.job.*.{kind}"
 
 
+def schedule_subject(job_id: str) -> str:
+    """The schedule of a job's ``run_at`` (one schedule per subject: per job)."""
+    return f"playledger.sched.at.{job_id}"
+
+
+def due_subject(job_id: str) -> str:
+    """Where the server puts the job's submit when its schedule fires."""
+    return f"playledger.sched.due.{job_id}"
+
+
 def lease_subject(executor_id: str) -> str:
     """The lease of one executor (its id made one subject token)."""
     return f"playledger.lease.executor.{_UNSAFE.sub('_', executor_id)}"
@@ -136,6 +153,7 @@ def job_id_of_subject(subject: str) -> str | None:
     if len(parts) >= 5 and parts[:3] == ["playledger", "cmd", "submit"]:
         return parts[4]
     if len(parts) >= 4 and parts[:3] in (
+        ["playledger", "sched", "due"],
         ["playledger", "cmd", "cancel"],
         ["playledger", "append", "job"],
         ["playledger", "evt", "job"],

@@ -235,3 +235,15 @@ def test_a_retrying_job_waits_for_its_time_then_starts_the_next_attempt() -> Non
     assert decide_run(state, 7, T) == Start(attempt=2, seq=7)
     assert isinstance(decide_run(state, 99, T), Skip)  # another submit of the same job: a duplicate
     assert decide_cancel(state) == CancelQueued(seq=7)  # cancellable while it waits
+
+
+def test_a_job_with_run_at_waits_for_its_schedule_not_for_the_run_consumers() -> None:
+    queued = ev(JobQueued, 1, 0, QueuedData(spec=SPEC, command_seq=7, run_at=T))
+    state = state_of(queued, 40)
+    assert (state.phase, state.run_at) == ("queued", T)
+    early = T - timedelta(seconds=5)
+    assert isinstance(decide_run(state, 7, early), Skip)  # the run consumer: its schedule delivers it
+    assert decide_run(state, 7, T) == Start(attempt=1, seq=2)  # its time came: whoever has it runs it
+    assert decide_run(state, 3, early + timedelta(seconds=4), due=True) == Delay(after_s=1.0)  # fired early
+    assert decide_run(state, 3, T, due=True) == Start(attempt=1, seq=2)  # the schedule's own copy
+    assert isinstance(decide_run(NEW, 3, T, due=True), Skip)

@@ -6,6 +6,7 @@ import json
 import random
 from datetime import timedelta
 
+import msgspec
 import pytest
 
 from playledger_common.readmodel import READ_MODEL_VERSION, HostCounts, HostRow
@@ -402,12 +403,12 @@ def test_a_retried_job_is_scheduled_between_attempts_and_lists_each_attempt() ->
     b.retry_scheduled(reason="executor lost", status="error", rc=None)
     waiting = fold(b.events)
     assert (waiting.status, waiting.attempt, waiting.max_attempts) == ("scheduled", 1, 3)
-    assert waiting.retry_at == b.events[-1].data.retry_at  # type: ignore[union-attr]
+    assert waiting.run_at == b.events[-1].data.retry_at  # type: ignore[union-attr]
     assert waiting.terminal_seq is None
     assert [a["cause"] for a in waiting.attempts or []] == ["executor_lost"]
     b.started(HOSTS).runner("runner_on_ok", host="web1", res={})
     running = fold(b.events)
-    assert (running.status, running.attempt, running.retry_at) == ("running", 2, None)
+    assert (running.status, running.attempt, running.run_at) == ("running", 2, None)
     b.result(JobSucceeded, runner_status="successful", rc=0)
     done = fold(b.events)
     assert (done.status, done.dead_letter) == ("successful", False)
@@ -468,3 +469,14 @@ def test_only_a_dead_job_reopens_and_only_by_a_retry_request() -> None:
         {}, set(), [decode_message(n, f"s.{n}", encode(e)) for n, e in enumerate(dead.events, 1)]
     )
     assert len(changes.skipped) == 1
+
+
+def test_a_job_with_run_at_is_scheduled_until_it_starts() -> None:
+    b = JobBuilder("j1").queued(HOSTS)
+    run_at = T0 + timedelta(hours=1)
+    queued = b.events[0]
+    b.events[0] = msgspec.structs.replace(queued, data=msgspec.structs.replace(queued.data, run_at=run_at))  # type: ignore[arg-type]
+    view = fold(b.events)
+    assert (view.status, view.run_at) == ("scheduled", run_at)
+    b.started(HOSTS)
+    assert (fold(b.events).status, fold(b.events).run_at) == ("running", None)

@@ -117,6 +117,8 @@ class SubmitJobBody(Body, frozen=True, kw_only=True):
     """Not supported by this executor yet (stored credentials, vault): any value is answered with 422."""
     extra_vars: Vars = msgspec.field(default_factory=dict)
     options: OptionsBody = msgspec.field(default_factory=OptionsBody)
+    run_at: Annotated[datetime, Meta(tz=True)] | None = None
+    """Start no earlier than this (RFC 3339 with a time zone); the job is ``scheduled`` until then."""
     retry: RetryPolicy | None = None
     """When a failed attempt is followed by another; the command's own Struct (both doors alike).
     Omitted: infrastructure failures (executor lost, repository fetch) are retried, 3 attempts."""
@@ -190,8 +192,8 @@ class JobStatusResponse(msgspec.Struct, frozen=True, kw_only=True):
     """How many attempts the job's retry policy allows."""
     attempts: list[AttemptItem]
     """Every attempt that ended, with its outcome and reason."""
-    retry_at: datetime | None
-    """Status ``scheduled``: when the next attempt starts."""
+    run_at: datetime | None
+    """Status ``scheduled``: when the job starts (its ``run_at``, or its next attempt's time)."""
     dead_letter: bool
     """Dead (every allowed attempt failed) or ended by the poison path (a command no executor
     could handle): listed by ``GET /api/v1/jobs?dead_letter=true``."""

@@ -259,7 +259,7 @@ def job_status(row: JobRow, projection_seq: int) -> JobStatusResponse:
         attempt=row.attempt,
         max_attempts=row.max_attempts,
         attempts=msgspec.convert(row.attempts or [], list[AttemptItem]),
-        retry_at=row.retry_at,
+        run_at=row.run_at,
         dead_letter=row.dead_letter,
         executor_id=row.executor_id,
         source=row.source,

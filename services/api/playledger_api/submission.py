@@ -16,7 +16,7 @@ from playledger_api.models import (
     NotYet,
     SubmitJobBody,
 )
-from playledger_common.jobchecks import spec_problems
+from playledger_common.jobchecks import run_at_problem, spec_problems
 from playledger_common.paths import lexical_problem
 from playledger_schemas.codec import UNSUPPORTED, field_error
 from playledger_schemas.commands import (
@@ -107,6 +107,7 @@ def build_command(
     *,
     allow_file: bool = False,
     allow_http: bool = False,
+    run_at_horizon_s: int = 7 * 24 * 3600,
 ) -> SubmitJob:
     """Validate what the schema alone cannot and build the command; raises ``InvalidRequestError``.
 
@@ -119,6 +120,8 @@ def build_command(
             problems.append(FieldProblem(path="$.source.path", message=why))
     if not is_valid_job_id(job_id):
         problems.append(FieldProblem(path="$.id", message="not a safe job id"))
+    if why := run_at_problem(body.run_at, now, run_at_horizon_s):
+        problems.append(FieldProblem(path="$.run_at", message=why))
     if problems:
         raise InvalidRequestError.of(problems)
     assert not isinstance(body.source, NotYet)  # noqa: S101 - NotYet variants were rejected above
@@ -149,7 +152,7 @@ def build_command(
         raise InvalidRequestError.of(
             [FieldProblem(path=f"$.{path}", message=message) for path, message in found]
         )
-    return SubmitJob(job_id=job_id, issued_at=now, spec=spec, submitted_by=submitted_by)
+    return SubmitJob(job_id=job_id, issued_at=now, spec=spec, submitted_by=submitted_by, run_at=body.run_at)
 
 
 def _inventory(body: InlineInventoryBody | Inventory) -> Inventory:

@@ -1,7 +1,8 @@
 """The durable consumers on the commands stream: declared once, created if missing, drift reported.
 
 ``intake`` sees every command once (for all executors); ``run-<priority>`` hands each submit
-to one executor with a free slot. Every one has ``max_deliver``: a command whose handler keeps
+to one executor with a free slot; ``due`` (on the schedules stream) hands each submit whose
+``run_at`` schedule fired to one executor, like a run consumer. Every one has ``max_deliver``: a command whose handler keeps
 failing is delivered at most that many times, then recorded as poison (``outcome``).
 """
 
@@ -15,9 +16,16 @@ from nats.js.errors import NotFoundError
 
 from playledger_common.streams import Drift, StreamReport, differences
 from playledger_schemas.ids import PRIORITIES, Priority
-from playledger_schemas.subjects import COMMAND_SUBJECTS, COMMANDS_STREAM, submit_filter
+from playledger_schemas.subjects import (
+    COMMAND_SUBJECTS,
+    COMMANDS_STREAM,
+    DUE_FILTER,
+    SCHEDULES_STREAM,
+    submit_filter,
+)
 
 INTAKE: Final = "intake"
+DUE: Final = "due"
 INTAKE_ACK_WAIT_S: Final = 30.0
 DEFAULT_RUN_ACK_WAIT_S: Final = 30.0
 MAX_ACK_PENDING: Final = 100_000
@@ -35,23 +43,30 @@ def run_consumer(priority: Priority) -> str:
     return f"run-{priority}"
 
 
-def durable_consumers(run_ack_wait_s: float = DEFAULT_RUN_ACK_WAIT_S) -> list[ConsumerConfig]:
-    def config(name: str, subject: str, ack_wait: float) -> ConsumerConfig:
-        return ConsumerConfig(
-            name=name,
-            durable_name=name,
-            filter_subject=subject,
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_wait=ack_wait,
-            max_ack_pending=MAX_ACK_PENDING,
-            max_deliver=MAX_DELIVER,
-        )
+def _pull(name: str, subject: str, ack_wait: float) -> ConsumerConfig:
+    return ConsumerConfig(
+        name=name,
+        durable_name=name,
+        filter_subject=subject,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=ack_wait,
+        max_ack_pending=MAX_ACK_PENDING,
+        max_deliver=MAX_DELIVER,
+    )
 
+
+def durable_consumers(run_ack_wait_s: float = DEFAULT_RUN_ACK_WAIT_S) -> list[ConsumerConfig]:
+    """The consumers of ``PLAYLEDGER_COMMANDS``."""
     return [
-        config(INTAKE, COMMAND_SUBJECTS, INTAKE_ACK_WAIT_S),
-        *(config(run_consumer(p), submit_filter(p), run_ack_wait_s) for p in PRIORITIES),
+        _pull(INTAKE, COMMAND_SUBJECTS, INTAKE_ACK_WAIT_S),
+        *(_pull(run_consumer(p), submit_filter(p), run_ack_wait_s) for p in PRIORITIES),
     ]
+
+
+def due_consumer(run_ack_wait_s: float = DEFAULT_RUN_ACK_WAIT_S) -> ConsumerConfig:
+    """The run consumer of ``PLAYLEDGER_SCHEDULES``: fired ``run_at`` schedules."""
+    return _pull(DUE, DUE_FILTER, run_ack_wait_s)
 
 
 async def ensure_consumers(
@@ -59,13 +74,14 @@ async def ensure_consumers(
 ) -> list[StreamReport]:
     """Create missing consumers; report (never change) existing ones that drifted."""
     reports = []
-    for config in durable_consumers(run_ack_wait_s):
+    declared = [(COMMANDS_STREAM, c) for c in durable_consumers(run_ack_wait_s)]
+    for stream, config in [*declared, (SCHEDULES_STREAM, due_consumer(run_ack_wait_s))]:
         assert config.durable_name is not None  # noqa: S101 - set above
-        where = f"{COMMANDS_STREAM}/{config.durable_name}"
+        where = f"{stream}/{config.durable_name}"
         try:
-            info = await js.consumer_info(COMMANDS_STREAM, config.durable_name)
+            info = await js.consumer_info(stream, config.durable_name)
         except NotFoundError:
-            await js.add_consumer(COMMANDS_STREAM, config)
+            await js.add_consumer(stream, config)
             reports.append(StreamReport(stream=where, created=True, drift=[]))
             continue
         drift: list[Drift] = differences(where, config, info.config, _CHECKED_FIELDS)

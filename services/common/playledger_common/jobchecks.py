@@ -7,6 +7,7 @@ prefixes its own root (``$.`` for an HTTP body, ``$.spec.`` for a command).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Final
 
 from playledger_common.paths import REPOSITORY, lexical_problem
@@ -23,6 +24,14 @@ SECRET_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "cook
 """Headers whose value is a secret: never carried in a command (they would sit in the stream)."""
 
 Problem = tuple[str, str]
+
+
+def run_at_problem(run_at: datetime | None, now: datetime, horizon_s: int) -> str | None:
+    """Why a submit's ``run_at`` cannot be scheduled (the schedules stream keeps a schedule
+    ``commands_max_age_s``); a time in the past is fine: the job runs at once."""
+    if run_at is not None and (run_at - now).total_seconds() > horizon_s:
+        return f"must be at most {horizon_s} seconds ahead (this installation's commands_max_age_s)"
+    return None
 
 
 def spec_problems(spec: JobSpec, *, allow_file: bool, allow_http: bool) -> list[Problem]:

@@ -28,6 +28,8 @@ from playledger_schemas.subjects import (
     EVENTS_STREAM,
     LEASE_SUBJECTS,
     LEASES_STREAM,
+    SCHEDULE_SUBJECTS,
+    SCHEDULES_STREAM,
 )
 
 Role = Literal["api", "executor", "projector", "publisher", "dashboard", "auditor", "admin"]
@@ -119,13 +121,15 @@ def permissions(role: Role) -> Permissions:
             ]
             return Permissions(publish=tuple(publish), subscribe=(inbox,))
         case "executor":
-            # events on the append subjects; its lease, and reading other executors' leases
+            # events on the append subjects; its lease, and reading other executors' leases;
+            # run_at schedules, and taking the submits they fire
             publish = [
                 EVENT_SUBJECTS,
                 LEASE_SUBJECTS,
-                *_stream_info(c, e, LEASES_STREAM),
+                SCHEDULE_SUBJECTS,
+                *_stream_info(c, e, LEASES_STREAM, SCHEDULES_STREAM),
                 *_read_messages(c, e, LEASES_STREAM),
-                *_durable_consumers(c),
+                *_durable_consumers(c, SCHEDULES_STREAM),
                 *_ephemeral_consumers(c),
             ]
             return Permissions(publish=tuple(publish), subscribe=(inbox, SUBMIT_COMMANDS))

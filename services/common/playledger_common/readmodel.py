@@ -100,8 +100,9 @@ class JobRow(msgspec.Struct, kw_only=True):
     """The job's retry policy: how many attempts it may have (from ``job.queued``)."""
     attempts: list[Json] | None = None
     """Every ended attempt: ``{"attempt", "status", "cause", "reason", "rc", "ended_at"}``."""
-    retry_at: datetime | None = None
-    """Status ``scheduled``: when the next attempt starts (from ``job.retry_scheduled``)."""
+    run_at: datetime | None = None
+    """Status ``scheduled``: when the job starts (``job.queued``'s ``run_at``, or its next
+    attempt's ``retry_at`` from ``job.retry_scheduled``)."""
     dead_letter: bool = False
     """Dead (every allowed attempt failed) or ended by the poison path."""
 

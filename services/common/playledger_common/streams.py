@@ -27,6 +27,8 @@ from playledger_schemas.subjects import (
     EVENTS_STREAM,
     LEASE_SUBJECTS,
     LEASES_STREAM,
+    SCHEDULE_SUBJECTS,
+    SCHEDULES_STREAM,
 )
 
 MAX_MESSAGE_BYTES: Final = 1024 * 1024
@@ -147,6 +149,29 @@ def leases_stream_config(settings: CommonSettings) -> StreamConfig:
     )
 
 
+def schedules_stream_config(settings: CommonSettings) -> StreamConfig:
+    """Delayed submits: one ``@at`` schedule per job, fired into ``playledger.sched.due.<job>``.
+
+    ``allow_msg_schedules`` makes the server allow roll-ups and purges here (ADR-51), which is
+    why it is a stream of its own: the events stream must never have it."""
+    return StreamConfig(
+        name=SCHEDULES_STREAM,
+        description="playledger delayed submits (run_at)",
+        subjects=[SCHEDULE_SUBJECTS],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_age=float(settings.commands_max_age_s),
+        max_msgs=-1,
+        max_bytes=-1,
+        max_msg_size=MAX_MESSAGE_BYTES,
+        duplicate_window=600.0,
+        num_replicas=settings.events_replicas,
+        allow_direct=True,
+        allow_msg_schedules=True,
+    )
+
+
 def diff(expected: StreamConfig, actual: StreamConfig) -> list[Drift]:
     assert expected.name is not None  # noqa: S101 - our configs always carry a name
     return differences(expected.name, expected, actual, _CHECKED_FIELDS)
@@ -188,12 +213,13 @@ async def ensure_streams(
 ) -> list[StreamReport]:
     """Create missing streams; report (never change) existing ones that drifted.
 
-    ``playledger streams init`` (the admin) provisions all three; a service at start checks the
-    two it reads (``leases=False``): the executor alone uses the leases stream (``lease.py``).
+    ``playledger streams init`` (the admin) provisions all four; a service at start checks the
+    two it reads (``leases=False``): the executor alone uses the leases and schedules streams
+    (``lease.py``, ``schedule.py``).
     """
     configs = [commands_stream_config(settings), events_stream_config(settings)]
     if leases:
-        configs.append(leases_stream_config(settings))
+        configs += [leases_stream_config(settings), schedules_stream_config(settings)]
     return [await ensure_stream(js, config) for config in configs]
 
 

@@ -17,11 +17,12 @@ from typing import Final
 
 import msgspec
 
-from playledger_common.jobchecks import spec_problems
+from playledger_common.jobchecks import run_at_problem, spec_problems
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.errors import ConflictError, ExecutorError
 from playledger_executor.inventory import render_inventory
 from playledger_executor.journal import Journal, new_event
+from playledger_executor.schedule import schedule_submit
 from playledger_executor.sources import resolve_source
 from playledger_schemas.codec import ContractError, decode_command
 from playledger_schemas.commands import (
@@ -118,6 +119,8 @@ def validate(
         reason = f"subject {subject!r} does not match the command; expected {expected!r}"
         return Invalid(job_id, reason, [FieldError(path="$", message=reason)])
     if isinstance(command, SubmitJob):
+        if why := run_at_problem(command.run_at, datetime.now(UTC), settings.commands_max_age_s):
+            return Invalid(job_id, f"$.run_at: {why}", [FieldError(path="$.run_at", message=why)])
         spec = command.spec
         problems = spec_problems(
             spec, allow_file=settings.source_allow_file, allow_http=settings.source_allow_http
@@ -171,17 +174,26 @@ async def accept(
                 attempt=0,
                 seq=1,
                 data=QueuedData(
-                    spec=checked.spec, command_seq=command_seq, submitted_by=checked.submitted_by
+                    spec=checked.spec,
+                    command_seq=command_seq,
+                    submitted_by=checked.submitted_by,
+                    run_at=checked.run_at,
                 ),
             )
+            ours = True
             try:
                 await journal.append(queued, expected_stream_seq=0)
             except ConflictError:
-                log.info(
-                    "job %s exists already; duplicate submit (command %d) ignored",
-                    checked.job_id,
-                    command_seq,
-                )
+                ours = (await journal.state(checked.job_id)).accepted_seq == command_seq  # a redelivery
+                if not ours:
+                    log.info(
+                        "job %s exists already; duplicate submit (command %d) ignored",
+                        checked.job_id,
+                        command_seq,
+                    )
+            if ours and checked.run_at is not None and checked.run_at > datetime.now(UTC):
+                # after job.queued (so the job is visible first); again on a redelivery: idempotent
+                await schedule_submit(journal.js, checked.job_id, checked.run_at, payload)
             return checked
         case CancelJob() | RetryJob():
             return checked

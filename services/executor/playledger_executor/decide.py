@@ -50,6 +50,8 @@ class JobState:
     """When the last event is ``job.retry_scheduled``: every attempt so far."""
     dead: bool = False
     """The last event is ``job.dead``: a ``job.retry.v1`` may start it again."""
+    run_at: datetime | None = None
+    """When the last event is ``job.queued``: the submit's ``run_at``."""
 
 
 NEW = JobState(phase="new")
@@ -67,7 +69,9 @@ def state_of(last: JobEvent | None, stream_seq: int = 0, accepted_seq: int | Non
     if is_terminal(last):
         return replace(base, phase="done", dead=isinstance(last, JobDead))
     match last:
-        case JobQueued() | JobRetryRequested():
+        case JobQueued(data=data):
+            return replace(base, phase="queued", run_at=data.run_at)
+        case JobRetryRequested():
             return replace(base, phase="queued")
         case JobRetryScheduled(data=data):
             return replace(base, phase="retrying", retry_at=data.retry_at, attempts=tuple(data.attempts))
@@ -116,13 +120,24 @@ class Delay:
 RunDecision = Accept | Start | Skip | Lost | Delay
 
 
-def decide_run(state: JobState, command_seq: int, now: datetime | None = None) -> RunDecision:
-    """What to do with the submit command at stream sequence ``command_seq`` at time ``now``."""
+def decide_run(
+    state: JobState, command_seq: int, now: datetime | None = None, *, due: bool = False
+) -> RunDecision:
+    """What to do with the submit command at stream sequence ``command_seq`` at time ``now``;
+    ``due``: it is the job's submit as its ``run_at`` schedule fired (``schedule.py``)."""
+    if due and state.phase == "new":
+        return Skip("a fired schedule of a job without events")
+    if due and state.accepted_seq is not None:
+        command_seq = state.accepted_seq  # the schedule's copy of the submit that was queued
     if state.phase not in ("new", "done") and state.accepted_seq not in (None, command_seq):
         return Skip(f"duplicate submit; the job was queued by command {state.accepted_seq}")
     match state.phase:
         case "new":
             return Accept()
+        case "queued" if state.run_at is not None and now is not None and state.run_at > now:
+            if due:  # fired early (the scheduler's clock): wait for the time itself
+                return Delay(after_s=(state.run_at - now).total_seconds())
+            return Skip(f"scheduled for {state.run_at.isoformat()}: its schedule delivers it then")
         case "queued":
             return Start(attempt=state.attempt + 1, seq=state.seq + 1)
         case "retrying":

@@ -16,7 +16,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from playledger_common.consumers import MAX_DELIVER, run_consumer
+from playledger_common.consumers import DUE, MAX_DELIVER, run_consumer
 from playledger_common.outcome import Ack, Outcome, Retry, handle
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.accept import accept
@@ -44,7 +44,7 @@ from playledger_schemas.commands import DEFAULT_RETRY, RetryJob, SubmitJob, retr
 from playledger_schemas.events import ResultData
 from playledger_schemas.ids import PRIORITIES
 from playledger_schemas.limits import command_limit
-from playledger_schemas.subjects import COMMANDS_STREAM, job_id_of_subject
+from playledger_schemas.subjects import COMMANDS_STREAM, SCHEDULES_STREAM, due_subject, job_id_of_subject
 
 log: Final = logging.getLogger(__name__)
 
@@ -72,7 +72,11 @@ class Dispatcher:
         self.poison = PoisonRecorder(self.journal)
 
     async def run(self, stopping: asyncio.Event) -> None:
-        pulls = [await PullOne(self.nc, COMMANDS_STREAM, run_consumer(p)).start() for p in PRIORITIES]
+        # fired run_at schedules first (their time has come), then the submits by priority
+        pulls = [
+            await PullOne(self.nc, SCHEDULES_STREAM, DUE).start(),
+            *[await PullOne(self.nc, COMMANDS_STREAM, run_consumer(p)).start() for p in PRIORITIES],
+        ]
         nudge = await self.nc.subscribe("playledger.cmd.submit.>", cb=self._nudge)
         try:
             while not stopping.is_set():
@@ -129,6 +133,7 @@ class Dispatcher:
         ``Retry`` when its next attempt is due later (JetStream delivers it again then)."""
         command_seq = msg.metadata.sequence.stream
         job_id = job_id_of_subject(msg.subject) or ""
+        due = msg.subject == due_subject(job_id)
         races = 0
         retry = _retry(msg.data)
         while races < MAX_ROUNDS:
@@ -139,7 +144,9 @@ class Dispatcher:
                     return Ack()  # nothing to run: decide_revive said why
                 continue
             now = datetime.now(UTC)
-            decision = decide_run(state, command_seq, now) if state else Skip("no job id in the subject")
+            decision = (
+                decide_run(state, command_seq, now, due=due) if state else Skip("no job id in the subject")
+            )
             match decision:
                 case Accept():
                     await accept(
@@ -185,7 +192,8 @@ class Dispatcher:
                         await self._adopt(job_id)
                         return Ack()
                     expected = state.stream_seq if state else 0
-                    if not await self.runner.start(command, decision, expected, command_seq):
+                    queued_by = state.accepted_seq if state and due and state.accepted_seq else command_seq
+                    if not await self.runner.start(command, decision, expected, queued_by):
                         races += 1
                     continue  # decide again: the attempt's end may have scheduled the next one
         log.warning("submit %d for %s: gave up after %d races", command_seq, job_id, MAX_ROUNDS)

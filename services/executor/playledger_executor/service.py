@@ -14,6 +14,7 @@ from nats.aio.client import Client
 from playledger_common.logstore import TRANSIENT, open_store
 from playledger_common.settings import ExecutorSettings
 from playledger_common.streams import allows_atomic_batches, provision_at_start
+from playledger_executor import schedule
 from playledger_executor.cancel import watch_cancels
 from playledger_executor.consumers import ensure_consumers
 from playledger_executor.dispatch import Dispatcher
@@ -102,6 +103,7 @@ class Executor:
             log.warning(
                 "events stream without allow_atomic: one round trip per event (playledger streams migrate)"
             )
+        await schedule.provision(self.js, self.settings)  # before the consumers: ``due`` reads it
         await ensure_consumers(self.js, self.settings)
         await self.lease.provision(self.settings)
         await self.lease.renew()

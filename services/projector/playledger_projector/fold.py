@@ -123,6 +123,9 @@ def step(job: JobView, event: JobEvent, stream_seq: int) -> None:
         case JobQueued():
             _spec_fields(job, event.data.spec, resolved=False)
             job.max_attempts = retry_policy(event.data.spec).max_attempts
+            if event.data.run_at is not None and job.status == "queued":
+                job.status = "scheduled"
+                job.run_at = event.data.run_at
             if event.data.submitted_by is not None:
                 job.submitted_by = msgspec.to_builtins(event.data.submitted_by)
         case JobStarted():
@@ -131,7 +134,7 @@ def step(job: JobView, event: JobEvent, stream_seq: int) -> None:
                 _resolved(job, event.data)
                 if job.status in _WAITING:
                     job.status = "running"
-                    job.retry_at = None
+                    job.run_at = None
                 job.started_at = event.time
                 job.executor_id = event.data.executor_id
                 if event.attempt > attempt:
@@ -151,7 +154,7 @@ def step(job: JobView, event: JobEvent, stream_seq: int) -> None:
             if is_terminal_status(job.status):
                 return
             job.status = "scheduled"
-            job.retry_at = data.retry_at
+            job.run_at = data.retry_at
             job.max_attempts = data.max_attempts
             job.attempts = msgspec.to_builtins(data.attempts)
             job.rc = data.rc
@@ -164,7 +167,7 @@ def step(job: JobView, event: JobEvent, stream_seq: int) -> None:
             job.status = status
             job.finished_at = event.time
             job.terminal_seq = event.seq
-            job.retry_at = None
+            job.run_at = None
             if isinstance(event, JobRejected):
                 job.failure_reason = event.data.reason
                 job.rejection_errors = msgspec.to_builtins(event.data.errors)

@@ -126,6 +126,7 @@ class JobController(Controller):
             None if key is None else key.submitter,
             allow_file=settings.source_allow_file,
             allow_http=settings.source_allow_http,
+            run_at_horizon_s=settings.commands_max_age_s,
         )
         refuse_too_big(services, len(encode(command)), "the command")
         if key is not None and not playbook_allowed(key, command.spec.source.path):
@@ -137,7 +138,8 @@ class JobController(Controller):
         if settings.projects_dir is not None and isinstance(source, LocalSource):
             _require_playbook(settings.projects_dir, source.path)
 
-        status: JobStatus = "queued"
+        scheduled = command.run_at is not None and command.run_at > datetime.now(UTC)
+        status: JobStatus = "scheduled" if scheduled else "queued"
         known = await _known_status(services, job_id)
         if known is not None:
             status, duplicate = known, True

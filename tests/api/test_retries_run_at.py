@@ -1,11 +1,13 @@
-"""Retries and the dead letter through both doors: HTTP and the ``job.submit.v1`` command, with
-the API, executor and projector as processes (real nats-server, PostgreSQL, ansible-runner)."""
+"""Retries, the dead letter and ``run_at`` through both doors: HTTP and the ``job.submit.v1``
+command, with the API, executor and projector as processes (real nats-server, PostgreSQL,
+ansible-runner)."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,15 @@ FAIL = """
       ansible.builtin.fail:
         msg: planned failure
 """
+OK = """
+- name: fine
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: greet
+      ansible.builtin.debug:
+        msg: hello
+"""
 INVENTORY: dict[str, Any] = {
     "type": "inline",
     "hosts": ["localhost"],
@@ -36,7 +47,7 @@ RETRY = {"max_attempts": 2, "backoff_s": 0.2, "backoff_max_s": 0.5, "on": ["fail
 
 @pytest.fixture(name="stack")
 def fx_stack(nats_url: str, database_url: str, tmp_path: Path) -> Iterator[Stack]:
-    with running_stack(nats_url, database_url, tmp_path, {"fail.yml": FAIL}) as stack:
+    with running_stack(nats_url, database_url, tmp_path, {"fail.yml": FAIL, "ok.yml": OK}) as stack:
         yield stack
 
 
@@ -178,3 +189,53 @@ async def test_a_bad_retry_policy_is_refused_alike_at_both_doors(stack: Stack) -
         assert many["status"] == "rejected"
         assert many["rejection_errors"][0]["path"] == "$.spec.retry.max_attempts"
         assert many["rejection_errors"][0]["message"] == too_many.json()["errors"][0]["message"]
+
+
+async def test_run_at_over_http_is_scheduled_survives_an_api_restart_and_runs_once(stack: Stack) -> None:
+    run_at = datetime.now(UTC) + timedelta(seconds=3)
+    job = {**body("later"), "source": {"type": "local", "path": "ok.yml"}, "run_at": run_at.isoformat()}
+    with httpx.Client(base_url=stack.url, timeout=60, headers=stack.headers) as client:
+        submitted = client.post("/api/v1/jobs", json=job)
+        assert submitted.status_code == 202, submitted.text
+        assert submitted.json()["status"] == "scheduled"
+        shown = wait_for(client, "later", lambda j: j.get("status") == "scheduled")
+        assert datetime.fromisoformat(shown["run_at"]) == run_at
+    stack.kill_api()
+    stack.start_api()
+    with httpx.Client(base_url=stack.url, timeout=60, headers=stack.headers) as client:
+        done = complete_job(client, "later")
+        assert done["status"] == "successful"
+        assert run_at <= datetime.fromisoformat(done["started_at"]) <= run_at + timedelta(seconds=1.5)
+        events = client.get("/api/v1/jobs/later/events", params={"limit": 1000}).json()["items"]
+        assert [e["event"] for e in events].count("job.started") == 1
+
+
+async def test_a_bad_run_at_is_refused_alike_at_both_doors(stack: Stack) -> None:
+    far = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    with httpx.Client(base_url=stack.url, timeout=60, headers=stack.headers) as client:
+        naive = client.post("/api/v1/jobs", json=body("naive-http", run_at="2030-01-01T00:00:00"))
+        assert naive.status_code == 422, naive.text
+        assert naive.json()["errors"][0]["path"] == "$.run_at"
+        too_far = client.post("/api/v1/jobs", json=body("far-http", run_at=far))
+        assert too_far.status_code == 422, too_far.text
+        assert too_far.json()["errors"] == [
+            {
+                "path": "$.run_at",
+                "message": "must be at most 604800 seconds ahead (this installation's commands_max_age_s)",
+            }
+        ]
+        nc = await connect(stack.env["PLAYLEDGER_NATS_URL"], "test-client")
+        try:
+            js = nc.jetstream()
+            for job_id, run_at in (("naive-nats", "2030-01-01T00:00:00"), ("far-nats", far)):
+                payload = json.loads(command(job_id))
+                payload["run_at"] = run_at
+                await js.publish(f"playledger.cmd.submit.normal.{job_id}", json.dumps(payload).encode())
+        finally:
+            await nc.close()
+        naive_nats = complete_job(client, "naive-nats")
+        assert naive_nats["status"] == "rejected"
+        assert naive_nats["rejection_errors"][0]["path"] == "$.run_at"
+        assert naive_nats["rejection_errors"][0]["message"] == naive.json()["errors"][0]["message"]
+        far_nats = complete_job(client, "far-nats")
+        assert far_nats["rejection_errors"] == too_far.json()["errors"]
