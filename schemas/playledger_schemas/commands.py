@@ -205,6 +205,9 @@ executor died), ``source_error`` (the repository could not be fetched), ``unreac
 failing host was unreachable), ``failed`` (the playbook failed), ``timeout``, ``error`` (the run
 could not be carried out: runner crash, bad playbook at run time)."""
 
+DependsPolicy = Literal["success", "completion"]
+MAX_DEPENDENCIES: Final = 32
+
 MAX_ATTEMPTS: Final = 4
 """Attempts of one job at most: each attempt is one delivery of its submit command, and the run
 consumers deliver a command ``MAX_DELIVER`` (5) times; one delivery is kept for an executor loss."""
@@ -269,6 +272,15 @@ class SubmitJob(Command, frozen=True, tag="job.submit.v1"):
     run_at: Annotated[datetime, Meta(tz=True)] | None = None
     """Start no earlier than this (RFC 3339 with a time zone): the job is ``scheduled`` until
     then (cancellable), then runs as usual. At most ``commands_max_age_s`` (7 days) ahead."""
+    depends_on: Annotated[list[JobId], Meta(max_length=MAX_DEPENDENCIES)] = msgspec.field(
+        default_factory=list
+    )
+    """Jobs that must end first: the job is ``waiting`` (cancellable) until they have. Each must
+    exist when this one is submitted, so a cycle cannot be built."""
+    depends_policy: DependsPolicy = "success"
+    """``success``: run only if every dependency ended ``successful`` — otherwise end as
+    ``canceled`` with the reason ``dependency <id> failed``; ``completion``: run once they
+    ended, however."""
 
 
 class CancelJob(Command, frozen=True, tag="job.cancel.v1"):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, TypeAlias
 import msgspec
 from msgspec import Meta
 
-from playledger_schemas.commands import JobSpec, RetryCause, Submitter
+from playledger_schemas.commands import DependsPolicy, JobSpec, RetryCause, Submitter
 from playledger_schemas.ids import JobId
 from playledger_schemas.lenient import lenient
 from playledger_schemas.status import ResultStatus, TerminalStatus
@@ -62,6 +62,9 @@ class QueuedData(msgspec.Struct, frozen=True, kw_only=True):
     """The submit command's ``submitted_by``: the API key (id and name) behind the job."""
     run_at: datetime | None = None
     """The submit command's ``run_at``: the job is ``scheduled`` until then."""
+    depends_on: list[JobId] = msgspec.field(default_factory=list)
+    """The submit command's ``depends_on``: the job is ``waiting`` until they ended."""
+    depends_policy: DependsPolicy = "success"
 
 
 class RejectedData(msgspec.Struct, frozen=True, kw_only=True):

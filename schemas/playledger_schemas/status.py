@@ -21,9 +21,10 @@ TerminalStatus = Literal[ResultStatus, "rejected", "dead"]
 """A finished job: a result, ``rejected`` (the command was never accepted), or ``dead`` (its
 retry policy allowed more than one attempt and the last one failed too: dead-lettered)."""
 
-ActiveStatus = Literal["queued", "running", "scheduled"]
-"""A job that has not finished: accepted and waiting, taken by an executor, or waiting until
-the time its next attempt may start (``job.retry_scheduled``)."""
+ActiveStatus = Literal["queued", "running", "scheduled", "waiting"]
+"""A job that has not finished: accepted and waiting, taken by an executor, waiting until its
+time (``run_at``, or its next attempt's after ``job.retry_scheduled``), or waiting for the jobs
+it depends on (``depends_on``)."""
 
 JobStatus = Literal[ActiveStatus, TerminalStatus]
 """Every status a job can have, in the order a job moves through them."""

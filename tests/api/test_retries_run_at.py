@@ -55,12 +55,13 @@ def body(job_id: str, **extra: Any) -> dict[str, Any]:
     return {"id": job_id, "source": {"type": "local", "path": "fail.yml"}, "inventory": INVENTORY, **extra}
 
 
-def command(job_id: str, **spec: Any) -> bytes:
+def command(job_id: str, depends_on: list[str] | None = None, **spec: Any) -> bytes:
     return json.dumps(
         {
             "type": "job.submit.v1",
             "job_id": job_id,
             "spec": {"source": {"type": "local", "path": "fail.yml"}, "inventory": INVENTORY, **spec},
+            **({"depends_on": depends_on} if depends_on else {}),
         }
     ).encode()
 
@@ -239,3 +240,30 @@ async def test_a_bad_run_at_is_refused_alike_at_both_doors(stack: Stack) -> None
         assert naive_nats["rejection_errors"][0]["message"] == naive.json()["errors"][0]["message"]
         far_nats = complete_job(client, "far-nats")
         assert far_nats["rejection_errors"] == too_far.json()["errors"]
+
+
+async def test_depends_on_over_http_waits_and_an_unknown_id_is_refused_alike_at_both_doors(
+    stack: Stack,
+) -> None:
+    ok = {"type": "local", "path": "ok.yml"}
+    words = "no job 'nobody': a job may depend only on jobs submitted before it"
+    with httpx.Client(base_url=stack.url, timeout=60, headers=stack.headers) as client:
+        first = client.post("/api/v1/jobs", json={**body("dep-a"), "source": ok})
+        then = client.post("/api/v1/jobs", json={**body("dep-b"), "source": ok, "depends_on": ["dep-a"]})
+        assert (first.status_code, then.status_code) == (202, 202), then.text
+        done = complete_job(client, "dep-b")
+        assert (done["status"], done["depends_on"]) == ("successful", ["dep-a"])
+        assert done["started_at"] > complete_job(client, "dep-a")["finished_at"]
+
+        refused = client.post("/api/v1/jobs", json={**body("dep-x"), "depends_on": ["dep-a", "nobody"]})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"] == [{"path": "$.depends_on[1]", "message": words}]
+        nc = await connect(stack.env["PLAYLEDGER_NATS_URL"], "test-client")
+        try:
+            await nc.jetstream().publish(
+                "playledger.cmd.submit.normal.dep-y", command("dep-y", depends_on=["dep-a", "nobody"])
+            )
+        finally:
+            await nc.close()
+        rejected = complete_job(client, "dep-y")
+        assert rejected["rejection_errors"] == refused.json()["errors"]

@@ -10,6 +10,7 @@ import pytest
 
 from playledger_executor.decide import (
     NEW,
+    Abandon,
     Accept,
     Adopt,
     CancelQueued,
@@ -17,9 +18,11 @@ from playledger_executor.decide import (
     DeadLetter,
     Delay,
     FinishCancel,
+    Hold,
     Ignore,
     JobState,
     Lost,
+    Proceed,
     RetryAt,
     Skip,
     Start,
@@ -28,6 +31,7 @@ from playledger_executor.decide import (
     cause_of,
     classify,
     decide_cancel,
+    decide_dependencies,
     decide_end,
     decide_run,
     decide_unended,
@@ -247,3 +251,17 @@ def test_a_job_with_run_at_waits_for_its_schedule_not_for_the_run_consumers() ->
     assert decide_run(state, 3, early + timedelta(seconds=4), due=True) == Delay(after_s=1.0)  # fired early
     assert decide_run(state, 3, T, due=True) == Start(attempt=1, seq=2)  # the schedule's own copy
     assert isinstance(decide_run(NEW, 3, T, due=True), Skip)
+
+
+def test_dependencies_decide_from_their_terminal_statuses() -> None:
+    assert decide_dependencies("success", (("a", "successful"), ("b", "successful"))) == Proceed()
+    assert decide_dependencies("success", (("a", "successful"), ("b", None))) == Hold(waiting_for="b")
+    assert decide_dependencies("success", (("a", None), ("b", "failed"))) == Abandon("dependency b failed")
+    assert decide_dependencies("success", (("a", "dead"),)) == Abandon("dependency a failed")
+    assert decide_dependencies("completion", (("a", "failed"), ("b", "canceled"))) == Proceed()
+    assert decide_dependencies("completion", (("a", "failed"), ("b", None))) == Hold(waiting_for="b")
+    queued = ev(
+        JobQueued, 1, 0, QueuedData(spec=SPEC, command_seq=7, depends_on=["a"], depends_policy="completion")
+    )
+    assert (state_of(queued).depends_on, state_of(queued).depends_policy) == (("a",), "completion")
+    assert state_of(DONE).outcome == "successful"

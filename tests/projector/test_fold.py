@@ -480,3 +480,14 @@ def test_a_job_with_run_at_is_scheduled_until_it_starts() -> None:
     assert (view.status, view.run_at) == ("scheduled", run_at)
     b.started(HOSTS)
     assert (fold(b.events).status, fold(b.events).run_at) == ("running", None)
+
+
+def test_a_job_with_dependencies_is_waiting_until_it_starts() -> None:
+    b = JobBuilder("j1").queued(HOSTS)
+    queued = b.events[0]
+    data = msgspec.structs.replace(queued.data, depends_on=["j0"])  # type: ignore[union-attr]
+    b.events[0] = msgspec.structs.replace(queued, data=data)  # type: ignore[arg-type]
+    view = fold(b.events)
+    assert (view.status, view.depends_on) == ("waiting", ["j0"])
+    b.started(HOSTS)
+    assert fold(b.events).status == "running"

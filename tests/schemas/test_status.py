@@ -32,6 +32,7 @@ def test_the_words_are_ansible_runners_plus_queued_running_rejected() -> None:
         "queued",
         "running",
         "scheduled",
+        "waiting",
         "successful",
         "failed",
         "timeout",

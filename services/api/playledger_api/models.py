@@ -17,6 +17,8 @@ import msgspec
 from msgspec import Meta
 
 from playledger_schemas.commands import (
+    MAX_DEPENDENCIES,
+    DependsPolicy,
     DynamicInventory,
     GitInventory,
     GitPlaybookSource,
@@ -119,6 +121,12 @@ class SubmitJobBody(Body, frozen=True, kw_only=True):
     options: OptionsBody = msgspec.field(default_factory=OptionsBody)
     run_at: Annotated[datetime, Meta(tz=True)] | None = None
     """Start no earlier than this (RFC 3339 with a time zone); the job is ``scheduled`` until then."""
+    depends_on: Annotated[list[ClientJobId], Meta(max_length=MAX_DEPENDENCIES)] = msgspec.field(
+        default_factory=list
+    )
+    """Jobs that must end first (each must exist): the job is ``waiting`` until they have."""
+    depends_policy: DependsPolicy = "success"
+    """``success``: a dependency that did not succeed cancels this job; ``completion``: run anyway."""
     retry: RetryPolicy | None = None
     """When a failed attempt is followed by another; the command's own Struct (both doors alike).
     Omitted: infrastructure failures (executor lost, repository fetch) are retried, 3 attempts."""
@@ -197,6 +205,8 @@ class JobStatusResponse(msgspec.Struct, frozen=True, kw_only=True):
     dead_letter: bool
     """Dead (every allowed attempt failed) or ended by the poison path (a command no executor
     could handle): listed by ``GET /api/v1/jobs?dead_letter=true``."""
+    depends_on: list[str]
+    """The jobs it waited (or waits, status ``waiting``) for."""
     executor_id: str | None
     source: dict[str, Any] | None
     inventory: dict[str, Any] | None

@@ -260,6 +260,7 @@ def job_status(row: JobRow, projection_seq: int) -> JobStatusResponse:
         max_attempts=row.max_attempts,
         attempts=msgspec.convert(row.attempts or [], list[AttemptItem]),
         run_at=row.run_at,
+        depends_on=row.depends_on or [],
         dead_letter=row.dead_letter,
         executor_id=row.executor_id,
         source=row.source,

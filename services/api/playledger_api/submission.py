@@ -152,7 +152,15 @@ def build_command(
         raise InvalidRequestError.of(
             [FieldProblem(path=f"$.{path}", message=message) for path, message in found]
         )
-    return SubmitJob(job_id=job_id, issued_at=now, spec=spec, submitted_by=submitted_by, run_at=body.run_at)
+    return SubmitJob(
+        job_id=job_id,
+        issued_at=now,
+        spec=spec,
+        submitted_by=submitted_by,
+        run_at=body.run_at,
+        depends_on=body.depends_on,
+        depends_policy=body.depends_policy,
+    )
 
 
 def _inventory(body: InlineInventoryBody | Inventory) -> Inventory:

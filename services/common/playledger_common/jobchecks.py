@@ -26,6 +26,11 @@ SECRET_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "cook
 Problem = tuple[str, str]
 
 
+def unknown_dependency(job_id: str) -> str:
+    """The words for a ``depends_on`` entry that names no job (both doors)."""
+    return f"no job {job_id!r}: a job may depend only on jobs submitted before it"
+
+
 def run_at_problem(run_at: datetime | None, now: datetime, horizon_s: int) -> str | None:
     """Why a submit's ``run_at`` cannot be scheduled (the schedules stream keeps a schedule
     ``commands_max_age_s``); a time in the past is fine: the job runs at once."""

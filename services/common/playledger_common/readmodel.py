@@ -105,6 +105,8 @@ class JobRow(msgspec.Struct, kw_only=True):
     attempt's ``retry_at`` from ``job.retry_scheduled``)."""
     dead_letter: bool = False
     """Dead (every allowed attempt failed) or ended by the poison path."""
+    depends_on: list[str] | None = None
+    """The jobs it waits for (``job.queued``'s ``depends_on``); status ``waiting`` until they end."""
 
 
 class HostCounts(msgspec.Struct, frozen=True, kw_only=True, gc=False):

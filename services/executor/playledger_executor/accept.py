@@ -17,7 +17,7 @@ from typing import Final
 
 import msgspec
 
-from playledger_common.jobchecks import run_at_problem, spec_problems
+from playledger_common.jobchecks import run_at_problem, spec_problems, unknown_dependency
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.errors import ConflictError, ExecutorError
 from playledger_executor.inventory import render_inventory
@@ -168,6 +168,15 @@ async def accept(
             await reject(journal, checked, command_seq)
             return None
         case SubmitJob():
+            unknown = [
+                FieldError(path=f"$.depends_on[{n}]", message=unknown_dependency(dep))
+                for n, dep in enumerate(checked.depends_on)
+                if not await journal.known(dep)
+            ]
+            if unknown:
+                reason = "; ".join(f"{e.path}: {e.message}" for e in unknown)
+                await reject(journal, Invalid(checked.job_id, reason, unknown), command_seq)
+                return None
             queued = new_event(
                 JobQueued,
                 job_id=checked.job_id,
@@ -178,6 +187,8 @@ async def accept(
                     command_seq=command_seq,
                     submitted_by=checked.submitted_by,
                     run_at=checked.run_at,
+                    depends_on=checked.depends_on,
+                    depends_policy=checked.depends_policy,
                 ),
             )
             ours = True

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from playledger_schemas.commands import RetryCause, RetryPolicy
+from playledger_schemas.commands import DependsPolicy, RetryCause, RetryPolicy
 from playledger_schemas.events import (
     AttemptOutcome,
     HostStats,
@@ -24,8 +24,9 @@ from playledger_schemas.events import (
     RunnerEvent,
     RunnerStatus,
     is_terminal,
+    terminal_status,
 )
-from playledger_schemas.status import ResultStatus
+from playledger_schemas.status import ResultStatus, TerminalStatus
 
 Phase = Literal["new", "queued", "canceling", "running", "retrying", "done"]
 
@@ -52,6 +53,11 @@ class JobState:
     """The last event is ``job.dead``: a ``job.retry.v1`` may start it again."""
     run_at: datetime | None = None
     """When the last event is ``job.queued``: the submit's ``run_at``."""
+    depends_on: tuple[str, ...] = ()
+    """When the last event is ``job.queued``: the jobs it waits for, and how."""
+    depends_policy: DependsPolicy = "success"
+    outcome: TerminalStatus | None = None
+    """Phase ``done``: the status its terminal event set."""
 
 
 NEW = JobState(phase="new")
@@ -67,10 +73,16 @@ def state_of(last: JobEvent | None, stream_seq: int = 0, accepted_seq: int | Non
         phase="running", attempt=last.attempt, seq=last.seq, stream_seq=stream_seq, accepted_seq=accepted_seq
     )
     if is_terminal(last):
-        return replace(base, phase="done", dead=isinstance(last, JobDead))
+        return replace(base, phase="done", dead=isinstance(last, JobDead), outcome=terminal_status(last))
     match last:
         case JobQueued(data=data):
-            return replace(base, phase="queued", run_at=data.run_at)
+            return replace(
+                base,
+                phase="queued",
+                run_at=data.run_at,
+                depends_on=tuple(data.depends_on),
+                depends_policy=data.depends_policy,
+            )
         case JobRetryRequested():
             return replace(base, phase="queued")
         case JobRetryScheduled(data=data):
@@ -235,6 +247,42 @@ def decide_cancel(state: JobState) -> CancelDecision:
             return Ignore("the job has already ended")
         case _:
             return Ignore("the job is running; its executor stops it")
+
+
+# --- a job that depends on others ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Proceed:
+    """Every dependency ended as the policy asks: start."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A dependency has not ended: look again later."""
+
+    waiting_for: str
+
+
+@dataclass(frozen=True, slots=True)
+class Abandon:
+    """A dependency ended without success under ``success``: end the job as ``canceled``."""
+
+    reason: str
+
+
+def decide_dependencies(
+    policy: DependsPolicy, outcomes: tuple[tuple[str, TerminalStatus | None], ...]
+) -> Proceed | Hold | Abandon:
+    """From each dependency's terminal status (``None``: not ended), in ``depends_on`` order."""
+    if policy == "success":
+        for job_id, outcome in outcomes:
+            if outcome is not None and outcome != "successful":
+                return Abandon(f"dependency {job_id} failed")
+    for job_id, outcome in outcomes:
+        if outcome is None:
+            return Hold(waiting_for=job_id)
+    return Proceed()
 
 
 # --- what a retry of a dead job does ----------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from nats.aio.client import Client
@@ -22,26 +22,33 @@ from playledger_common.settings import ExecutorSettings
 from playledger_executor.accept import accept
 from playledger_executor.consumers import PullOne, keep_in_progress
 from playledger_executor.decide import (
+    Abandon,
     Accept,
     Adopt,
     Delay,
+    Hold,
+    JobState,
     Lost,
+    Proceed,
     Skip,
     Start,
     Wait,
     cause_of,
+    decide_dependencies,
     decide_run,
     decide_unended,
 )
 from playledger_executor.ending import ending
 from playledger_executor.errors import ConflictError
 from playledger_executor.job import JobRunner
+from playledger_executor.journal import new_event
 from playledger_executor.lease import Lease
 from playledger_executor.poison import PoisonRecorder
 from playledger_executor.revive import revive, submit_of
+from playledger_executor.schedule import schedule_submit
 from playledger_schemas.codec import ContractError, decode_command
 from playledger_schemas.commands import DEFAULT_RETRY, RetryJob, SubmitJob, retry_policy
-from playledger_schemas.events import ResultData
+from playledger_schemas.events import JobCanceled, ResultData
 from playledger_schemas.ids import PRIORITIES
 from playledger_schemas.limits import command_limit
 from playledger_schemas.subjects import COMMANDS_STREAM, SCHEDULES_STREAM, due_subject, job_id_of_subject
@@ -52,6 +59,8 @@ POLL_S: Final = 1.0
 """Idle executors look again this often (redeliveries do not publish a new submit)."""
 MAX_ROUNDS: Final = 10
 LOST_REASON: Final = "executor lost"
+DEPENDS_POLL_S: Final = 1.0
+"""How often a waiting job's dependencies are looked at again (through the schedules stream)."""
 
 
 class Dispatcher:
@@ -191,6 +200,16 @@ class Dispatcher:
                     if job_id in self.runner.running:  # a redelivery that raced its own start
                         await self._adopt(job_id)
                         return Ack()
+                    if state is not None and state.attempt == 0 and state.depends_on:
+                        match await self._dependencies(state):
+                            case Hold(waiting_for=waiting_for):
+                                log.info("job %s waits for %s", job_id, waiting_for)
+                                await self._look_again(job_id, msg.data)
+                                return Ack()
+                            case Abandon(reason=reason):
+                                if not await self._abandon(job_id, state, reason):
+                                    races += 1
+                                continue
                     expected = state.stream_seq if state else 0
                     queued_by = state.accepted_seq if state and due and state.accepted_seq else command_seq
                     if not await self.runner.start(command, decision, expected, queued_by):
@@ -247,6 +266,28 @@ class Dispatcher:
         except ConflictError:
             return False
         log.warning("job %s attempt %d: %s", job_id, lost.attempt, LOST_REASON)
+        return True
+
+    async def _dependencies(self, state: JobState) -> Proceed | Hold | Abandon:
+        """Each dependency's terminal status from its events, then the pure decision."""
+        outcomes = tuple([(dep, (await self.journal.state(dep)).outcome) for dep in state.depends_on])
+        return decide_dependencies(state.depends_policy, outcomes)
+
+    async def _look_again(self, job_id: str, payload: bytes) -> None:
+        """Hand the submit to the schedules stream for another look in ``DEPENDS_POLL_S`` (a new
+        message each time, so waiting never counts towards ``max_deliver``)."""
+        at = datetime.now(UTC) + timedelta(seconds=DEPENDS_POLL_S)
+        await schedule_submit(self.js, job_id, at, payload, msg_id=f"deps:{job_id}:{at.timestamp()}")
+
+    async def _abandon(self, job_id: str, state: JobState, reason: str) -> bool:
+        """End a job whose dependency failed as ``canceled`` (OCC; ``False``: lost a race)."""
+        data = ResultData(reason=reason, last_seq=state.seq)
+        event = new_event(JobCanceled, job_id=job_id, attempt=state.attempt, seq=state.seq + 1, data=data)
+        try:
+            await self.journal.append(event, state.stream_seq)
+        except ConflictError:
+            return False
+        log.info("job %s canceled: %s", job_id, reason)
         return True
 
     async def _runnable(self, payload: bytes) -> SubmitJob | None:

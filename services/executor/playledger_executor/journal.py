@@ -27,7 +27,14 @@ from playledger_schemas.events import (
     event_kind,
     lifecycle_kind,
 )
-from playledger_schemas.subjects import EVENTS_STREAM, event_subject, job_events_filter, rejected_subject
+from playledger_schemas.subjects import (
+    COMMANDS_STREAM,
+    EVENTS_STREAM,
+    any_submit_of,
+    event_subject,
+    job_events_filter,
+    rejected_subject,
+)
 
 WRONG_LAST_SEQUENCE: Final = 10071
 
@@ -109,6 +116,16 @@ class Journal:
             if latest is None or (raw.seq or 0) > latest[0]:
                 latest = (raw.seq or 0, decode_event(raw.data or b""))
         return None if latest is None else latest[1]
+
+    async def known(self, job_id: str) -> bool:
+        """The job has events, or a submit of it is in the commands stream (not accepted yet)."""
+        if (await self.last_event(job_id))[0] is not None:
+            return True
+        try:
+            await self.js.get_last_msg(COMMANDS_STREAM, any_submit_of(job_id))
+        except NotFoundError:
+            return False
+        return True
 
     async def attempts(self, job_id: str) -> tuple[AttemptOutcome, ...]:
         """Every earlier attempt's outcome, as the job's latest ``job.retry_scheduled`` (or

@@ -35,13 +35,16 @@ def at_header(run_at: datetime) -> str:
     return "@at " + run_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-async def schedule_submit(js: JetStreamContext, job_id: str, run_at: datetime, payload: bytes) -> None:
-    """Publish the job's schedule (idempotent: one per job, the same ``Nats-Msg-Id``)."""
+async def schedule_submit(
+    js: JetStreamContext, job_id: str, run_at: datetime, payload: bytes, msg_id: str | None = None
+) -> None:
+    """Publish the job's schedule (one per job: a newer one replaces it). ``msg_id`` defaults to
+    ``sched:<job>`` (the ``run_at`` schedule, idempotent); a re-check names its own."""
     await js.publish(
         schedule_subject(job_id),
         payload,
         headers={
-            "Nats-Msg-Id": f"sched:{job_id}",
+            "Nats-Msg-Id": msg_id or f"sched:{job_id}",
             "Nats-Schedule": at_header(run_at),
             "Nats-Schedule-Target": due_subject(job_id),
         },

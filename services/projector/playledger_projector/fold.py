@@ -64,7 +64,7 @@ _STATS_FIELDS: Final = (
     ("ignored", "ignored"),
 )
 _REASON_HOSTS: Final = 20
-_WAITING: Final = frozenset({"queued", "scheduled"})
+_WAITING: Final = frozenset({"queued", "scheduled", "waiting"})
 """Statuses a job's next ``job.started`` (or its first runner event) makes ``running``."""
 
 
@@ -123,9 +123,13 @@ def step(job: JobView, event: JobEvent, stream_seq: int) -> None:
         case JobQueued():
             _spec_fields(job, event.data.spec, resolved=False)
             job.max_attempts = retry_policy(event.data.spec).max_attempts
+            if event.data.depends_on:
+                job.depends_on = list(event.data.depends_on)
             if event.data.run_at is not None and job.status == "queued":
                 job.status = "scheduled"
                 job.run_at = event.data.run_at
+            elif event.data.depends_on and job.status == "queued":
+                job.status = "waiting"
             if event.data.submitted_by is not None:
                 job.submitted_by = msgspec.to_builtins(event.data.submitted_by)
         case JobStarted():

@@ -46,6 +46,7 @@ from playledger_api.models import (
 )
 from playledger_api.services import Services, ServicesDep
 from playledger_api.submission import build_command, choose_job_id
+from playledger_common.jobchecks import unknown_dependency
 from playledger_common.logstore import artifact_key
 from playledger_common.paths import confinement_problem
 from playledger_schemas.codec import encode
@@ -137,6 +138,7 @@ class JobController(Controller):
         source = command.spec.source
         if settings.projects_dir is not None and isinstance(source, LocalSource):
             _require_playbook(settings.projects_dir, source.path)
+        await _require_dependencies(services, command.depends_on)
 
         scheduled = command.run_at is not None and command.run_at > datetime.now(UTC)
         status: JobStatus = "scheduled" if scheduled else "queued"
@@ -458,6 +460,17 @@ class JobController(Controller):
         )
         await services.bus.retry(command, job.attempt)
         return RetryAccepted(id=job_id, status=job.status, attempt=job.attempt + 1, links=links(job_id))
+
+
+async def _require_dependencies(services: Services, depends_on: list[str]) -> None:
+    """422 naming each ``depends_on`` entry that is no job (projected, or at least submitted)."""
+    unknown = [
+        FieldProblem(path=f"$.depends_on[{n}]", message=unknown_dependency(dep))
+        for n, dep in enumerate(depends_on)
+        if await services.read_model.status(dep) is None and not await services.bus.was_submitted(dep)
+    ]
+    if unknown:
+        raise InvalidRequestError.of(unknown)
 
 
 async def _require_known(services: Services, job_id: str) -> None:
