@@ -130,6 +130,7 @@ def permissions(role: Role) -> Permissions:
                 *_stream_info(c, e, LEASES_STREAM, SCHEDULES_STREAM),
                 *_read_messages(c, e, LEASES_STREAM),
                 *_durable_consumers(c, SCHEDULES_STREAM),
+                f"{_API}.CONSUMER.INFO.{SCHEDULES_STREAM}.*",
                 *_ephemeral_consumers(c),
             ]
             return Permissions(publish=tuple(publish), subscribe=(inbox, SUBMIT_COMMANDS))

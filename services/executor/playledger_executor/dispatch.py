@@ -292,24 +292,22 @@ class Dispatcher:
 
     async def _runnable(self, payload: bytes) -> SubmitJob | None:
         """The submit to run: the command itself, or for a retry, the job's queued spec."""
-        retry = _retry(payload)
-        return await submit_of(self.journal, retry) if retry is not None else _submit(payload)
+        command = _command(payload)
+        return await submit_of(self.journal, command) if isinstance(command, RetryJob) else command
+
+
+def _command(payload: bytes) -> SubmitJob | RetryJob | None:
+    """The run consumers' commands: a submit, or a retry of a dead job (on the same subjects)."""
+    try:
+        command = decode_command(payload)
+    except ContractError:
+        return None
+    return command if isinstance(command, SubmitJob | RetryJob) else None
 
 
 def _retry(payload: bytes) -> RetryJob | None:
-    try:
-        command = decode_command(payload)
-    except ContractError:
-        return None
+    command = _command(payload)
     return command if isinstance(command, RetryJob) else None
-
-
-def _submit(payload: bytes) -> SubmitJob | None:
-    try:
-        command = decode_command(payload)
-    except ContractError:
-        return None
-    return command if isinstance(command, SubmitJob) else None
 
 
 async def _first(awaitable: object, stopping: asyncio.Event, wait_s: float | None = None) -> bool:
