@@ -5,6 +5,9 @@ ansible-runner)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -158,6 +161,21 @@ async def test_both_doors_retry_then_dead_letter_and_list_it(stack: Stack) -> No
     with httpx.Client(base_url=stack.url, timeout=60, headers=stack.headers) as client:
         again = wait_for(client, "by-nats", lambda job: job["attempt"] == 3 and job["complete"])
         assert (again["status"], len(again["attempts"])) == ("dead", 3)
+
+    # playledger stats: the read models' counts, dead jobs among them
+    env = {**os.environ, "PLAYLEDGER_API_KEY": (stack.work / "admin-key").read_text().strip()}
+    cli = [sys.executable, "-m", "playledger_cli", "stats", "--api-url", stack.url, "--group-by", "status"]
+    as_json = subprocess.run(
+        [*cli, "-o", "json"], env=env, capture_output=True, text=True, check=True, timeout=60
+    )
+    counted = json.loads(as_json.stdout)
+    assert counted["totals"]["by_status"] == {"dead": 2, "failed": 1}
+    assert counted["totals"]["success_rate"] == 0.0
+    assert counted["totals"]["duration_s"]["p50"] > 0
+    assert {g["key"]: g["jobs"] for g in counted["groups"]} == {"dead": 2, "failed": 1}
+    table = subprocess.run(cli, env=env, capture_output=True, text=True, check=True, timeout=60).stdout
+    assert "dead" in table
+    assert "wait p95" in table
 
 
 async def test_a_bad_retry_policy_is_refused_alike_at_both_doors(stack: Stack) -> None:

@@ -65,6 +65,7 @@ async def test_init_is_idempotent(js: JetStreamContext, nats_url: str) -> None:
         ("PLAYLEDGER_COMMANDS", False, []),
         ("PLAYLEDGER_EVENTS", False, []),
         ("PLAYLEDGER_LEASES", False, []),
+        ("PLAYLEDGER_SCHEDULES", False, []),
     ]
 
 
@@ -97,7 +98,9 @@ def test_streams_init_cli_creates_then_reports_drift(nats_url: str) -> None:
         "PLAYLEDGER_COMMANDS: created",
         "PLAYLEDGER_EVENTS: created",
         "PLAYLEDGER_LEASES: created",
+        "PLAYLEDGER_SCHEDULES: created",
         *(f"PLAYLEDGER_COMMANDS/{name}: created" for name in CONSUMERS),
+        "PLAYLEDGER_SCHEDULES/due: created",
     ]
     second = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
     assert second.returncode == 0, second.stderr
@@ -105,13 +108,18 @@ def test_streams_init_cli_creates_then_reports_drift(nats_url: str) -> None:
         "PLAYLEDGER_COMMANDS: ok",
         "PLAYLEDGER_EVENTS: ok",
         "PLAYLEDGER_LEASES: ok",
+        "PLAYLEDGER_SCHEDULES: ok",
         *(f"PLAYLEDGER_COMMANDS/{name}: ok" for name in CONSUMERS),
+        "PLAYLEDGER_SCHEDULES/due: ok",
     ]
 
 
 async def test_every_durable_consumer_has_max_deliver_and_its_drift_is_reported(js: JetStreamContext) -> None:
     created = await ensure_consumers(js)
-    assert [(r.stream, r.created) for r in created] == [(f"PLAYLEDGER_COMMANDS/{n}", True) for n in CONSUMERS]
+    assert [(r.stream, r.created) for r in created] == [
+        *((f"PLAYLEDGER_COMMANDS/{n}", True) for n in CONSUMERS),
+        ("PLAYLEDGER_SCHEDULES/due", True),
+    ]
     for config in durable_consumers():
         assert config.durable_name is not None
         info = await js.consumer_info(COMMANDS_STREAM, config.durable_name)
@@ -177,7 +185,7 @@ async def test_a_legacy_events_stream_is_migrated_in_place(nc: Client, nats_url:
     assert await allows_atomic_batches(js)
     assert not await migrate_events_stream(js, settings)
     await js.publish(event_subject("new", "job.queued"), b"new")
-    assert [r.drift for r in await ensure_streams(js, settings)] == [[], [], []]
+    assert [r.drift for r in await ensure_streams(js, settings)] == [[], [], [], []]
     sub = await js.subscribe(WHOLE_STREAM, stream=EVENTS_STREAM, ordered_consumer=True)
     got = [(await sub.next_msg(timeout=5)).data for _ in range(2)]
     await sub.unsubscribe()

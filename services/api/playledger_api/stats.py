@@ -72,6 +72,10 @@ class Now(msgspec.Struct, frozen=True, kw_only=True):
 
     queued: int
     running: int
+    scheduled: int = 0
+    """Waiting for their ``run_at`` or their next attempt's time."""
+    waiting: int = 0
+    """Waiting for the jobs they depend on."""
 
 
 class Projection(msgspec.Struct, frozen=True, kw_only=True):
@@ -180,6 +184,6 @@ async def job_stats(
         totals=summary(dict(totals), dict(overall[0]) if overall else {}),
         buckets=[BucketCounts(start=start, by_status=v) for start, v in by_start.items()],
         groups=groups,
-        now=Now(queued=current.get("queued", 0), running=current.get("running", 0)),
+        now=Now(**{status: current.get(status, 0) for status in ACTIVE_STATUSES}),
         projection=projection(projected[0]["last_stream_seq"] if projected else 0, stream_seq),
     )

@@ -24,6 +24,7 @@ from playledger_cli.exitcodes import ExitCode
 from playledger_cli.keys_cli import keys
 from playledger_cli.nats_creds_cli import nats_creds
 from playledger_cli.replay import replay
+from playledger_cli.stats_cli import stats
 from playledger_common.errors import ConfigError
 
 COMMANDS_GROUP: Final = "playledger.commands"
@@ -57,7 +58,7 @@ def cli() -> None:
     """playledger: run Ansible playbooks as jobs, event-sourced on NATS JetStream."""
 
 
-for _command in (dev, submit, jobs, show, logs, cancel, replay, keys, nats_creds):
+for _command in (dev, submit, jobs, show, logs, cancel, replay, keys, nats_creds, stats):
     cli.add_command(_command)
 
 

@@ -131,6 +131,7 @@ def permissions(role: Role) -> Permissions:
                 *_read_messages(c, e, LEASES_STREAM),
                 *_durable_consumers(c, SCHEDULES_STREAM),
                 f"{_API}.CONSUMER.INFO.{SCHEDULES_STREAM}.*",
+                f"{_API}.CONSUMER.CREATE.{SCHEDULES_STREAM}.>",  # the ``due`` consumer, when missing
                 *_ephemeral_consumers(c),
             ]
             return Permissions(publish=tuple(publish), subscribe=(inbox, SUBMIT_COMMANDS))

@@ -169,6 +169,7 @@ def schedules_stream_config(settings: CommonSettings) -> StreamConfig:
         num_replicas=settings.events_replicas,
         allow_direct=True,
         allow_msg_schedules=True,
+        allow_rollup_hdrs=True,  # what the server sets with schedules anyway (stated: no false drift)
     )
 
 
