@@ -367,7 +367,7 @@ class Run:
             await self.nc.close()
 
 
-TERMINAL_TYPES = frozenset({"succeeded", "failed", "canceled", "timed_out", "error", "rejected"})
+TERMINAL_TYPES = frozenset({"succeeded", "failed", "canceled", "timed_out", "error", "rejected", "dead"})
 
 
 def _stop_cont(pid: int, *, stop: bool) -> None:
