@@ -239,6 +239,7 @@ def _runner(job: JobView, event: RunnerEvent) -> None:
     job.runner_event_count += 1
     if job.status in _WAITING:
         job.status = "running"
+        job.run_at = None
     if name == "playbook_on_play_start":
         job.current_play = _text(event_data, "name") or _text(event_data, "play")
         job.current_task = None
