@@ -57,7 +57,8 @@ async def ending(
     ended = AttemptOutcome(
         attempt=attempt, status=outcome, cause=cause, reason=result.reason, rc=result.rc, ended_at=now
     )
-    earlier = await journal.attempts(job_id) if cause is not None else ()
+    retried = cause is not None and cause in policy.on and policy.max_attempts > 1
+    earlier = await journal.attempts(job_id) if retried else ()  # read only when it matters
     decision = decide_end(policy, ended, earlier, now=now, jitter=random.random())  # noqa: S311 - jitter, not a secret
     fields = msgspec.structs.asdict(result)
     match decision:
