@@ -125,6 +125,7 @@ async def test_the_openapi_document_describes_every_endpoint(client: AsyncTestCl
         ("/api/v1/jobs/{job_id}/logs", "get"),
         ("/api/v1/jobs/{job_id}/artifacts/{name}", "get"),
         ("/api/v1/jobs/{job_id}/stream", "get"),
+        ("/api/v1/jobs/{job_id}/retry", "post"),
         ("/api/v1/stream", "get"),
         ("/api/v1/stats", "get"),
         ("/health", "get"),

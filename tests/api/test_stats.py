@@ -78,7 +78,7 @@ async def test_stats_count_by_status_bucket_and_playbook(
         pytest.approx(2 / 3),
     )
     assert (other_group["key"], other_group["jobs"], other_group["success_rate"]) == ("other.yml", 1, None)
-    assert body["now"] == {"queued": 1, "running": 0}
+    assert body["now"] == {"queued": 1, "running": 0, "scheduled": 0, "waiting": 0}
     assert body["projection"]["projected_seq"] == 0  # the read model was written by hand here
 
 

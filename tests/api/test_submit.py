@@ -153,7 +153,8 @@ def problem(response: Any) -> dict[str, Any]:
         ({"priority": "urgent"}, "$.priority", "Invalid enum value 'urgent'"),
         ({"options": {"fork": 5}}, "$.options.fork", "not supported by this executor"),
         ({"colour": "red"}, "$.colour", "not supported by this executor"),
-        ({"run_at": "2030-01-01T00:00:00Z"}, "$.run_at", "not supported by this executor"),
+        ({"schedule": "2030-01-01T00:00:00Z"}, "$.schedule", "not supported by this executor"),
+        ({"run_at": "2030-01-01T00:00:00"}, "$.run_at", "Expected `datetime` with a timezone component"),
         ({"source": {"type": "local", "path": "/etc/passwd.yml"}}, "$.source.path", "must be relative"),
         (
             {"source": {"type": "local", "path": "../../secrets.yml"}},
