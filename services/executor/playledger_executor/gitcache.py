@@ -55,7 +55,14 @@ RETRY_BACKOFF_S: Final = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 
 class FetchError(SourceError):
-    """A repository that could not be fetched; the reason says why and never holds a secret."""
+    """A fetch that failed for a reason that may pass (network, server, timeout): a retry policy's
+    ``source_error``. The reason says why and never holds a secret.
+
+    What another attempt cannot change (the repository does not exist, refuses the credential,
+    answers with another client error, is larger than the limit) is a plain ``SourceError``:
+    the job ends without a retry. One rule for both loops: what ``_fetch_blocking`` does not
+    retry within a fetch, no retry policy retries either.
+    """
 
 
 @dataclass
@@ -223,7 +230,7 @@ class _PackLimit:
         self.received += len(data)
         if self.received > self.limit:
             msg = f"the repository is larger than this installation's limit of {self.limit} bytes"
-            raise FetchError(msg)
+            raise SourceError(msg)
         if time.monotonic() > self.deadline:
             raise _DeadlineError
         self._write(data)
@@ -257,10 +264,10 @@ def _fetch_blocking(
             return _fetch_once(url, mirror, deadline, max_bytes, remaining)
         except NotGitRepository:
             msg = f"repository {shown} not found (check the URL; a private repository needs a credential)"
-            raise FetchError(msg) from None
+            raise SourceError(msg) from None
         except HTTPUnauthorized:
             msg = f"authentication failed for {shown} (the repository needs a credential)"
-            raise FetchError(msg) from None
+            raise SourceError(msg) from None
         except _DeadlineError:
             msg = f"fetching {shown} did not finish within the fetch timeout"
             raise FetchError(msg) from None
@@ -271,7 +278,7 @@ def _fetch_blocking(
                 problem = str(exc).split(" for ", 1)[0]
             else:
                 msg = f"fetching {shown} failed: {str(exc).replace(url, shown)[:200] or type(exc).__name__}"
-                raise FetchError(msg) from None
+                raise SourceError(msg) from None  # not transient: another attempt gets the same answer
         except _TRANSIENT as exc:
             problem = type(exc).__name__
         delay = RETRY_BACKOFF_S[min(attempt, len(RETRY_BACKOFF_S) - 1)]
