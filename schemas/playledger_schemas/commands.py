@@ -253,6 +253,45 @@ def retry_policy(spec: JobSpec) -> RetryPolicy:
     return spec.retry if spec.retry is not None else DEFAULT_RETRY
 
 
+TEMPLATE_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+TemplateName = Annotated[
+    str,
+    Meta(
+        pattern=TEMPLATE_NAME_PATTERN,
+        description="A template or schedule name: 1-64 characters of A-Z a-z 0-9 _ -, starting with a"
+        " letter or digit.",
+    ),
+]
+
+
+class TemplateRef(Strict, frozen=True, kw_only=True):
+    """The template a job was launched from, and which version of it (its store's revision)."""
+
+    name: TemplateName
+    version: Annotated[int, Meta(ge=1)]
+
+
+Tag = Annotated[str, Meta(min_length=1, max_length=256)]
+
+
+class Overrides(Strict, frozen=True, kw_only=True):
+    """What a launch changes in its template's job; each field given must be allowed by the
+    template's ``allow_override`` (``extra_vars`` key by key: ``extra_vars.<name>``, or all of
+    them: ``extra_vars``). A field left out keeps the template's value."""
+
+    priority: Priority | None = None
+    inventory: Inventory | None = None
+    limit: Annotated[str, Meta(min_length=1, max_length=4096)] | None = None
+    tags: list[Tag] | None = None
+    skip_tags: list[Tag] | None = None
+    verbosity: Annotated[int, Meta(ge=0, le=5)] | None = None
+    check_mode: bool | None = None
+    diff_mode: bool | None = None
+    timeout: Annotated[int, Meta(ge=1, le=7 * 24 * 3600)] | None = None
+    extra_vars: Vars = msgspec.field(default_factory=dict)
+    """Merged over the template's ``extra_vars`` (a given key replaces the template's)."""
+
+
 class Command(Strict, frozen=True, kw_only=True, tag_field="type"):
     """Base of every command; ``type`` carries the versioned tag."""
 
@@ -281,6 +320,29 @@ class SubmitJob(Command, frozen=True, tag="job.submit.v1"):
     """``success``: run only if every dependency ended ``successful`` — otherwise end as
     ``canceled`` with the reason ``dependency <id> failed``; ``completion``: run once they
     ended, however."""
+    template: TemplateRef | None = None
+    """Set by a launch (``job.launch.v1`` or ``POST /api/v1/templates/{name}/launch``): the
+    template and version the spec was made from; carried into ``job.queued``."""
+
+
+class LaunchJob(Command, frozen=True, tag="job.launch.v1"):
+    """Run a job from a stored template. Published on ``playledger.cmd.launch.<job_id>``.
+
+    The executor's intake reads the template's current version, applies ``overrides`` (each
+    must be allowed by the template) and publishes the resulting ``job.submit.v1`` (with
+    ``template`` set), exactly what ``POST /api/v1/templates/{name}/launch`` publishes. A launch
+    that cannot be made into a submit is recorded as the job's ``job.rejected``, naming the field.
+    """
+
+    template: TemplateName
+    overrides: Overrides = msgspec.field(default_factory=Overrides)
+    submitted_by: Submitter | None = None
+    run_at: Annotated[datetime, Meta(tz=True)] | None = None
+    """As a submit's ``run_at``."""
+    depends_on: Annotated[list[JobId], Meta(max_length=MAX_DEPENDENCIES)] = msgspec.field(
+        default_factory=list
+    )
+    depends_policy: DependsPolicy = "success"
 
 
 class CancelJob(Command, frozen=True, tag="job.cancel.v1"):
@@ -303,4 +365,4 @@ class RetryJob(Command, frozen=True, tag="job.retry.v1"):
     """Who asked: set by the API from the authenticating key."""
 
 
-JobCommand = SubmitJob | CancelJob | RetryJob
+JobCommand = SubmitJob | CancelJob | RetryJob | LaunchJob

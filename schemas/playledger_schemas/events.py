@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, TypeAlias
 import msgspec
 from msgspec import Meta
 
-from playledger_schemas.commands import DependsPolicy, JobSpec, RetryCause, Submitter
+from playledger_schemas.commands import DependsPolicy, JobSpec, RetryCause, Submitter, TemplateRef
 from playledger_schemas.ids import JobId
 from playledger_schemas.lenient import lenient
 from playledger_schemas.status import ResultStatus, TerminalStatus
@@ -26,10 +26,12 @@ from playledger_schemas.status import ResultStatus, TerminalStatus
 if TYPE_CHECKING:
     SpecView = JobSpec
     SubmitterView = Submitter
+    TemplateRefView = TemplateRef
 else:
     SpecView = lenient(JobSpec)
     """``JobSpec`` as events hold it: a subclass that ignores unknown fields at every depth."""
     SubmitterView = lenient(Submitter)
+    TemplateRefView = lenient(TemplateRef)
 
 RunnerStatus: TypeAlias = ResultStatus
 """The final status ansible-runner reports: the same words as a job's result status."""
@@ -65,6 +67,8 @@ class QueuedData(msgspec.Struct, frozen=True, kw_only=True):
     depends_on: list[JobId] = msgspec.field(default_factory=list)
     """The submit command's ``depends_on``: the job is ``waiting`` until they ended."""
     depends_policy: DependsPolicy = "success"
+    template: TemplateRefView | None = None
+    """The submit command's ``template``: the template (name and version) it was launched from."""
 
 
 class RejectedData(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,4 +1,4 @@
-"""Write the JSON Schema of every command and event into ``schemas/jsonschema/``.
+"""Write the JSON Schema of every command, event and stored template or schedule into ``schemas/jsonschema/``.
 
 Run ``playledger schemas export``; a test fails when the committed files drift. Commands
 forbid unknown fields (``additionalProperties: false`` at every object level); events do not.
@@ -14,6 +14,7 @@ import msgspec
 
 from playledger_schemas.commands import JobCommand
 from playledger_schemas.events import StoredEvent
+from playledger_schemas.templates import Schedule, Template
 
 SCHEMA_DIR: Final = Path(__file__).resolve().parent.parent / "jsonschema"
 
@@ -32,6 +33,8 @@ def documents() -> dict[str, dict[str, Any]]:
     return {
         "commands.json": _document("playledger command", JobCommand),
         "events.json": _document("playledger event", StoredEvent),
+        "template.json": _document("playledger template (a value of PLAYLEDGER_TEMPLATES)", Template),
+        "schedule.json": _document("playledger schedule (a value of PLAYLEDGER_CRON)", Schedule),
     }
 
 

@@ -30,6 +30,22 @@ SCHEDULES_STREAM: Final = "PLAYLEDGER_SCHEDULES"
 """Delayed submits (``run_at``): JetStream message scheduling (``Nats-Schedule: @at …``, server
 >= 2.12) on a stream of its own, never on the events stream (it would clear ``deny_purge``)."""
 
+TEMPLATES_BUCKET: Final = "PLAYLEDGER_TEMPLATES"
+"""Job templates, one key per name (a JetStream key-value bucket: stream ``KV_PLAYLEDGER_TEMPLATES``)."""
+CRON_BUCKET: Final = "PLAYLEDGER_CRON"
+"""Recurring schedules of templates, one key per name (stream ``KV_PLAYLEDGER_CRON``)."""
+
+
+def bucket_stream(bucket: str) -> str:
+    """The stream behind a key-value bucket."""
+    return f"KV_{bucket}"
+
+
+def bucket_subjects(bucket: str) -> str:
+    """Where a key-value bucket's values are written."""
+    return f"$KV.{bucket}.>"
+
+
 COMMAND_SUBJECTS: Final = "playledger.cmd.>"
 LEASE_SUBJECTS: Final = "playledger.lease.>"
 SCHEDULE_SUBJECTS: Final = "playledger.sched.>"
@@ -74,6 +90,15 @@ def cancel_subject(job_id: str) -> str:
 
 
 CANCEL_FILTER: Final = "playledger.cmd.cancel.*"
+SUBMIT_SUBJECTS: Final = "playledger.cmd.submit.>"
+
+
+def launch_subject(job_id: str) -> str:
+    """Where a ``job.launch.v1`` (a job from a template) is published."""
+    return f"playledger.cmd.launch.{job_id}"
+
+
+LAUNCH_SUBJECTS: Final = "playledger.cmd.launch.>"
 
 
 def any_submit_of(job_id: str) -> str:
@@ -155,6 +180,7 @@ def job_id_of_subject(subject: str) -> str | None:
     if len(parts) >= 4 and parts[:3] in (
         ["playledger", "sched", "due"],
         ["playledger", "cmd", "cancel"],
+        ["playledger", "cmd", "launch"],
         ["playledger", "append", "job"],
         ["playledger", "evt", "job"],
     ):

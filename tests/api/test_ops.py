@@ -128,6 +128,15 @@ async def test_the_openapi_document_describes_every_endpoint(client: AsyncTestCl
         ("/api/v1/jobs/{job_id}/retry", "post"),
         ("/api/v1/stream", "get"),
         ("/api/v1/stats", "get"),
+        ("/api/v1/templates", "get"),
+        ("/api/v1/templates/{name}", "get"),
+        ("/api/v1/templates/{name}", "put"),
+        ("/api/v1/templates/{name}", "delete"),
+        ("/api/v1/templates/{name}/launch", "post"),
+        ("/api/v1/schedules", "get"),
+        ("/api/v1/schedules/{name}", "get"),
+        ("/api/v1/schedules/{name}", "put"),
+        ("/api/v1/schedules/{name}", "delete"),
         ("/health", "get"),
         ("/ready", "get"),
         ("/metrics", "get"),
@@ -181,6 +190,7 @@ async def test_the_openapi_document_describes_every_endpoint(client: AsyncTestCl
         "limit",
         "id_prefix",
         "dead_letter",
+        "template",
     }
 
 

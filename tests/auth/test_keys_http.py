@@ -64,6 +64,10 @@ async def call(client: AsyncTestClient[Any], route: tuple[str, str, str], key: s
         path = path.replace("{key_id}", victim)
     if method == "POST" and path == "/api/v1/jobs":
         return await client.post(path, json=JOB, headers=bearer(key))
+    if method == "PUT" and path.startswith("/api/v1/templates/"):
+        return await client.put(
+            path, json={"spec": {k: JOB[k] for k in ("source", "inventory")}}, headers=bearer(key)
+        )
     if method == "POST":
         return await client.post(path, json={"name": "made", "scopes": ["jobs:read"]}, headers=bearer(key))
     return await client.request(method, path, headers=bearer(key))
@@ -79,6 +83,9 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/api/v1/jobs/done1/artifacts/rc", "jobs:read"),
     ("GET", "/api/v1/jobs/done1/stream", "jobs:read"),
     ("GET", "/api/v1/stats", "jobs:read"),
+    ("GET", "/api/v1/templates", "jobs:read"),
+    ("GET", "/api/v1/schedules", "jobs:read"),
+    ("PUT", "/api/v1/templates/t1", "templates:write"),
     ("DELETE", "/api/v1/jobs/queued1", "jobs:cancel"),
     ("GET", "/metrics", "metrics:read"),
     ("POST", "/api/v1/keys", "admin"),
@@ -244,7 +251,12 @@ async def test_the_openapi_document_declares_the_schemes_and_each_operations_sco
         "description": schemes["apiKeyHeader"]["description"],
     }
     for method, path, scope in ROUTES:
-        template = path.replace("done1", "{job_id}").replace("queued1", "{job_id}").replace("/rc", "/{name}")
+        template = (
+            path.replace("done1", "{job_id}")
+            .replace("queued1", "{job_id}")
+            .replace("/rc", "/{name}")
+            .replace("/t1", "/{name}")
+        )
         op = doc["paths"][template][method.lower()]
         assert op["security"] == [{"apiKeyBearer": [scope]}, {"apiKeyHeader": [scope]}], path
         assert "401" in op["responses"], path

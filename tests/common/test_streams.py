@@ -66,6 +66,8 @@ async def test_init_is_idempotent(js: JetStreamContext, nats_url: str) -> None:
         ("PLAYLEDGER_EVENTS", False, []),
         ("PLAYLEDGER_LEASES", False, []),
         ("PLAYLEDGER_SCHEDULES", False, []),
+        ("KV_PLAYLEDGER_TEMPLATES", False, []),
+        ("KV_PLAYLEDGER_CRON", False, []),
     ]
 
 
@@ -99,6 +101,8 @@ def test_streams_init_cli_creates_then_reports_drift(nats_url: str) -> None:
         "PLAYLEDGER_EVENTS: created",
         "PLAYLEDGER_LEASES: created",
         "PLAYLEDGER_SCHEDULES: created",
+        "KV_PLAYLEDGER_TEMPLATES: created",
+        "KV_PLAYLEDGER_CRON: created",
         *(f"PLAYLEDGER_COMMANDS/{name}: created" for name in CONSUMERS),
         "PLAYLEDGER_SCHEDULES/due: created",
     ]
@@ -109,6 +113,8 @@ def test_streams_init_cli_creates_then_reports_drift(nats_url: str) -> None:
         "PLAYLEDGER_EVENTS: ok",
         "PLAYLEDGER_LEASES: ok",
         "PLAYLEDGER_SCHEDULES: ok",
+        "KV_PLAYLEDGER_TEMPLATES: ok",
+        "KV_PLAYLEDGER_CRON: ok",
         *(f"PLAYLEDGER_COMMANDS/{name}: ok" for name in CONSUMERS),
         "PLAYLEDGER_SCHEDULES/due: ok",
     ]
@@ -185,7 +191,7 @@ async def test_a_legacy_events_stream_is_migrated_in_place(nc: Client, nats_url:
     assert await allows_atomic_batches(js)
     assert not await migrate_events_stream(js, settings)
     await js.publish(event_subject("new", "job.queued"), b"new")
-    assert [r.drift for r in await ensure_streams(js, settings)] == [[], [], [], []]
+    assert [r.drift for r in await ensure_streams(js, settings)] == [[], [], [], [], [], []]
     sub = await js.subscribe(WHOLE_STREAM, stream=EVENTS_STREAM, ordered_consumer=True)
     got = [(await sub.next_msg(timeout=5)).data for _ in range(2)]
     await sub.unsubscribe()

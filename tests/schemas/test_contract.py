@@ -21,11 +21,14 @@ from playledger_schemas.commands import (
     InventoryGroup,
     JobOptions,
     JobSpec,
+    LaunchJob,
     LocalSource,
+    Overrides,
     RetryJob,
     RetryPolicy,
     SubmitJob,
     Submitter,
+    TemplateRef,
     UrlInventory,
 )
 from playledger_schemas.events import (
@@ -102,6 +105,14 @@ COMMANDS = [
     SubmitJob(job_id="job-3", spec=ROLE_SPEC),
     SubmitJob(job_id="job-4", spec=DYNAMIC_SPEC),
     RetryJob(job_id="job-4", priority="high", requested_by=Submitter(key_id="0123456789ab", name="ci")),
+    SubmitJob(job_id="job-5", spec=SPEC, template=TemplateRef(name="deploy", version=3)),
+    LaunchJob(
+        job_id="job-6",
+        template="deploy",
+        overrides=Overrides(
+            limit="web1", inventory=InlineInventory(hosts=["web2"]), extra_vars={"version": "2"}
+        ),
+    ),
 ]
 RESULT = ResultData(
     runner_status="failed",
@@ -126,7 +137,12 @@ def envelope(seq: int) -> dict[str, object]:
 EVENTS: list[JobEvent] = [
     JobQueued(
         **envelope(1),
-        data=QueuedData(spec=SPEC, command_seq=4, submitted_by=Submitter(key_id="0123456789ab", name="ci")),
+        data=QueuedData(
+            spec=SPEC,
+            command_seq=4,
+            submitted_by=Submitter(key_id="0123456789ab", name="ci"),
+            template=TemplateRef(name="deploy", version=3),
+        ),
     ),  # type: ignore[arg-type]
     JobRejected(**envelope(1), data=RejectedData(reason="bad", errors=[FieldError(path="$.x", message="m")])),  # type: ignore[arg-type]
     JobStarted(**envelope(2), data=StartedData(executor_id="ex-1", spec=SPEC, playbook="site.yml")),  # type: ignore[arg-type]
@@ -268,8 +284,8 @@ def test_event_kinds_make_subject_tokens() -> None:
 
 def test_tags_are_versioned_strings_not_python_paths() -> None:
     documents = export.documents()
-    for document in documents.values():
-        mapping = document["discriminator"]["mapping"]
+    for name in ("commands.json", "events.json"):  # the stored template and schedule are untagged
+        mapping = documents[name]["discriminator"]["mapping"]
         assert mapping
         for tag in mapping:
             assert tag.count(".") == 2

@@ -29,8 +29,10 @@ from playledger_api.auth.quota import SubmitQuota
 from playledger_api.bus import Bus
 from playledger_api.controllers.jobs import JobController
 from playledger_api.controllers.ops import OpsController, metrics_handler
+from playledger_api.controllers.schedules import ScheduleController
 from playledger_api.controllers.stats import StatsController
 from playledger_api.controllers.stream import LifecycleStreamController, StreamController
+from playledger_api.controllers.templates import TemplateController
 from playledger_api.errors import EXCEPTION_HANDLERS
 from playledger_api.fanout import Hub
 from playledger_api.metrics import Metrics
@@ -38,10 +40,11 @@ from playledger_api.openapi import state_strict_bodies
 from playledger_api.services import Services, provide_services
 from playledger_api.store import ReadModel, create_pool
 from playledger_api.ui import ui_router
+from playledger_common import named_store
 from playledger_common.bus import LinkWatch, connect_as
 from playledger_common.logstore import open_store
 from playledger_common.settings import ApiSettings
-from playledger_common.streams import provision_at_start
+from playledger_common.streams import ensure_buckets, provision_at_start
 
 log: Final = logging.getLogger(__name__)
 API_VERSION: Final = "1.0.0"
@@ -75,6 +78,7 @@ def create_app(settings: ApiSettings) -> Litestar:
         try:
             js = nc.jetstream()
             await provision_at_start(js, settings)
+            await ensure_buckets(js, settings)
             pool = await create_pool(settings.database_url, settings.db_pool_size)
             gate = await _gate(settings, pool, server_secret)
             hub = Hub(
@@ -93,6 +97,8 @@ def create_app(settings: ApiSettings) -> Litestar:
                 gate=gate,
                 quota=SubmitQuota(settings, pool),
                 logs=logs,
+                templates=named_store.templates(js),
+                schedules=named_store.schedules(js),
             )
             yield
         finally:
@@ -109,6 +115,8 @@ def create_app(settings: ApiSettings) -> Litestar:
             StreamController,
             LifecycleStreamController,
             StatsController,
+            TemplateController,
+            ScheduleController,
             OpsController,
             metrics_handler(keyed=auth_on and settings.metrics_auth == "key"),
             ui_router(),

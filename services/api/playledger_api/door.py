@@ -8,8 +8,10 @@ cannot launch a job with a "simple" cross-origin POST (``text/plain`` needs no p
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, TypeVar
 
+import msgspec
 from litestar import Request
 
 from playledger_api.errors import (
@@ -20,11 +22,13 @@ from playledger_api.errors import (
 )
 from playledger_api.models import SubmitJobBody
 from playledger_api.services import Services, provide_services
-from playledger_api.submission import decode_body
+from playledger_api.submission import decode_body, decode_strict
 from playledger_schemas.limits import MAX_COMMAND_DEPTH, command_limit, too_big, too_deep
 
 JSON: Final = "application/json"
 SUBMIT_BODY: Final = "playledger_submit_body"
+STRICT_BODY: Final = "playledger_strict_body"
+B = TypeVar("B")
 
 
 def body_limit(services: Services) -> int:
@@ -58,6 +62,37 @@ async def check_submit(request: Request[Any, Any, Any]) -> None:
         raise InvalidRequestError.at(FieldProblem(path="$", message=why))
     # Strict, with every invalid field, before the framework's own (lax, first-error-only) decode.
     request.state[SUBMIT_BODY] = decode_body(body)
+
+
+async def json_body(request: Request[Any, Any, Any], decoder: msgspec.json.Decoder[B]) -> B:
+    """A body other than a submit's, with the same door: media type, size, depth, strict decode."""
+    services = provide_services(request.app.state)
+    media_type, _ = request.content_type
+    if media_type != JSON:
+        detail = f"the body must be {JSON}, not {media_type or 'unspecified'!r}"
+        raise UnsupportedMediaTypeError(detail)
+    body = await request.body()
+    refuse_too_big(services, len(body), "the body")
+    if why := too_deep(body, MAX_COMMAND_DEPTH):
+        raise InvalidRequestError.at(FieldProblem(path="$", message=why))
+    return decode_strict(body, decoder)
+
+
+def strict_body(decoder: msgspec.json.Decoder[Any]) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
+    """A ``before_request`` hook: ``json_body`` before the framework's own (lax) decode, kept for
+    ``decoded`` (the handler still declares its body, for the OpenAPI document)."""
+
+    async def hook(request: Request[Any, Any, Any]) -> None:
+        request.state[STRICT_BODY] = await json_body(request, decoder)
+
+    return hook
+
+
+def decoded(request: Request[Any, Any, Any], tp: type[B]) -> B:
+    """The body ``strict_body`` decoded."""
+    body = request.state[STRICT_BODY]
+    assert isinstance(body, tp)  # noqa: S101 - the route's own hook decoded it into ``tp``
+    return body
 
 
 def submit_body(request: Request[Any, Any, Any]) -> SubmitJobBody:

@@ -29,6 +29,7 @@ from playledger_schemas.commands import (
     RetryCause,
     RetryPolicy,
     Submitter,
+    TemplateRef,
     UrlInventory,
 )
 from playledger_schemas.ids import JOB_ID_PATTERN, Priority
@@ -207,6 +208,8 @@ class JobStatusResponse(msgspec.Struct, frozen=True, kw_only=True):
     could handle): listed by ``GET /api/v1/jobs?dead_letter=true``."""
     depends_on: list[str]
     """The jobs it waited (or waits, status ``waiting``) for."""
+    template: TemplateRef | None = None
+    """The template (name and version) it was launched from; ``null``: submitted as it is."""
     executor_id: str | None
     source: dict[str, Any] | None
     inventory: dict[str, Any] | None
@@ -272,6 +275,8 @@ class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
     complete: bool
     attempt: int = 0
     dead_letter: bool = False
+    template: str | None = None
+    """The template it was launched from."""
 
 
 class JobPage(msgspec.Struct, frozen=True, kw_only=True):

@@ -15,7 +15,9 @@ from playledger_api.metrics import Metrics
 from playledger_api.store import ReadModel
 from playledger_common.bus import LinkWatch
 from playledger_common.logstore import LogStore
+from playledger_common.named_store import NamedStore
 from playledger_common.settings import ApiSettings
+from playledger_schemas.templates import Schedule, Template
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class Services:
     """Per-key submit limits."""
     logs: LogStore
     """Where the executors keep each job's complete log and artifacts."""
+    templates: NamedStore[Template]
+    schedules: NamedStore[Schedule]
 
 
 def provide_services(state: State) -> Services:

@@ -34,7 +34,7 @@ from playledger_api.models import (
 )
 from playledger_common.logtext import LOG_PIECE_SQL
 from playledger_common.readmodel import MIGRATIONS_TABLE, PROJECTION, SCHEMA, JobRow, columns, from_record
-from playledger_schemas.commands import Submitter
+from playledger_schemas.commands import Submitter, TemplateRef
 from playledger_schemas.status import JobStatus, is_terminal_status
 
 log: Final = logging.getLogger(__name__)
@@ -146,11 +146,12 @@ class ReadModel:
         limit: int,
         id_prefix: str | None = None,
         dead_letter: bool | None = None,
+        template: str | None = None,
     ) -> JobPage:
         rows = await self._fetch(
             """
             SELECT job_id, status, priority, source ->> 'path' AS playbook, created_at, started_at, finished_at,
-                   rc, event_count, terminal_seq, attempt, dead_letter
+                   rc, event_count, terminal_seq, attempt, dead_letter, template
             FROM jobs
             WHERE ($1::text IS NULL OR status = $1)
               AND ($2::text IS NULL OR priority = $2)
@@ -159,6 +160,7 @@ class ReadModel:
               AND ($5::timestamptz IS NULL OR (created_at, job_id) < ($5, $6::text))
               AND ($8::text IS NULL OR starts_with(job_id, $8))
               AND ($9::boolean IS NULL OR dead_letter = $9)
+              AND ($10::text IS NULL OR template = $10)
             ORDER BY created_at DESC, job_id DESC
             LIMIT $7
             """,
@@ -171,6 +173,7 @@ class ReadModel:
             limit + 1,
             id_prefix,
             dead_letter,
+            template,
         )
         items = [
             JobSummary(
@@ -186,6 +189,7 @@ class ReadModel:
                 complete=r["terminal_seq"] is not None,
                 attempt=r["attempt"],
                 dead_letter=r["dead_letter"],
+                template=r["template"],
             )
             for r in rows[:limit]
         ]
@@ -262,6 +266,9 @@ def job_status(row: JobRow, projection_seq: int) -> JobStatusResponse:
         run_at=row.run_at,
         depends_on=row.depends_on or [],
         dead_letter=row.dead_letter,
+        template=None
+        if row.template is None
+        else TemplateRef(name=row.template, version=row.template_version or 1),
         executor_id=row.executor_id,
         source=row.source,
         inventory=row.inventory_summary,

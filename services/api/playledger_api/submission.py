@@ -42,14 +42,17 @@ def decode_body(payload: bytes) -> SubmitJobBody:
 
 
 def decode_strict(payload: bytes, decoder: msgspec.json.Decoder[B]) -> B:
-    """Decode a request body strictly; a bad field is a 422 naming its JSON path."""
+    """Decode a request body strictly; a bad field is a 422 naming its JSON path (every bad field
+    when the decoder's type is a Struct)."""
     try:
         return decoder.decode(payload)
     except msgspec.ValidationError as exc:
         first = _field_problem(str(exc))
-        raise InvalidRequestError.of(
-            every_problem(SubmitJobBody, msgspec.json.decode(payload), first)
-        ) from None
+        declared = decoder.type
+        model = (
+            declared if isinstance(declared, type) and issubclass(declared, msgspec.Struct) else SubmitJobBody
+        )
+        raise InvalidRequestError.of(every_problem(model, msgspec.json.decode(payload), first)) from None
     except msgspec.DecodeError as exc:
         raise MalformedBodyError(
             str(exc), [FieldProblem(path="$", message=f"not valid JSON: {exc}")]

@@ -25,6 +25,7 @@ from playledger_cli.keys_cli import keys
 from playledger_cli.nats_creds_cli import nats_creds
 from playledger_cli.replay import replay
 from playledger_cli.stats_cli import stats
+from playledger_cli.templates_cli import schedules, templates
 from playledger_common.errors import ConfigError
 
 COMMANDS_GROUP: Final = "playledger.commands"
@@ -58,7 +59,20 @@ def cli() -> None:
     """playledger: run Ansible playbooks as jobs, event-sourced on NATS JetStream."""
 
 
-for _command in (dev, submit, jobs, show, logs, cancel, replay, keys, nats_creds, stats):
+for _command in (
+    dev,
+    submit,
+    jobs,
+    show,
+    logs,
+    cancel,
+    replay,
+    keys,
+    nats_creds,
+    stats,
+    templates,
+    schedules,
+):
     cli.add_command(_command)
 
 

@@ -25,7 +25,7 @@ def keys() -> None:
     "scopes",
     multiple=True,
     required=True,
-    help="jobs:submit, jobs:read, jobs:cancel, credentials:write, credentials:read, inventories:write, "
+    help="jobs:submit, jobs:read, jobs:cancel, templates:write, credentials:write, credentials:read, inventories:write, "
     "metrics:read or admin; repeat for several.",
 )
 @click.option("--owner", default=None, help="Who the key belongs to (default: the owner of your key).")

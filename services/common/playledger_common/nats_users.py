@@ -23,13 +23,19 @@ from playledger_common.private_file import write_private
 from playledger_schemas.subjects import (
     COMMAND_SUBJECTS,
     COMMANDS_STREAM,
+    CRON_BUCKET,
     DASHBOARD_SUBJECTS,
     EVENT_SUBJECTS,
     EVENTS_STREAM,
+    LAUNCH_SUBJECTS,
     LEASE_SUBJECTS,
     LEASES_STREAM,
     SCHEDULE_SUBJECTS,
     SCHEDULES_STREAM,
+    SUBMIT_SUBJECTS,
+    TEMPLATES_BUCKET,
+    bucket_stream,
+    bucket_subjects,
 )
 
 Role = Literal["api", "executor", "projector", "publisher", "dashboard", "auditor", "admin"]
@@ -44,7 +50,7 @@ ROLES: Final[tuple[Role, ...]] = (
 )
 NATS_USERS_FILE: Final = "nats-users.json"
 """Where ``playledger dev`` keeps the generated passwords (0600), in its data dir."""
-SUBMIT_COMMANDS: Final = "playledger.cmd.submit.>"
+SUBMIT_COMMANDS: Final = SUBMIT_SUBJECTS
 """What the executor's idle dispatcher listens to (a nudge; the commands themselves come from JetStream)."""
 
 _API: Final = "$JS.API"
@@ -111,28 +117,35 @@ class Permissions:
 def permissions(role: Role) -> Permissions:
     inbox = f"{inbox_prefix(role)}.>"
     c, e = COMMANDS_STREAM, EVENTS_STREAM
+    t, k = bucket_stream(TEMPLATES_BUCKET), bucket_stream(CRON_BUCKET)
     match role:
         case "api":
+            # commands; templates and schedules: written, read, listed (an ordered consumer)
             publish = [
                 COMMAND_SUBJECTS,
-                *_stream_info(c, e),
-                *_read_messages(c, e),
-                *_ephemeral_consumers(e),
+                bucket_subjects(TEMPLATES_BUCKET),
+                bucket_subjects(CRON_BUCKET),
+                *_stream_info(c, e, t, k),
+                *_read_messages(c, e, t, k),
+                *_ephemeral_consumers(e, t, k),
             ]
             return Permissions(publish=tuple(publish), subscribe=(inbox,))
         case "executor":
             # events on the append subjects; its lease, and reading other executors' leases;
-            # run_at schedules, and taking the submits they fire
+            # run_at schedules, and taking the submits they fire; a launch made into a submit,
+            # a schedule's firing made into a launch (reading templates and schedules)
             publish = [
                 EVENT_SUBJECTS,
                 LEASE_SUBJECTS,
                 SCHEDULE_SUBJECTS,
-                *_stream_info(c, e, LEASES_STREAM, SCHEDULES_STREAM),
-                *_read_messages(c, e, LEASES_STREAM),
+                SUBMIT_SUBJECTS,
+                LAUNCH_SUBJECTS,
+                *_stream_info(c, e, LEASES_STREAM, SCHEDULES_STREAM, t, k),
+                *_read_messages(c, e, LEASES_STREAM, t, k),
                 *_durable_consumers(c, SCHEDULES_STREAM),
                 f"{_API}.CONSUMER.INFO.{SCHEDULES_STREAM}.*",
                 f"{_API}.CONSUMER.CREATE.{SCHEDULES_STREAM}.>",  # the ``due`` consumer, when missing
-                *_ephemeral_consumers(c),
+                *_ephemeral_consumers(c, k),
             ]
             return Permissions(publish=tuple(publish), subscribe=(inbox, SUBMIT_COMMANDS))
         case "projector":

@@ -107,6 +107,10 @@ class JobRow(msgspec.Struct, kw_only=True):
     """Dead (every allowed attempt failed) or ended by the poison path."""
     depends_on: list[str] | None = None
     """The jobs it waits for (``job.queued``'s ``depends_on``); status ``waiting`` until they end."""
+    template: str | None = None
+    """The template it was launched from (``job.queued``'s ``template.name``)."""
+    template_version: int | None = None
+    """That template's version (its revision in the templates bucket)."""
 
 
 class HostCounts(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -1,4 +1,4 @@
-"""The two JetStream streams, provisioned idempotently; drift is reported, never overwritten.
+"""The JetStream streams (and key-value buckets), provisioned idempotently; drift is reported, never overwritten.
 
 Durability: an acknowledged publish is stored by ``num_replicas`` servers (R1 on one
 machine, R3 in a cluster). nats-server fsyncs every ``sync_interval`` (2 minutes by
@@ -18,10 +18,12 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RePublish, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
+from playledger_common.named_store import ensure_bucket
 from playledger_common.settings import CommonSettings
 from playledger_schemas.subjects import (
     COMMAND_SUBJECTS,
     COMMANDS_STREAM,
+    CRON_BUCKET,
     DASHBOARD_SUBJECTS,
     EVENT_SUBJECTS,
     EVENTS_STREAM,
@@ -29,6 +31,8 @@ from playledger_schemas.subjects import (
     LEASES_STREAM,
     SCHEDULE_SUBJECTS,
     SCHEDULES_STREAM,
+    TEMPLATES_BUCKET,
+    bucket_stream,
 )
 
 MAX_MESSAGE_BYTES: Final = 1024 * 1024
@@ -216,12 +220,25 @@ async def ensure_streams(
 
     ``playledger streams init`` (the admin) provisions all four; a service at start checks the
     two it reads (``leases=False``): the executor alone uses the leases and schedules streams
-    (``lease.py``, ``schedule.py``).
+    (``lease.py``, ``schedule.py``); the API and the executor ensure the buckets too.
     """
     configs = [commands_stream_config(settings), events_stream_config(settings)]
     if leases:
         configs += [leases_stream_config(settings), schedules_stream_config(settings)]
-    return [await ensure_stream(js, config) for config in configs]
+    reports = [await ensure_stream(js, config) for config in configs]
+    if leases:
+        reports += await ensure_buckets(js, settings)
+    return reports
+
+
+async def ensure_buckets(js: JetStreamContext, settings: CommonSettings) -> list[StreamReport]:
+    """The templates and schedules buckets: the API writes them, the executor reads them (each
+    ensures them at start; the projector never touches them)."""
+    reports = []
+    for bucket in (TEMPLATES_BUCKET, CRON_BUCKET):
+        created = await ensure_bucket(js, bucket, settings.events_replicas)
+        reports.append(StreamReport(stream=bucket_stream(bucket), created=created, drift=[]))
+    return reports
 
 
 async def migrate_events_stream(js: JetStreamContext, settings: CommonSettings) -> bool:

@@ -29,6 +29,7 @@ from playledger_schemas.commands import (
     CancelJob,
     InlineInventory,
     JobCommand,
+    LaunchJob,
     LocalSource,
     RetryJob,
     SubmitJob,
@@ -43,7 +44,7 @@ from playledger_schemas.events import (
 )
 from playledger_schemas.ids import is_valid_job_id
 from playledger_schemas.limits import MAX_COMMAND_DEPTH, too_big, too_deep
-from playledger_schemas.subjects import cancel_subject, job_id_of_subject, submit_subject
+from playledger_schemas.subjects import cancel_subject, job_id_of_subject, launch_subject, submit_subject
 
 log: Final = logging.getLogger(__name__)
 
@@ -113,6 +114,8 @@ def validate(
         expected = submit_subject(command.spec.priority, command.job_id)
     elif isinstance(command, RetryJob):
         expected = submit_subject(command.priority, command.job_id)
+    elif isinstance(command, LaunchJob):
+        expected = launch_subject(command.job_id)
     else:
         expected = cancel_subject(command.job_id)
     if subject != expected:
@@ -189,6 +192,7 @@ async def accept(
                     run_at=checked.run_at,
                     depends_on=checked.depends_on,
                     depends_policy=checked.depends_policy,
+                    template=checked.template,
                 ),
             )
             ours = True
@@ -206,7 +210,7 @@ async def accept(
                 # after job.queued (so the job is visible first); again on a redelivery: idempotent
                 await schedule_submit(journal.js, checked.job_id, checked.run_at, payload)
             return checked
-        case CancelJob() | RetryJob():
+        case CancelJob() | RetryJob() | LaunchJob():
             return checked
 
 

@@ -1,7 +1,8 @@
 """The intake: every command, once, for all executors (durable pull consumer ``intake``).
 
 Independent of run slots, so a submit is visible as ``job.queued`` at once even when every
-slot is busy. Invalid commands become ``job.rejected``; cancels of queued jobs end them.
+slot is busy. Invalid commands become ``job.rejected``; cancels of queued jobs end them; a launch becomes
+its submit (``launcher``).
 A command whose handling keeps failing is poison after ``MAX_DELIVER`` deliveries (``outcome``).
 """
 
@@ -22,9 +23,10 @@ from playledger_executor.accept import accept
 from playledger_executor.decide import CancelQueued, FinishCancel, Ignore, decide_cancel
 from playledger_executor.errors import ConflictError
 from playledger_executor.journal import Journal, new_event
+from playledger_executor.launcher import launch
 from playledger_executor.poison import PoisonRecorder
 from playledger_executor.revive import revive
-from playledger_schemas.commands import CancelJob, RetryJob
+from playledger_schemas.commands import CancelJob, LaunchJob, RetryJob
 from playledger_schemas.events import CancelRequestedData, JobCanceled, JobCancelRequested, ResultData
 from playledger_schemas.limits import command_limit
 from playledger_schemas.subjects import COMMANDS_STREAM, job_id_of_subject
@@ -87,6 +89,8 @@ class Intake:
             await self.cancel(command)
         if isinstance(command, RetryJob):
             await revive(self.journal, command, seq)
+        if isinstance(command, LaunchJob):
+            await launch(self.journal, command, seq, self.settings)
         return Ack()
 
     async def cancel(self, command: CancelJob) -> None:

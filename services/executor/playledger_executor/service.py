@@ -13,10 +13,11 @@ from nats.aio.client import Client
 
 from playledger_common.logstore import TRANSIENT, open_store
 from playledger_common.settings import ExecutorSettings
-from playledger_common.streams import allows_atomic_batches, provision_at_start
+from playledger_common.streams import allows_atomic_batches, ensure_buckets, provision_at_start
 from playledger_executor import schedule
 from playledger_executor.cancel import watch_cancels
 from playledger_executor.consumers import ensure_consumers
+from playledger_executor.cron import Scheduler
 from playledger_executor.dispatch import Dispatcher
 from playledger_executor.intake import Intake
 from playledger_executor.job import JobRunner
@@ -50,6 +51,7 @@ class Executor:
         self.lease = Lease(self.js, self.executor_id, settings.ack_wait_s)
         self.dispatcher = Dispatcher(nc, self.js, self.runner, settings, self.lease)
         self.intake = Intake(nc, settings)
+        self.scheduler = Scheduler(self.js)
         self.stopping = asyncio.Event()
         self.finished = asyncio.Event()
         """Set after the drain: the lease is renewed until the last job has ended."""
@@ -104,6 +106,7 @@ class Executor:
                 "events stream without allow_atomic: one round trip per event (playledger streams migrate)"
             )
         await schedule.provision(self.js, self.settings)  # before the consumers: ``due`` reads it
+        await ensure_buckets(self.js, self.settings)  # templates (launches) and schedules (cron)
         await ensure_consumers(self.js, self.settings)
         await self.lease.provision(self.settings)
         await self.lease.renew()
@@ -113,6 +116,7 @@ class Executor:
         loops = [
             asyncio.create_task(self.intake.run(self.stopping), name="intake"),
             asyncio.create_task(self.dispatcher.run(self.stopping), name="dispatch"),
+            asyncio.create_task(self.scheduler.run(self.stopping), name="cron"),
         ]
         log.info("executor %s ready (concurrency %d)", self.executor_id, self.settings.concurrency)
         self.ready.set()

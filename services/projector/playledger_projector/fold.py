@@ -132,6 +132,9 @@ def step(job: JobView, event: JobEvent, stream_seq: int) -> None:
                 job.status = "waiting"
             if event.data.submitted_by is not None:
                 job.submitted_by = msgspec.to_builtins(event.data.submitted_by)
+            if event.data.template is not None:
+                job.template = event.data.template.name
+                job.template_version = event.data.template.version
         case JobStarted():
             if event.attempt >= attempt:  # else a stale start of an earlier attempt: counted only
                 _spec_fields(job, event.data.spec, resolved=True)

@@ -26,6 +26,7 @@ Scope = Literal[
     "jobs:submit",
     "jobs:read",
     "jobs:cancel",
+    "templates:write",
     "credentials:write",
     "credentials:read",
     "inventories:write",

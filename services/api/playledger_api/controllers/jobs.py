@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any, Final
 
 from litestar import Controller, Request, Response, delete, get, post
@@ -15,22 +14,20 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
 
+from playledger_api.accepting import accept_submit
 from playledger_api.auth.guard import current_key, requires
 from playledger_api.auth.keys import playbook_allowed
 from playledger_api.controllers.params import INT4_MAX, JobIdPath, problems, reject_unknown_query
 from playledger_api.cursor import decode_cursor
-from playledger_api.door import check_submit, refuse_too_big, submit_body
+from playledger_api.door import check_submit, submit_body
 from playledger_api.errors import (
     BadRequestError,
-    DependencyUnavailableError,
     FieldProblem,
     ForbiddenError,
     GoneError,
-    InvalidRequestError,
     JobConflictError,
     JobNotFoundError,
     NotFoundError,
-    unavailable_dependency,
 )
 from playledger_api.logserve import LogFormat, serve, stored_pieces, stored_size, strip_ansi
 from playledger_api.models import (
@@ -46,11 +43,8 @@ from playledger_api.models import (
 )
 from playledger_api.services import Services, ServicesDep
 from playledger_api.submission import build_command, choose_job_id
-from playledger_common.jobchecks import unknown_dependency
 from playledger_common.logstore import artifact_key
-from playledger_common.paths import confinement_problem
-from playledger_schemas.codec import encode
-from playledger_schemas.commands import CancelJob, LocalSource, RetryJob
+from playledger_schemas.commands import TEMPLATE_NAME_PATTERN, CancelJob, RetryJob
 from playledger_schemas.ids import Priority
 from playledger_schemas.status import TERMINAL_STATUSES, JobStatus
 
@@ -129,35 +123,12 @@ class JobController(Controller):
             allow_http=settings.source_allow_http,
             run_at_horizon_s=settings.commands_max_age_s,
         )
-        refuse_too_big(services, len(encode(command)), "the command")
-        if key is not None and not playbook_allowed(key, command.spec.source.path):
-            msg = f"the API key {key.id!r} may not run playbook {command.spec.source.path!r}"
-            raise ForbiddenError(msg)
-        if key is not None:
-            await services.quota.admit(key)
-        source = command.spec.source
-        if settings.projects_dir is not None and isinstance(source, LocalSource):
-            _require_playbook(settings.projects_dir, source.path)
-        await _require_dependencies(services, command.depends_on)
-
-        scheduled = command.run_at is not None and command.run_at > datetime.now(UTC)
-        status: JobStatus = "scheduled" if scheduled else "queued"
-        known = await _known_status(services, job_id)
-        if known is not None:
-            status, duplicate = known, True
-        else:
-            duplicate = await services.bus.submit(command)
-            if not duplicate:
-                services.metrics.jobs_submitted.inc()
-
+        accepted = await accept_submit(services, key, command, root="$.")
         location = {"Location": f"/api/v1/jobs/{job_id}"}
         if wait:
             job = await _wait_until_complete(services, job_id, wait)
             if job is not None:
                 return Response(job, status_code=200, headers=location)
-        accepted = SubmitAccepted(
-            id=job_id, status=status, priority=command.spec.priority, duplicate=duplicate, links=links(job_id)
-        )
         return Response(accepted, status_code=202, headers=location)
 
     @get("/", operation_id="listJobs", responses=problems(400, 401, 403, 503), **requires("jobs:read"))
@@ -191,6 +162,13 @@ class JobController(Controller):
                 "jobs the poison path ended (a command no executor could handle); false: the others."
             ),
         ] = None,
+        template: Annotated[
+            str | None,
+            QueryParameter(
+                pattern=TEMPLATE_NAME_PATTERN,
+                description="Only jobs launched from this template (by a launch or a schedule).",
+            ),
+        ] = None,
     ) -> JobPage:
         """List jobs, newest first, one page at a time (``status=dead`` or ``dead_letter=true``:
         the dead letter)."""
@@ -206,6 +184,7 @@ class JobController(Controller):
                     "limit",
                     "id_prefix",
                     "dead_letter",
+                    "template",
                 }
             ),
         )
@@ -222,6 +201,7 @@ class JobController(Controller):
             limit=limit,
             id_prefix=id_prefix,
             dead_letter=dead_letter,
+            template=template,
         )
 
     @get(
@@ -462,34 +442,10 @@ class JobController(Controller):
         return RetryAccepted(id=job_id, status=job.status, attempt=job.attempt + 1, links=links(job_id))
 
 
-async def _require_dependencies(services: Services, depends_on: list[str]) -> None:
-    """422 naming each ``depends_on`` entry that is no job (projected, or at least submitted)."""
-    unknown = [
-        FieldProblem(path=f"$.depends_on[{n}]", message=unknown_dependency(dep))
-        for n, dep in enumerate(depends_on)
-        if await services.read_model.status(dep) is None and not await services.bus.was_submitted(dep)
-    ]
-    if unknown:
-        raise InvalidRequestError.of(unknown)
-
-
 async def _require_known(services: Services, job_id: str) -> None:
     """404 unless the read model knows the job (checked only when a query came back empty)."""
     if await services.read_model.status(job_id) is None:
         raise JobNotFoundError(job_id)
-
-
-async def _known_status(services: Services, job_id: str) -> JobStatus | None:
-    """The job's status when the read model knows it; ``None`` if not (or PostgreSQL is down)."""
-    try:
-        status = await services.read_model.status(job_id)
-    except DependencyUnavailableError:
-        return None
-    except Exception as exc:
-        if unavailable_dependency(exc) is None:
-            raise
-        return None
-    return status
 
 
 async def _wait_until_complete(services: Services, job_id: str, wait_s: int) -> JobStatusResponse | None:
@@ -501,8 +457,3 @@ async def _wait_until_complete(services: Services, job_id: str, wait_s: int) -> 
         if remaining <= 0:
             return None
         await asyncio.sleep(min(WAIT_POLL_S, remaining))
-
-
-def _require_playbook(projects_dir: Path, path: str) -> None:
-    if message := confinement_problem(projects_dir, path):
-        raise InvalidRequestError.at(FieldProblem(path="$.source.path", message=message))
