@@ -35,9 +35,8 @@ def migrations() -> list[Migration]:
             found.append(Migration(int(match[1]), entry.name, entry.read_text(encoding="utf-8")))
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
-    if len(set(versions)) != len(versions) or not versions or versions[0] != 1:
-        # Gaps are allowed: parallel branches reserve numbers (0003/0004 and 0005 for issue 18).
-        msg = f"migrations must be numbered from 1, each number once, found {versions}"
+    if versions != list(range(1, len(found) + 1)):
+        msg = f"migrations must be numbered 1, 2, 3, … without gaps, found {versions}"
         raise RuntimeError(msg)
     return found
 

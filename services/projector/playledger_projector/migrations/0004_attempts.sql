@@ -1,8 +1,7 @@
--- playledger read models, version 5: retries, the dead letter, run_at, dependencies, templates (issue 18).
+-- playledger read models, version 4: retries, the dead letter, run_at, dependencies, templates (issue 18).
 -- max_attempts: the job's retry policy (from job.queued); attempts: every ended attempt as
 -- [{"attempt", "status", "cause", "reason", "rc", "ended_at"}]; run_at: when a job in status
 -- `scheduled` starts (its submit's run_at, or its next attempt's retry_at); dead_letter: a dead job, or one the poison path ended.
--- (0003 and 0004 are another branch's; migrations may leave gaps, each applies once.)
 
 ALTER TABLE jobs ADD COLUMN max_attempts integer NOT NULL DEFAULT 1;
 ALTER TABLE jobs ADD COLUMN attempts jsonb;
