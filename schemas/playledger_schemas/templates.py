@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from msgspec import Meta
@@ -50,6 +50,9 @@ class Template(Strict, frozen=True, kw_only=True):
     """The job (source, inventory, extra_vars, options, retry, priority) a launch runs."""
     allow_override: Annotated[list[OverrideName], Meta(max_length=64)] = msgspec.field(default_factory=list)
     """The fields a launch may override, e.g. ``["limit", "extra_vars.version", "inventory"]``."""
+    vars_schema: dict[str, Any] | None = None
+    """A JSON Schema (draft 2020-12) the job's ``extra_vars`` must meet once a launch's
+    overrides are applied (like an AWX survey); ``None``: any."""
 
 
 def is_override_name(name: str) -> bool:

@@ -131,6 +131,21 @@ async def test_templates_crud_and_launch_through_both_doors(stack: Stack) -> Non
         await publish_launch(stack, "nope-nats", template="nope")
         assert complete_job(client, "nope-nats")["failure_reason"] == "$.template: no template named 'nope'"
 
+        # a vars_schema checks the variables a launch ends with, alike at both doors
+        surveyed = {**TEMPLATE, "vars_schema": {"properties": {"version": {"pattern": "^[0-9.]+$"}}}}
+        assert client.put("/api/v1/templates/survey", json=surveyed).status_code == 201
+        wrong = {"version": "latest"}
+        bad_var = client.post("/api/v1/templates/survey/launch", json={"overrides": {"extra_vars": wrong}})
+        mismatch = {
+            "path": "$.overrides.extra_vars.version",
+            "message": "'latest' does not match '^[0-9.]+$'",
+        }
+        assert (bad_var.status_code, bad_var.json()["errors"]) == (422, [mismatch])
+        await publish_launch(stack, "survey-nats", template="survey", overrides={"extra_vars": wrong})
+        assert complete_job(client, "survey-nats")["rejection_errors"] == [mismatch]
+        broken = client.put("/api/v1/templates/broken", json={**TEMPLATE, "vars_schema": {"type": 5}})
+        assert (broken.status_code, broken.json()["errors"][0]["path"]) == (422, "$.vars_schema")
+
         # an edit is a new version; a later launch records it, earlier jobs keep theirs
         edited = client.put("/api/v1/templates/greet", json={**TEMPLATE, "description": "v2"})
         assert edited.status_code == 200, edited.text

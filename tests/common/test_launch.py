@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from playledger_common.launch import expand, reason
+from playledger_common.launch import expand, reason, schema_problem
 from playledger_schemas.commands import (
     GitPlaybookSource,
     InlineInventory,
@@ -74,3 +74,20 @@ def test_the_resulting_job_is_checked_like_any_submit() -> None:
     assert made(launch(), git) == [
         ("$.spec.source.repo", "repository URL uses file://, which this installation does not allow")
     ]
+
+
+def test_the_templates_vars_schema_checks_the_variables_a_launch_ends_with() -> None:
+    surveyed = Template(
+        spec=SPEC,
+        allow_override=["extra_vars"],
+        vars_schema={"type": "object", "properties": {"version": {"type": "string", "pattern": "^[0-9.]+$"}}},
+    )
+    assert isinstance(made(launch(extra_vars={"version": "2.1"}), surveyed), SubmitJob)
+    assert made(launch(extra_vars={"version": "latest"}), surveyed) == [
+        ("$.overrides.extra_vars.version", "'latest' does not match '^[0-9.]+$'")
+    ]
+    assert schema_problem(surveyed) is None
+    broken = Template(spec=SPEC, vars_schema={"type": "no such type"})
+    problem = schema_problem(broken)
+    assert problem is not None
+    assert problem[0] == "$.vars_schema"

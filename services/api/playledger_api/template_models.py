@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
@@ -29,6 +29,7 @@ class TemplateItem(msgspec.Struct, frozen=True, kw_only=True):
     description: str
     spec: JobSpec
     allow_override: list[str]
+    vars_schema: dict[str, Any] | None = None
     links: TemplateLinks
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
+from jsonschema.exceptions import SchemaError
+from jsonschema.validators import Draft202012Validator
 
 from playledger_common.jobchecks import Problem, run_at_problem, spec_problems
 from playledger_schemas.commands import JobOptions, JobSpec, LaunchJob, Overrides, SubmitJob, TemplateRef
@@ -39,6 +41,29 @@ def refused(template: Template, overrides: Overrides) -> list[Problem]:
         for name in given(overrides)
         if name not in allowed and not (name.startswith("extra_vars.") and "extra_vars" in allowed)
     ]
+
+
+def vars_problems(template: Template, extra_vars: dict[str, object]) -> list[Problem]:
+    """Where the job's ``extra_vars`` miss the template's ``vars_schema`` (each problem once)."""
+    if template.vars_schema is None:
+        return []
+    validator = Draft202012Validator(template.vars_schema)
+    found = []
+    for error in sorted(validator.iter_errors(extra_vars), key=lambda e: list(e.absolute_path)):
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        found.append((f"$.overrides.extra_vars{path}", error.message))
+    return found
+
+
+def schema_problem(template: Template) -> Problem | None:
+    """Why the template's ``vars_schema`` is not a JSON Schema, if it is not."""
+    if template.vars_schema is None:
+        return None
+    try:
+        Draft202012Validator.check_schema(template.vars_schema)
+    except SchemaError as exc:
+        return ("$.vars_schema", f"not a JSON Schema: {exc.message}")
+    return None
 
 
 def apply(spec: JobSpec, overrides: Overrides) -> JobSpec:
@@ -74,6 +99,8 @@ def expand(
     if problems:
         return problems
     spec = apply(template.spec, launch.overrides)
+    if found := vars_problems(template, spec.extra_vars):
+        return found
     found = spec_problems(spec, allow_file=allow_file, allow_http=allow_http)
     if found:
         return [(f"$.spec.{path}", message) for path, message in found]

@@ -34,7 +34,7 @@ from playledger_api.services import ServicesDep
 from playledger_api.submission import choose_job_id
 from playledger_api.template_models import LaunchBody, TemplateItem, TemplateLinks, TemplateList
 from playledger_common.jobchecks import spec_problems
-from playledger_common.launch import expand, unknown_template
+from playledger_common.launch import expand, schema_problem, unknown_template
 from playledger_common.named_store import Stored
 from playledger_schemas.commands import TEMPLATE_NAME_PATTERN, LaunchJob
 from playledger_schemas.templates import Template
@@ -69,6 +69,7 @@ def template_item(stored: Stored[Template]) -> TemplateItem:
         description=value.description,
         spec=value.spec,
         allow_override=value.allow_override,
+        vars_schema=value.vars_schema,
         links=TemplateLinks(self=base, launch=f"{base}/launch", jobs=f"/api/v1/jobs?template={stored.name}"),
     )
 
@@ -123,11 +124,16 @@ class TemplateController(Controller):
         reject_unknown_query(request, frozenset())
         template = decoded(request, Template)
         settings = services.settings
-        found = spec_problems(
-            template.spec, allow_file=settings.source_allow_file, allow_http=settings.source_allow_http
-        )
+        found = [
+            (f"$.spec.{p}", m)
+            for p, m in spec_problems(
+                template.spec, allow_file=settings.source_allow_file, allow_http=settings.source_allow_http
+            )
+        ]
+        if problem := schema_problem(template):
+            found.append(problem)
         if found:
-            raise InvalidRequestError.of([FieldProblem(path=f"$.spec.{p}", message=m) for p, m in found])
+            raise InvalidRequestError.of([FieldProblem(path=p, message=m) for p, m in found])
         async with nats_call():
             existed = await services.templates.get(name) is not None
             revision = await services.templates.put(name, template)
