@@ -14,6 +14,7 @@ import msgspec
 
 from playledger_schemas.commands import JobCommand
 from playledger_schemas.events import StoredEvent
+from playledger_schemas.webhooks import DeliveryEvent
 
 SCHEMA_DIR: Final = Path(__file__).resolve().parent.parent / "jsonschema"
 
@@ -32,6 +33,7 @@ def documents() -> dict[str, dict[str, Any]]:
     return {
         "commands.json": _document("playledger command", JobCommand),
         "events.json": _document("playledger event", StoredEvent),
+        "webhooks.json": _document("playledger webhook delivery event", DeliveryEvent),
     }
 
 

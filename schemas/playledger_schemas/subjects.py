@@ -26,7 +26,11 @@ EVENTS_STREAM: Final = "PLAYLEDGER_EVENTS"
 LEASES_STREAM: Final = "PLAYLEDGER_LEASES"
 """Executor liveness: one message per executor, renewed, expiring by per-message TTL."""
 
+WEBHOOKS_STREAM: Final = "PLAYLEDGER_WEBHOOKS"
+"""Webhook delivery events (``playledger_schemas.webhooks``), written by the notifier."""
+
 COMMAND_SUBJECTS: Final = "playledger.cmd.>"
+WEBHOOK_SUBJECTS: Final = "playledger.webhook.>"
 LEASE_SUBJECTS: Final = "playledger.lease.>"
 
 APPEND_PREFIX: Final = "playledger.append"
@@ -82,6 +86,16 @@ def job_events_filter(job_id: str) -> str:
 def event_subject(job_id: str, kind: str) -> str:
     """Where a writer appends an event of ``kind``: ``job.<lifecycle>`` or ``runner.<ansible event>``."""
     return f"{APPEND_PREFIX}.job.{job_id}.{kind}"
+
+
+def webhook_subject(job_id: str, delivery_id: str) -> str:
+    """Where the notifier appends the attempts of one delivery (``delivery_id`` is one token)."""
+    return f"playledger.webhook.{job_id}.{delivery_id}"
+
+
+def job_webhooks_filter(job_id: str) -> str:
+    """Every delivery event of one job (a ``PLAYLEDGER_WEBHOOKS`` filter)."""
+    return f"playledger.webhook.{job_id}.>"
 
 
 def rejected_subject(command_seq: int) -> str:

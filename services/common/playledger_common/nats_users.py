@@ -28,13 +28,16 @@ from playledger_schemas.subjects import (
     EVENTS_STREAM,
     LEASE_SUBJECTS,
     LEASES_STREAM,
+    WEBHOOK_SUBJECTS,
+    WEBHOOKS_STREAM,
 )
 
-Role = Literal["api", "executor", "projector", "publisher", "dashboard", "auditor", "admin"]
+Role = Literal["api", "executor", "projector", "notifier", "publisher", "dashboard", "auditor", "admin"]
 ROLES: Final[tuple[Role, ...]] = (
     "api",
     "executor",
     "projector",
+    "notifier",
     "publisher",
     "dashboard",
     "auditor",
@@ -108,14 +111,14 @@ class Permissions:
 
 def permissions(role: Role) -> Permissions:
     inbox = f"{inbox_prefix(role)}.>"
-    c, e = COMMANDS_STREAM, EVENTS_STREAM
+    c, e, w = COMMANDS_STREAM, EVENTS_STREAM, WEBHOOKS_STREAM
     match role:
         case "api":
             publish = [
                 COMMAND_SUBJECTS,
-                *_stream_info(c, e),
+                *_stream_info(c, e, w),
                 *_read_messages(c, e),
-                *_ephemeral_consumers(e),
+                *_ephemeral_consumers(e, w),
             ]
             return Permissions(publish=tuple(publish), subscribe=(inbox,))
         case "executor":
@@ -123,7 +126,7 @@ def permissions(role: Role) -> Permissions:
             publish = [
                 EVENT_SUBJECTS,
                 LEASE_SUBJECTS,
-                *_stream_info(c, e, LEASES_STREAM),
+                *_stream_info(c, e, w, LEASES_STREAM),
                 *_read_messages(c, e, LEASES_STREAM),
                 *_durable_consumers(c),
                 *_ephemeral_consumers(c),
@@ -131,10 +134,19 @@ def permissions(role: Role) -> Permissions:
             return Permissions(publish=tuple(publish), subscribe=(inbox, SUBMIT_COMMANDS))
         case "projector":
             publish = [
-                *_stream_info(c, e),
+                *_stream_info(c, e, w),
                 *_read_messages(e),
                 *_ephemeral_consumers(c, e),
                 *_durable_consumers(c, e),
+            ]
+            return Permissions(publish=tuple(publish), subscribe=(inbox,))
+        case "notifier":
+            # reads every job event and the read models; writes only its delivery events
+            publish = [
+                WEBHOOK_SUBJECTS,
+                *_stream_info(c, e, w),
+                *_read_messages(e, w),
+                *_durable_consumers(e),
             ]
             return Permissions(publish=tuple(publish), subscribe=(inbox,))
         case "publisher":

@@ -1,4 +1,4 @@
-"""The two JetStream streams, provisioned idempotently; drift is reported, never overwritten.
+"""The JetStream streams, provisioned idempotently; drift is reported, never overwritten.
 
 Durability: an acknowledged publish is stored by ``num_replicas`` servers (R1 on one
 machine, R3 in a cluster). nats-server fsyncs every ``sync_interval`` (2 minutes by
@@ -27,6 +27,8 @@ from playledger_schemas.subjects import (
     EVENTS_STREAM,
     LEASE_SUBJECTS,
     LEASES_STREAM,
+    WEBHOOK_SUBJECTS,
+    WEBHOOKS_STREAM,
 )
 
 MAX_MESSAGE_BYTES: Final = 1024 * 1024
@@ -147,6 +149,26 @@ def leases_stream_config(settings: CommonSettings) -> StreamConfig:
     )
 
 
+def webhooks_stream_config(settings: CommonSettings) -> StreamConfig:
+    """Webhook delivery events: each job's delivery history, kept ``webhooks_max_age_s``."""
+    return StreamConfig(
+        name=WEBHOOKS_STREAM,
+        description="playledger webhook deliveries",
+        subjects=[WEBHOOK_SUBJECTS],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_age=float(settings.webhooks_max_age_s),
+        max_msgs=-1,
+        max_bytes=-1,
+        max_msg_size=64 * 1024,
+        duplicate_window=600.0,
+        num_replicas=settings.events_replicas,
+        deny_delete=True,
+        allow_direct=True,
+    )
+
+
 def diff(expected: StreamConfig, actual: StreamConfig) -> list[Drift]:
     assert expected.name is not None  # noqa: S101 - our configs always carry a name
     return differences(expected.name, expected, actual, _CHECKED_FIELDS)
@@ -188,10 +210,14 @@ async def ensure_streams(
 ) -> list[StreamReport]:
     """Create missing streams; report (never change) existing ones that drifted.
 
-    ``playledger streams init`` (the admin) provisions all three; a service at start checks the
-    two it reads (``leases=False``): the executor alone uses the leases stream (``lease.py``).
+    ``playledger streams init`` (the admin) provisions all of them; a service at start checks the
+    others (``leases=False``): the executor alone uses the leases stream (``lease.py``).
     """
-    configs = [commands_stream_config(settings), events_stream_config(settings)]
+    configs = [
+        commands_stream_config(settings),
+        events_stream_config(settings),
+        webhooks_stream_config(settings),
+    ]
     if leases:
         configs.append(leases_stream_config(settings))
     return [await ensure_stream(js, config) for config in configs]

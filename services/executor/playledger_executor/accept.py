@@ -112,7 +112,10 @@ def validate(
     if isinstance(command, SubmitJob):
         spec = command.spec
         problems = spec_problems(
-            spec, allow_file=settings.source_allow_file, allow_http=settings.source_allow_http
+            spec,
+            allow_file=settings.source_allow_file,
+            allow_http=settings.source_allow_http,
+            allow_http_callback=settings.webhook_allow_http,
         )
         if problems:
             errors = [FieldError(path=f"$.spec.{path}", message=message) for path, message in problems]

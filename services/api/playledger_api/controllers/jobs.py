@@ -38,15 +38,15 @@ from playledger_api.models import (
     EventPage,
     HostList,
     JobPage,
-    JobStatusResponse,
     SubmitAccepted,
     SubmitJobBody,
-    links,
+    WebhookList,
 )
 from playledger_api.services import Services, ServicesDep
 from playledger_api.submission import build_command, choose_job_id
 from playledger_common.logstore import artifact_key
 from playledger_common.paths import confinement_problem
+from playledger_common.statusdoc import JobStatusResponse, links
 from playledger_schemas.codec import encode
 from playledger_schemas.commands import CancelJob, LocalSource
 from playledger_schemas.ids import Priority
@@ -125,6 +125,7 @@ class JobController(Controller):
             None if key is None else key.submitter,
             allow_file=settings.source_allow_file,
             allow_http=settings.source_allow_http,
+            allow_http_callback=settings.webhook_allow_http,
         )
         refuse_too_big(services, len(encode(command)), "the command")
         if key is not None and not playbook_allowed(key, command.spec.source.path):
@@ -262,6 +263,22 @@ class JobController(Controller):
         if not items:
             await _require_known(services, job_id)
         return HostList(items=items)
+
+    @get(
+        "/{job_id:str}/webhooks",
+        operation_id="listJobWebhooks",
+        responses=problems(400, 401, 403, 404, 503),
+        **requires("jobs:read"),
+    )
+    async def webhooks(
+        self, request: Request[Any, Any, Any], job_id: JobIdPath, services: ServicesDep
+    ) -> WebhookList:
+        """Every delivery attempt of the job's webhooks (``options.callback_url``) and its outcome."""
+        reject_unknown_query(request, frozenset())
+        items = await services.bus.webhook_history(job_id)
+        if not items:
+            await _require_known(services, job_id)
+        return WebhookList(items=items)
 
     @get(
         "/{job_id:str}/logs",
