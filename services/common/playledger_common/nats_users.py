@@ -119,6 +119,7 @@ def permissions(role: Role) -> Permissions:
                 *_stream_info(c, e, w),
                 *_read_messages(c, e),
                 *_ephemeral_consumers(e, w),
+                f"{_API}.CONSUMER.MSG.NEXT.{w}.*",  # a job's delivery history (a short pull)
             ]
             return Permissions(publish=tuple(publish), subscribe=(inbox,))
         case "executor":
