@@ -180,6 +180,19 @@ Inventory = InlineInventory | GitInventory | UrlInventory | DynamicInventory
 """Where the hosts come from, by ``type``."""
 
 
+CallbackEvent = Literal["terminal", "job.started", "runner_on_failed"]
+"""What may trigger a job's callback; ``terminal`` is the job's one terminal event."""
+CallbackUrl = Annotated[
+    str,
+    Meta(
+        min_length=8,
+        max_length=2048,
+        pattern=r"^https?://[^\s/?#]+([/?#][^\s]*)?$",
+        description="An absolute http(s) URL without credentials (they would be stored in the stream).",
+    ),
+]
+
+
 class JobOptions(Strict, frozen=True, kw_only=True):
     """How to run the playbook; mirrors ``ansible-playbook`` flags."""
 
@@ -197,6 +210,14 @@ class JobOptions(Strict, frozen=True, kw_only=True):
     gather_facts: bool = True
     """``False``: only plays that ask for it gather facts (``ANSIBLE_GATHERING=explicit``), and a
     role's generated play does not; ``True``: ansible's default."""
+    callback_url: CallbackUrl | None = None
+    """Where the notifier POSTs the job status document (a signed Standard Webhook) when one of
+    ``callback_events`` happens; ``https`` unless the operator allows ``http``."""
+    callback_events: Annotated[list[CallbackEvent], Meta(min_length=1, max_length=3)] = msgspec.field(
+        default_factory=lambda: ["terminal"]
+    )
+    """What triggers a callback: ``terminal`` (the job ended), ``job.started`` (each attempt
+    started), ``runner_on_failed`` (each failed task on a host)."""
 
 
 RetryCause = Literal["executor_lost", "source_error", "unreachable", "failed", "timeout", "error"]

@@ -46,7 +46,11 @@ def bucket_subjects(bucket: str) -> str:
     return f"$KV.{bucket}.>"
 
 
+WEBHOOKS_STREAM: Final = "PLAYLEDGER_WEBHOOKS"
+"""Webhook delivery events (``playledger_schemas.webhooks``), written by the notifier."""
+
 COMMAND_SUBJECTS: Final = "playledger.cmd.>"
+WEBHOOK_SUBJECTS: Final = "playledger.webhook.>"
 LEASE_SUBJECTS: Final = "playledger.lease.>"
 SCHEDULE_SUBJECTS: Final = "playledger.sched.>"
 DUE_FILTER: Final = "playledger.sched.due.*"
@@ -114,6 +118,16 @@ def job_events_filter(job_id: str) -> str:
 def event_subject(job_id: str, kind: str) -> str:
     """Where a writer appends an event of ``kind``: ``job.<lifecycle>`` or ``runner.<ansible event>``."""
     return f"{APPEND_PREFIX}.job.{job_id}.{kind}"
+
+
+def webhook_subject(job_id: str, delivery_id: str) -> str:
+    """Where the notifier appends the attempts of one delivery (``delivery_id`` is one token)."""
+    return f"playledger.webhook.{job_id}.{delivery_id}"
+
+
+def job_webhooks_filter(job_id: str) -> str:
+    """Every delivery event of one job (a ``PLAYLEDGER_WEBHOOKS`` filter)."""
+    return f"playledger.webhook.{job_id}.>"
 
 
 def rejected_subject(command_seq: int) -> str:

@@ -122,6 +122,7 @@ async def test_the_openapi_document_describes_every_endpoint(client: AsyncTestCl
         ("/api/v1/jobs/{job_id}", "delete"),
         ("/api/v1/jobs/{job_id}/events", "get"),
         ("/api/v1/jobs/{job_id}/hosts", "get"),
+        ("/api/v1/jobs/{job_id}/webhooks", "get"),
         ("/api/v1/jobs/{job_id}/logs", "get"),
         ("/api/v1/jobs/{job_id}/artifacts/{name}", "get"),
         ("/api/v1/jobs/{job_id}/stream", "get"),

@@ -246,9 +246,24 @@ def problem(response: Any) -> dict[str, Any]:
         ),
         ({"credentials": {"ssh": "prod-key"}}, "$.credentials", "not supported by this executor"),
         (
-            {"options": {"callback_url": "https://ci/hook"}},
-            "$.options.callback_url",
+            {"options": {"notify_url": "https://ci/hook"}},
+            "$.options.notify_url",
             "not supported by this executor",
+        ),
+        (
+            {"options": {"callback_url": "https://user:pw@ci/hook"}},
+            "$.options.callback_url",
+            "must not carry credentials",
+        ),
+        (
+            {"options": {"callback_url": "http://ci/hook"}},
+            "$.options.callback_url",
+            "uses plain http://, which this installation does not allow",
+        ),
+        (
+            {"options": {"callback_url": "https://ci/hook", "callback_events": ["job.finished"]}},
+            "$.options.callback_events[0]",
+            "Invalid enum value 'job.finished'",
         ),
         ({"source": {"type": "svn"}}, "$.source.type", "Invalid value 'svn'"),
         (

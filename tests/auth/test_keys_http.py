@@ -81,6 +81,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/api/v1/jobs/done1/hosts", "jobs:read"),
     ("GET", "/api/v1/jobs/done1/logs", "jobs:read"),
     ("GET", "/api/v1/jobs/done1/artifacts/rc", "jobs:read"),
+    ("GET", "/api/v1/jobs/done1/webhooks", "jobs:read"),
     ("GET", "/api/v1/jobs/done1/stream", "jobs:read"),
     ("GET", "/api/v1/stats", "jobs:read"),
     ("GET", "/api/v1/templates", "jobs:read"),

@@ -252,3 +252,57 @@ async def _replay(conn: Conn) -> int:
     await asyncio.wait_for(done.wait(), 10)
     await sub.unsubscribe()
     return len(got)
+
+
+async def test_the_notifier_reads_triggers_and_writes_only_delivery_events(
+    connect: Callable[[Role], Awaitable[Conn]],
+) -> None:
+    from playledger_notifier.service import CONSUMER, consumer_config
+
+    from playledger_api.bus import Bus
+    from playledger_common.settings import NotifierSettings
+    from playledger_schemas.subjects import WEBHOOKS_STREAM, webhook_subject
+    from playledger_schemas.webhooks import WebhookDelivered
+
+    admin = await connect("admin")
+    await ensure_streams(admin.js, CommonSettings())
+    executor = await connect("executor")
+    events = job_events("hooked", runner_events=2)
+    for event in events:
+        subject = event_subject(event.job_id, _kind(event))
+        await executor.js.publish(subject, encode(event), headers={"Nats-Msg-Id": str(uuid.uuid4())})
+
+    notifier = await connect("notifier")
+    settings = NotifierSettings(database_url="postgresql://unused")
+    await notifier.js.add_consumer(EVENTS_STREAM, consumer_config(settings))
+    triggers = await (await notifier.js.pull_subscribe_bind(CONSUMER, stream=EVENTS_STREAM)).fetch(
+        10, timeout=5
+    )
+    assert [m.subject.rsplit(".", 2)[-2:] for m in triggers] == [["job", "started"], ["job", "succeeded"]]
+    for msg in triggers:
+        await msg.ack()
+    delivered = WebhookDelivered(
+        event_id=uuid.uuid4(),
+        job_id="hooked",
+        delivery_id="2-callback",
+        trigger="job.started",
+        trigger_seq=2,
+        target="callback",
+        url="https://ci.example/hook",
+        attempt=1,
+        time=datetime.now(UTC),
+        status_code=200,
+        duration_ms=3,
+    )
+    subject = webhook_subject("hooked", "2-callback")
+    assert (await notifier.js.publish(subject, encode(delivered), stream=WEBHOOKS_STREAM)).seq == 1
+    assert (await notifier.js.get_last_msg(WEBHOOKS_STREAM, subject)).seq == 1
+    api = await connect("api")
+    assert await Bus(api.nc, api.js).webhook_history("hooked") == [delivered]
+
+    forged = encode(events[-1])
+    await notifier.refused_publish(event_subject("hooked", "job.succeeded"), forged)
+    await notifier.refused_publish(cancel_subject("hooked"), forged)
+    for conn in (api, executor):
+        await conn.refused_publish(subject, encode(delivered))
+    await notifier.refused(lambda: notifier.js.purge_stream(WEBHOOKS_STREAM), "STREAM.PURGE")

@@ -37,7 +37,16 @@ def launch(**overrides: object) -> LaunchJob:
 
 
 def made(command: LaunchJob, template: Template = TEMPLATE) -> SubmitJob | list[tuple[str, str]]:
-    return expand(command, template, 7, NOW, allow_file=False, allow_http=False, run_at_horizon_s=3600)
+    return expand(
+        command,
+        template,
+        7,
+        NOW,
+        allow_file=False,
+        allow_http=False,
+        allow_http_callback=False,
+        run_at_horizon_s=3600,
+    )
 
 
 def test_allowed_overrides_replace_the_templates_values_and_the_job_records_its_version() -> None:

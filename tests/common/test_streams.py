@@ -64,6 +64,7 @@ async def test_init_is_idempotent(js: JetStreamContext, nats_url: str) -> None:
     assert [(r.stream, r.created, r.drift) for r in again] == [
         ("PLAYLEDGER_COMMANDS", False, []),
         ("PLAYLEDGER_EVENTS", False, []),
+        ("PLAYLEDGER_WEBHOOKS", False, []),
         ("PLAYLEDGER_LEASES", False, []),
         ("PLAYLEDGER_SCHEDULES", False, []),
         ("KV_PLAYLEDGER_TEMPLATES", False, []),
@@ -99,6 +100,7 @@ def test_streams_init_cli_creates_then_reports_drift(nats_url: str) -> None:
     assert first.stdout.splitlines() == [
         "PLAYLEDGER_COMMANDS: created",
         "PLAYLEDGER_EVENTS: created",
+        "PLAYLEDGER_WEBHOOKS: created",
         "PLAYLEDGER_LEASES: created",
         "PLAYLEDGER_SCHEDULES: created",
         "KV_PLAYLEDGER_TEMPLATES: created",
@@ -111,6 +113,7 @@ def test_streams_init_cli_creates_then_reports_drift(nats_url: str) -> None:
     assert second.stdout.splitlines() == [
         "PLAYLEDGER_COMMANDS: ok",
         "PLAYLEDGER_EVENTS: ok",
+        "PLAYLEDGER_WEBHOOKS: ok",
         "PLAYLEDGER_LEASES: ok",
         "PLAYLEDGER_SCHEDULES: ok",
         "KV_PLAYLEDGER_TEMPLATES: ok",
@@ -191,7 +194,7 @@ async def test_a_legacy_events_stream_is_migrated_in_place(nc: Client, nats_url:
     assert await allows_atomic_batches(js)
     assert not await migrate_events_stream(js, settings)
     await js.publish(event_subject("new", "job.queued"), b"new")
-    assert [r.drift for r in await ensure_streams(js, settings)] == [[], [], [], [], [], []]
+    assert [r.drift for r in await ensure_streams(js, settings)] == [[], [], [], [], [], [], []]
     sub = await js.subscribe(WHOLE_STREAM, stream=EVENTS_STREAM, ordered_consumer=True)
     got = [(await sub.next_msg(timeout=5)).data for _ in range(2)]
     await sub.unsubscribe()

@@ -104,7 +104,7 @@ async def test_invalid_commands_are_rejected_with_precise_reasons(
 @pytest.mark.parametrize(
     ("where", "field", "path"),
     [
-        (("spec", "options"), "callback_url", "$.spec.options.callback_url"),
+        (("spec", "options"), "notify_url", "$.spec.options.notify_url"),
         (("spec",), "run_at", "$.spec.run_at"),
         (("spec",), "credentials", "$.spec.credentials"),
         (("spec", "inventory"), "depends_on", "$.spec.inventory.depends_on"),

@@ -18,10 +18,11 @@ from playledger_api.errors import (
     InvalidRequestError,
     unavailable_dependency,
 )
-from playledger_api.models import SubmitAccepted, links
+from playledger_api.models import SubmitAccepted
 from playledger_api.services import Services
 from playledger_common.jobchecks import unknown_dependency
 from playledger_common.paths import confinement_problem
+from playledger_common.statusdoc import links
 from playledger_schemas.codec import encode
 from playledger_schemas.commands import LocalSource, SubmitJob
 from playledger_schemas.status import JobStatus

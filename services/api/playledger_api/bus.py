@@ -7,12 +7,14 @@ request fails fast with 503 while NATS is down; a submit retries within its dead
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Final
 
+import msgspec
 import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import RawStreamMsg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from playledger_api.errors import NATS, DependencyUnavailableError, SubmitUncertainError
@@ -21,12 +23,18 @@ from playledger_schemas.commands import CancelJob, RetryJob, SubmitJob
 from playledger_schemas.subjects import (
     COMMANDS_STREAM,
     EVENTS_STREAM,
+    WEBHOOKS_STREAM,
     any_submit_of,
     cancel_subject,
     job_events_filter,
+    job_webhooks_filter,
     submit_subject,
 )
+from playledger_schemas.webhooks import DeliveryEvent
 
+MAX_DELIVERY_EVENTS: Final = 1000
+"""Most delivery events one history answer holds (10 attempts for each of 100 triggers)."""
+_delivery_decoder: Final = msgspec.json.Decoder(DeliveryEvent)
 PUBLISH_TIMEOUT_S: Final = 5.0
 SUBMIT_TRY_S: Final = 1.0
 """One try of a submit; tries repeat (same ``Nats-Msg-Id``) until ``PUBLISH_TIMEOUT_S`` is spent."""
@@ -121,6 +129,33 @@ class Bus:
         except (nats.errors.Error, TimeoutError):
             raise DependencyUnavailableError(NATS) from None
         return True
+
+    async def webhook_history(self, job_id: str) -> list[DeliveryEvent]:
+        """The job's delivery events in ``PLAYLEDGER_WEBHOOKS``, oldest first (a short-lived consumer)."""
+        self.require_connected()
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=30.0
+        )
+        try:
+            sub = await self.js.pull_subscribe(
+                job_webhooks_filter(job_id), stream=WEBHOOKS_STREAM, config=config
+            )
+        except NotFoundError:
+            return []
+        except (nats.errors.Error, TimeoutError):
+            raise DependencyUnavailableError(NATS) from None
+        try:
+            pending = min((await sub.consumer_info()).num_pending or 0, MAX_DELIVERY_EVENTS)
+            history: list[DeliveryEvent] = []
+            while len(history) < pending:
+                for msg in await sub.fetch(pending - len(history), timeout=PUBLISH_TIMEOUT_S):
+                    history.append(_delivery_decoder.decode(msg.data))
+            return history
+        except (nats.errors.Error, TimeoutError):
+            raise DependencyUnavailableError(NATS) from None
+        finally:
+            with contextlib.suppress(nats.errors.Error, TimeoutError):
+                await sub.unsubscribe()
 
     async def last_event_seq(self) -> int | None:
         """The events stream's last sequence, or ``None`` when NATS does not answer."""

@@ -16,8 +16,11 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from playledger_common.statusdoc import Links
 from playledger_schemas.commands import (
     MAX_DEPENDENCIES,
+    CallbackEvent,
+    CallbackUrl,
     DependsPolicy,
     DynamicInventory,
     GitInventory,
@@ -26,14 +29,12 @@ from playledger_schemas.commands import (
     GroupName,
     HostName,
     PlaybookPath,
-    RetryCause,
     RetryPolicy,
-    Submitter,
-    TemplateRef,
     UrlInventory,
 )
 from playledger_schemas.ids import JOB_ID_PATTERN, Priority
-from playledger_schemas.status import JobStatus, ResultStatus, TerminalStatus
+from playledger_schemas.status import JobStatus
+from playledger_schemas.webhooks import DeliveryEvent
 
 ClientJobId = Annotated[
     str,
@@ -94,8 +95,13 @@ class OptionsBody(Body, frozen=True, kw_only=True):
 
     timeout: Annotated[int, Meta(ge=1, le=7 * 24 * 3600)] | None = None
     """Seconds before the run is stopped as timed out."""
-    callback_url: str | None = None
-    """Not supported by this executor yet (webhooks): any value is answered with 422."""
+    callback_url: CallbackUrl | None = None
+    """Where the notifier POSTs the job status document (a signed Standard Webhook); ``https``
+    unless the operator allows ``http``."""
+    callback_events: Annotated[list[CallbackEvent], Meta(min_length=1, max_length=3)] = msgspec.field(
+        default_factory=lambda: ["terminal"]
+    )
+    """What triggers a callback: ``terminal``, ``job.started``, ``runner_on_failed``."""
     tags: list[Tag] = msgspec.field(default_factory=list)
     skip_tags: list[Tag] = msgspec.field(default_factory=list)
     limit: Annotated[str, Meta(min_length=1, max_length=4096)] | None = None
@@ -133,25 +139,6 @@ class SubmitJobBody(Body, frozen=True, kw_only=True):
     Omitted: infrastructure failures (executor lost, repository fetch) are retried, 3 attempts."""
 
 
-class Links(msgspec.Struct, frozen=True, kw_only=True):
-    self: str
-    events: str
-    hosts: str
-    logs: str
-    stream: str
-
-
-def links(job_id: str) -> Links:
-    base = f"/api/v1/jobs/{job_id}"
-    return Links(
-        self=base,
-        events=f"{base}/events",
-        hosts=f"{base}/hosts",
-        logs=f"{base}/logs",
-        stream=f"{base}/stream",
-    )
-
-
 class SubmitAccepted(msgspec.Struct, frozen=True, kw_only=True):
     """The job was accepted (or was already known under this id: ``duplicate``)."""
 
@@ -161,104 +148,6 @@ class SubmitAccepted(msgspec.Struct, frozen=True, kw_only=True):
     duplicate: bool = False
     """True when this id was submitted before; the job is not run again."""
     links: Links
-
-
-class Progress(msgspec.Struct, frozen=True, kw_only=True):
-    current_play: str | None
-    current_task: str | None
-    hosts_total: int
-    hosts_ok: int
-    hosts_changed: int
-    hosts_failed: int
-    hosts_unreachable: int
-    hosts_skipped: int
-
-
-class AttemptItem(msgspec.Struct, frozen=True, kw_only=True):
-    """How one attempt of a job ended."""
-
-    attempt: int
-    status: ResultStatus
-    cause: RetryCause | None = None
-    """What a retry policy calls it (``executor_lost``, ``failed``, …); ``null``: never retried."""
-    reason: str | None = None
-    rc: int | None = None
-    ended_at: datetime
-
-
-class JobStatusResponse(msgspec.Struct, frozen=True, kw_only=True):
-    """A job as projected from its events."""
-
-    id: str
-    status: JobStatus
-    priority: Priority
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    attempt: int
-    """The current (or last) attempt: 0 before an executor took the job."""
-    max_attempts: int
-    """How many attempts the job's retry policy allows."""
-    attempts: list[AttemptItem]
-    """Every attempt that ended, with its outcome and reason."""
-    run_at: datetime | None
-    """Status ``scheduled``: when the job starts (its ``run_at``, or its next attempt's time)."""
-    dead_letter: bool
-    """Dead (every allowed attempt failed) or ended by the poison path (a command no executor
-    could handle): listed by ``GET /api/v1/jobs?dead_letter=true``."""
-    depends_on: list[str]
-    """The jobs it waited (or waits, status ``waiting``) for."""
-    template: TemplateRef | None = None
-    """The template (name and version) it was launched from; ``null``: submitted as it is."""
-    executor_id: str | None
-    source: dict[str, Any] | None
-    inventory: dict[str, Any] | None
-    """A summary: type, host count, group names."""
-    options: dict[str, Any] | None
-    progress: Progress
-    result: TerminalStatus | None
-    """The terminal status, once the terminal event is projected."""
-    runner_status: str | None
-    rc: int | None
-    failure_reason: str | None
-    rejection_errors: list[dict[str, Any]] | None
-    cancel_requested: bool
-    submitted_by: Submitter | None
-    """The API key (id and name) that submitted the job; never its secret."""
-    event_count: int
-    runner_event_count: int
-    last_seq: int
-    """The last per-job sequence projected."""
-    last_projected_seq: int
-    """Stream sequence of this job's last projected event."""
-    projection_seq: int
-    """Stream sequence up to which the projector has applied every event (all jobs)."""
-    complete: bool
-    """True once the terminal event is projected: every event of the job is queryable."""
-    log_url: str
-    """The job's complete stdout (``GET``: a redirect to log storage, or the bytes)."""
-    log: ObjectItem | None = None
-    """The finished log as stored (size, sha256) once the job ended; ``null`` before, or when log
-    storage did not take it (``missing_objects`` says why)."""
-    artifacts: list[ObjectItem] = msgspec.field(default_factory=list)
-    """The runner's artifacts and ``set_stats`` data (``artifact_data.json``) of the last attempt."""
-    missing_objects: list[MissingItem] = msgspec.field(default_factory=list)
-    """Objects log storage did not take before the job ended."""
-    links: Links
-
-
-class ObjectItem(msgspec.Struct, frozen=True, kw_only=True):
-    """An object in log storage: ``url`` serves it (a redirect to storage, or the bytes)."""
-
-    name: str
-    size: int
-    sha256: str
-    url: str
-
-
-class MissingItem(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    reason: str
 
 
 class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -331,6 +220,12 @@ class RetryAccepted(msgspec.Struct, frozen=True, kw_only=True):
     attempt: int
     """The attempt the retry starts."""
     links: Links
+
+
+class WebhookList(msgspec.Struct, frozen=True, kw_only=True):
+    """A job's webhook delivery events, oldest first: every attempt and its outcome."""
+
+    items: list[DeliveryEvent]
 
 
 class CancelAccepted(msgspec.Struct, frozen=True, kw_only=True):

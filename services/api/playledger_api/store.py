@@ -12,43 +12,21 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Final
-from urllib.parse import quote
 
 import asyncpg
-import msgspec
 
 from playledger_api.cursor import JobCursor, encode_cursor
 from playledger_api.errors import POSTGRESQL, DependencyUnavailableError
-from playledger_api.models import (
-    AttemptItem,
-    EventItem,
-    EventPage,
-    HostSummary,
-    JobPage,
-    JobStatusResponse,
-    JobSummary,
-    MissingItem,
-    ObjectItem,
-    Progress,
-    links,
-)
+from playledger_api.models import EventItem, EventPage, HostSummary, JobPage, JobSummary
 from playledger_common.logtext import LOG_PIECE_SQL
+from playledger_common.pg import json_codecs
 from playledger_common.readmodel import MIGRATIONS_TABLE, PROJECTION, SCHEMA, JobRow, columns, from_record
-from playledger_schemas.commands import Submitter, TemplateRef
-from playledger_schemas.status import JobStatus, is_terminal_status
+from playledger_common.statusdoc import JobStatusResponse, job_status
+from playledger_schemas.status import JobStatus
 
 log: Final = logging.getLogger(__name__)
 LOG_PAGE: Final = 500
 """Rows fetched per round trip while streaming a log."""
-
-
-async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
-    await conn.set_type_codec(
-        "jsonb",
-        encoder=lambda v: msgspec.json.encode(v).decode(),
-        decoder=msgspec.json.decode,
-        schema="pg_catalog",
-    )
 
 
 async def create_pool(database_url: str, size: int) -> asyncpg.Pool[asyncpg.Record]:
@@ -57,7 +35,7 @@ async def create_pool(database_url: str, size: int) -> asyncpg.Pool[asyncpg.Reco
         database_url,
         min_size=0,
         max_size=size,
-        init=_init_connection,
+        init=json_codecs,
         server_settings={"search_path": SCHEMA, "application_name": "playledger-api"},
         command_timeout=30,
         timeout=5,
@@ -247,70 +225,3 @@ class ReadModel:
             f"SELECT max(version) FROM {SCHEMA}.{MIGRATIONS_TABLE}"  # noqa: S608 - constants, no input
         )
         return version
-
-
-def job_status(row: JobRow, projection_seq: int) -> JobStatusResponse:
-    """The API's view of a ``jobs`` row; ``projection_seq`` is the projector's checkpoint."""
-    job_id = row.job_id
-    complete = row.terminal_seq is not None
-    return JobStatusResponse(
-        id=job_id,
-        status=row.status,
-        priority=row.priority,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        attempt=row.attempt,
-        max_attempts=row.max_attempts,
-        attempts=msgspec.convert(row.attempts or [], list[AttemptItem]),
-        run_at=row.run_at,
-        depends_on=row.depends_on or [],
-        dead_letter=row.dead_letter,
-        template=None
-        if row.template is None
-        else TemplateRef(name=row.template, version=row.template_version or 1),
-        executor_id=row.executor_id,
-        source=row.source,
-        inventory=row.inventory_summary,
-        options=row.options,
-        progress=Progress(
-            current_play=row.current_play,
-            current_task=row.current_task,
-            hosts_total=row.hosts_total,
-            hosts_ok=row.hosts_ok,
-            hosts_changed=row.hosts_changed,
-            hosts_failed=row.hosts_failed,
-            hosts_unreachable=row.hosts_unreachable,
-            hosts_skipped=row.hosts_skipped,
-        ),
-        result=row.status if complete and is_terminal_status(row.status) else None,
-        runner_status=row.runner_status,
-        rc=row.rc,
-        failure_reason=row.failure_reason,
-        rejection_errors=row.rejection_errors,
-        cancel_requested=row.cancel_requested,
-        submitted_by=None if row.submitted_by is None else msgspec.convert(row.submitted_by, Submitter),
-        event_count=row.event_count,
-        runner_event_count=row.runner_event_count,
-        last_seq=row.last_seq,
-        last_projected_seq=row.last_stream_seq,
-        projection_seq=projection_seq,
-        complete=complete,
-        log_url=f"/api/v1/jobs/{job_id}/logs",
-        log=None if row.log_object is None else _object_item(row.log_object, f"/api/v1/jobs/{job_id}/logs"),
-        artifacts=[_object_item(a, artifact_url(job_id, str(a["name"]))) for a in row.artifacts or []],
-        missing_objects=[
-            MissingItem(name=str(m["name"]), reason=str(m["reason"])) for m in row.missing_objects or []
-        ],
-        links=links(job_id),
-    )
-
-
-def artifact_url(job_id: str, name: str) -> str:
-    return f"/api/v1/jobs/{job_id}/artifacts/{quote(name)}"
-
-
-def _object_item(stored: dict[str, Any], url: str) -> ObjectItem:
-    return ObjectItem(
-        name=str(stored["name"]), size=int(stored["size"]), sha256=str(stored["sha256"]), url=url
-    )

@@ -79,8 +79,6 @@ def unsupported(body: SubmitJobBody) -> list[FieldProblem]:
     # A NATS command with these fields is refused by the contract with the same words.
     if body.credentials is not None:
         problems.append(FieldProblem(path="$.credentials", message=UNSUPPORTED))
-    if body.options.callback_url is not None:
-        problems.append(FieldProblem(path="$.options.callback_url", message=UNSUPPORTED))
     return problems
 
 
@@ -111,6 +109,7 @@ def build_command(
     allow_file: bool = False,
     allow_http: bool = False,
     run_at_horizon_s: int = 7 * 24 * 3600,
+    allow_http_callback: bool = False,
 ) -> SubmitJob:
     """Validate what the schema alone cannot and build the command; raises ``InvalidRequestError``.
 
@@ -147,10 +146,14 @@ def build_command(
             forks=options.forks,
             become=options.become,
             gather_facts=options.gather_facts,
+            callback_url=options.callback_url,
+            callback_events=options.callback_events,
         ),
         retry=body.retry,
     )
-    found = spec_problems(spec, allow_file=allow_file, allow_http=allow_http)
+    found = spec_problems(
+        spec, allow_file=allow_file, allow_http=allow_http, allow_http_callback=allow_http_callback
+    )
     if found:
         raise InvalidRequestError.of(
             [FieldProblem(path=f"$.{path}", message=message) for path, message in found]

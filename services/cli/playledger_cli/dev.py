@@ -38,6 +38,8 @@ from playledger_common.private_file import ensure_secret
 
 EXAMPLE_PLAYBOOK: Final = "hello.yml"
 EXAMPLE_INVENTORY: Final = Path("examples/inventory.yml")
+WEBHOOK_SECRET_FILE: Final = "webhook-secret"  # noqa: S105 - a file name
+"""The notifier's signing secret in the data dir (receivers verify webhooks with it)."""
 _BASE_ENV_KEYS: Final = ("PATH", "LANG", "LC_ALL", "TZ")
 
 
@@ -61,7 +63,7 @@ class DevSystem:
 
     def stop(self) -> None:
         # Executor first: it records its running jobs as canceled while NATS is still up.
-        for name in ("executor", "api", "projector"):
+        for name in ("executor", "api", "notifier", "projector"):
             for child in self.children:
                 if child.name == name:
                     _terminate(child.process)
@@ -195,6 +197,20 @@ def start(
                     "PLAYLEDGER_PROJECTS_DIR": str(projects_dir.resolve()),
                     "PLAYLEDGER_LOGS_DIR": str(data_dir / "job-logs"),  # the local log store it serves
                     **_api_auth_env(data_dir),
+                },
+                logs,
+                quiet=quiet,
+            )
+        )
+        system.children.append(
+            _spawn(
+                "notifier",
+                ["notifier"],
+                {
+                    **common,
+                    **role_env(users["notifier"]),
+                    "PLAYLEDGER_DATABASE_URL": database_url,
+                    "PLAYLEDGER_WEBHOOK_SECRET_FILE": str(data_dir / WEBHOOK_SECRET_FILE),
                 },
                 logs,
                 quiet=quiet,

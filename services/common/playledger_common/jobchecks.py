@@ -39,10 +39,12 @@ def run_at_problem(run_at: datetime | None, now: datetime, horizon_s: int) -> st
     return None
 
 
-def spec_problems(spec: JobSpec, *, allow_file: bool, allow_http: bool) -> list[Problem]:
-    """Problems of the retry policy and the git and URL parts (a local source is checked on disk
-    by each door)."""
-    problems: list[Problem] = []
+def spec_problems(
+    spec: JobSpec, *, allow_file: bool, allow_http: bool, allow_http_callback: bool
+) -> list[Problem]:
+    """Problems of the retry policy, the callback, and the git and URL parts (a local source is
+    checked on disk by each door)."""
+    problems = callback_problems(spec.options.callback_url, allow_http=allow_http_callback)
     if spec.retry is not None and spec.retry.backoff_max_s < spec.retry.backoff_s:
         problems.append(("retry.backoff_max_s", "must be >= retry.backoff_s"))
     source = spec.source
@@ -81,3 +83,21 @@ def spec_problems(spec: JobSpec, *, allow_file: bool, allow_http: bool) -> list[
                         )
                     )
     return problems
+
+
+def callback_problems(url: str | None, *, allow_http: bool) -> list[Problem]:
+    """A callback URL's rules the schema's pattern cannot say (where it may point is the
+    notifier's check at delivery time: DNS can change between submit and delivery)."""
+    if url is None:
+        return []
+    authority = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if "@" in authority:
+        return [("options.callback_url", "must not carry credentials (they would be stored in the stream)")]
+    if url.startswith("http://") and not allow_http:
+        return [
+            (
+                "options.callback_url",
+                "uses plain http://, which this installation does not allow (use https)",
+            )
+        ]
+    return []

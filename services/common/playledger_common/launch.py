@@ -90,6 +90,7 @@ def expand(
     *,
     allow_file: bool,
     allow_http: bool,
+    allow_http_callback: bool,
     run_at_horizon_s: int,
 ) -> SubmitJob | list[Problem]:
     """The submit a launch stands for, or every reason it cannot be made."""
@@ -101,7 +102,9 @@ def expand(
     spec = apply(template.spec, launch.overrides)
     if found := vars_problems(template, spec.extra_vars):
         return found
-    found = spec_problems(spec, allow_file=allow_file, allow_http=allow_http)
+    found = spec_problems(
+        spec, allow_file=allow_file, allow_http=allow_http, allow_http_callback=allow_http_callback
+    )
     if found:
         return [(f"$.spec.{path}", message) for path, message in found]
     return SubmitJob(

@@ -34,15 +34,18 @@ from playledger_schemas.subjects import (
     SCHEDULES_STREAM,
     SUBMIT_SUBJECTS,
     TEMPLATES_BUCKET,
+    WEBHOOK_SUBJECTS,
+    WEBHOOKS_STREAM,
     bucket_stream,
     bucket_subjects,
 )
 
-Role = Literal["api", "executor", "projector", "publisher", "dashboard", "auditor", "admin"]
+Role = Literal["api", "executor", "projector", "notifier", "publisher", "dashboard", "auditor", "admin"]
 ROLES: Final[tuple[Role, ...]] = (
     "api",
     "executor",
     "projector",
+    "notifier",
     "publisher",
     "dashboard",
     "auditor",
@@ -116,7 +119,7 @@ class Permissions:
 
 def permissions(role: Role) -> Permissions:
     inbox = f"{inbox_prefix(role)}.>"
-    c, e = COMMANDS_STREAM, EVENTS_STREAM
+    c, e, w = COMMANDS_STREAM, EVENTS_STREAM, WEBHOOKS_STREAM
     t, k = bucket_stream(TEMPLATES_BUCKET), bucket_stream(CRON_BUCKET)
     match role:
         case "api":
@@ -125,9 +128,10 @@ def permissions(role: Role) -> Permissions:
                 COMMAND_SUBJECTS,
                 bucket_subjects(TEMPLATES_BUCKET),
                 bucket_subjects(CRON_BUCKET),
-                *_stream_info(c, e, t, k),
+                *_stream_info(c, e, w, t, k),
                 *_read_messages(c, e, t, k),
-                *_ephemeral_consumers(e, t, k),
+                *_ephemeral_consumers(e, w, t, k),
+                f"{_API}.CONSUMER.MSG.NEXT.{w}.*",  # a job's delivery history (a short pull)
             ]
             return Permissions(publish=tuple(publish), subscribe=(inbox,))
         case "executor":
@@ -140,7 +144,7 @@ def permissions(role: Role) -> Permissions:
                 SCHEDULE_SUBJECTS,
                 SUBMIT_SUBJECTS,
                 LAUNCH_SUBJECTS,
-                *_stream_info(c, e, LEASES_STREAM, SCHEDULES_STREAM, t, k),
+                *_stream_info(c, e, w, LEASES_STREAM, SCHEDULES_STREAM, t, k),
                 *_read_messages(c, e, LEASES_STREAM, t, k),
                 *_durable_consumers(c, SCHEDULES_STREAM),
                 f"{_API}.CONSUMER.INFO.{SCHEDULES_STREAM}.*",
@@ -150,10 +154,19 @@ def permissions(role: Role) -> Permissions:
             return Permissions(publish=tuple(publish), subscribe=(inbox, SUBMIT_COMMANDS))
         case "projector":
             publish = [
-                *_stream_info(c, e),
+                *_stream_info(c, e, w),
                 *_read_messages(e),
                 *_ephemeral_consumers(c, e),
                 *_durable_consumers(c, e),
+            ]
+            return Permissions(publish=tuple(publish), subscribe=(inbox,))
+        case "notifier":
+            # reads every job event and the read models; writes only its delivery events
+            publish = [
+                WEBHOOK_SUBJECTS,
+                *_stream_info(c, e, w),
+                *_read_messages(e, w),
+                *_durable_consumers(e),
             ]
             return Permissions(publish=tuple(publish), subscribe=(inbox,))
         case "publisher":

@@ -17,6 +17,8 @@ from msgspec import Meta
 from playledger_common.errors import ConfigError
 
 PREFIX: Final = "PLAYLEDGER_"
+SECRET_SUFFIXES: Final = ("_password", "_secret")
+"""Settings whose value ``repr`` never shows."""
 
 NatsUrl = Annotated[str, Meta(pattern=r"^(nats|tls|ws|wss)://\S+$", description="nats://host:port")]
 DatabaseUrl = Annotated[
@@ -31,11 +33,15 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Replicas of the streams: 1 on one server, 3 in a cluster."""
     commands_max_age_s: Annotated[int, Meta(ge=60)] = 7 * 24 * 3600
     """How long submitted commands are kept in the commands stream."""
+    webhooks_max_age_s: Annotated[int, Meta(ge=60)] = 90 * 24 * 3600
+    """How long webhook delivery events are kept (``PLAYLEDGER_WEBHOOKS``)."""
     log_level: str = "INFO"
     source_allow_file: bool = False
     """Accept ``file://`` repository URLs (a repository on the executor's own disk)."""
     source_allow_http: bool = False
     """Accept plain ``http://`` repository URLs (no TLS: for test servers only)."""
+    webhook_allow_http: bool = False
+    """Accept plain ``http://`` callback URLs (no TLS: for test receivers only)."""
     nats_user: str | None = None
     """This service's NATS user (its role: api, executor, projector, …); none: connect anonymously."""
     nats_password: str | None = None
@@ -61,9 +67,9 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
     sweep); 0 keeps them forever."""
 
     def __repr__(self) -> str:
-        """Never print the NATS password (settings may end up in a traceback)."""
+        """Never print a password or secret (settings may end up in a traceback)."""
         shown = ", ".join(
-            f"{f}={'***' if f == 'nats_password' and getattr(self, f) else getattr(self, f)!r}"
+            f"{f}={'***' if f.endswith(SECRET_SUFFIXES) and getattr(self, f) else getattr(self, f)!r}"
             for f in self.__struct_fields__
         )
         return f"{type(self).__name__}({shown})"
@@ -153,6 +159,32 @@ class ApiSettings(CommonSettings, frozen=True, kw_only=True):
     """When set, every HTTPS client must present a certificate signed by this CA."""
     max_unfinished_jobs_per_key: Annotated[int, Meta(ge=0)] = 0
     """Queued or running jobs one API key may have at once (0: no limit); then 429."""
+
+
+class NotifierSettings(CommonSettings, frozen=True, kw_only=True):
+    database_url: DatabaseUrl
+    """The read models: a webhook carries the job status document, sent once it is projected."""
+    webhook_secret: str | None = None
+    """The Standard Webhooks signing secret (``whsec_`` + base64); or ``webhook_secret_file``."""
+    webhook_secret_file: Path | None = None
+    """A file holding the signing secret (generated there on the first start when missing)."""
+    webhook_allow: str = ""
+    """Addresses a webhook may reach although private, loopback or link-local: comma-separated
+    networks (``10.1.0.0/16, 127.0.0.1``). Everything else must be a public address."""
+    webhook_max_attempts: Annotated[int, Meta(ge=1, le=100)] = 10
+    """Attempts of one delivery before it is dead-lettered (``webhook.dead``)."""
+    webhook_backoff_s: Annotated[float, Meta(gt=0, le=86400)] = 90.0
+    """The wait after the first failed attempt; it doubles each time (with jitter), 10 attempts
+    spanning about half a day."""
+    webhook_backoff_max_s: Annotated[float, Meta(gt=0, le=7 * 86400)] = 6 * 3600.0
+    webhook_timeout_s: Annotated[float, Meta(gt=0, le=300)] = 10.0
+    """Most time one attempt may take (connect, send, answer)."""
+    webhook_max_response_bytes: Annotated[int, Meta(ge=0, le=16 * 1024**2)] = 64 * 1024
+    """Most of a receiver's answer read (the rest is not)."""
+    webhook_ack_wait_s: Annotated[float, Meta(ge=1, le=3600)] = 60.0
+    """A delivery a notifier took and did not finish (it died) is retried after this long."""
+    webhook_concurrency: Annotated[int, Meta(ge=1, le=1024)] = 16
+    """Deliveries in flight at once (one at a time per job: each job's webhooks stay in order)."""
 
 
 S = TypeVar("S", bound=msgspec.Struct)

@@ -32,6 +32,8 @@ from playledger_schemas.subjects import (
     SCHEDULE_SUBJECTS,
     SCHEDULES_STREAM,
     TEMPLATES_BUCKET,
+    WEBHOOK_SUBJECTS,
+    WEBHOOKS_STREAM,
     bucket_stream,
 )
 
@@ -177,6 +179,26 @@ def schedules_stream_config(settings: CommonSettings) -> StreamConfig:
     )
 
 
+def webhooks_stream_config(settings: CommonSettings) -> StreamConfig:
+    """Webhook delivery events: each job's delivery history, kept ``webhooks_max_age_s``."""
+    return StreamConfig(
+        name=WEBHOOKS_STREAM,
+        description="playledger webhook deliveries",
+        subjects=[WEBHOOK_SUBJECTS],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_age=float(settings.webhooks_max_age_s),
+        max_msgs=-1,
+        max_bytes=-1,
+        max_msg_size=64 * 1024,
+        duplicate_window=600.0,
+        num_replicas=settings.events_replicas,
+        deny_delete=True,
+        allow_direct=True,
+    )
+
+
 def diff(expected: StreamConfig, actual: StreamConfig) -> list[Drift]:
     assert expected.name is not None  # noqa: S101 - our configs always carry a name
     return differences(expected.name, expected, actual, _CHECKED_FIELDS)
@@ -218,11 +240,15 @@ async def ensure_streams(
 ) -> list[StreamReport]:
     """Create missing streams; report (never change) existing ones that drifted.
 
-    ``playledger streams init`` (the admin) provisions all four; a service at start checks the
-    two it reads (``leases=False``): the executor alone uses the leases and schedules streams
+    ``playledger streams init`` (the admin) provisions all of them; a service at start checks the
+    others it reads (``leases=False``): the executor alone uses the leases and schedules streams
     (``lease.py``, ``schedule.py``); the API and the executor ensure the buckets too.
     """
-    configs = [commands_stream_config(settings), events_stream_config(settings)]
+    configs = [
+        commands_stream_config(settings),
+        events_stream_config(settings),
+        webhooks_stream_config(settings),
+    ]
     if leases:
         configs += [leases_stream_config(settings), schedules_stream_config(settings)]
     reports = [await ensure_stream(js, config) for config in configs]

@@ -126,7 +126,10 @@ def validate(
             return Invalid(job_id, f"$.run_at: {why}", [FieldError(path="$.run_at", message=why)])
         spec = command.spec
         problems = spec_problems(
-            spec, allow_file=settings.source_allow_file, allow_http=settings.source_allow_http
+            spec,
+            allow_file=settings.source_allow_file,
+            allow_http=settings.source_allow_http,
+            allow_http_callback=settings.webhook_allow_http,
         )
         if problems:
             errors = [FieldError(path=f"$.spec.{path}", message=message) for path, message in problems]

@@ -42,6 +42,7 @@ async def launch(journal: Journal, command: LaunchJob, command_seq: int, setting
             datetime.now(UTC),
             allow_file=settings.source_allow_file,
             allow_http=settings.source_allow_http,
+            allow_http_callback=settings.webhook_allow_http,
             run_at_horizon_s=settings.commands_max_age_s,
         )
         if not isinstance(made, list):

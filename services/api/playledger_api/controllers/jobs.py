@@ -35,15 +35,15 @@ from playledger_api.models import (
     EventPage,
     HostList,
     JobPage,
-    JobStatusResponse,
     RetryAccepted,
     SubmitAccepted,
     SubmitJobBody,
-    links,
+    WebhookList,
 )
 from playledger_api.services import Services, ServicesDep
 from playledger_api.submission import build_command, choose_job_id
 from playledger_common.logstore import artifact_key
+from playledger_common.statusdoc import JobStatusResponse, links
 from playledger_schemas.commands import TEMPLATE_NAME_PATTERN, CancelJob, RetryJob
 from playledger_schemas.ids import Priority
 from playledger_schemas.status import TERMINAL_STATUSES, JobStatus
@@ -122,6 +122,7 @@ class JobController(Controller):
             allow_file=settings.source_allow_file,
             allow_http=settings.source_allow_http,
             run_at_horizon_s=settings.commands_max_age_s,
+            allow_http_callback=settings.webhook_allow_http,
         )
         accepted = await accept_submit(services, key, command, root="$.")
         location = {"Location": f"/api/v1/jobs/{job_id}"}
@@ -265,6 +266,22 @@ class JobController(Controller):
         if not items:
             await _require_known(services, job_id)
         return HostList(items=items)
+
+    @get(
+        "/{job_id:str}/webhooks",
+        operation_id="listJobWebhooks",
+        responses=problems(400, 401, 403, 404, 503),
+        **requires("jobs:read"),
+    )
+    async def webhooks(
+        self, request: Request[Any, Any, Any], job_id: JobIdPath, services: ServicesDep
+    ) -> WebhookList:
+        """Every delivery attempt of the job's webhooks (``options.callback_url``) and its outcome."""
+        reject_unknown_query(request, frozenset())
+        items = await services.bus.webhook_history(job_id)
+        if not items:
+            await _require_known(services, job_id)
+        return WebhookList(items=items)
 
     @get(
         "/{job_id:str}/logs",

@@ -127,7 +127,10 @@ class TemplateController(Controller):
         found = [
             (f"$.spec.{p}", m)
             for p, m in spec_problems(
-                template.spec, allow_file=settings.source_allow_file, allow_http=settings.source_allow_http
+                template.spec,
+                allow_file=settings.source_allow_file,
+                allow_http=settings.source_allow_http,
+                allow_http_callback=settings.webhook_allow_http,
             )
         ]
         if problem := schema_problem(template):
@@ -204,6 +207,7 @@ class TemplateController(Controller):
             now,
             allow_file=settings.source_allow_file,
             allow_http=settings.source_allow_http,
+            allow_http_callback=settings.webhook_allow_http,
             run_at_horizon_s=settings.commands_max_age_s,
         )
         if isinstance(made, list):

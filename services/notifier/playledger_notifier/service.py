@@ -1,0 +1,288 @@
+"""The notifier's loop: a durable pull consumer on the events stream, filtered to the events that
+can trigger a callback, one delivery attempt per message.
+
+At-least-once: a message is acknowledged only after its delivery event is stored; a notifier
+killed mid-delivery leaves it unacknowledged, and JetStream hands it out again after
+``webhook_ack_wait_s`` (the receiver sees the same ``webhook-id``). The wait between attempts is
+JetStream's (a negative acknowledgement with a delay), the attempt count is the delivery's own
+history in ``PLAYLEDGER_WEBHOOKS``, so neither is lost with the process. Each job's deliveries
+run one at a time, in stream order; while one waits for its retry the job's later ones wait too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+import asyncpg
+import httpx
+import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import BadRequestError, NotFoundError
+from standardwebhooks import Webhook
+
+from playledger_common.readmodel import PROJECTION, JobRow, columns, from_record
+from playledger_common.settings import NotifierSettings
+from playledger_common.statusdoc import job_status
+from playledger_notifier.decide import (
+    after_failure,
+    backoff_s,
+    delivery_id,
+    trigger_filters,
+    wants,
+    webhook_id,
+)
+from playledger_notifier.guard import RefusedError, parse_allow
+from playledger_notifier.sender import Answer, post, shown_url
+from playledger_schemas.codec import ContractError, decode_event, encode
+from playledger_schemas.events import lifecycle_kind
+from playledger_schemas.subjects import (
+    EVENTS_STREAM,
+    WEBHOOKS_STREAM,
+    job_id_of_subject,
+    kind_of,
+    webhook_subject,
+)
+from playledger_schemas.webhooks import (
+    Delivery,
+    DeliveryEvent,
+    WebhookDead,
+    WebhookDelivered,
+    WebhookFailed,
+)
+
+log: Final = logging.getLogger(__name__)
+CONSUMER: Final = "notifier"
+NOT_PROJECTED_DELAY_S: Final = 0.5
+"""How soon a trigger whose job the projector has not caught up with is looked at again."""
+_JOB_SQL: Final = (
+    f"SELECT {', '.join(columns(JobRow))}, "  # noqa: S608 - row columns, values are parameters
+    "(SELECT last_stream_seq FROM projection_checkpoint WHERE projection = $2) AS projection_seq "
+    "FROM jobs WHERE job_id = $1"
+)
+_history_decoder: Final = msgspec.json.Decoder(DeliveryEvent)
+
+
+def consumer_config(settings: NotifierSettings) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=CONSUMER,
+        description="playledger notifier: job webhooks",
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=settings.webhook_ack_wait_s,
+        max_deliver=-1,
+        max_ack_pending=10_000,
+        filter_subjects=trigger_filters(),
+    )
+
+
+class Notifier:
+    def __init__(
+        self, nc: Client, pool: asyncpg.Pool[asyncpg.Record], settings: NotifierSettings, secret: str
+    ) -> None:
+        self.js: JetStreamContext = nc.jetstream()
+        self.pool = pool
+        self.settings = settings
+        self.signer = Webhook(secret)
+        self.allow = parse_allow(settings.webhook_allow)
+        self.http = httpx.AsyncClient(
+            timeout=settings.webhook_timeout_s,
+            follow_redirects=False,
+            trust_env=False,  # never through a proxy: the checked address is the one connected to
+            headers={"user-agent": "playledger-notifier"},
+        )
+        self.job_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.in_flight: defaultdict[str, int] = defaultdict(int)
+        """Messages of each job taken and not yet handled (its lock is dropped at zero)."""
+        self.waiting: dict[str, tuple[int, float]] = {}
+        """job id -> (trigger seq of its delivery waiting for a retry, monotonic time it is due)."""
+        self.slots = asyncio.Semaphore(settings.webhook_concurrency)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await self.js.add_consumer(EVENTS_STREAM, consumer_config(self.settings))
+        except BadRequestError as exc:
+            log.warning("notifier consumer exists with another config (kept): %s", exc.description)
+        sub = await self.js.pull_subscribe_bind(CONSUMER, stream=EVENTS_STREAM)
+        tasks: set[asyncio.Task[None]] = set()
+        log.info("notifier delivering webhooks")
+        try:
+            while not stop.is_set():
+                await self.slots.acquire()
+                self.slots.release()
+                try:
+                    msgs = await sub.fetch(self.settings.webhook_concurrency, timeout=1.0)
+                except TimeoutError:
+                    continue
+                except Exception as exc:  # noqa: BLE001 - NATS away: the client reconnects; try again
+                    log.warning("notifier fetch failed: %s", type(exc).__name__)
+                    await asyncio.sleep(0.5)
+                    continue
+                for msg in msgs:
+                    task = asyncio.create_task(self._one(msg))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.http.aclose()
+
+    async def _one(self, msg: Msg) -> None:
+        job_id = job_id_of_subject(msg.subject) or ""
+        self.in_flight[job_id] += 1
+        try:
+            async with self.slots, self.job_locks[job_id]:
+                try:
+                    await self._handle(msg, job_id)
+                except Exception:
+                    log.exception("job %s: webhook delivery failed inside the notifier; retried", job_id)
+                    await msg.nak(delay=self.settings.webhook_backoff_s)
+        finally:
+            self.in_flight[job_id] -= 1
+            if not self.in_flight[job_id]:
+                del self.in_flight[job_id]
+                self.job_locks.pop(job_id, None)
+
+    async def _handle(self, msg: Msg, job_id: str) -> None:
+        kind = kind_of(msg.subject, job_id)
+        try:
+            event = decode_event(msg.data)
+        except ContractError:
+            log.warning("job %s: undecodable %s event at %s; no webhook", job_id, kind, msg.subject)
+            await msg.ack()
+            return
+        stream_seq = msg.metadata.sequence.stream
+        async with self.pool.acquire() as conn:
+            record = await conn.fetchrow(_JOB_SQL, job_id, PROJECTION)
+        row = None if record is None else from_record(JobRow, record)
+        if row is None or row.last_stream_seq < stream_seq:
+            await msg.nak(delay=NOT_PROJECTED_DELAY_S)  # the document must include the trigger
+            return
+        options = row.options or {}
+        url = options.get("callback_url")
+        if not isinstance(url, str) or not wants(kind, url, options.get("callback_events") or ["terminal"]):
+            await msg.ack()
+            return
+        delivery = delivery_id(event.seq)
+        last = await self._last_attempt(job_id, delivery)
+        if isinstance(last, WebhookDelivered | WebhookDead):
+            await msg.ack()
+            return
+        if wait := self._wait_s(job_id, event.seq, last):
+            await msg.nak(delay=wait)
+            return
+        attempt = 1 if last is None else last.attempt + 1
+        now = datetime.now(UTC)
+        assert record is not None  # noqa: S101 - row came from it
+        document = job_status(row, int(record["projection_seq"] or 0))
+        body = msgspec.json.encode({"type": kind, "timestamp": now, "data": document})
+        envelope = Delivery(
+            event_id=uuid.uuid4(),
+            job_id=job_id,
+            delivery_id=delivery,
+            trigger=lifecycle_kind(type(event)) if kind.startswith("job.") else kind,
+            trigger_seq=event.seq,
+            target="callback",
+            url=shown_url(url),
+            attempt=attempt,
+            time=now,
+        )
+        wid = webhook_id(job_id, delivery)
+        headers = {
+            "webhook-id": wid,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": self.signer.sign(wid, now, body.decode()),
+        }
+        try:
+            answer = await post(
+                self.http,
+                url,
+                body,
+                headers,
+                allow=self.allow,
+                allow_http=self.settings.webhook_allow_http,
+                max_response_bytes=self.settings.webhook_max_response_bytes,
+            )
+        except RefusedError as refused:
+            await self._record(WebhookDead, envelope, reason=f"refused: {refused.reason}")
+            await self._done(msg, job_id)
+            return
+        await self._after(msg, envelope, answer)
+
+    async def _after(self, msg: Msg, envelope: Delivery, answer: Answer) -> None:
+        job_id, attempt = envelope.job_id, envelope.attempt
+        limit = self.settings.webhook_max_attempts
+        if answer.delivered:
+            await self._record(
+                WebhookDelivered, envelope, status_code=answer.status_code, duration_ms=answer.duration_ms
+            )
+            await self._done(msg, job_id)
+            log.info("job %s: webhook %s delivered (attempt %d)", job_id, envelope.delivery_id, attempt)
+            return
+        reason = answer.reason or "failed"
+        if after_failure(attempt, limit) == "dead":
+            await self._record(
+                WebhookDead,
+                envelope,
+                reason=f"{reason}; gave up after {attempt} attempts",
+                status_code=answer.status_code,
+            )
+            await self._done(msg, job_id)
+            log.warning("job %s: webhook %s dead after %d attempts", job_id, envelope.delivery_id, attempt)
+            return
+        delay = backoff_s(
+            attempt,
+            first_s=self.settings.webhook_backoff_s,
+            cap_s=self.settings.webhook_backoff_max_s,
+            jitter=random.uniform(0.5, 1.0),  # noqa: S311 - spreading retries, not a secret
+        )
+        retry_at = envelope.time + timedelta(seconds=delay)
+        await self._record(
+            WebhookFailed, envelope, reason=reason, status_code=answer.status_code, retry_at=retry_at
+        )
+        self.waiting[job_id] = (envelope.trigger_seq, time.monotonic() + delay)
+        await msg.nak(delay=delay)
+
+    async def _done(self, msg: Msg, job_id: str) -> None:
+        self.waiting.pop(job_id, None)
+        await msg.ack()
+
+    def _wait_s(self, job_id: str, seq: int, last: DeliveryEvent | None) -> float:
+        """How long this delivery must still wait: its own retry time, or an earlier delivery's
+        of the same job (so a job's webhooks arrive in order)."""
+        remaining = 0.0
+        if isinstance(last, WebhookFailed):
+            remaining = (last.retry_at - datetime.now(UTC)).total_seconds()
+        waiting = self.waiting.get(job_id)
+        if waiting is not None and waiting[0] != seq:
+            remaining = max(remaining, waiting[1] - time.monotonic() + 0.05)
+        return max(0.0, remaining)
+
+    async def _last_attempt(self, job_id: str, delivery: str) -> DeliveryEvent | None:
+        try:
+            raw = await self.js.get_last_msg(WEBHOOKS_STREAM, webhook_subject(job_id, delivery))
+        except NotFoundError:
+            return None
+        return _history_decoder.decode(raw.data or b"")
+
+    async def _record(self, kind: type[DeliveryEvent], envelope: Delivery, **fields: object) -> None:
+        """Store the attempt's outcome (same Msg-Id if a retry of this store repeats it)."""
+        event = kind(**msgspec.structs.asdict(envelope), **fields)  # type: ignore[arg-type]
+        await self.js.publish(
+            webhook_subject(envelope.job_id, envelope.delivery_id),
+            encode(event),
+            stream=WEBHOOKS_STREAM,
+            headers={
+                "Nats-Msg-Id": f"{webhook_id(envelope.job_id, envelope.delivery_id)}.{envelope.attempt}"
+            },
+        )
