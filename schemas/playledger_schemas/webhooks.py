@@ -32,7 +32,8 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     trigger_seq: Annotated[int, Meta(ge=1)]
     """The trigger's ``seq`` within the job."""
     target: str
-    """``callback``: the job's own ``options.callback_url``."""
+    """``callback``: the job's own ``options.callback_url``; else the id of the subscription
+    (``POST /api/v1/webhooks``) whose pattern matched."""
     url: str
     """Where it went: scheme, host, port and path only."""
     attempt: Annotated[int, Meta(ge=1)]

@@ -31,6 +31,7 @@ from playledger_api.controllers.jobs import JobController
 from playledger_api.controllers.ops import OpsController, metrics_handler
 from playledger_api.controllers.stats import StatsController
 from playledger_api.controllers.stream import LifecycleStreamController, StreamController
+from playledger_api.controllers.webhooks import WebhookController
 from playledger_api.errors import EXCEPTION_HANDLERS
 from playledger_api.fanout import Hub
 from playledger_api.metrics import Metrics
@@ -42,6 +43,7 @@ from playledger_common.bus import LinkWatch, connect_as
 from playledger_common.logstore import open_store
 from playledger_common.settings import ApiSettings
 from playledger_common.streams import provision_at_start
+from playledger_common.subscriptions import SubscriptionStore
 
 log: Final = logging.getLogger(__name__)
 API_VERSION: Final = "1.0.0"
@@ -93,6 +95,7 @@ def create_app(settings: ApiSettings) -> Litestar:
                 gate=gate,
                 quota=SubmitQuota(settings, pool),
                 logs=logs,
+                subscriptions=SubscriptionStore(pool),
             )
             yield
         finally:
@@ -112,6 +115,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             OpsController,
             metrics_handler(keyed=auth_on and settings.metrics_auth == "key"),
             ui_router(),
+            WebhookController,
             *([KeyController] if auth_on else []),
         ],
         guards=[authorize],

@@ -16,6 +16,7 @@ from playledger_api.store import ReadModel
 from playledger_common.bus import LinkWatch
 from playledger_common.logstore import LogStore
 from playledger_common.settings import ApiSettings
+from playledger_common.subscriptions import SubscriptionStore
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Services:
     """Per-key submit limits."""
     logs: LogStore
     """Where the executors keep each job's complete log and artifacts."""
+    subscriptions: SubscriptionStore
+    """Organisation-wide webhook subscriptions."""
 
 
 def provide_services(state: State) -> Services:

@@ -17,6 +17,7 @@ import random
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -32,7 +33,8 @@ from standardwebhooks import Webhook
 
 from playledger_common.readmodel import PROJECTION, JobRow, columns, from_record
 from playledger_common.settings import NotifierSettings
-from playledger_common.statusdoc import job_status
+from playledger_common.statusdoc import JobStatusResponse, job_status
+from playledger_common.subscriptions import SubscriptionStore, subject_matches
 from playledger_notifier.decide import (
     after_failure,
     backoff_s,
@@ -48,6 +50,7 @@ from playledger_schemas.events import lifecycle_kind
 from playledger_schemas.subjects import (
     EVENTS_STREAM,
     WEBHOOKS_STREAM,
+    dashboard_subject,
     job_id_of_subject,
     kind_of,
     webhook_subject,
@@ -85,6 +88,25 @@ def consumer_config(settings: NotifierSettings) -> ConsumerConfig:
     )
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where one trigger goes: the job's callback, or a subscription (its id, URL and secret)."""
+
+    name: str
+    url: str
+    signer: Webhook
+
+
+@dataclass(frozen=True)
+class Trigger:
+    job_id: str
+    kind: str
+    """Its subject kind (``job.succeeded``, ``runner.runner_on_failed``): the payload's ``type``."""
+    type: str
+    seq: int
+    document: JobStatusResponse
+
+
 class Notifier:
     def __init__(
         self, nc: Client, pool: asyncpg.Pool[asyncpg.Record], settings: NotifierSettings, secret: str
@@ -106,6 +128,7 @@ class Notifier:
         self.waiting: dict[str, tuple[int, float]] = {}
         """job id -> (trigger seq of its delivery waiting for a retry, monotonic time it is due)."""
         self.slots = asyncio.Semaphore(settings.webhook_concurrency)
+        self.subscriptions = SubscriptionStore(pool)
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
@@ -169,44 +192,65 @@ class Notifier:
             await msg.nak(delay=NOT_PROJECTED_DELAY_S)  # the document must include the trigger
             return
         options = row.options or {}
-        url = options.get("callback_url")
-        if not isinstance(url, str) or not wants(kind, url, options.get("callback_events") or ["terminal"]):
+        targets = [
+            Target(name, url, self.signer)
+            for name, url in (("callback", options.get("callback_url")),)
+            if isinstance(url, str) and wants(kind, url, options.get("callback_events") or ["terminal"])
+        ]
+        dashboard = dashboard_subject(msg.subject)
+        for subscription, secret in await self.subscriptions.signing():
+            if any(subject_matches(pattern, dashboard) for pattern in subscription.events):
+                targets.append(Target(subscription.id, subscription.url, Webhook(secret)))
+        assert record is not None  # noqa: S101 - row came from it
+        trigger = Trigger(
+            job_id=job_id,
+            kind=kind,
+            type=lifecycle_kind(type(event)) if kind.startswith("job.") else kind,
+            seq=event.seq,
+            document=job_status(row, int(record["projection_seq"] or 0)),
+        )
+        waits = [wait for target in targets if (wait := await self._deliver(trigger, target)) is not None]
+        if waits:
+            delay = min(waits)
+            self.waiting[job_id] = (event.seq, time.monotonic() + delay)
+            await msg.nak(delay=delay)
+        else:
+            self.waiting.pop(job_id, None)
             await msg.ack()
-            return
-        delivery = delivery_id(event.seq)
+
+    async def _deliver(self, trigger: Trigger, target: Target) -> float | None:
+        """One attempt of this trigger's delivery to ``target`` unless it is done or not due yet;
+        ``None`` once it is done (delivered or dead), else the seconds until it is due."""
+        job_id = trigger.job_id
+        delivery = delivery_id(trigger.seq, target.name)
         last = await self._last_attempt(job_id, delivery)
         if isinstance(last, WebhookDelivered | WebhookDead):
-            await msg.ack()
-            return
-        if wait := self._wait_s(job_id, event.seq, last):
-            await msg.nak(delay=wait)
-            return
-        attempt = 1 if last is None else last.attempt + 1
+            return None
+        if wait := self._wait_s(job_id, trigger.seq, last):
+            return wait
         now = datetime.now(UTC)
-        assert record is not None  # noqa: S101 - row came from it
-        document = job_status(row, int(record["projection_seq"] or 0))
-        body = msgspec.json.encode({"type": kind, "timestamp": now, "data": document})
+        body = msgspec.json.encode({"type": trigger.kind, "timestamp": now, "data": trigger.document})
         envelope = Delivery(
             event_id=uuid.uuid4(),
             job_id=job_id,
             delivery_id=delivery,
-            trigger=lifecycle_kind(type(event)) if kind.startswith("job.") else kind,
-            trigger_seq=event.seq,
-            target="callback",
-            url=shown_url(url),
-            attempt=attempt,
+            trigger=trigger.type,
+            trigger_seq=trigger.seq,
+            target=target.name,
+            url=shown_url(target.url),
+            attempt=1 if last is None else last.attempt + 1,
             time=now,
         )
         wid = webhook_id(job_id, delivery)
         headers = {
             "webhook-id": wid,
             "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": self.signer.sign(wid, now, body.decode()),
+            "webhook-signature": target.signer.sign(wid, now, body.decode()),
         }
         try:
             answer = await post(
                 self.http,
-                url,
+                target.url,
                 body,
                 headers,
                 allow=self.allow,
@@ -215,20 +259,19 @@ class Notifier:
             )
         except RefusedError as refused:
             await self._record(WebhookDead, envelope, reason=f"refused: {refused.reason}")
-            await self._done(msg, job_id)
-            return
-        await self._after(msg, envelope, answer)
+            return None
+        return await self._after(envelope, answer)
 
-    async def _after(self, msg: Msg, envelope: Delivery, answer: Answer) -> None:
+    async def _after(self, envelope: Delivery, answer: Answer) -> float | None:
+        """Record the attempt; the wait before the next one, or ``None`` when there is none."""
         job_id, attempt = envelope.job_id, envelope.attempt
         limit = self.settings.webhook_max_attempts
         if answer.delivered:
             await self._record(
                 WebhookDelivered, envelope, status_code=answer.status_code, duration_ms=answer.duration_ms
             )
-            await self._done(msg, job_id)
             log.info("job %s: webhook %s delivered (attempt %d)", job_id, envelope.delivery_id, attempt)
-            return
+            return None
         reason = answer.reason or "failed"
         if after_failure(attempt, limit) == "dead":
             await self._record(
@@ -237,25 +280,22 @@ class Notifier:
                 reason=f"{reason}; gave up after {attempt} attempts",
                 status_code=answer.status_code,
             )
-            await self._done(msg, job_id)
             log.warning("job %s: webhook %s dead after %d attempts", job_id, envelope.delivery_id, attempt)
-            return
+            return None
         delay = backoff_s(
             attempt,
             first_s=self.settings.webhook_backoff_s,
             cap_s=self.settings.webhook_backoff_max_s,
             jitter=random.uniform(0.5, 1.0),  # noqa: S311 - spreading retries, not a secret
         )
-        retry_at = envelope.time + timedelta(seconds=delay)
         await self._record(
-            WebhookFailed, envelope, reason=reason, status_code=answer.status_code, retry_at=retry_at
+            WebhookFailed,
+            envelope,
+            reason=reason,
+            status_code=answer.status_code,
+            retry_at=envelope.time + timedelta(seconds=delay),
         )
-        self.waiting[job_id] = (envelope.trigger_seq, time.monotonic() + delay)
-        await msg.nak(delay=delay)
-
-    async def _done(self, msg: Msg, job_id: str) -> None:
-        self.waiting.pop(job_id, None)
-        await msg.ack()
+        return delay
 
     def _wait_s(self, job_id: str, seq: int, last: DeliveryEvent | None) -> float:
         """How long this delivery must still wait: its own retry time, or an earlier delivery's
