@@ -14,7 +14,7 @@ import msgspec
 
 from playledger_schemas.commands import JobCommand
 from playledger_schemas.events import StoredEvent
-from playledger_schemas.webhooks import DeliveryEvent
+from playledger_schemas.webhooks import WebhookMessage
 
 SCHEMA_DIR: Final = Path(__file__).resolve().parent.parent / "jsonschema"
 
@@ -33,7 +33,7 @@ def documents() -> dict[str, dict[str, Any]]:
     return {
         "commands.json": _document("playledger command", JobCommand),
         "events.json": _document("playledger event", StoredEvent),
-        "webhooks.json": _document("playledger webhook delivery event", DeliveryEvent),
+        "webhooks.json": _document("playledger webhook delivery event or redelivery request", WebhookMessage),
     }
 
 

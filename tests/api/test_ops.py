@@ -123,6 +123,7 @@ async def test_the_openapi_document_describes_every_endpoint(client: AsyncTestCl
         ("/api/v1/jobs/{job_id}/events", "get"),
         ("/api/v1/jobs/{job_id}/hosts", "get"),
         ("/api/v1/jobs/{job_id}/webhooks", "get"),
+        ("/api/v1/jobs/{job_id}/webhooks/{delivery_id}/redeliver", "post"),
         ("/api/v1/webhooks", "get"),
         ("/api/v1/webhooks", "post"),
         ("/api/v1/webhooks/{subscription_id}", "delete"),

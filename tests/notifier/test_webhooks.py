@@ -132,6 +132,20 @@ def test_signed_webhooks_from_both_doors_in_order_with_their_history(
         assert all(i["url"].endswith("/http") for i in items)  # the query (a token) is not kept
         assert "token" not in json.dumps(items)
         assert SECRET.removeprefix("whsec_") not in json.dumps(items)
+        terminal = items[1]["delivery_id"]
+        asked = client.post(f"/api/v1/jobs/{http_job}/webhooks/{terminal}/redeliver")
+        assert asked.status_code == 202, asked.text
+        assert asked.json()["attempt"] == 2
+        again = receiver.wait_for("/http", 3)[2]
+        assert again.headers["webhook-id"] == ended.headers["webhook-id"]
+        assert verified(again)["type"] == "job.succeeded"
+        assert [(i["type"], i["attempt"]) for i in history(client, http_job, 3)][2] == (
+            "webhook.delivered.v1",
+            2,
+        )
+        missing = client.post(f"/api/v1/jobs/{http_job}/webhooks/99-callback/redeliver")
+        assert missing.status_code == 404
+        assert "no webhook delivery '99-callback'" in missing.json()["detail"]
         forged = dict(ended.headers, **{"webhook-signature": "v1," + base64.b64encode(b"x" * 32).decode()})
         with pytest.raises(Exception, match="No matching signature"):
             Webhook(SECRET).verify(ended.body, forged)

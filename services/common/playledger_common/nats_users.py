@@ -28,6 +28,7 @@ from playledger_schemas.subjects import (
     EVENTS_STREAM,
     LEASE_SUBJECTS,
     LEASES_STREAM,
+    REDELIVER_SUBJECTS,
     WEBHOOK_SUBJECTS,
     WEBHOOKS_STREAM,
 )
@@ -116,8 +117,9 @@ def permissions(role: Role) -> Permissions:
         case "api":
             publish = [
                 COMMAND_SUBJECTS,
+                REDELIVER_SUBJECTS,
                 *_stream_info(c, e, w),
-                *_read_messages(c, e),
+                *_read_messages(c, e, w),
                 *_ephemeral_consumers(e, w),
                 f"{_API}.CONSUMER.MSG.NEXT.{w}.*",  # a job's delivery history (a short pull)
             ]
@@ -147,7 +149,7 @@ def permissions(role: Role) -> Permissions:
                 WEBHOOK_SUBJECTS,
                 *_stream_info(c, e, w),
                 *_read_messages(e, w),
-                *_durable_consumers(e),
+                *_durable_consumers(e, w),
             ]
             return Permissions(publish=tuple(publish), subscribe=(inbox,))
         case "publisher":

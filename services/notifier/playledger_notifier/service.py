@@ -17,6 +17,7 @@ import random
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -46,9 +47,9 @@ from playledger_notifier.decide import (
 from playledger_notifier.guard import RefusedError, parse_allow
 from playledger_notifier.sender import Answer, post, shown_url
 from playledger_schemas.codec import ContractError, decode_event, encode
-from playledger_schemas.events import lifecycle_kind
 from playledger_schemas.subjects import (
     EVENTS_STREAM,
+    REDELIVER_SUBJECTS,
     WEBHOOKS_STREAM,
     dashboard_subject,
     job_id_of_subject,
@@ -58,6 +59,7 @@ from playledger_schemas.subjects import (
 from playledger_schemas.webhooks import (
     Delivery,
     DeliveryEvent,
+    RedeliverWebhook,
     WebhookDead,
     WebhookDelivered,
     WebhookFailed,
@@ -65,6 +67,7 @@ from playledger_schemas.webhooks import (
 
 log: Final = logging.getLogger(__name__)
 CONSUMER: Final = "notifier"
+REDELIVER_CONSUMER: Final = "notifier-redeliver"
 NOT_PROJECTED_DELAY_S: Final = 0.5
 """How soon a trigger whose job the projector has not caught up with is looked at again."""
 _JOB_SQL: Final = (
@@ -73,6 +76,19 @@ _JOB_SQL: Final = (
     "FROM jobs WHERE job_id = $1"
 )
 _history_decoder: Final = msgspec.json.Decoder(DeliveryEvent)
+_redeliver_decoder: Final = msgspec.json.Decoder(RedeliverWebhook)
+
+
+def redeliver_consumer_config(settings: NotifierSettings) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=REDELIVER_CONSUMER,
+        description="playledger notifier: redelivery requests",
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=settings.webhook_ack_wait_s,
+        max_deliver=-1,
+        filter_subject=REDELIVER_SUBJECTS,
+    )
 
 
 def consumer_config(settings: NotifierSettings) -> ConsumerConfig:
@@ -102,9 +118,14 @@ class Trigger:
     job_id: str
     kind: str
     """Its subject kind (``job.succeeded``, ``runner.runner_on_failed``): the payload's ``type``."""
-    type: str
     seq: int
     document: JobStatusResponse
+
+
+def redelivery_job(subject: str) -> str:
+    """The job id of ``playledger.redeliver.<job_id>.<delivery_id>``."""
+    parts = subject.split(".")
+    return parts[2] if len(parts) == 4 else ""
 
 
 class Notifier:
@@ -131,13 +152,36 @@ class Notifier:
         self.subscriptions = SubscriptionStore(pool)
 
     async def run(self, stop: asyncio.Event) -> None:
-        try:
-            await self.js.add_consumer(EVENTS_STREAM, consumer_config(self.settings))
-        except BadRequestError as exc:
-            log.warning("notifier consumer exists with another config (kept): %s", exc.description)
-        sub = await self.js.pull_subscribe_bind(CONSUMER, stream=EVENTS_STREAM)
-        tasks: set[asyncio.Task[None]] = set()
+        consumers = (
+            (EVENTS_STREAM, consumer_config(self.settings), self._handle),
+            (WEBHOOKS_STREAM, redeliver_consumer_config(self.settings), self._redeliver),
+        )
+        pumps = []
+        for stream, config, handler in consumers:
+            try:
+                await self.js.add_consumer(stream, config)
+            except BadRequestError as exc:
+                log.warning(
+                    "consumer %s exists with another config (kept): %s", config.durable_name, exc.description
+                )
+            sub = await self.js.pull_subscribe_bind(config.durable_name, stream=stream)
+            pumps.append(asyncio.create_task(self._pump(sub, handler, stop)))
         log.info("notifier delivering webhooks")
+        try:
+            await asyncio.gather(*pumps)
+        finally:
+            for pump in pumps:
+                pump.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
+            await self.http.aclose()
+
+    async def _pump(
+        self,
+        sub: JetStreamContext.PullSubscription,
+        handler: Callable[[Msg, str], Awaitable[None]],
+        stop: asyncio.Event,
+    ) -> None:
+        tasks: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set():
                 await self.slots.acquire()
@@ -151,22 +195,21 @@ class Notifier:
                     await asyncio.sleep(0.5)
                     continue
                 for msg in msgs:
-                    task = asyncio.create_task(self._one(msg))
+                    task = asyncio.create_task(self._one(msg, handler))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self.http.aclose()
 
-    async def _one(self, msg: Msg) -> None:
-        job_id = job_id_of_subject(msg.subject) or ""
+    async def _one(self, msg: Msg, handler: Callable[[Msg, str], Awaitable[None]]) -> None:
+        job_id = job_id_of_subject(msg.subject) or redelivery_job(msg.subject)
         self.in_flight[job_id] += 1
         try:
             async with self.slots, self.job_locks[job_id]:
                 try:
-                    await self._handle(msg, job_id)
+                    await handler(msg, job_id)
                 except Exception:
                     log.exception("job %s: webhook delivery failed inside the notifier; retried", job_id)
                     await msg.nak(delay=self.settings.webhook_backoff_s)
@@ -185,9 +228,7 @@ class Notifier:
             await msg.ack()
             return
         stream_seq = msg.metadata.sequence.stream
-        async with self.pool.acquire() as conn:
-            record = await conn.fetchrow(_JOB_SQL, job_id, PROJECTION)
-        row = None if record is None else from_record(JobRow, record)
+        row, projection_seq = await self._projected(job_id)
         if row is None or row.last_stream_seq < stream_seq:
             await msg.nak(delay=NOT_PROJECTED_DELAY_S)  # the document must include the trigger
             return
@@ -201,14 +242,7 @@ class Notifier:
         for subscription, secret in await self.subscriptions.signing():
             if any(subject_matches(pattern, dashboard) for pattern in subscription.events):
                 targets.append(Target(subscription.id, subscription.url, Webhook(secret)))
-        assert record is not None  # noqa: S101 - row came from it
-        trigger = Trigger(
-            job_id=job_id,
-            kind=kind,
-            type=lifecycle_kind(type(event)) if kind.startswith("job.") else kind,
-            seq=event.seq,
-            document=job_status(row, int(record["projection_seq"] or 0)),
-        )
+        trigger = Trigger(job_id=job_id, kind=kind, seq=event.seq, document=job_status(row, projection_seq))
         waits = [wait for target in targets if (wait := await self._deliver(trigger, target)) is not None]
         if waits:
             delay = min(waits)
@@ -217,6 +251,58 @@ class Notifier:
         else:
             self.waiting.pop(job_id, None)
             await msg.ack()
+
+    async def _projected(self, job_id: str) -> tuple[JobRow | None, int]:
+        """The job's read-model row and the projector's checkpoint."""
+        async with self.pool.acquire() as conn:
+            record = await conn.fetchrow(_JOB_SQL, job_id, PROJECTION)
+        if record is None:
+            return None, 0
+        return from_record(JobRow, record), int(record["projection_seq"] or 0)
+
+    async def _redeliver(self, msg: Msg, job_id: str) -> None:
+        """One more attempt of a delivered or dead delivery, with the job's status now."""
+        try:
+            ask = _redeliver_decoder.decode(msg.data)
+        except msgspec.DecodeError:
+            log.warning("undecodable redelivery request at %s; dropped", msg.subject)
+            await msg.ack()
+            return
+        last = await self._last_attempt(job_id, ask.delivery_id)
+        row, projection_seq = await self._projected(job_id)
+        if last is None or isinstance(last, WebhookFailed) or last.attempt > ask.after_attempt or row is None:
+            await msg.ack()  # nothing to redeliver, still retrying, or already redelivered
+            return
+        seq, target_name = ask.delivery_id.split("-", 1)
+        trigger = Trigger(
+            job_id=job_id, kind=last.trigger, seq=int(seq), document=job_status(row, projection_seq)
+        )
+        target = await self._target(target_name, row)
+        if target is None:
+            envelope = Delivery(
+                event_id=uuid.uuid4(),
+                job_id=job_id,
+                delivery_id=ask.delivery_id,
+                trigger=last.trigger,
+                trigger_seq=trigger.seq,
+                target=target_name,
+                url=last.url,
+                attempt=last.attempt + 1,
+                time=datetime.now(UTC),
+            )
+            await self._record(WebhookDead, envelope, reason="redelivery: the target no longer exists")
+        else:
+            await self._attempt(trigger, target, last.attempt + 1, limit=last.attempt + 1)
+        await msg.ack()
+
+    async def _target(self, name: str, row: JobRow) -> Target | None:
+        if name == "callback":
+            url = (row.options or {}).get("callback_url")
+            return Target(name, url, self.signer) if isinstance(url, str) else None
+        for subscription, secret in await self.subscriptions.signing():
+            if subscription.id == name:
+                return Target(name, subscription.url, Webhook(secret))
+        return None
 
     async def _deliver(self, trigger: Trigger, target: Target) -> float | None:
         """One attempt of this trigger's delivery to ``target`` unless it is done or not due yet;
@@ -228,17 +314,24 @@ class Notifier:
             return None
         if wait := self._wait_s(job_id, trigger.seq, last):
             return wait
+        attempt = 1 if last is None else last.attempt + 1
+        return await self._attempt(trigger, target, attempt, self.settings.webhook_max_attempts)
+
+    async def _attempt(self, trigger: Trigger, target: Target, attempt: int, limit: int) -> float | None:
+        """POST once and record the outcome; the wait before the next attempt, or ``None``."""
+        job_id = trigger.job_id
+        delivery = delivery_id(trigger.seq, target.name)
         now = datetime.now(UTC)
         body = msgspec.json.encode({"type": trigger.kind, "timestamp": now, "data": trigger.document})
         envelope = Delivery(
             event_id=uuid.uuid4(),
             job_id=job_id,
             delivery_id=delivery,
-            trigger=trigger.type,
+            trigger=trigger.kind,
             trigger_seq=trigger.seq,
             target=target.name,
             url=shown_url(target.url),
-            attempt=1 if last is None else last.attempt + 1,
+            attempt=attempt,
             time=now,
         )
         wid = webhook_id(job_id, delivery)
@@ -260,12 +353,11 @@ class Notifier:
         except RefusedError as refused:
             await self._record(WebhookDead, envelope, reason=f"refused: {refused.reason}")
             return None
-        return await self._after(envelope, answer)
+        return await self._after(envelope, answer, limit)
 
-    async def _after(self, envelope: Delivery, answer: Answer) -> float | None:
+    async def _after(self, envelope: Delivery, answer: Answer, limit: int) -> float | None:
         """Record the attempt; the wait before the next one, or ``None`` when there is none."""
         job_id, attempt = envelope.job_id, envelope.attempt
-        limit = self.settings.webhook_max_attempts
         if answer.delivered:
             await self._record(
                 WebhookDelivered, envelope, status_code=answer.status_code, duration_ms=answer.duration_ms
