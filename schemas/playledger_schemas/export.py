@@ -15,7 +15,7 @@ import msgspec
 from playledger_schemas.commands import JobCommand
 from playledger_schemas.events import StoredEvent
 from playledger_schemas.templates import Schedule, Template
-from playledger_schemas.webhooks import DeliveryEvent
+from playledger_schemas.webhooks import WebhookMessage
 
 SCHEMA_DIR: Final = Path(__file__).resolve().parent.parent / "jsonschema"
 
@@ -36,7 +36,7 @@ def documents() -> dict[str, dict[str, Any]]:
         "events.json": _document("playledger event", StoredEvent),
         "template.json": _document("playledger template (a value of PLAYLEDGER_TEMPLATES)", Template),
         "schedule.json": _document("playledger schedule (a value of PLAYLEDGER_CRON)", Schedule),
-        "webhooks.json": _document("playledger webhook delivery event", DeliveryEvent),
+        "webhooks.json": _document("playledger webhook delivery event or redelivery request", WebhookMessage),
     }
 
 

@@ -51,6 +51,8 @@ WEBHOOKS_STREAM: Final = "PLAYLEDGER_WEBHOOKS"
 
 COMMAND_SUBJECTS: Final = "playledger.cmd.>"
 WEBHOOK_SUBJECTS: Final = "playledger.webhook.>"
+REDELIVER_SUBJECTS: Final = "playledger.redeliver.>"
+"""Requests to deliver a webhook again (``POST …/webhooks/{delivery}/redeliver``), in ``PLAYLEDGER_WEBHOOKS``."""
 LEASE_SUBJECTS: Final = "playledger.lease.>"
 SCHEDULE_SUBJECTS: Final = "playledger.sched.>"
 DUE_FILTER: Final = "playledger.sched.due.*"
@@ -123,6 +125,10 @@ def event_subject(job_id: str, kind: str) -> str:
 def webhook_subject(job_id: str, delivery_id: str) -> str:
     """Where the notifier appends the attempts of one delivery (``delivery_id`` is one token)."""
     return f"playledger.webhook.{job_id}.{delivery_id}"
+
+
+def redeliver_subject(job_id: str, delivery_id: str) -> str:
+    return f"playledger.redeliver.{job_id}.{delivery_id}"
 
 
 def job_webhooks_filter(job_id: str) -> str:

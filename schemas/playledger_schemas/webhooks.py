@@ -32,7 +32,8 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     trigger_seq: Annotated[int, Meta(ge=1)]
     """The trigger's ``seq`` within the job."""
     target: str
-    """``callback``: the job's own ``options.callback_url``."""
+    """``callback``: the job's own ``options.callback_url``; else the id of the subscription
+    (``POST /api/v1/webhooks``) whose pattern matched."""
     url: str
     """Where it went: scheme, host, port and path only."""
     attempt: Annotated[int, Meta(ge=1)]
@@ -61,7 +62,24 @@ class WebhookDead(Delivery, frozen=True, tag="webhook.dead.v1"):
     status_code: int | None = None
 
 
+class RedeliverWebhook(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="webhook.redeliver.v1"
+):
+    """Deliver a delivered or dead webhook once more (one attempt, with the job's status now).
+    Published by the API on ``playledger.redeliver.<job_id>.<delivery_id>``."""
+
+    job_id: JobId
+    delivery_id: str
+    after_attempt: Annotated[int, Meta(ge=1)]
+    """The delivery's last attempt when asked: a request whose attempt was already made is done."""
+    requested_by: str | None = None
+    """The API key id that asked."""
+    issued_at: datetime
+
+
 DeliveryEvent = WebhookDelivered | WebhookFailed | WebhookDead
-"""Everything ``PLAYLEDGER_WEBHOOKS`` holds (``webhooks.json``)."""
+"""What ``PLAYLEDGER_WEBHOOKS`` holds on ``playledger.webhook.>`` (with ``RedeliverWebhook``:
+``webhooks.json``)."""
+WebhookMessage = DeliveryEvent | RedeliverWebhook
 
 DELIVERY_EVENTS: tuple[type[DeliveryEvent], ...] = (WebhookDelivered, WebhookFailed, WebhookDead)

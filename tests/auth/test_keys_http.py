@@ -91,6 +91,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/metrics", "metrics:read"),
     ("POST", "/api/v1/keys", "admin"),
     ("GET", "/api/v1/keys", "admin"),
+    ("GET", "/api/v1/webhooks", "admin"),
     ("DELETE", "/api/v1/keys/{key_id}", "admin"),
 ]
 

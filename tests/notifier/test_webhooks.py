@@ -35,6 +35,10 @@ PLAYBOOK = """
   tasks:
     - name: wait a little
       ansible.builtin.command: "sleep {{ sleep_s | default(0) }}"
+    - name: fail when asked
+      ansible.builtin.fail:
+        msg: asked to fail
+      when: fail_now | default(false)
 """
 SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 SETTINGS = {
@@ -46,8 +50,9 @@ SETTINGS = {
 }
 
 
-def job(**options: Any) -> dict[str, Any]:
+def job(extra_vars: dict[str, Any] | None = None, **options: Any) -> dict[str, Any]:
     return {
+        "extra_vars": extra_vars or {},
         "source": {"type": "local", "path": "site.yml"},
         "inventory": {
             "type": "inline",
@@ -127,6 +132,20 @@ def test_signed_webhooks_from_both_doors_in_order_with_their_history(
         assert all(i["url"].endswith("/http") for i in items)  # the query (a token) is not kept
         assert "token" not in json.dumps(items)
         assert SECRET.removeprefix("whsec_") not in json.dumps(items)
+        terminal = items[1]["delivery_id"]
+        asked = client.post(f"/api/v1/jobs/{http_job}/webhooks/{terminal}/redeliver")
+        assert asked.status_code == 202, asked.text
+        assert asked.json()["attempt"] == 2
+        again = receiver.wait_for("/http", 3)[2]
+        assert again.headers["webhook-id"] == ended.headers["webhook-id"]
+        assert verified(again)["type"] == "job.succeeded"
+        assert [(i["type"], i["attempt"]) for i in history(client, http_job, 3)][2] == (
+            "webhook.delivered.v1",
+            2,
+        )
+        missing = client.post(f"/api/v1/jobs/{http_job}/webhooks/99-callback/redeliver")
+        assert missing.status_code == 404
+        assert "no webhook delivery '99-callback'" in missing.json()["detail"]
         forged = dict(ended.headers, **{"webhook-signature": "v1," + base64.b64encode(b"x" * 32).decode()})
         with pytest.raises(Exception, match="No matching signature"):
             Webhook(SECRET).verify(ended.body, forged)
@@ -200,3 +219,46 @@ def test_a_notifier_killed_mid_delivery_loses_nothing(
 def _in_flight(receiver: Receiver) -> bool:
     """The slow path's first request is being answered (its delay was taken)."""
     return not receiver.delays["/slow"]
+
+
+def test_a_subscription_gets_what_its_pattern_matches_signed_with_its_own_secret(
+    nats_url: str, database_url: str, tmp_path: Path
+) -> None:
+    with hooked_stack(nats_url, database_url, tmp_path) as (_, client, receiver):
+        made = client.post(
+            "/api/v1/webhooks",
+            json={
+                "name": "chat bot",
+                "url": f"{receiver.url}/bot",
+                "events": ["playledger.evt.job.*.job.failed"],
+            },
+        )
+        assert made.status_code == 201, made.text
+        secret, subscription = made.json()["secret"], made.json()["subscription"]
+        assert secret.startswith("whsec_")
+        listed = client.get("/api/v1/webhooks").json()["items"]
+        assert [s["id"] for s in listed] == [subscription["id"]]
+        assert secret not in json.dumps(listed)
+        bad = client.post(
+            "/api/v1/webhooks", json={"name": "x", "url": f"{receiver.url}/", "events": ["foo.>"]}
+        )
+        assert bad.status_code == 422
+        assert bad.json()["errors"][0]["path"] == "$.events[0]"
+
+        ok = client.post("/api/v1/jobs", json=job()).json()["id"]
+        failed = client.post("/api/v1/jobs", json=job({"fail_now": True})).json()["id"]
+        complete_job(client, ok)
+        (got,) = receiver.wait_for("/bot", 1)
+        payload = Webhook(secret).verify(got.body, got.headers)
+        assert (payload["type"], payload["data"]["id"]) == ("job.failed", failed)
+        with pytest.raises(Exception, match="No matching signature"):
+            verified(got)  # the server's secret is not this subscription's
+        (item,) = history(client, failed, 1)
+        assert (item["type"], item["target"]) == ("webhook.delivered.v1", subscription["id"])
+
+        assert client.delete(f"/api/v1/webhooks/{subscription['id']}").status_code == 200
+        again = client.post("/api/v1/jobs", json=job({"fail_now": True})).json()["id"]
+        complete_job(client, again)
+        time.sleep(2)
+        assert len(receiver.on("/bot")) == 1
+        assert client.get("/api/v1/webhooks").json()["items"] == []

@@ -33,6 +33,7 @@ from playledger_api.controllers.schedules import ScheduleController
 from playledger_api.controllers.stats import StatsController
 from playledger_api.controllers.stream import LifecycleStreamController, StreamController
 from playledger_api.controllers.templates import TemplateController
+from playledger_api.controllers.webhooks import WebhookController
 from playledger_api.errors import EXCEPTION_HANDLERS
 from playledger_api.fanout import Hub
 from playledger_api.metrics import Metrics
@@ -45,6 +46,7 @@ from playledger_common.bus import LinkWatch, connect_as
 from playledger_common.logstore import open_store
 from playledger_common.settings import ApiSettings
 from playledger_common.streams import ensure_buckets, provision_at_start
+from playledger_common.subscriptions import SubscriptionStore
 
 log: Final = logging.getLogger(__name__)
 API_VERSION: Final = "1.0.0"
@@ -99,6 +101,7 @@ def create_app(settings: ApiSettings) -> Litestar:
                 logs=logs,
                 templates=named_store.templates(js),
                 schedules=named_store.schedules(js),
+                subscriptions=SubscriptionStore(pool),
             )
             yield
         finally:
@@ -120,6 +123,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             OpsController,
             metrics_handler(keyed=auth_on and settings.metrics_auth == "key"),
             ui_router(),
+            WebhookController,
             *([KeyController] if auth_on else []),
         ],
         guards=[authorize],

@@ -28,9 +28,11 @@ from playledger_schemas.subjects import (
     cancel_subject,
     job_events_filter,
     job_webhooks_filter,
+    redeliver_subject,
     submit_subject,
+    webhook_subject,
 )
-from playledger_schemas.webhooks import DeliveryEvent
+from playledger_schemas.webhooks import DeliveryEvent, RedeliverWebhook
 
 MAX_DELIVERY_EVENTS: Final = 1000
 """Most delivery events one history answer holds (10 attempts for each of 100 triggers)."""
@@ -156,6 +158,34 @@ class Bus:
         finally:
             with contextlib.suppress(nats.errors.Error, TimeoutError):
                 await sub.unsubscribe()
+
+    async def last_delivery(self, job_id: str, delivery_id: str) -> DeliveryEvent | None:
+        """The last event of one webhook delivery, if it exists."""
+        self.require_connected()
+        try:
+            raw = await self.js.get_last_msg(
+                WEBHOOKS_STREAM, webhook_subject(job_id, delivery_id), direct=True
+            )
+        except NotFoundError:
+            return None
+        except (nats.errors.Error, TimeoutError):
+            raise DependencyUnavailableError(NATS) from None
+        return _delivery_decoder.decode(raw.data or b"")
+
+    async def redeliver(self, request: RedeliverWebhook) -> None:
+        """Ask the notifier for one more attempt (a repeated request for the same attempt is one)."""
+        self.require_connected()
+        msg_id = f"{request.job_id}.{request.delivery_id}.redeliver.{request.after_attempt}"
+        try:
+            await self.js.publish(
+                redeliver_subject(request.job_id, request.delivery_id),
+                encode(request),
+                stream=WEBHOOKS_STREAM,
+                timeout=PUBLISH_TIMEOUT_S,
+                headers={"Nats-Msg-Id": msg_id},
+            )
+        except (nats.errors.Error, TimeoutError):
+            raise DependencyUnavailableError(NATS) from None
 
     async def last_event_seq(self) -> int | None:
         """The events stream's last sequence, or ``None`` when NATS does not answer."""

@@ -228,6 +228,15 @@ class WebhookList(msgspec.Struct, frozen=True, kw_only=True):
     items: list[DeliveryEvent]
 
 
+class RedeliveryAccepted(msgspec.Struct, frozen=True, kw_only=True):
+    """The notifier was asked for one more attempt of a delivered or dead webhook."""
+
+    job_id: str
+    delivery_id: str
+    attempt: int
+    """The attempt it will make; its outcome joins the job's webhook history."""
+
+
 class CancelAccepted(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     status: JobStatus

@@ -17,6 +17,7 @@ from playledger_common.bus import LinkWatch
 from playledger_common.logstore import LogStore
 from playledger_common.named_store import NamedStore
 from playledger_common.settings import ApiSettings
+from playledger_common.subscriptions import SubscriptionStore
 from playledger_schemas.templates import Schedule, Template
 
 
@@ -38,6 +39,8 @@ class Services:
     """Where the executors keep each job's complete log and artifacts."""
     templates: NamedStore[Template]
     schedules: NamedStore[Schedule]
+    subscriptions: SubscriptionStore
+    """Organisation-wide webhook subscriptions."""
 
 
 def provide_services(state: State) -> Services:

@@ -86,18 +86,16 @@ def spec_problems(
 
 
 def callback_problems(url: str | None, *, allow_http: bool) -> list[Problem]:
-    """A callback URL's rules the schema's pattern cannot say (where it may point is the
+    why = None if url is None else webhook_url_problem(url, allow_http=allow_http)
+    return [] if why is None else [("options.callback_url", why)]
+
+
+def webhook_url_problem(url: str, *, allow_http: bool) -> str | None:
+    """A webhook URL's rules the schema's pattern cannot say (where it may point is the
     notifier's check at delivery time: DNS can change between submit and delivery)."""
-    if url is None:
-        return []
     authority = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
     if "@" in authority:
-        return [("options.callback_url", "must not carry credentials (they would be stored in the stream)")]
+        return "must not carry credentials (they would be stored in the stream)"
     if url.startswith("http://") and not allow_http:
-        return [
-            (
-                "options.callback_url",
-                "uses plain http://, which this installation does not allow (use https)",
-            )
-        ]
-    return []
+        return "uses plain http://, which this installation does not allow (use https)"
+    return None

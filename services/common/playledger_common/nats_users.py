@@ -30,6 +30,7 @@ from playledger_schemas.subjects import (
     LAUNCH_SUBJECTS,
     LEASE_SUBJECTS,
     LEASES_STREAM,
+    REDELIVER_SUBJECTS,
     SCHEDULE_SUBJECTS,
     SCHEDULES_STREAM,
     SUBMIT_SUBJECTS,
@@ -126,10 +127,11 @@ def permissions(role: Role) -> Permissions:
             # commands; templates and schedules: written, read, listed (an ordered consumer)
             publish = [
                 COMMAND_SUBJECTS,
+                REDELIVER_SUBJECTS,
                 bucket_subjects(TEMPLATES_BUCKET),
                 bucket_subjects(CRON_BUCKET),
                 *_stream_info(c, e, w, t, k),
-                *_read_messages(c, e, t, k),
+                *_read_messages(c, e, w, t, k),
                 *_ephemeral_consumers(e, w, t, k),
                 f"{_API}.CONSUMER.MSG.NEXT.{w}.*",  # a job's delivery history (a short pull)
             ]
@@ -166,7 +168,7 @@ def permissions(role: Role) -> Permissions:
                 WEBHOOK_SUBJECTS,
                 *_stream_info(c, e, w),
                 *_read_messages(e, w),
-                *_durable_consumers(e),
+                *_durable_consumers(e, w),
             ]
             return Permissions(publish=tuple(publish), subscribe=(inbox,))
         case "publisher":

@@ -29,6 +29,7 @@ from playledger_schemas.subjects import (
     EVENTS_STREAM,
     LEASE_SUBJECTS,
     LEASES_STREAM,
+    REDELIVER_SUBJECTS,
     SCHEDULE_SUBJECTS,
     SCHEDULES_STREAM,
     TEMPLATES_BUCKET,
@@ -184,7 +185,7 @@ def webhooks_stream_config(settings: CommonSettings) -> StreamConfig:
     return StreamConfig(
         name=WEBHOOKS_STREAM,
         description="playledger webhook deliveries",
-        subjects=[WEBHOOK_SUBJECTS],
+        subjects=[WEBHOOK_SUBJECTS, REDELIVER_SUBJECTS],
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         discard=DiscardPolicy.OLD,

@@ -14,8 +14,6 @@ TERMINAL_KINDS: Final = frozenset(lifecycle_kind(cls) for cls in TERMINAL_EVENT_
 """``job.succeeded``, ``job.failed``, … ``job.rejected``: the subject kinds of terminal events."""
 STARTED_KIND: Final = lifecycle_kind(JobStarted)
 RUNNER_FAILED_KIND: Final = "runner.runner_on_failed"
-TARGET: Final = "callback"
-"""The one delivery target of a job today: its own ``options.callback_url``."""
 
 
 def trigger_filters() -> list[str]:
@@ -41,9 +39,9 @@ def wants(kind: str, callback_url: str | None, callback_events: Sequence[str]) -
     return callback_url is not None and event is not None and event in callback_events
 
 
-def delivery_id(trigger_seq: int) -> str:
+def delivery_id(trigger_seq: int, target: str) -> str:
     """Stable across attempts, redeliveries and notifier restarts (one subject token)."""
-    return f"{trigger_seq}-{TARGET}"
+    return f"{trigger_seq}-{target}"
 
 
 def webhook_id(job_id: str, delivery: str) -> str:

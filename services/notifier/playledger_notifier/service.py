@@ -17,6 +17,8 @@ import random
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -32,7 +34,8 @@ from standardwebhooks import Webhook
 
 from playledger_common.readmodel import PROJECTION, JobRow, columns, from_record
 from playledger_common.settings import NotifierSettings
-from playledger_common.statusdoc import job_status
+from playledger_common.statusdoc import JobStatusResponse, job_status
+from playledger_common.subscriptions import SubscriptionStore, subject_matches
 from playledger_notifier.decide import (
     after_failure,
     backoff_s,
@@ -44,10 +47,11 @@ from playledger_notifier.decide import (
 from playledger_notifier.guard import RefusedError, parse_allow
 from playledger_notifier.sender import Answer, post, shown_url
 from playledger_schemas.codec import ContractError, decode_event, encode
-from playledger_schemas.events import lifecycle_kind
 from playledger_schemas.subjects import (
     EVENTS_STREAM,
+    REDELIVER_SUBJECTS,
     WEBHOOKS_STREAM,
+    dashboard_subject,
     job_id_of_subject,
     kind_of,
     webhook_subject,
@@ -55,6 +59,7 @@ from playledger_schemas.subjects import (
 from playledger_schemas.webhooks import (
     Delivery,
     DeliveryEvent,
+    RedeliverWebhook,
     WebhookDead,
     WebhookDelivered,
     WebhookFailed,
@@ -62,6 +67,7 @@ from playledger_schemas.webhooks import (
 
 log: Final = logging.getLogger(__name__)
 CONSUMER: Final = "notifier"
+REDELIVER_CONSUMER: Final = "notifier-redeliver"
 NOT_PROJECTED_DELAY_S: Final = 0.5
 """How soon a trigger whose job the projector has not caught up with is looked at again."""
 _JOB_SQL: Final = (
@@ -70,6 +76,19 @@ _JOB_SQL: Final = (
     "FROM jobs WHERE job_id = $1"
 )
 _history_decoder: Final = msgspec.json.Decoder(DeliveryEvent)
+_redeliver_decoder: Final = msgspec.json.Decoder(RedeliverWebhook)
+
+
+def redeliver_consumer_config(settings: NotifierSettings) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=REDELIVER_CONSUMER,
+        description="playledger notifier: redelivery requests",
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=settings.webhook_ack_wait_s,
+        max_deliver=-1,
+        filter_subject=REDELIVER_SUBJECTS,
+    )
 
 
 def consumer_config(settings: NotifierSettings) -> ConsumerConfig:
@@ -83,6 +102,30 @@ def consumer_config(settings: NotifierSettings) -> ConsumerConfig:
         max_ack_pending=10_000,
         filter_subjects=trigger_filters(),
     )
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one trigger goes: the job's callback, or a subscription (its id, URL and secret)."""
+
+    name: str
+    url: str
+    signer: Webhook
+
+
+@dataclass(frozen=True)
+class Trigger:
+    job_id: str
+    kind: str
+    """Its subject kind (``job.succeeded``, ``runner.runner_on_failed``): the payload's ``type``."""
+    seq: int
+    document: JobStatusResponse
+
+
+def redelivery_job(subject: str) -> str:
+    """The job id of ``playledger.redeliver.<job_id>.<delivery_id>``."""
+    parts = subject.split(".")
+    return parts[2] if len(parts) == 4 else ""
 
 
 class Notifier:
@@ -106,15 +149,39 @@ class Notifier:
         self.waiting: dict[str, tuple[int, float]] = {}
         """job id -> (trigger seq of its delivery waiting for a retry, monotonic time it is due)."""
         self.slots = asyncio.Semaphore(settings.webhook_concurrency)
+        self.subscriptions = SubscriptionStore(pool)
 
     async def run(self, stop: asyncio.Event) -> None:
-        try:
-            await self.js.add_consumer(EVENTS_STREAM, consumer_config(self.settings))
-        except BadRequestError as exc:
-            log.warning("notifier consumer exists with another config (kept): %s", exc.description)
-        sub = await self.js.pull_subscribe_bind(CONSUMER, stream=EVENTS_STREAM)
-        tasks: set[asyncio.Task[None]] = set()
+        consumers = (
+            (EVENTS_STREAM, consumer_config(self.settings), self._handle),
+            (WEBHOOKS_STREAM, redeliver_consumer_config(self.settings), self._redeliver),
+        )
+        pumps = []
+        for stream, config, handler in consumers:
+            try:
+                await self.js.add_consumer(stream, config)
+            except BadRequestError as exc:
+                log.warning(
+                    "consumer %s exists with another config (kept): %s", config.durable_name, exc.description
+                )
+            sub = await self.js.pull_subscribe_bind(config.durable_name, stream=stream)
+            pumps.append(asyncio.create_task(self._pump(sub, handler, stop)))
         log.info("notifier delivering webhooks")
+        try:
+            await asyncio.gather(*pumps)
+        finally:
+            for pump in pumps:
+                pump.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
+            await self.http.aclose()
+
+    async def _pump(
+        self,
+        sub: JetStreamContext.PullSubscription,
+        handler: Callable[[Msg, str], Awaitable[None]],
+        stop: asyncio.Event,
+    ) -> None:
+        tasks: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set():
                 await self.slots.acquire()
@@ -128,22 +195,21 @@ class Notifier:
                     await asyncio.sleep(0.5)
                     continue
                 for msg in msgs:
-                    task = asyncio.create_task(self._one(msg))
+                    task = asyncio.create_task(self._one(msg, handler))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self.http.aclose()
 
-    async def _one(self, msg: Msg) -> None:
-        job_id = job_id_of_subject(msg.subject) or ""
+    async def _one(self, msg: Msg, handler: Callable[[Msg, str], Awaitable[None]]) -> None:
+        job_id = job_id_of_subject(msg.subject) or redelivery_job(msg.subject)
         self.in_flight[job_id] += 1
         try:
             async with self.slots, self.job_locks[job_id]:
                 try:
-                    await self._handle(msg, job_id)
+                    await handler(msg, job_id)
                 except Exception:
                     log.exception("job %s: webhook delivery failed inside the notifier; retried", job_id)
                     await msg.nak(delay=self.settings.webhook_backoff_s)
@@ -162,38 +228,109 @@ class Notifier:
             await msg.ack()
             return
         stream_seq = msg.metadata.sequence.stream
-        async with self.pool.acquire() as conn:
-            record = await conn.fetchrow(_JOB_SQL, job_id, PROJECTION)
-        row = None if record is None else from_record(JobRow, record)
+        row, projection_seq = await self._projected(job_id)
         if row is None or row.last_stream_seq < stream_seq:
             await msg.nak(delay=NOT_PROJECTED_DELAY_S)  # the document must include the trigger
             return
         options = row.options or {}
-        url = options.get("callback_url")
-        if not isinstance(url, str) or not wants(kind, url, options.get("callback_events") or ["terminal"]):
+        targets = [
+            Target(name, url, self.signer)
+            for name, url in (("callback", options.get("callback_url")),)
+            if isinstance(url, str) and wants(kind, url, options.get("callback_events") or ["terminal"])
+        ]
+        dashboard = dashboard_subject(msg.subject)
+        for subscription, secret in await self.subscriptions.signing():
+            if any(subject_matches(pattern, dashboard) for pattern in subscription.events):
+                targets.append(Target(subscription.id, subscription.url, Webhook(secret)))
+        trigger = Trigger(job_id=job_id, kind=kind, seq=event.seq, document=job_status(row, projection_seq))
+        waits = [wait for target in targets if (wait := await self._deliver(trigger, target)) is not None]
+        if waits:
+            delay = min(waits)
+            self.waiting[job_id] = (event.seq, time.monotonic() + delay)
+            await msg.nak(delay=delay)
+        else:
+            self.waiting.pop(job_id, None)
+            await msg.ack()
+
+    async def _projected(self, job_id: str) -> tuple[JobRow | None, int]:
+        """The job's read-model row and the projector's checkpoint."""
+        async with self.pool.acquire() as conn:
+            record = await conn.fetchrow(_JOB_SQL, job_id, PROJECTION)
+        if record is None:
+            return None, 0
+        return from_record(JobRow, record), int(record["projection_seq"] or 0)
+
+    async def _redeliver(self, msg: Msg, job_id: str) -> None:
+        """One more attempt of a delivered or dead delivery, with the job's status now."""
+        try:
+            ask = _redeliver_decoder.decode(msg.data)
+        except msgspec.DecodeError:
+            log.warning("undecodable redelivery request at %s; dropped", msg.subject)
             await msg.ack()
             return
-        delivery = delivery_id(event.seq)
+        last = await self._last_attempt(job_id, ask.delivery_id)
+        row, projection_seq = await self._projected(job_id)
+        if last is None or isinstance(last, WebhookFailed) or last.attempt > ask.after_attempt or row is None:
+            await msg.ack()  # nothing to redeliver, still retrying, or already redelivered
+            return
+        seq, target_name = ask.delivery_id.split("-", 1)
+        trigger = Trigger(
+            job_id=job_id, kind=last.trigger, seq=int(seq), document=job_status(row, projection_seq)
+        )
+        target = await self._target(target_name, row)
+        if target is None:
+            envelope = Delivery(
+                event_id=uuid.uuid4(),
+                job_id=job_id,
+                delivery_id=ask.delivery_id,
+                trigger=last.trigger,
+                trigger_seq=trigger.seq,
+                target=target_name,
+                url=last.url,
+                attempt=last.attempt + 1,
+                time=datetime.now(UTC),
+            )
+            await self._record(WebhookDead, envelope, reason="redelivery: the target no longer exists")
+        else:
+            await self._attempt(trigger, target, last.attempt + 1, limit=last.attempt + 1)
+        await msg.ack()
+
+    async def _target(self, name: str, row: JobRow) -> Target | None:
+        if name == "callback":
+            url = (row.options or {}).get("callback_url")
+            return Target(name, url, self.signer) if isinstance(url, str) else None
+        for subscription, secret in await self.subscriptions.signing():
+            if subscription.id == name:
+                return Target(name, subscription.url, Webhook(secret))
+        return None
+
+    async def _deliver(self, trigger: Trigger, target: Target) -> float | None:
+        """One attempt of this trigger's delivery to ``target`` unless it is done or not due yet;
+        ``None`` once it is done (delivered or dead), else the seconds until it is due."""
+        job_id = trigger.job_id
+        delivery = delivery_id(trigger.seq, target.name)
         last = await self._last_attempt(job_id, delivery)
         if isinstance(last, WebhookDelivered | WebhookDead):
-            await msg.ack()
-            return
-        if wait := self._wait_s(job_id, event.seq, last):
-            await msg.nak(delay=wait)
-            return
+            return None
+        if wait := self._wait_s(job_id, trigger.seq, last):
+            return wait
         attempt = 1 if last is None else last.attempt + 1
+        return await self._attempt(trigger, target, attempt, self.settings.webhook_max_attempts)
+
+    async def _attempt(self, trigger: Trigger, target: Target, attempt: int, limit: int) -> float | None:
+        """POST once and record the outcome; the wait before the next attempt, or ``None``."""
+        job_id = trigger.job_id
+        delivery = delivery_id(trigger.seq, target.name)
         now = datetime.now(UTC)
-        assert record is not None  # noqa: S101 - row came from it
-        document = job_status(row, int(record["projection_seq"] or 0))
-        body = msgspec.json.encode({"type": kind, "timestamp": now, "data": document})
+        body = msgspec.json.encode({"type": trigger.kind, "timestamp": now, "data": trigger.document})
         envelope = Delivery(
             event_id=uuid.uuid4(),
             job_id=job_id,
             delivery_id=delivery,
-            trigger=lifecycle_kind(type(event)) if kind.startswith("job.") else kind,
-            trigger_seq=event.seq,
-            target="callback",
-            url=shown_url(url),
+            trigger=trigger.kind,
+            trigger_seq=trigger.seq,
+            target=target.name,
+            url=shown_url(target.url),
             attempt=attempt,
             time=now,
         )
@@ -201,12 +338,12 @@ class Notifier:
         headers = {
             "webhook-id": wid,
             "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": self.signer.sign(wid, now, body.decode()),
+            "webhook-signature": target.signer.sign(wid, now, body.decode()),
         }
         try:
             answer = await post(
                 self.http,
-                url,
+                target.url,
                 body,
                 headers,
                 allow=self.allow,
@@ -215,20 +352,18 @@ class Notifier:
             )
         except RefusedError as refused:
             await self._record(WebhookDead, envelope, reason=f"refused: {refused.reason}")
-            await self._done(msg, job_id)
-            return
-        await self._after(msg, envelope, answer)
+            return None
+        return await self._after(envelope, answer, limit)
 
-    async def _after(self, msg: Msg, envelope: Delivery, answer: Answer) -> None:
+    async def _after(self, envelope: Delivery, answer: Answer, limit: int) -> float | None:
+        """Record the attempt; the wait before the next one, or ``None`` when there is none."""
         job_id, attempt = envelope.job_id, envelope.attempt
-        limit = self.settings.webhook_max_attempts
         if answer.delivered:
             await self._record(
                 WebhookDelivered, envelope, status_code=answer.status_code, duration_ms=answer.duration_ms
             )
-            await self._done(msg, job_id)
             log.info("job %s: webhook %s delivered (attempt %d)", job_id, envelope.delivery_id, attempt)
-            return
+            return None
         reason = answer.reason or "failed"
         if after_failure(attempt, limit) == "dead":
             await self._record(
@@ -237,25 +372,22 @@ class Notifier:
                 reason=f"{reason}; gave up after {attempt} attempts",
                 status_code=answer.status_code,
             )
-            await self._done(msg, job_id)
             log.warning("job %s: webhook %s dead after %d attempts", job_id, envelope.delivery_id, attempt)
-            return
+            return None
         delay = backoff_s(
             attempt,
             first_s=self.settings.webhook_backoff_s,
             cap_s=self.settings.webhook_backoff_max_s,
             jitter=random.uniform(0.5, 1.0),  # noqa: S311 - spreading retries, not a secret
         )
-        retry_at = envelope.time + timedelta(seconds=delay)
         await self._record(
-            WebhookFailed, envelope, reason=reason, status_code=answer.status_code, retry_at=retry_at
+            WebhookFailed,
+            envelope,
+            reason=reason,
+            status_code=answer.status_code,
+            retry_at=envelope.time + timedelta(seconds=delay),
         )
-        self.waiting[job_id] = (envelope.trigger_seq, time.monotonic() + delay)
-        await msg.nak(delay=delay)
-
-    async def _done(self, msg: Msg, job_id: str) -> None:
-        self.waiting.pop(job_id, None)
-        await msg.ack()
+        return delay
 
     def _wait_s(self, job_id: str, seq: int, last: DeliveryEvent | None) -> float:
         """How long this delivery must still wait: its own retry time, or an earlier delivery's

@@ -35,6 +35,7 @@ from playledger_api.models import (
     EventPage,
     HostList,
     JobPage,
+    RedeliveryAccepted,
     RetryAccepted,
     SubmitAccepted,
     SubmitJobBody,
@@ -47,6 +48,7 @@ from playledger_common.statusdoc import JobStatusResponse, links
 from playledger_schemas.commands import TEMPLATE_NAME_PATTERN, CancelJob, RetryJob
 from playledger_schemas.ids import Priority
 from playledger_schemas.status import TERMINAL_STATUSES, JobStatus
+from playledger_schemas.webhooks import RedeliverWebhook, WebhookFailed
 
 WAIT_POLL_S: Final = 0.1
 HOST_PATTERN: Final = r"^[A-Za-z0-9_.:\[\]-]{1,253}$"
@@ -282,6 +284,49 @@ class JobController(Controller):
         if not items:
             await _require_known(services, job_id)
         return WebhookList(items=items)
+
+    @post(
+        "/{job_id:str}/webhooks/{delivery_id:str}/redeliver",
+        status_code=202,
+        operation_id="redeliverJobWebhook",
+        responses=problems(400, 401, 403, 404, 409, 503),
+        **requires("jobs:submit"),
+    )
+    async def redeliver(
+        self,
+        request: Request[Any, Any, Any],
+        job_id: JobIdPath,
+        delivery_id: Annotated[
+            str,
+            PathParameter(
+                pattern=r"^[0-9]+-[A-Za-z0-9_]+$",
+                description="The delivery's id, as the job's webhook history lists it.",
+            ),
+        ],
+        services: ServicesDep,
+    ) -> RedeliveryAccepted:
+        """Deliver a delivered or dead webhook once more, with the job's status now (one attempt)."""
+        reject_unknown_query(request, frozenset())
+        last = await services.bus.last_delivery(job_id, delivery_id)
+        if last is None:
+            detail = f"job {job_id!r} has no webhook delivery {delivery_id!r}"
+            raise NotFoundError(detail)
+        if isinstance(last, WebhookFailed):
+            detail = (
+                f"webhook delivery {delivery_id!r} of job {job_id!r} is still being retried"
+                f" (next attempt at {last.retry_at.isoformat()})"
+            )
+            raise JobConflictError(detail)
+        key = current_key(request)
+        ask = RedeliverWebhook(
+            job_id=job_id,
+            delivery_id=delivery_id,
+            after_attempt=last.attempt,
+            requested_by=None if key is None else key.id,
+            issued_at=datetime.now(UTC),
+        )
+        await services.bus.redeliver(ask)
+        return RedeliveryAccepted(job_id=job_id, delivery_id=delivery_id, attempt=last.attempt + 1)
 
     @get(
         "/{job_id:str}/logs",
