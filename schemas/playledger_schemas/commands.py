@@ -199,6 +199,42 @@ class JobOptions(Strict, frozen=True, kw_only=True):
     role's generated play does not; ``True``: ansible's default."""
 
 
+CREDENTIAL_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+CredentialName = Annotated[
+    str,
+    Meta(
+        pattern=CREDENTIAL_NAME_PATTERN,
+        description="The name of a credential stored in playledger (POST /api/v1/credentials).",
+    ),
+]
+
+
+class JobCredentials(Strict, frozen=True, kw_only=True):
+    """Stored credentials the job uses, by name: a command carries names only, never a secret.
+
+    The executor obtains the secrets when the job starts (sealed to it, see
+    ``playledger_common.sealing``) and hands them to ansible through ansible-runner's own
+    mechanisms; a name that does not exist then ends the job as ``error`` naming it.
+    """
+
+    ssh: CredentialName | None = None
+    """An ``ssh_key`` credential: the key ansible logs in with (its ``username``, if set, is the
+    remote user)."""
+    become_password: CredentialName | None = None
+    """A ``password`` credential: answers ansible's become prompt (``--ask-become-pass``)."""
+    vault_password: CredentialName | None = None
+    """A ``vault_password`` credential: decrypts Ansible Vault data (its ``vault_id``, if set)."""
+
+    def names(self) -> dict[str, str]:
+        """``{"ssh": name, …}`` for the references that are set."""
+        refs = {
+            "ssh": self.ssh,
+            "become_password": self.become_password,
+            "vault_password": self.vault_password,
+        }
+        return {role: name for role, name in refs.items() if name is not None}
+
+
 class JobSpec(Strict, frozen=True, kw_only=True):
     """Everything needed to run a job: the part of a submit command that the ``job.queued`` event keeps."""
 
@@ -207,6 +243,8 @@ class JobSpec(Strict, frozen=True, kw_only=True):
     inventory: Inventory
     extra_vars: Vars = msgspec.field(default_factory=dict)
     options: JobOptions = msgspec.field(default_factory=JobOptions)
+    credentials: JobCredentials = msgspec.field(default_factory=JobCredentials)
+    """Stored credentials by name (names only: the ``job.queued`` event keeps this spec)."""
 
 
 class Command(Strict, frozen=True, kw_only=True, tag_field="type"):

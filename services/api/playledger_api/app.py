@@ -31,6 +31,11 @@ from playledger_api.controllers.jobs import JobController
 from playledger_api.controllers.ops import OpsController, metrics_handler
 from playledger_api.controllers.stats import StatsController
 from playledger_api.controllers.stream import LifecycleStreamController, StreamController
+from playledger_api.creds.controller import CredentialController
+from playledger_api.creds.keyring import KeySource
+from playledger_api.creds.responder import SecretsResponder
+from playledger_api.creds.service import Credentials
+from playledger_api.creds.store import CredentialStore
 from playledger_api.errors import EXCEPTION_HANDLERS
 from playledger_api.fanout import Hub
 from playledger_api.metrics import Metrics
@@ -72,11 +77,15 @@ def create_app(settings: ApiSettings) -> Litestar:
         pool = None
         hub: Hub | None = None
         logs = open_store(settings)
+        responder: SecretsResponder | None = None
         try:
             js = nc.jetstream()
             await provision_at_start(js, settings)
             pool = await create_pool(settings.database_url, settings.db_pool_size)
             gate = await _gate(settings, pool, server_secret)
+            credentials = Credentials(CredentialStore(pool), KeySource(settings))
+            responder = SecretsResponder(nc, js, credentials)
+            await responder.start()
             hub = Hub(
                 js,
                 capacity=settings.sse_buffer_events * SHARED_RING_FACTOR,
@@ -93,9 +102,12 @@ def create_app(settings: ApiSettings) -> Litestar:
                 gate=gate,
                 quota=SubmitQuota(settings, pool),
                 logs=logs,
+                credentials=credentials,
             )
             yield
         finally:
+            if responder is not None:
+                await responder.stop()
             if hub is not None:
                 await hub.close()
             if pool is not None:
@@ -111,6 +123,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             StatsController,
             OpsController,
             metrics_handler(keyed=auth_on and settings.metrics_auth == "key"),
+            CredentialController,
             ui_router(),
             *([KeyController] if auth_on else []),
         ],

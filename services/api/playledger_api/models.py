@@ -23,6 +23,7 @@ from playledger_schemas.commands import (
     GitRoleSource,
     GroupName,
     HostName,
+    JobCredentials,
     PlaybookPath,
     Submitter,
     UrlInventory,
@@ -111,8 +112,8 @@ class SubmitJobBody(Body, frozen=True, kw_only=True):
     priority: Priority = "normal"
     source: SourceBody
     inventory: InventoryBody
-    credentials: dict[str, Any] | None = None
-    """Not supported by this executor yet (stored credentials, vault): any value is answered with 422."""
+    credentials: JobCredentials = msgspec.field(default_factory=JobCredentials)
+    """Stored credentials by name (``POST /api/v1/credentials``); each must exist, with the right type."""
     extra_vars: Vars = msgspec.field(default_factory=dict)
     options: OptionsBody = msgspec.field(default_factory=OptionsBody)
 

@@ -73,9 +73,7 @@ def unsupported(body: SubmitJobBody) -> list[FieldProblem]:
                 message=f"source type {kind!r} is not supported yet (use 'local', 'playbook' or 'role')",
             )
         )
-    # A NATS command with these fields is refused by the contract with the same words.
-    if body.credentials is not None:
-        problems.append(FieldProblem(path="$.credentials", message=UNSUPPORTED))
+    # A NATS command with this field is refused by the contract with the same words.
     if body.options.callback_url is not None:
         problems.append(FieldProblem(path="$.options.callback_url", message=UNSUPPORTED))
     return problems
@@ -130,6 +128,7 @@ def build_command(
         else body.source,
         inventory=_inventory(body.inventory),
         extra_vars=body.extra_vars,
+        credentials=body.credentials,
         options=JobOptions(
             timeout=options.timeout,
             limit=options.limit,

@@ -28,6 +28,7 @@ from playledger_schemas.subjects import (
     EVENTS_STREAM,
     LEASE_SUBJECTS,
     LEASES_STREAM,
+    SECRETS_REQUESTS,
 )
 
 Role = Literal["api", "executor", "projector", "publisher", "dashboard", "auditor", "admin"]
@@ -104,6 +105,9 @@ class Permissions:
     publish: tuple[str, ...]
     subscribe: tuple[str, ...]
     publish_deny: tuple[str, ...] = field(default=NEVER)
+    allow_responses: bool = False
+    """May answer one reply to each request it received (nats-server ``allow_responses``), and
+    publish on no reply subject otherwise."""
 
 
 def permissions(role: Role) -> Permissions:
@@ -114,15 +118,20 @@ def permissions(role: Role) -> Permissions:
             publish = [
                 COMMAND_SUBJECTS,
                 *_stream_info(c, e),
-                *_read_messages(c, e),
+                *_read_messages(c, e, LEASES_STREAM),
                 *_ephemeral_consumers(e),
             ]
-            return Permissions(publish=tuple(publish), subscribe=(inbox,))
+            # answers executors' secrets requests (only with a reply, sealed to the asker)
+            return Permissions(
+                publish=tuple(publish), subscribe=(inbox, SECRETS_REQUESTS), allow_responses=True
+            )
         case "executor":
-            # events on the append subjects; its lease, and reading other executors' leases
+            # events on the append subjects; its lease, and reading other executors' leases;
+            # requests for the secrets of the jobs it runs
             publish = [
                 EVENT_SUBJECTS,
                 LEASE_SUBJECTS,
+                SECRETS_REQUESTS,
                 *_stream_info(c, e, LEASES_STREAM),
                 *_read_messages(c, e, LEASES_STREAM),
                 *_durable_consumers(c),
@@ -178,11 +187,10 @@ def authorization_block(users: dict[Role, NatsUser]) -> str:
         publish = {"allow": list(perms.publish) or ["_NOTHING_"], "deny": list(perms.publish_deny)}
         if not perms.publish:
             publish = {"deny": [">"]}
-        body = {
-            "user": user.user,
-            "password": user.password,
-            "permissions": {"publish": publish, "subscribe": {"allow": list(perms.subscribe)}},
-        }
+        granted: dict[str, object] = {"publish": publish, "subscribe": {"allow": list(perms.subscribe)}}
+        if perms.allow_responses:
+            granted["allow_responses"] = {"max": 1}
+        body = {"user": user.user, "password": user.password, "permissions": granted}
         entries.append(json.dumps(body))
     return "authorization {\n  users = [\n    " + ",\n    ".join(entries) + "\n  ]\n}\n"
 

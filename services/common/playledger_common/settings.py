@@ -17,6 +17,8 @@ from msgspec import Meta
 from playledger_common.errors import ConfigError
 
 PREFIX: Final = "PLAYLEDGER_"
+HIDDEN: Final = frozenset({"nats_password", "secrets_key"})
+"""Settings that are secrets: never printed."""
 
 NatsUrl = Annotated[str, Meta(pattern=r"^(nats|tls|ws|wss)://\S+$", description="nats://host:port")]
 DatabaseUrl = Annotated[
@@ -61,9 +63,9 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
     sweep); 0 keeps them forever."""
 
     def __repr__(self) -> str:
-        """Never print the NATS password (settings may end up in a traceback)."""
+        """Never print the NATS password or a key (settings may end up in a traceback)."""
         shown = ", ".join(
-            f"{f}={'***' if f == 'nats_password' and getattr(self, f) else getattr(self, f)!r}"
+            f"{f}={'***' if f in HIDDEN and getattr(self, f) else getattr(self, f)!r}"
             for f in self.__struct_fields__
         )
         return f"{type(self).__name__}({shown})"
@@ -153,6 +155,12 @@ class ApiSettings(CommonSettings, frozen=True, kw_only=True):
     """When set, every HTTPS client must present a certificate signed by this CA."""
     max_unfinished_jobs_per_key: Annotated[int, Meta(ge=0)] = 0
     """Queued or running jobs one API key may have at once (0: no limit); then 429."""
+    secrets_key: str | None = None
+    """The key-encryption key of stored credentials: 32 random bytes, base64 (or use a key file)."""
+    secrets_key_file: Path | None = None
+    """Key-encryption keys, one ``<id> <base64 of 32 bytes>`` per line, the first one current
+    (``playledger credentials rotate-key`` rewraps every data key with it); read again on rotation
+    and whenever a stored data key names an id this process does not know."""
 
 
 S = TypeVar("S", bound=msgspec.Struct)

@@ -19,6 +19,7 @@ from nats.aio.client import Client
 
 from playledger_common.logstore import LogStore, log_key
 from playledger_common.logtext import log_piece
+from playledger_common.credentials import JobSecrets
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.appender import Appender
 from playledger_executor.cancel import pending_cancel
@@ -29,8 +30,10 @@ from playledger_executor.inventories import PreparedInventory, UrlLimits, prepar
 from playledger_executor.journal import Journal, new_event
 from playledger_executor.logship import LogShipper, store_artifacts
 from playledger_executor.privatedir import private_dir_for, remove_private_dir, work_root, write_private_dir
+from playledger_executor.redact import NOTHING, Redactor
 from playledger_executor.running import RunningJob
 from playledger_executor.runspec import resolve_options, runner_kwargs
+from playledger_executor.secrets import SecretsError, fetch_secrets
 from playledger_executor.sources import Playbook, prepare_source
 from playledger_executor.truncate import to_event_data
 from playledger_executor.worker import FINAL_STATUSES, Event, Status, WorkerProcess
@@ -196,14 +199,18 @@ class JobRunner:
         ident = f"{job_id}-{attempt}"
         run = _Run()
         try:
+            secrets = await self._secrets(spec, handle)
             if handle.stop.is_set():  # canceled before anything ran: do not spawn at all
                 await self._record_cancel_request(handle, writer)
                 run.stopped = True
                 worker = None
             else:
-                worker = await WorkerProcess.spawn(
-                    private_dir, runner_kwargs(spec, playbook, inventory.source, ident)
-                )
+                kwargs = runner_kwargs(spec, playbook, inventory.source, ident, secrets)
+                redactor = Redactor(secrets.values()) if secrets is not None else NOTHING
+                worker = await WorkerProcess.spawn(private_dir, kwargs, redactor)
+        except SecretsError as exc:
+            log.warning("job %s: %s", job_id, exc.reason)
+            run.failure = f"credentials: {exc.reason}"
         except (OSError, ExecutorError) as exc:
             log.exception("job %s could not start ansible-runner", job_id)
             run.failure = (
@@ -274,6 +281,12 @@ class JobRunner:
             self.store, shipper.job_id, shipper.attempt, artifact_dir, run.artifact_data, deadline
         )
         run.missing.extend(missing)
+
+    async def _secrets(self, spec: JobSpec, handle: RunningJob) -> JobSecrets | None:
+        """The secrets the job names, from the API (``None`` when it names none)."""
+        if not spec.credentials.names():
+            return None
+        return await fetch_secrets(self.nc, handle.job_id, handle.attempt, self.executor_id)
 
     async def _supervise(
         self,

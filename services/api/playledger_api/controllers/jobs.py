@@ -127,6 +127,11 @@ class JobController(Controller):
             allow_http=settings.source_allow_http,
         )
         refuse_too_big(services, len(encode(command)), "the command")
+        missing = await services.credentials.reference_problems(command.spec.credentials.names())
+        if missing:
+            raise InvalidRequestError.of(
+                [FieldProblem(path=f"$.credentials.{role}", message=why) for role, why in missing]
+            )
         if key is not None and not playbook_allowed(key, command.spec.source.path):
             msg = f"the API key {key.id!r} may not run playbook {command.spec.source.path!r}"
             raise ForbiddenError(msg)

@@ -1,0 +1,100 @@
+"""Credential secrets, typed: what the API stores encrypted and seals to the executor of a job.
+
+One tagged union (``type``) shared by both ends, so the API validates a secret at the door with
+the same Struct the executor decodes it with. A job names credentials by role
+(``JobCredentials``: ``ssh``, ``become_password``, ``vault_password``); each role takes one type
+(``ROLE_TYPES``), checked at submit (HTTP) and again when the executor asks for the secrets.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+import msgspec
+from msgspec import Meta
+
+Description = Annotated[str, Meta(max_length=1024)]
+UserName = Annotated[str, Meta(min_length=1, max_length=256, pattern=r"^[^\s\x00:/@]+$")]
+SecretText = Annotated[str, Meta(min_length=1, max_length=64 * 1024)]
+VaultId = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class Secret(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="type"):
+    """Base of every credential type; ``description`` is metadata, kept out of the ciphertext."""
+
+    description: Description | None = None
+
+    def values(self) -> list[str]:
+        """Every secret value in it (what the executor masks in the job's output)."""
+        raise NotImplementedError
+
+
+class SshKeySecret(Secret, frozen=True, kw_only=True, tag="ssh_key"):
+    """An SSH private key (OpenSSH or PEM), optionally passphrase-protected, and the remote user."""
+
+    private_key: SecretText
+    passphrase: SecretText | None = None
+    username: UserName | None = None
+
+    def values(self) -> list[str]:
+        return [v for v in (self.private_key, self.passphrase) if v]
+
+
+class PasswordSecret(Secret, frozen=True, kw_only=True, tag="password"):
+    """A password: for ``become`` (privilege escalation), optionally with its user."""
+
+    password: SecretText
+    username: UserName | None = None
+
+    def values(self) -> list[str]:
+        return [self.password]
+
+
+class VaultPasswordSecret(Secret, frozen=True, kw_only=True, tag="vault_password"):
+    """An Ansible Vault password, optionally for one vault id (``--vault-id <id>@prompt``)."""
+
+    password: SecretText
+    vault_id: VaultId | None = None
+
+    def values(self) -> list[str]:
+        return [self.password]
+
+
+AnySecret = SshKeySecret | PasswordSecret | VaultPasswordSecret
+CredentialType = Literal["ssh_key", "password", "vault_password"]
+Role = Literal["ssh", "become_password", "vault_password"]
+ROLE_TYPES: Final[dict[str, CredentialType]] = {
+    "ssh": "ssh_key",
+    "become_password": "password",
+    "vault_password": "vault_password",
+}
+"""Which credential type each job reference takes."""
+
+
+def type_of(secret: Secret) -> str:
+    return str(secret.__struct_config__.tag)
+
+
+def role_problem(role: str, name: str, stored_type: str | None) -> str | None:
+    """Why credential ``name`` cannot serve as ``role`` (``None``: it can); same words at both doors."""
+    if stored_type is None:
+        return f"credential {name!r} does not exist"
+    wanted = ROLE_TYPES[role]
+    if stored_type != wanted:
+        return f"credential {name!r} is a {stored_type!r} credential; {role} needs a {wanted!r} one"
+    return None
+
+
+class JobSecrets(msgspec.Struct, frozen=True, kw_only=True):
+    """The secrets of one job by role: the sealed payload the API sends to its executor."""
+
+    ssh: SshKeySecret | None = None
+    become_password: PasswordSecret | None = None
+    vault_password: VaultPasswordSecret | None = None
+
+    def values(self) -> list[str]:
+        found: list[str] = []
+        for secret in (self.ssh, self.become_password, self.vault_password):
+            if secret is not None:
+                found += secret.values()
+        return found
