@@ -61,12 +61,19 @@ VAULT = """
 PLAYBOOKS = {"whoami.yml": WHOAMI, "become.yml": BECOME, "vault.yml": VAULT}
 
 
-def vault_file(projects: Path, password: str, scratch: Path) -> None:
-    """``vaulted.yml`` encrypted by ``ansible-vault`` with ``password`` (the password file is the test's)."""
+def vault_file(
+    projects: Path,
+    password: str,
+    scratch: Path,
+    *,
+    name: str = "vaulted.yml",
+    text: str = 'vaulted_value: "opened by the stored password"\n',
+) -> None:
+    """``name`` with ``text`` encrypted by ``ansible-vault`` with ``password`` (the password file is the test's)."""
     secret = scratch / "vault-pass"
     secret.write_text(password + "\n", encoding="utf-8")
-    target = projects / "vaulted.yml"
-    target.write_text('vaulted_value: "opened by the stored password"\n', encoding="utf-8")
+    target = projects / name
+    target.write_text(text, encoding="utf-8")
     vault = Path(sys.executable).parent / "ansible-vault"
     subprocess.run(
         [str(vault), "encrypt", "--vault-password-file", str(secret), str(target)],
