@@ -123,3 +123,8 @@ def fx_ssh_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshTarge
         process.wait(timeout=10)
         for user in (LOGIN_USER, BECOME_USER):
             subprocess.run(["userdel", "-f", "-r", user], capture_output=True, check=False)
+
+
+from tests.api.conftest import fx_db, fx_readmodel_url, fx_settings  # noqa: E402 - the API's fixtures too
+
+__all__ = ["fx_db", "fx_readmodel_url", "fx_settings", "fx_ssh_target"]
