@@ -84,9 +84,15 @@ def vault_file(
 
 
 @contextmanager
-def credentials_stack(nats_url: str, database_url: str, work: Path, **playbooks: str) -> Iterator[Stack]:
+def credentials_stack(
+    nats_url: str, database_url: str, work: Path, settings: dict[str, str] | None = None, **playbooks: str
+) -> Iterator[Stack]:
     keys = ensure_key_file(work / "secrets-keys")
-    settings = {"PLAYLEDGER_SECRETS_KEY_FILE": str(keys), "PLAYLEDGER_WORK_DIR": str(work / "executor-work")}
+    settings = {
+        "PLAYLEDGER_SECRETS_KEY_FILE": str(keys),
+        "PLAYLEDGER_WORK_DIR": str(work / "executor-work"),
+        **(settings or {}),
+    }
     with running_stack(nats_url, database_url, work, {**PLAYBOOKS, **playbooks}, settings=settings) as stack:
         yield stack
 
