@@ -18,6 +18,7 @@ from typing import Final
 import click
 
 from playledger_cli.client_cli import cancel, jobs, logs, show, submit
+from playledger_cli.credentials_cli import credentials
 from playledger_cli.dev import dev
 from playledger_cli.errors import CliError
 from playledger_cli.exitcodes import ExitCode
@@ -57,7 +58,7 @@ def cli() -> None:
     """playledger: run Ansible playbooks as jobs, event-sourced on NATS JetStream."""
 
 
-for _command in (dev, submit, jobs, show, logs, cancel, replay, keys, nats_creds):
+for _command in (dev, submit, jobs, show, logs, cancel, replay, keys, credentials, nats_creds):
     cli.add_command(_command)
 
 
