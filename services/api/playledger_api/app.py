@@ -45,6 +45,7 @@ from playledger_api.store import ReadModel, create_pool
 from playledger_api.ui import ui_router
 from playledger_common.bus import LinkWatch, connect_as
 from playledger_common.logstore import open_store
+from playledger_common.kekfile import ensure_key_file
 from playledger_common.settings import ApiSettings
 from playledger_common.streams import provision_at_start
 
@@ -83,6 +84,8 @@ def create_app(settings: ApiSettings) -> Litestar:
             await provision_at_start(js, settings)
             pool = await create_pool(settings.database_url, settings.db_pool_size)
             gate = await _gate(settings, pool, server_secret)
+            if settings.secrets_key is None and settings.secrets_key_file is not None:
+                ensure_key_file(settings.secrets_key_file)  # first start: a fresh KEK (0600)
             credentials = Credentials(CredentialStore(pool), KeySource(settings))
             responder = SecretsResponder(nc, js, credentials)
             await responder.start()

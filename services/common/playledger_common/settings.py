@@ -158,7 +158,8 @@ class ApiSettings(CommonSettings, frozen=True, kw_only=True):
     secrets_key: str | None = None
     """The key-encryption key of stored credentials: 32 random bytes, base64 (or use a key file)."""
     secrets_key_file: Path | None = None
-    """Key-encryption keys, one ``<id> <base64 of 32 bytes>`` per line, the first one current
+    """Key-encryption keys (generated with one fresh key, 0600, if missing at start), one
+    ``<id> <base64 of 32 bytes>`` per line, the first one current
     (``playledger credentials rotate-key`` rewraps every data key with it); read again on rotation
     and whenever a stored data key names an id this process does not know."""
 
