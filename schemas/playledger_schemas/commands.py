@@ -209,30 +209,68 @@ CredentialName = Annotated[
 ]
 
 
+VaultPath = Annotated[
+    str,
+    Meta(
+        pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$",
+        max_length=1024,
+        description="<kv v2 mount>/<path>, e.g. secret/ansible/prod-ssh.",
+    ),
+]
+
+
+class VaultReference(Strict, frozen=True, kw_only=True, tag_field="type", tag="hashicorp_vault"):
+    """A secret read from HashiCorp Vault (or OpenBao), KV version 2, by the executor when the job
+    starts, never stored by playledger. ``vault_credential`` names a stored ``hashicorp_vault``
+    credential: the server's address and a token or an AppRole."""
+
+    vault_path: VaultPath
+    vault_key: Annotated[str, Meta(min_length=1, max_length=256, pattern=r"^[^\x00]+$")]
+    """The key inside that secret whose value is used (e.g. ``private_key``)."""
+    vault_credential: CredentialName
+
+
+CredentialRef = CredentialName | VaultReference
+"""A stored credential by name, or a value in Vault."""
+VAULT_TYPE: Final = "hashicorp_vault"
+ROLE_TYPES: Final[dict[str, str]] = {
+    "ssh": "ssh_key",
+    "become_password": "password",
+    "vault_password": "vault_password",
+}
+"""The stored credential type each reference takes when it names one directly."""
+
+
 class JobCredentials(Strict, frozen=True, kw_only=True):
-    """Stored credentials the job uses, by name: a command carries names only, never a secret.
+    """Credentials the job uses: names of stored ones, or Vault references. A command carries no
+    secret, ever.
 
     The executor obtains the secrets when the job starts (sealed to it, see
     ``playledger_common.sealing``) and hands them to ansible through ansible-runner's own
     mechanisms; a name that does not exist then ends the job as ``error`` naming it.
     """
 
-    ssh: CredentialName | None = None
-    """An ``ssh_key`` credential: the key ansible logs in with (its ``username``, if set, is the
-    remote user)."""
-    become_password: CredentialName | None = None
-    """A ``password`` credential: answers ansible's become prompt (``--ask-become-pass``)."""
-    vault_password: CredentialName | None = None
-    """A ``vault_password`` credential: decrypts Ansible Vault data (its ``vault_id``, if set)."""
+    ssh: CredentialRef | None = None
+    """An ``ssh_key`` credential (its ``username``, if set, is the remote user), or a Vault
+    reference to a private key."""
+    become_password: CredentialRef | None = None
+    """A ``password`` credential (or a Vault reference): answers ansible's become prompt."""
+    vault_password: CredentialRef | None = None
+    """A ``vault_password`` credential (or a Vault reference): decrypts Ansible Vault data."""
 
-    def names(self) -> dict[str, str]:
-        """``{"ssh": name, …}`` for the references that are set."""
-        refs = {
-            "ssh": self.ssh,
-            "become_password": self.become_password,
-            "vault_password": self.vault_password,
-        }
-        return {role: name for role, name in refs.items() if name is not None}
+    def references(self) -> dict[str, tuple[str, str]]:
+        """``{role: (stored credential name, the type it must have)}`` for each reference set."""
+        refs: dict[str, tuple[str, str]] = {}
+        for role, wanted in ROLE_TYPES.items():
+            ref = getattr(self, role)
+            if isinstance(ref, VaultReference):
+                refs[role] = (ref.vault_credential, VAULT_TYPE)
+            elif ref is not None:
+                refs[role] = (ref, wanted)
+        return refs
+
+    def vault_references(self) -> dict[str, VaultReference]:
+        return {role: ref for role in ROLE_TYPES if isinstance(ref := getattr(self, role), VaultReference)}
 
 
 class JobSpec(Strict, frozen=True, kw_only=True):

@@ -3,12 +3,13 @@
 One tagged union (``type``) shared by both ends, so the API validates a secret at the door with
 the same Struct the executor decodes it with. A job names credentials by role
 (``JobCredentials``: ``ssh``, ``become_password``, ``vault_password``); each role takes one type
-(``ROLE_TYPES``), checked at submit (HTTP) and again when the executor asks for the secrets.
+(``commands.ROLE_TYPES``, or ``hashicorp_vault`` behind a Vault reference), checked at submit
+(HTTP) and again when the executor asks for the secrets.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -60,40 +61,62 @@ class VaultPasswordSecret(Secret, frozen=True, kw_only=True, tag="vault_password
         return [self.password]
 
 
-AnySecret = SshKeySecret | PasswordSecret | VaultPasswordSecret
-CredentialType = Literal["ssh_key", "password", "vault_password"]
-Role = Literal["ssh", "become_password", "vault_password"]
-ROLE_TYPES: Final[dict[str, CredentialType]] = {
-    "ssh": "ssh_key",
-    "become_password": "password",
-    "vault_password": "vault_password",
-}
-"""Which credential type each job reference takes."""
+VaultAddress = Annotated[str, Meta(min_length=1, max_length=2048, pattern=r"^https?://[^\s@]+$")]
+MountName = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class HashicorpVaultSecret(Secret, frozen=True, kw_only=True, tag="hashicorp_vault"):
+    """How to reach a HashiCorp Vault / OpenBao server: a token, or an AppRole (``role_id`` and
+    ``secret_id``). Jobs reference values in it (``VaultReference``); those are never stored."""
+
+    address: VaultAddress
+    token: SecretText | None = None
+    role_id: Annotated[str, Meta(min_length=1, max_length=256)] | None = None
+    secret_id: SecretText | None = None
+    approle_mount: MountName = "approle"
+    namespace: Annotated[str, Meta(min_length=1, max_length=256)] | None = None
+
+    def values(self) -> list[str]:
+        return [v for v in (self.token, self.secret_id) if v]
+
+
+AnySecret = SshKeySecret | PasswordSecret | VaultPasswordSecret | HashicorpVaultSecret
+CredentialType = Literal["ssh_key", "password", "vault_password", "hashicorp_vault"]
 
 
 def type_of(secret: Secret) -> str:
     return str(secret.__struct_config__.tag)
 
 
-def role_problem(role: str, name: str, stored_type: str | None) -> str | None:
+def role_problem(role: str, name: str, wanted: str, stored_type: str | None) -> str | None:
     """Why credential ``name`` cannot serve as ``role`` (``None``: it can); same words at both doors."""
     if stored_type is None:
         return f"credential {name!r} does not exist"
-    wanted = ROLE_TYPES[role]
     if stored_type != wanted:
         return f"credential {name!r} is a {stored_type!r} credential; {role} needs a {wanted!r} one"
     return None
 
 
+class SealedSecrets(msgspec.Struct, frozen=True, kw_only=True):
+    """What the API seals to a job's executor, by role: the stored secret, or for a role that
+    references Vault, the Vault credential (the executor reads the value itself)."""
+
+    ssh: SshKeySecret | HashicorpVaultSecret | None = None
+    become_password: PasswordSecret | HashicorpVaultSecret | None = None
+    vault_password: VaultPasswordSecret | HashicorpVaultSecret | None = None
+
+
 class JobSecrets(msgspec.Struct, frozen=True, kw_only=True):
-    """The secrets of one job by role: the sealed payload the API sends to its executor."""
+    """The secrets a run uses, by role, once every Vault reference is read."""
 
     ssh: SshKeySecret | None = None
     become_password: PasswordSecret | None = None
     vault_password: VaultPasswordSecret | None = None
+    also_masked: list[str] = msgspec.field(default_factory=list)
+    """Other secret values the job's output must never show (Vault tokens, AppRole secret ids)."""
 
     def values(self) -> list[str]:
-        found: list[str] = []
+        found: list[str] = list(self.also_masked)
         for secret in (self.ssh, self.become_password, self.vault_password):
             if secret is not None:
                 found += secret.values()

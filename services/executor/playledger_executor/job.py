@@ -36,6 +36,7 @@ from playledger_executor.runspec import resolve_options, runner_kwargs
 from playledger_executor.secrets import SecretsError, fetch_secrets
 from playledger_executor.sources import Playbook, prepare_source
 from playledger_executor.truncate import to_event_data
+from playledger_executor.vaultrefs import resolve
 from playledger_executor.worker import FINAL_STATUSES, Event, Status, WorkerProcess
 from playledger_executor.writer import FencedError, JobWriter, PublishError
 from playledger_schemas.commands import JobSpec, SubmitJob
@@ -284,9 +285,10 @@ class JobRunner:
 
     async def _secrets(self, spec: JobSpec, handle: RunningJob) -> JobSecrets | None:
         """The secrets the job names, from the API (``None`` when it names none)."""
-        if not spec.credentials.names():
+        if not spec.credentials.references():
             return None
-        return await fetch_secrets(self.nc, handle.job_id, handle.attempt, self.executor_id)
+        sealed = await fetch_secrets(self.nc, handle.job_id, handle.attempt, self.executor_id)
+        return await resolve(sealed, spec.credentials.vault_references())
 
     async def _supervise(
         self,

@@ -16,7 +16,7 @@ import nats.errors
 from cryptography.exceptions import InvalidTag
 from nats.aio.client import Client
 
-from playledger_common.credentials import JobSecrets
+from playledger_common.credentials import SealedSecrets
 from playledger_common.sealing import Recipient, SecretsReply, SecretsRequest, job_aad
 from playledger_executor.errors import ExecutorError
 from playledger_schemas.codec import encode
@@ -27,14 +27,14 @@ TRY_S: Final = 5.0
 TOTAL_S: Final = 30.0
 """How long the executor keeps asking while no API answers (restarting, NATS reconnecting)."""
 _reply_decoder: Final = msgspec.json.Decoder(SecretsReply)
-_secrets_decoder: Final = msgspec.json.Decoder(JobSecrets)
+_secrets_decoder: Final = msgspec.json.Decoder(SealedSecrets)
 
 
 class SecretsError(ExecutorError):
     """The job's secrets could not be had: the reason names the credential, never a value."""
 
 
-async def fetch_secrets(nc: Client, job_id: str, attempt: int, executor_id: str) -> JobSecrets:
+async def fetch_secrets(nc: Client, job_id: str, attempt: int, executor_id: str) -> SealedSecrets:
     recipient = Recipient()
     request = SecretsRequest(
         job_id=job_id, attempt=attempt, executor_id=executor_id, public_key=recipient.public_key

@@ -127,7 +127,7 @@ class JobController(Controller):
             allow_http=settings.source_allow_http,
         )
         refuse_too_big(services, len(encode(command)), "the command")
-        missing = await services.credentials.reference_problems(command.spec.credentials.names())
+        missing = await services.credentials.reference_problems(command.spec.credentials.references())
         if missing:
             raise InvalidRequestError.of(
                 [FieldProblem(path=f"$.credentials.{role}", message=why) for role, why in missing]

@@ -81,7 +81,7 @@ class SecretsResponder:
         started = await self._started(request.job_id)
         why = await self._refusal(request, started)
         if why is None and started is not None:
-            refs = started.data.spec.credentials.names()
+            refs = started.data.spec.credentials.references()
             try:
                 secrets = await self.credentials.job_secrets(refs) if refs else "the job names no credentials"
             except ApiError as exc:  # no usable KEK: the operator's problem, named in the API's log too

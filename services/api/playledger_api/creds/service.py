@@ -10,7 +10,7 @@ from playledger_api.creds.keyring import KeySource
 from playledger_api.creds.store import CredentialInfo, CredentialStore, Metadata
 from playledger_api.creds.validate import check_secret
 from playledger_api.errors import FieldProblem, InvalidRequestError, SecretsKeyError
-from playledger_common.credentials import AnySecret, JobSecrets, role_problem, type_of
+from playledger_common.credentials import AnySecret, SealedSecrets, role_problem, type_of
 from playledger_common.kekfile import Keyring, KeyringError
 
 _secret_decoder = msgspec.json.Decoder(AnySecret)
@@ -55,23 +55,25 @@ class Credentials:
         meta, envelope = self._encrypt(name, secret, "$.")
         return await self.store.replace(name, meta, envelope)
 
-    async def reference_problems(self, refs: dict[str, str]) -> list[tuple[str, str]]:
+    async def reference_problems(self, refs: dict[str, tuple[str, str]]) -> list[tuple[str, str]]:
         """``(role, why)`` for each reference that names no credential of the right type."""
         if not refs:
             return []
-        types = await self.store.types(sorted(set(refs.values())))
+        types = await self.store.types(sorted({name for name, _ in refs.values()}))
         return [
-            (role, why) for role, name in refs.items() if (why := role_problem(role, name, types.get(name)))
+            (role, why)
+            for role, (name, wanted) in refs.items()
+            if (why := role_problem(role, name, wanted, types.get(name)))
         ]
 
-    async def job_secrets(self, refs: dict[str, str]) -> JobSecrets | str:
+    async def job_secrets(self, refs: dict[str, tuple[str, str]]) -> SealedSecrets | str:
         """The decrypted secrets by role, or why not (naming the credential, never a value)."""
         problems = await self.reference_problems(refs)
         if problems:
             return "; ".join(f"credentials.{role}: {why}" for role, why in problems)
-        rows = await self.store.load(sorted(set(refs.values())))
+        rows = await self.store.load(sorted({name for name, _ in refs.values()}))
         by_role: dict[str, AnySecret] = {}
-        for role, name in refs.items():
+        for role, (name, _) in refs.items():
             if name not in rows:  # deleted between the two reads
                 return f"credentials.{role}: credential {name!r} does not exist"
             _, envelope = rows[name]
@@ -80,7 +82,7 @@ class Credentials:
             except (KeyringError, SecretsKeyError) as exc:
                 return f"credentials.{role}: {exc}"
             by_role[role] = _secret_decoder.decode(plaintext)
-        return msgspec.convert(msgspec.to_builtins(by_role), JobSecrets)
+        return msgspec.convert(msgspec.to_builtins(by_role), SealedSecrets)
 
     async def rotate(self) -> tuple[str, int]:
         """Read the KEKs again and rewrap every data key with the current one: (its id, rows rewrapped)."""

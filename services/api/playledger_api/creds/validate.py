@@ -9,13 +9,15 @@ import hashlib
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from playledger_common.credentials import AnySecret, SshKeySecret
+from playledger_common.credentials import AnySecret, HashicorpVaultSecret, SshKeySecret
 
 Problem = tuple[str, str]
 
 
 def check_secret(secret: AnySecret) -> tuple[list[Problem], str | None]:
     """The problems of ``secret`` and, for a key, its public fingerprint (``SHA256:…``)."""
+    if isinstance(secret, HashicorpVaultSecret):
+        return _vault_problems(secret), None
     if not isinstance(secret, SshKeySecret):
         return [], None
     try:
@@ -29,6 +31,18 @@ def check_secret(secret: AnySecret) -> tuple[list[Problem], str | None]:
             return [("passphrase", "does not decrypt the private key")], None
         return [("private_key", "not an OpenSSH or PEM private key")], None
     return [], fingerprint(key)
+
+
+def _vault_problems(secret: HashicorpVaultSecret) -> list[Problem]:
+    approle = (secret.role_id, secret.secret_id)
+    if secret.token is not None and any(approle):
+        return [("token", "give a token or an AppRole (role_id and secret_id), not both")]
+    if secret.token is None and not all(approle):
+        missing = "secret_id" if secret.role_id else "role_id"
+        return [
+            (missing if any(approle) else "token", "required: a token, or an AppRole's role_id and secret_id")
+        ]
+    return []
 
 
 def _encrypted(text: str) -> bool:
