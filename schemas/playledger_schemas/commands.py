@@ -237,6 +237,7 @@ ROLE_TYPES: Final[dict[str, str]] = {
     "ssh": "ssh_key",
     "become_password": "password",
     "vault_password": "vault_password",
+    "secret_vars": "vars",
 }
 """The stored credential type each reference takes when it names one directly."""
 
@@ -257,6 +258,9 @@ class JobCredentials(Strict, frozen=True, kw_only=True):
     """A ``password`` credential (or a Vault reference): answers ansible's become prompt."""
     vault_password: CredentialRef | None = None
     """A ``vault_password`` credential (or a Vault reference): decrypts Ansible Vault data."""
+    secret_vars: CredentialName | None = None
+    """A ``vars`` credential: variables given to ansible like ``extra_vars`` but never stored in a
+    stream (the HTTP API makes one, scoped to the job, from a request's ``secret_vars``)."""
 
     def references(self) -> dict[str, tuple[str, str]]:
         """``{role: (stored credential name, the type it must have)}`` for each reference set."""

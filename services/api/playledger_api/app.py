@@ -7,6 +7,7 @@ asyncpg pool and the SSE hub per process, and closes them on shutdown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,7 +36,7 @@ from playledger_api.creds.controller import CredentialController
 from playledger_api.creds.keyring import KeySource
 from playledger_api.creds.responder import SecretsResponder
 from playledger_api.creds.service import Credentials
-from playledger_api.creds.store import CredentialStore
+from playledger_api.creds.store import CredentialStore, sweep_job_secrets
 from playledger_api.errors import EXCEPTION_HANDLERS
 from playledger_api.fanout import Hub
 from playledger_api.metrics import Metrics
@@ -79,6 +80,7 @@ def create_app(settings: ApiSettings) -> Litestar:
         hub: Hub | None = None
         logs = open_store(settings)
         responder: SecretsResponder | None = None
+        sweeper: asyncio.Task[None] | None = None
         try:
             js = nc.jetstream()
             await provision_at_start(js, settings)
@@ -89,6 +91,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             credentials = Credentials(CredentialStore(pool), KeySource(settings))
             responder = SecretsResponder(nc, js, credentials)
             await responder.start()
+            sweeper = asyncio.create_task(sweep_job_secrets(credentials.store, settings), name="job-secrets")
             hub = Hub(
                 js,
                 capacity=settings.sse_buffer_events * SHARED_RING_FACTOR,
@@ -109,6 +112,10 @@ def create_app(settings: ApiSettings) -> Litestar:
             )
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             if responder is not None:
                 await responder.stop()
             if hub is not None:

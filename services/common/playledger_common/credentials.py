@@ -9,7 +9,7 @@ the same Struct the executor decodes it with. A job names credentials by role
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -80,8 +80,42 @@ class HashicorpVaultSecret(Secret, frozen=True, kw_only=True, tag="hashicorp_vau
         return [v for v in (self.token, self.secret_id) if v]
 
 
-AnySecret = SshKeySecret | PasswordSecret | VaultPasswordSecret | HashicorpVaultSecret
-CredentialType = Literal["ssh_key", "password", "vault_password", "hashicorp_vault"]
+class VarsSecret(Secret, frozen=True, kw_only=True, tag="vars"):
+    """Secret variables for ansible (``-e @file``): every string in them is masked in the output."""
+
+    vars: Annotated[
+        dict[Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")], Any],
+        Meta(min_length=1, max_length=256),
+    ]
+
+    def values(self) -> list[str]:
+        found: list[str] = []
+        _strings(self.vars, found)
+        return found
+
+
+def _strings(value: Any, found: list[str]) -> None:
+    if isinstance(value, str):
+        found.append(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _strings(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _strings(item, found)
+
+
+AnySecret = SshKeySecret | PasswordSecret | VaultPasswordSecret | HashicorpVaultSecret | VarsSecret
+CredentialType = Literal["ssh_key", "password", "vault_password", "hashicorp_vault", "vars"]
+
+
+JOB_SCOPED_PREFIX = "job."
+"""Names ``job.<job_id>.<role>``: credentials the API made from one request's inline secrets,
+deleted once that job is complete; no one else may create a name with this prefix."""
+
+
+def job_scoped_name(job_id: str, role: str) -> str:
+    return f"{JOB_SCOPED_PREFIX}{job_id}.{role}"
 
 
 def type_of(secret: Secret) -> str:
@@ -104,6 +138,7 @@ class SealedSecrets(msgspec.Struct, frozen=True, kw_only=True):
     ssh: SshKeySecret | HashicorpVaultSecret | None = None
     become_password: PasswordSecret | HashicorpVaultSecret | None = None
     vault_password: VaultPasswordSecret | HashicorpVaultSecret | None = None
+    secret_vars: VarsSecret | None = None
 
 
 class JobSecrets(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,12 +147,13 @@ class JobSecrets(msgspec.Struct, frozen=True, kw_only=True):
     ssh: SshKeySecret | None = None
     become_password: PasswordSecret | None = None
     vault_password: VaultPasswordSecret | None = None
+    secret_vars: VarsSecret | None = None
     also_masked: list[str] = msgspec.field(default_factory=list)
     """Other secret values the job's output must never show (Vault tokens, AppRole secret ids)."""
 
     def values(self) -> list[str]:
         found: list[str] = list(self.also_masked)
-        for secret in (self.ssh, self.become_password, self.vault_password):
+        for secret in (self.ssh, self.become_password, self.vault_password, self.secret_vars):
             if secret is not None:
                 found += secret.values()
         return found

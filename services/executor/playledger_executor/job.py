@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from nats.aio.client import Client
 from playledger_common.logstore import LogStore, log_key
 from playledger_common.logtext import log_piece
 from playledger_common.credentials import JobSecrets
+from playledger_common.private_file import write_private
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.appender import Appender
 from playledger_executor.cancel import pending_cancel
@@ -32,7 +34,7 @@ from playledger_executor.logship import LogShipper, store_artifacts
 from playledger_executor.privatedir import private_dir_for, remove_private_dir, work_root, write_private_dir
 from playledger_executor.redact import NOTHING, Redactor
 from playledger_executor.running import RunningJob
-from playledger_executor.runspec import resolve_options, runner_kwargs
+from playledger_executor.runspec import SECRET_VARS_FILE, resolve_options, runner_kwargs
 from playledger_executor.secrets import SecretsError, fetch_secrets
 from playledger_executor.sources import Playbook, prepare_source
 from playledger_executor.truncate import to_event_data
@@ -206,7 +208,10 @@ class JobRunner:
                 run.stopped = True
                 worker = None
             else:
-                kwargs = runner_kwargs(spec, playbook, inventory.source, ident, secrets)
+                if secrets is not None and secrets.secret_vars is not None:
+                    vars_file = private_dir / SECRET_VARS_FILE
+                    await asyncio.to_thread(write_private, vars_file, json.dumps(secrets.secret_vars.vars))
+                kwargs = runner_kwargs(spec, playbook, inventory.source, ident, secrets, str(private_dir))
                 redactor = Redactor(secrets.values()) if secrets is not None else NOTHING
                 worker = await WorkerProcess.spawn(private_dir, kwargs, redactor)
         except SecretsError as exc:

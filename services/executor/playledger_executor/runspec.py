@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from typing import Any, Final
 
 import msgspec
@@ -29,13 +30,18 @@ def vault_prompt(vault_id: str | None) -> str:
     return rf"Vault password \({re.escape(vault_id)}\):\s*?$"
 
 
-def secret_kwargs(secrets: JobSecrets) -> tuple[dict[str, Any], list[str]]:
+SECRET_VARS_FILE: Final = "env/secret-vars.json"  # noqa: S105 - a file name
+"""Where the job's secret variables are written (0600) for ``-e @file``; removed with the private dir."""
+
+
+def secret_kwargs(secrets: JobSecrets, private_dir: str = ".") -> tuple[dict[str, Any], list[str]]:
     """runner kwargs and ``ansible-playbook`` flags that hand the job's secrets to ansible.
 
     Through ansible-runner's own mechanisms, over the worker's stdin: ``ssh_key`` (runner writes
     it into a FIFO that ``ssh-add`` reads once, into a per-run ``ssh-agent``) and ``passwords``
-    (answers to prompts, typed by pexpect). No secret lands in argv, the environment or a file
-    that stays; the flags name only users and vault ids.
+    (answers to prompts, typed by pexpect). Secret variables are the one file: ``-e @file`` on a
+    0600 file in the private dir, removed with it (swept after a kill -9). No secret lands in
+    argv or the environment; the flags name only users, vault ids and that file.
     """
     passwords: dict[str, str] = {}
     flags: list[str] = []
@@ -56,6 +62,8 @@ def secret_kwargs(secrets: JobSecrets) -> tuple[dict[str, Any], list[str]]:
         vault_id = secrets.vault_password.vault_id
         passwords[vault_prompt(vault_id)] = secrets.vault_password.password
         flags += ["--vault-id", f"{vault_id}@prompt"] if vault_id else ["--ask-vault-pass"]
+    if secrets.secret_vars is not None:
+        flags += ["-e", shlex.quote(f"@{private_dir}/{SECRET_VARS_FILE}")]
     if passwords:
         kwargs["passwords"] = passwords
     return kwargs, flags
@@ -70,7 +78,12 @@ def resolve_options(spec: JobSpec, default_timeout: int) -> JobSpec:
 
 
 def runner_kwargs(
-    spec: JobSpec, playbook: Playbook, inventory: str, ident: str, secrets: JobSecrets | None = None
+    spec: JobSpec,
+    playbook: Playbook,
+    inventory: str,
+    ident: str,
+    secrets: JobSecrets | None = None,
+    private_dir: str = ".",
 ) -> dict[str, Any]:
     """kwargs for ``ansible_runner.interface.run`` via the worker protocol.
 
@@ -82,7 +95,7 @@ def runner_kwargs(
     cmdline = [flag for flag, on in flags if on]
     secret_parts: dict[str, Any] = {}
     if secrets is not None:
-        secret_parts, secret_flags = secret_kwargs(secrets)
+        secret_parts, secret_flags = secret_kwargs(secrets, private_dir)
         cmdline += secret_flags
     envvars = dict(playbook.envvars)
     if not options.gather_facts:

@@ -44,7 +44,7 @@ from playledger_api.models import (
     links,
 )
 from playledger_api.services import Services, ServicesDep
-from playledger_api.submission import build_command, choose_job_id
+from playledger_api.submission import build_command, choose_job_id, split_credentials
 from playledger_common.logstore import artifact_key
 from playledger_common.paths import confinement_problem
 from playledger_schemas.codec import encode
@@ -127,11 +127,6 @@ class JobController(Controller):
             allow_http=settings.source_allow_http,
         )
         refuse_too_big(services, len(encode(command)), "the command")
-        missing = await services.credentials.reference_problems(command.spec.credentials.references())
-        if missing:
-            raise InvalidRequestError.of(
-                [FieldProblem(path=f"$.credentials.{role}", message=why) for role, why in missing]
-            )
         if key is not None and not playbook_allowed(key, command.spec.source.path):
             msg = f"the API key {key.id!r} may not run playbook {command.spec.source.path!r}"
             raise ForbiddenError(msg)
@@ -140,6 +135,15 @@ class JobController(Controller):
         source = command.spec.source
         if settings.projects_dir is not None and isinstance(source, LocalSource):
             _require_playbook(settings.projects_dir, source.path)
+
+        _, inline = split_credentials(body, job_id)
+        if inline:  # stored before the command exists, so the job always finds them
+            await services.credentials.store_for_job(job_id, inline)
+        missing = await services.credentials.reference_problems(command.spec.credentials.references())
+        if missing:
+            raise InvalidRequestError.of(
+                [FieldProblem(path=f"$.credentials.{role}", message=why) for role, why in missing]
+            )
 
         status: JobStatus = "queued"
         known = await _known_status(services, job_id)

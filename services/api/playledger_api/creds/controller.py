@@ -24,7 +24,7 @@ from playledger_api.errors import (
     SecretsKeyError,
 )
 from playledger_api.services import Services, ServicesDep
-from playledger_common.credentials import AnySecret
+from playledger_common.credentials import JOB_SCOPED_PREFIX, AnySecret
 from playledger_schemas.codec import field_error
 from playledger_schemas.commands import CREDENTIAL_NAME_PATTERN
 
@@ -60,6 +60,9 @@ def _decode(payload: bytes, *, with_name: bool) -> tuple[str, AnySecret]:
         value = raw.pop("name", None)
         if not isinstance(value, str) or not _NAME.match(value):
             message = "required" if value is None else f"must match {CREDENTIAL_NAME_PATTERN}"
+            raise InvalidRequestError.at(FieldProblem(path="$.name", message=message))
+        if value.startswith(JOB_SCOPED_PREFIX):
+            message = f"names starting with {JOB_SCOPED_PREFIX!r} are reserved for the secrets of one job"
             raise InvalidRequestError.at(FieldProblem(path="$.name", message=message))
         name = value
     try:
@@ -129,7 +132,9 @@ class CredentialController(Controller):
     ) -> CredentialInfo:
         """Replace a credential's secret (rotation): jobs that start from now on get the new one."""
         _, secret = _decode(await request.body(), with_name=False)
-        info = await _credentials(services).replace(name, secret)
+        info = (
+            None if name.startswith(JOB_SCOPED_PREFIX) else await _credentials(services).replace(name, secret)
+        )
         if info is None:
             msg = f"no credential named {name!r}"
             raise NotFoundError(msg)
@@ -143,7 +148,7 @@ class CredentialController(Controller):
     )
     async def remove(self, name: NamePath, services: ServicesDep) -> None:
         """Delete a credential: its row and wrapped data key are gone; jobs naming it end as ``error``."""
-        if not await _credentials(services).store.delete(name):
+        if name.startswith(JOB_SCOPED_PREFIX) or not await _credentials(services).store.delete(name):
             msg = f"no credential named {name!r}"
             raise NotFoundError(msg)
 

@@ -10,7 +10,7 @@ from playledger_api.creds.keyring import KeySource
 from playledger_api.creds.store import CredentialInfo, CredentialStore, Metadata
 from playledger_api.creds.validate import check_secret
 from playledger_api.errors import FieldProblem, InvalidRequestError, SecretsKeyError
-from playledger_common.credentials import AnySecret, SealedSecrets, role_problem, type_of
+from playledger_common.credentials import AnySecret, SealedSecrets, job_scoped_name, role_problem, type_of
 from playledger_common.kekfile import Keyring, KeyringError
 
 _secret_decoder = msgspec.json.Decoder(AnySecret)
@@ -54,6 +54,14 @@ class Credentials:
         """``None``: no such credential."""
         meta, envelope = self._encrypt(name, secret, "$.")
         return await self.store.replace(name, meta, envelope)
+
+    async def store_for_job(self, job_id: str, inline: dict[str, AnySecret]) -> None:
+        """Store a request's inline secrets as credentials scoped to the job (``job.<id>.<role>``),
+        deleted once the job is complete (``sweep_job_scoped``)."""
+        for role, secret in inline.items():
+            name = job_scoped_name(job_id, role)
+            meta, envelope = self._encrypt(name, secret, f"$.credentials.{role}.")
+            await self.store.put_job_scoped(job_id, name, meta, envelope)
 
     async def reference_problems(self, refs: dict[str, tuple[str, str]]) -> list[tuple[str, str]]:
         """``(role, why)`` for each reference that names no credential of the right type."""

@@ -8,6 +8,8 @@ touches; it holds metadata in clear and the secret as an ``Envelope`` (ciphertex
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import datetime
 from typing import Final
 
@@ -16,6 +18,10 @@ import msgspec
 
 from playledger_api.creds.envelope import Envelope, rewrap
 from playledger_common.kekfile import Keyring
+from playledger_common.readmodel import SCHEMA as READ_MODEL_SCHEMA
+from playledger_common.settings import ApiSettings
+
+log: Final = logging.getLogger(__name__)
 
 SCHEMA: Final = "playledger_secrets"
 TABLE: Final = f"{SCHEMA}.credentials"
@@ -37,7 +43,10 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS job_id text;
+CREATE INDEX IF NOT EXISTS credentials_job_id ON {TABLE} (job_id) WHERE job_id IS NOT NULL;
 """
+
 _INFO: Final = "name, type, description, username, vault_id, fingerprint, kek_id, created_at, updated_at"
 
 
@@ -101,6 +110,32 @@ class CredentialStore:
         )
         return None if row is None else _info(row)
 
+    async def put_job_scoped(self, job_id: str, name: str, meta: Metadata, envelope: Envelope) -> None:
+        """Create or replace a credential that lives as long as job ``job_id`` (a resubmit replaces it)."""
+        await self.ensure()
+        await self.pool.execute(
+            f"INSERT INTO {TABLE} (name, type, description, username, vault_id, fingerprint, kek_id,"  # noqa: S608 - constant table
+            " wrapped_key, nonce, ciphertext, job_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            " ON CONFLICT (name) DO UPDATE SET type = $2, kek_id = $7, wrapped_key = $8, nonce = $9,"
+            " ciphertext = $10, updated_at = now()",
+            name,
+            *_meta_values(meta),
+            *_envelope_values(envelope),
+            job_id,
+        )
+
+    async def sweep_job_scoped(self, jobs_table: str, max_age_s: int) -> int:
+        """Delete the job-scoped credentials of jobs that are complete in the read model (and of jobs
+        never seen after ``max_age_s``: their command expired unread); how many were deleted."""
+        await self.ensure()
+        status = await self.pool.execute(
+            f"DELETE FROM {TABLE} c WHERE c.job_id IS NOT NULL AND ("  # noqa: S608 - constant tables
+            f" EXISTS (SELECT 1 FROM {jobs_table} j WHERE j.job_id = c.job_id AND j.terminal_seq IS NOT NULL)"
+            " OR c.created_at < now() - make_interval(secs => $1))",
+            float(max_age_s),
+        )
+        return int(status.split()[-1])
+
     async def replace(self, name: str, meta: Metadata, envelope: Envelope) -> CredentialInfo | None:
         """Rotate the secret of an existing credential; ``None`` if there is none of that name."""
         await self.ensure()
@@ -116,12 +151,15 @@ class CredentialStore:
 
     async def info(self, name: str) -> CredentialInfo | None:
         await self.ensure()
-        row = await self.pool.fetchrow(f"SELECT {_INFO} FROM {TABLE} WHERE name = $1", name)  # noqa: S608 - constant table
+        row = await self.pool.fetchrow(
+            f"SELECT {_INFO} FROM {TABLE} WHERE name = $1 AND job_id IS NULL",  # noqa: S608 - constant table
+            name,
+        )
         return None if row is None else _info(row)
 
     async def all(self) -> list[CredentialInfo]:
         await self.ensure()
-        rows = await self.pool.fetch(f"SELECT {_INFO} FROM {TABLE} ORDER BY name")  # noqa: S608 - constant table
+        rows = await self.pool.fetch(f"SELECT {_INFO} FROM {TABLE} WHERE job_id IS NULL ORDER BY name")  # noqa: S608 - constant table
         return [_info(row) for row in rows]
 
     async def types(self, names: list[str]) -> dict[str, str]:
@@ -176,3 +214,23 @@ def _meta_values(meta: Metadata) -> tuple[object, ...]:
 
 def _envelope_values(envelope: Envelope) -> tuple[object, ...]:
     return (envelope.kek_id, envelope.wrapped_key, envelope.nonce, envelope.ciphertext)
+
+
+SWEEP_S: Final = 2.0
+
+
+async def sweep_job_secrets(store: CredentialStore, settings: ApiSettings) -> None:
+    """Delete the inline secrets of complete jobs every ``SWEEP_S`` (any API process may; a delete
+    is idempotent). A job that never reaches the read model keeps them until its command expires."""
+    jobs = f"{READ_MODEL_SCHEMA}.jobs"
+    while True:
+        await asyncio.sleep(SWEEP_S)
+        try:
+            deleted = await store.sweep_job_scoped(jobs, settings.commands_max_age_s)
+        except asyncpg.UndefinedTableError:
+            continue  # the projector has not created the read models yet
+        except (asyncpg.PostgresError, OSError) as exc:
+            log.warning("could not delete the secrets of finished jobs (will retry): %r", exc)
+            continue
+        if deleted:
+            log.info("deleted the secrets of %d finished jobs", deleted)
