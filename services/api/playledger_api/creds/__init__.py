@@ -28,6 +28,13 @@ Threat model — who can read what:
   names, sealed to that key (``playledger_common.sealing``). The executor keeps them in memory,
   hands them to ansible-runner over the worker's stdin (``ssh_key``, ``passwords``), and masks
   every value (and its base64 / JSON-escaped forms) in everything it publishes or writes.
+- **Vault references** are read by the executor: the API seals it the ``hashicorp_vault``
+  credential the job names (address, token or AppRole), the executor logs in and reads the
+  value, and masks the token and secret id like the value. Give those credentials a policy
+  that reads only the paths jobs need: whoever runs the job can read what the token can.
+- **Caller-provided secrets** (a request's ``secret_vars`` and inline credentials) are stored the
+  same way, as credentials of that one job (``job.<id>.<role>``), and deleted once the job is
+  complete; the command, like every other, carries their names only.
 - **An attacker with the executor's NATS credentials** can obtain the secrets of jobs it
   starts: to do so it must append ``job.started`` for a queued job, which the immutable stream
   records forever (and the real executors then see as a lost race or a fenced writer). It
