@@ -248,3 +248,16 @@ async def test_without_a_key_encryption_key_credentials_answer_503_naming_the_se
         )
         assert response.status_code == 503
         assert "PLAYLEDGER_SECRETS_KEY" in response.json()["detail"]
+
+
+async def test_a_body_nested_too_deep_is_refused_before_it_is_decoded(api: AsyncTestClient[Any]) -> None:
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(100):
+        node["a"] = {}
+        node = node["a"]
+    body = {"name": "deep", "type": "vars", "vars": {"x": deep}}
+    response = await api.post("/api/v1/credentials", json=body)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["path"] == "$"
+    assert "deep" in response.json()["errors"][0]["message"]

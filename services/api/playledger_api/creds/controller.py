@@ -27,6 +27,7 @@ from playledger_api.services import Services, ServicesDep
 from playledger_common.credentials import JOB_SCOPED_PREFIX, AnySecret
 from playledger_schemas.codec import field_error
 from playledger_schemas.commands import CREDENTIAL_NAME_PATTERN
+from playledger_schemas.limits import MAX_COMMAND_DEPTH, too_deep
 
 NamePath = Annotated[
     str, PathParameter(pattern=CREDENTIAL_NAME_PATTERN, description="The credential's name.")
@@ -47,6 +48,8 @@ class Rotated(msgspec.Struct, frozen=True, kw_only=True):
 
 def _decode(payload: bytes, *, with_name: bool) -> tuple[str, AnySecret]:
     """The body as ``name`` (create only) and a typed secret; every error names its JSON path."""
+    if why := too_deep(payload, MAX_COMMAND_DEPTH):
+        raise InvalidRequestError.at(FieldProblem(path="$", message=why))
     try:
         raw = msgspec.json.decode(payload)
     except msgspec.DecodeError as exc:
