@@ -242,7 +242,7 @@ ROLE_TYPES: Final[dict[str, str]] = {
 """The stored credential type each reference takes when it names one directly."""
 
 
-class JobCredentials(Strict, frozen=True, kw_only=True):
+class JobCredentials(Strict, frozen=True, kw_only=True, omit_defaults=True):
     """Credentials the job uses: names of stored ones, or Vault references. A command carries no
     secret, ever.
 
