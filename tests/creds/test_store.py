@@ -215,7 +215,7 @@ async def test_rotating_the_kek_rewraps_every_data_key_while_other_processes_kee
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
         other = Credentials(CredentialStore(pool), KeySource(keyed))
-        assert not isinstance(await other.job_secrets({"become_password": "p0"}), str)
+        assert not isinstance(await other.job_secrets({"become_password": ("p0", "password")}), str)
 
         new_id = add_current_key(keyed.secrets_key_file)
         rotated = await api.post("/api/v1/credentials/rotate-key")
@@ -225,7 +225,9 @@ async def test_rotating_the_kek_rewraps_every_data_key_while_other_processes_kee
         assert (await api.post("/api/v1/credentials/rotate-key")).json()["rewrapped"] == 0
 
         retire_old_keys(keyed.secrets_key_file)
-        got = await other.job_secrets({"become_password": "p3"})  # it reads the new key on its own
+        got = await other.job_secrets(
+            {"become_password": ("p3", "password")}
+        )  # it reads the new key on its own
         assert not isinstance(got, str)
         assert got.become_password is not None
         assert got.become_password.password == f"{PASSWORD}-3"

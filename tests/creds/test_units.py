@@ -5,11 +5,21 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import get_args
 
+import msgspec
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from playledger_common.credentials import JobSecrets, PasswordSecret, SshKeySecret, VaultPasswordSecret
+from playledger_api.creds.bodies import NewCredential
+from playledger_common.credentials import (
+    AnySecret,
+    JobSecrets,
+    PasswordSecret,
+    SshKeySecret,
+    VaultPasswordSecret,
+    type_of,
+)
 from playledger_common.kekfile import KeyringError, parse_key_file, single_key
 from playledger_common.sealing import Recipient, job_aad, seal
 from playledger_executor.redact import MASK, Redactor
@@ -122,3 +132,13 @@ def test_key_files_and_keys_are_checked_without_echoing_key_material() -> None:
             parse_key_file(text, "f")
         assert good not in str(error.value)
     assert single_key(good).current.startswith("env-")
+
+
+def test_every_secret_type_has_a_create_body_that_adds_its_name() -> None:
+    bodies = get_args(NewCredential)
+    assert {type_of(cls.__base__) for cls in bodies} == {type_of(cls) for cls in get_args(AnySecret)}
+    for cls in bodies:
+        assert type_of(cls) == type_of(cls.__base__)
+        assert {f.name for f in msgspec.structs.fields(cls)} - {
+            f.name for f in msgspec.structs.fields(cls.__base__)
+        } == {"name"}

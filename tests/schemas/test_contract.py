@@ -19,12 +19,14 @@ from playledger_schemas.commands import (
     GitRoleSource,
     InlineInventory,
     InventoryGroup,
+    JobCredentials,
     JobOptions,
     JobSpec,
     LocalSource,
     SubmitJob,
     Submitter,
     UrlInventory,
+    VaultReference,
 )
 from playledger_schemas.events import (
     CancelRequestedData,
@@ -72,6 +74,14 @@ GIT_SPEC = JobSpec(
     source=GitPlaybookSource(repo="https://git.example/ops.git", branch="v1.2", path="deploy/site.yml"),
     inventory=GitInventory(repo="https://git.example/inv.git", path="prod"),
     options=JobOptions(become=True, gather_facts=False),
+    credentials=JobCredentials(
+        ssh=VaultReference(
+            vault_path="secret/ansible/prod-ssh", vault_key="private_key", vault_credential="bao"
+        ),
+        become_password="prod-become",
+        vault_password="prod-vault",
+        secret_vars="job.job-2.secret_vars",
+    ),
 )
 ROLE_SPEC = JobSpec(
     source=GitRoleSource(

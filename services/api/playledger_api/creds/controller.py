@@ -8,10 +8,11 @@ from typing import Annotated, Any, Final
 
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
-from litestar.params import PathParameter
+from litestar.params import JSONBody, PathParameter
 
 from playledger_api.auth.guard import requires
 from playledger_api.controllers.params import problems
+from playledger_api.creds.bodies import NewCredential
 from playledger_api.creds.keyring import NOT_CONFIGURED
 from playledger_api.creds.service import Credentials
 from playledger_api.creds.store import CredentialInfo
@@ -33,6 +34,7 @@ NamePath = Annotated[
     str, PathParameter(pattern=CREDENTIAL_NAME_PATTERN, description="The credential's name.")
 ]
 _NAME: Final = re.compile(CREDENTIAL_NAME_PATTERN)
+_BODY: Final = "playledger_credential_body"
 
 
 class CredentialList(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,6 +78,17 @@ def _decode(payload: bytes, *, with_name: bool) -> tuple[str, AnySecret]:
     return name, secret
 
 
+async def check_body(request: Request[Any, Any, Any]) -> None:
+    """A ``before_request`` hook: decode the body strictly, before the framework's own lax decode."""
+    request.state[_BODY] = _decode(await request.body(), with_name=request.method == "POST")
+
+
+def _body(request: Request[Any, Any, Any]) -> tuple[str, AnySecret]:
+    """The name (create only) and secret ``check_body`` decoded."""
+    body: tuple[str, AnySecret] = request.state[_BODY]
+    return body
+
+
 def _credentials(services: Services) -> Credentials:
     if not services.credentials.keys.configured:
         raise SecretsKeyError(NOT_CONFIGURED)
@@ -90,13 +103,16 @@ class CredentialController(Controller):
         "/",
         status_code=201,
         operation_id="createCredential",
+        before_request=check_body,
         responses=problems(400, 401, 403, 409, 422, 503),
         **requires("credentials:write"),
     )
-    async def create(self, request: Request[Any, Any, Any], services: ServicesDep) -> CredentialInfo:
+    async def create(
+        self, request: Request[Any, Any, Any], data: JSONBody[NewCredential], services: ServicesDep
+    ) -> CredentialInfo:
         """Store a credential: ``name``, ``type`` (``ssh_key``, ``password``, ``vault_password``), its
         secret fields and an optional ``description``. Encrypted before it is stored; never shown again."""
-        name, secret = _decode(await request.body(), with_name=True)
+        name, secret = _body(request)
         info = await _credentials(services).create(name, secret)
         if info is None:
             msg = f"a credential named {name!r} exists (PUT /api/v1/credentials/{name} replaces it)"
@@ -127,14 +143,19 @@ class CredentialController(Controller):
     @put(
         "/{name:str}",
         operation_id="replaceCredential",
+        before_request=check_body,
         responses=problems(400, 401, 403, 404, 422, 503),
         **requires("credentials:write"),
     )
     async def replace(
-        self, name: NamePath, request: Request[Any, Any, Any], services: ServicesDep
+        self,
+        name: NamePath,
+        request: Request[Any, Any, Any],
+        data: JSONBody[AnySecret],
+        services: ServicesDep,
     ) -> CredentialInfo:
         """Replace a credential's secret (rotation): jobs that start from now on get the new one."""
-        _, secret = _decode(await request.body(), with_name=False)
+        _, secret = _body(request)
         info = (
             None if name.startswith(JOB_SCOPED_PREFIX) else await _credentials(services).replace(name, secret)
         )
