@@ -238,6 +238,9 @@ ROLE_TYPES: Final[dict[str, str]] = {
     "become_password": "password",
     "vault_password": "vault_password",
     "secret_vars": "vars",
+    "git": "git",
+    "cloud": "aws",
+    "env": "env",
 }
 """The stored credential type each reference takes when it names one directly."""
 
@@ -261,6 +264,14 @@ class JobCredentials(Strict, frozen=True, kw_only=True, omit_defaults=True):
     secret_vars: CredentialName | None = None
     """A ``vars`` credential: variables given to ansible like ``extra_vars`` but never stored in a
     stream (the HTTP API makes one, scoped to the job, from a request's ``secret_vars``)."""
+    git: CredentialName | None = None
+    """A ``git`` credential (an HTTPS token or an SSH deploy key): every git repository of the job
+    (its source and a ``git`` inventory) is fetched with it."""
+    cloud: CredentialName | None = None
+    """An ``aws`` credential: its keys are the ``AWS_*`` environment of ansible (inventory plugins
+    and modules read them there)."""
+    env: CredentialName | None = None
+    """An ``env`` credential: secret environment variables of ansible."""
 
     def references(self) -> dict[str, tuple[str, str]]:
         """``{role: (stored credential name, the type it must have)}`` for each reference set."""

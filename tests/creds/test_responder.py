@@ -23,7 +23,7 @@ from playledger_api.creds.responder import SecretsResponder
 from playledger_api.creds.service import Credentials
 from playledger_api.creds.store import CredentialStore
 from playledger_cli.embedded import NatsServer
-from playledger_common.credentials import PasswordSecret
+from playledger_common.credentials import GitSecret, PasswordSecret
 from playledger_common.nats_users import NatsUser, Role, authorization_block, generate_users, inbox_prefix
 from playledger_common.sealing import Recipient, SecretsReply, SecretsRequest, job_aad
 from playledger_common.settings import ApiSettings, CommonSettings
@@ -213,3 +213,48 @@ async def test_no_role_but_the_executor_may_ask_and_none_but_the_asker_reads_the
         assert any("permissions violation" in e.lower() for e in api_errors), api_errors
     finally:
         await api.close()
+
+
+async def test_a_job_being_prepared_gets_its_git_credential_only_until_that_attempt_starts(
+    conns: dict[Role, Client], credentials: Credentials
+) -> None:
+    assert await credentials.create("repo", GitSecret(token="repo token 1"))
+    spec = msgspec.structs.replace(SPEC, credentials=JobCredentials(become_password="become", git="repo"))
+    responder = SecretsResponder(conns["api"], conns["api"].jetstream(), credentials)
+    await responder.start()
+    executor = conns["executor"]
+    js = executor.jetstream()
+    try:
+        with pytest.raises(SecretsError, match="is not queued"):
+            await fetch_secrets(executor, "job3", 1, "exec-a", checkout=True)
+        queued = JobQueued(
+            event_id=uuid.uuid4(),
+            job_id="job3",
+            attempt=0,
+            seq=1,
+            time=datetime.now(UTC),
+            data=QueuedData(spec=spec),
+        )
+        await js.publish(event_subject("job3", "job.queued"), encode(queued))
+        with pytest.raises(SecretsError, match="holds no live lease"):
+            await fetch_secrets(executor, "job3", 1, "exec-a", checkout=True)
+        await js.publish(lease_subject("exec-a"), b"exec-a", msg_ttl=30)
+        got = await fetch_secrets(executor, "job3", 1, "exec-a", checkout=True)
+        assert got.git is not None
+        assert got.git.token == "repo token 1"
+        assert got.become_password is None  # the rest waits for job.started
+        started = JobStarted(
+            event_id=uuid.uuid4(),
+            job_id="job3",
+            attempt=1,
+            seq=2,
+            time=datetime.now(UTC),
+            data=StartedData(executor_id="exec-a", spec=spec, playbook="site.yml"),
+        )
+        await js.publish(event_subject("job3", "job.started"), encode(started))
+        with pytest.raises(SecretsError, match="attempt 1 has started"):
+            await fetch_secrets(executor, "job3", 1, "exec-b", checkout=True)
+        retry = await fetch_secrets(executor, "job3", 2, "exec-a", checkout=True)  # its executor died
+        assert retry.git is not None
+    finally:
+        await responder.stop()

@@ -12,8 +12,12 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from playledger_api.creds.bodies import NewCredential
+from playledger_api.creds.validate import check_secret
 from playledger_common.credentials import (
     AnySecret,
+    AwsSecret,
+    EnvSecret,
+    GitSecret,
     JobSecrets,
     PasswordSecret,
     SshKeySecret,
@@ -142,3 +146,36 @@ def test_every_secret_type_has_a_create_body_that_adds_its_name() -> None:
         assert {f.name for f in msgspec.structs.fields(cls)} - {
             f.name for f in msgspec.structs.fields(cls.__base__)
         } == {"name"}
+
+
+def test_git_env_and_aws_secrets_are_checked_and_reach_runner_as_its_environment() -> None:
+    assert check_secret(GitSecret(token="t", private_key=KEY))[0] == [
+        ("token", "give a token (HTTPS) or a private_key (SSH), one of them")
+    ]
+    assert check_secret(GitSecret(token="t", known_hosts="h"))[0] == [
+        ("known_hosts", "only for an SSH private_key")
+    ]
+    assert [
+        f for f, _ in check_secret(EnvSecret(env={"ANSIBLE_CONFIG": "x", "Path": "y", "OK": "z"}))[0]
+    ] == [
+        "env.ANSIBLE_CONFIG",
+        "env.Path",
+    ]
+    secrets = JobSecrets(
+        cloud=AwsSecret(access_key_id="AKIA0123456789ABCD", secret_access_key="sk", region="eu-west-1"),
+        env=EnvSecret(env={"APP_TOKEN": "at"}),
+    )
+    playbook = Playbook(
+        playbook="site.yml", project_dir=Path("/p"), envvars={"ANSIBLE_COLLECTIONS_PATH": "/c"}
+    )
+    kwargs = runner_kwargs(_spec(), playbook, "inventory/hosts.json", "job-1", secrets)
+    assert kwargs["envvars"] == {
+        "ANSIBLE_COLLECTIONS_PATH": "/c",
+        "AWS_ACCESS_KEY_ID": "AKIA0123456789ABCD",
+        "AWS_SECRET_ACCESS_KEY": "sk",
+        "AWS_REGION": "eu-west-1",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "APP_TOKEN": "at",
+    }
+    assert kwargs["suppress_env_files"] is True
+    assert set(secrets.values()) == {"AKIA0123456789ABCD", "sk", "at"}

@@ -139,6 +139,12 @@ class CredentialsBody(Body, frozen=True, kw_only=True):
     vault_password: CredentialName | VaultReference | InlineVaultPasswordBody | None = None
     secret_vars: CredentialName | None = None
     """A stored ``vars`` credential (or give the variables as the body's ``secret_vars``)."""
+    git: CredentialName | None = None
+    """A stored ``git`` credential: the job's repositories are fetched with it."""
+    cloud: CredentialName | None = None
+    """A stored ``aws`` credential: the ``AWS_*`` environment of ansible."""
+    env: CredentialName | None = None
+    """A stored ``env`` credential: secret environment variables of ansible."""
 
 
 VarName = Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]

@@ -185,7 +185,8 @@ def split_credentials(body: SubmitJobBody, job_id: str) -> tuple[JobCredentials,
     if body.secret_vars:
         inline["secret_vars"] = VarsSecret(vars=body.secret_vars)
     refs = {
-        role: getattr(given, role) for role in ("ssh", "become_password", "vault_password", "secret_vars")
+        role: getattr(given, role)
+        for role in ("ssh", "become_password", "vault_password", "secret_vars", "git", "cloud", "env")
     }
     refs.update({role: job_scoped_name(job_id, role) for role in inline})
     return JobCredentials(**refs), inline

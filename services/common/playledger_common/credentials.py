@@ -2,7 +2,8 @@
 
 One tagged union (``type``) shared by both ends, so the API validates a secret at the door with
 the same Struct the executor decodes it with. A job names credentials by role
-(``JobCredentials``: ``ssh``, ``become_password``, ``vault_password``); each role takes one type
+(``JobCredentials``: ``ssh``, ``become_password``, ``vault_password``, ``secret_vars``, ``git``,
+``cloud``, ``env``); each role takes one type
 (``commands.ROLE_TYPES``, or ``hashicorp_vault`` behind a Vault reference), checked at submit
 (HTTP) and again when the executor asks for the secrets.
 """
@@ -94,6 +95,53 @@ class VarsSecret(Secret, frozen=True, kw_only=True, tag="vars"):
         return found
 
 
+class GitSecret(Secret, frozen=True, kw_only=True, tag="git"):
+    """How to fetch private git repositories: an HTTPS ``token`` (sent as the password of HTTP
+    basic auth, with ``username``), or an SSH deploy key (``private_key``, optional ``passphrase``)
+    and optionally the server's ``known_hosts`` lines (else its key is accepted on first use)."""
+
+    token: SecretText | None = None
+    username: UserName | None = None
+    private_key: SecretText | None = None
+    passphrase: SecretText | None = None
+    known_hosts: Annotated[str, Meta(min_length=1, max_length=64 * 1024)] | None = None
+
+    def values(self) -> list[str]:
+        return [v for v in (self.token, self.private_key, self.passphrase) if v]
+
+
+EnvName = Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+
+
+class EnvSecret(Secret, frozen=True, kw_only=True, tag="env"):
+    """Secret environment variables of ansible (inventory plugins and modules read them)."""
+
+    env: Annotated[dict[EnvName, SecretText], Meta(min_length=1, max_length=256)]
+
+    def values(self) -> list[str]:
+        return list(self.env.values())
+
+
+class AwsSecret(Secret, frozen=True, kw_only=True, tag="aws"):
+    """An AWS access key: ansible's ``amazon.aws`` modules and inventory read it from ``AWS_*``."""
+
+    access_key_id: Annotated[str, Meta(pattern=r"^[A-Z0-9]{16,128}$")]
+    secret_access_key: SecretText
+    session_token: SecretText | None = None
+    region: Annotated[str, Meta(pattern=r"^[a-z0-9-]{1,64}$")] | None = None
+
+    def values(self) -> list[str]:
+        return [v for v in (self.access_key_id, self.secret_access_key, self.session_token) if v]
+
+    def environment(self) -> dict[str, str]:
+        env = {"AWS_ACCESS_KEY_ID": self.access_key_id, "AWS_SECRET_ACCESS_KEY": self.secret_access_key}
+        if self.session_token is not None:
+            env["AWS_SESSION_TOKEN"] = self.session_token
+        if self.region is not None:
+            env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = self.region
+        return env
+
+
 def _strings(value: Any, found: list[str]) -> None:
     if isinstance(value, str):
         found.append(value)
@@ -105,8 +153,19 @@ def _strings(value: Any, found: list[str]) -> None:
             _strings(item, found)
 
 
-AnySecret = SshKeySecret | PasswordSecret | VaultPasswordSecret | HashicorpVaultSecret | VarsSecret
-CredentialType = Literal["ssh_key", "password", "vault_password", "hashicorp_vault", "vars"]
+AnySecret = (
+    SshKeySecret
+    | PasswordSecret
+    | VaultPasswordSecret
+    | HashicorpVaultSecret
+    | VarsSecret
+    | GitSecret
+    | EnvSecret
+    | AwsSecret
+)
+CredentialType = Literal[
+    "ssh_key", "password", "vault_password", "hashicorp_vault", "vars", "git", "env", "aws"
+]
 
 
 JOB_SCOPED_PREFIX = "job."
@@ -139,6 +198,9 @@ class SealedSecrets(msgspec.Struct, frozen=True, kw_only=True):
     become_password: PasswordSecret | HashicorpVaultSecret | None = None
     vault_password: VaultPasswordSecret | HashicorpVaultSecret | None = None
     secret_vars: VarsSecret | None = None
+    git: GitSecret | None = None
+    cloud: AwsSecret | None = None
+    env: EnvSecret | None = None
 
 
 class JobSecrets(msgspec.Struct, frozen=True, kw_only=True):
@@ -148,12 +210,29 @@ class JobSecrets(msgspec.Struct, frozen=True, kw_only=True):
     become_password: PasswordSecret | None = None
     vault_password: VaultPasswordSecret | None = None
     secret_vars: VarsSecret | None = None
+    git: GitSecret | None = None
+    cloud: AwsSecret | None = None
+    env: EnvSecret | None = None
     also_masked: list[str] = msgspec.field(default_factory=list)
     """Other secret values the job's output must never show (Vault tokens, AppRole secret ids)."""
 
     def values(self) -> list[str]:
         found: list[str] = list(self.also_masked)
-        for secret in (self.ssh, self.become_password, self.vault_password, self.secret_vars):
+        roles = (
+            self.ssh,
+            self.become_password,
+            self.vault_password,
+            self.secret_vars,
+            self.git,
+            self.cloud,
+            self.env,
+        )
+        for secret in roles:
             if secret is not None:
                 found += secret.values()
         return found
+
+    def environment(self) -> dict[str, str]:
+        """The secret environment of ansible: the ``cloud`` credential's, then the ``env`` one's."""
+        env = self.cloud.environment() if self.cloud is not None else {}
+        return env | (self.env.env if self.env is not None else {})

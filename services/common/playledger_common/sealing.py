@@ -34,6 +34,9 @@ class SecretsRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     executor_id: str
     public_key: B64Key
     """The executor's one-time X25519 public key (raw, base64)."""
+    checkout: bool = False
+    """Asked before ``job.started``, to prepare the job: only its ``git`` credential, to fetch its
+    repositories (the commit they resolve to is recorded in ``job.started``)."""
 
 
 class Sealed(msgspec.Struct, frozen=True, kw_only=True):

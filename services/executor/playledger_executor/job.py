@@ -27,7 +27,8 @@ from playledger_executor.appender import Appender
 from playledger_executor.cancel import pending_cancel
 from playledger_executor.decide import Start, classify
 from playledger_executor.errors import ExecutorError
-from playledger_executor.gitcache import SourceCache
+from playledger_executor.gitauth import git_auth
+from playledger_executor.gitcache import GitAuth, SourceCache
 from playledger_executor.inventories import PreparedInventory, UrlLimits, prepare_inventory
 from playledger_executor.journal import Journal, new_event
 from playledger_executor.logship import LogShipper, store_artifacts
@@ -128,7 +129,7 @@ class JobRunner:
         private_dir = private_dir_for(self.work_dir, job_id, decision.attempt)
         try:
             try:
-                playbook, inventory = await self._prepare(spec, private_dir)
+                playbook, inventory = await self._prepare(spec, private_dir, handle)
             except (ExecutorError, OSError) as exc:
                 await asyncio.to_thread(remove_private_dir, private_dir)
                 reason = getattr(exc, "reason", None) or f"could not prepare the job: {type(exc).__name__}"
@@ -160,14 +161,33 @@ class JobRunner:
             handle.ended.set()
         return True
 
-    async def _prepare(self, spec: JobSpec, private_dir: Path) -> tuple[Playbook, PreparedInventory]:
+    async def _prepare(
+        self, spec: JobSpec, private_dir: Path, handle: RunningJob
+    ) -> tuple[Playbook, PreparedInventory]:
         """Check out the source, install its requirements, write the inventory and extra vars."""
         await asyncio.to_thread(write_private_dir, private_dir, spec.extra_vars)
+        auth = await self._git_auth(spec, private_dir, handle)
         playbook = await prepare_source(
-            spec.source, spec.options, self.settings.projects_dir, self.sources, private_dir
+            spec.source, spec.options, self.settings.projects_dir, self.sources, private_dir, auth
         )
-        inventory = await prepare_inventory(spec.inventory, private_dir, self.sources, self.url_limits)
+        inventory = await prepare_inventory(spec.inventory, private_dir, self.sources, self.url_limits, auth)
         return playbook, inventory
+
+    async def _git_auth(self, spec: JobSpec, private_dir: Path, handle: RunningJob) -> GitAuth | None:
+        """The job's ``git`` credential, asked for before ``job.started`` (a ``checkout`` request)."""
+        if spec.credentials.git is None:
+            return None
+        try:
+            sealed = await fetch_secrets(
+                self.nc, handle.job_id, handle.attempt, self.executor_id, checkout=True
+            )
+        except SecretsError as exc:
+            msg = f"credentials: {exc.reason}"
+            raise SecretsError(msg) from None
+        if sealed.git is None:
+            msg = "credentials: credentials.git: the API sent no git credential"
+            raise SecretsError(msg)
+        return await asyncio.to_thread(git_auth, sealed.git, private_dir)
 
     async def _fail_before_run(
         self, command: SubmitJob, decision: Start, writer: JobWriter, reason: str

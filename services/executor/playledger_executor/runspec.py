@@ -39,9 +39,11 @@ def secret_kwargs(secrets: JobSecrets, private_dir: str = ".") -> tuple[dict[str
 
     Through ansible-runner's own mechanisms, over the worker's stdin: ``ssh_key`` (runner writes
     it into a FIFO that ``ssh-add`` reads once, into a per-run ``ssh-agent``) and ``passwords``
-    (answers to prompts, typed by pexpect). Secret variables are the one file: ``-e @file`` on a
+    (answers to prompts, typed by pexpect) and ``envvars`` (the ``cloud`` and ``env`` credentials,
+    over stdin with ``suppress_env_files``: the environment of ansible, never a file, readable in
+    ``/proc`` by its own user and root only). Secret variables are the one file: ``-e @file`` on a
     0600 file in the private dir, removed with it (swept after a kill -9). No secret lands in
-    argv or the environment; the flags name only users, vault ids and that file.
+    argv, nor in the environment unless a credential is meant to be one; the flags name only users, vault ids and that file.
     """
     passwords: dict[str, str] = {}
     flags: list[str] = []
@@ -64,6 +66,8 @@ def secret_kwargs(secrets: JobSecrets, private_dir: str = ".") -> tuple[dict[str
         flags += ["--vault-id", f"{vault_id}@prompt"] if vault_id else ["--ask-vault-pass"]
     if secrets.secret_vars is not None:
         flags += ["-e", shlex.quote(f"@{private_dir}/{SECRET_VARS_FILE}")]
+    if env := secrets.environment():
+        kwargs["envvars"] = env
     if passwords:
         kwargs["passwords"] = passwords
     return kwargs, flags
@@ -108,6 +112,7 @@ def runner_kwargs(
         "suppress_env_files": True,
         "settings": {"pexpect_timeout": PEXPECT_TIMEOUT, "suppress_ansible_output": True},
     }
+    envvars |= secret_parts.pop("envvars", {})
     if envvars:
         kwargs["envvars"] = envvars
     kwargs.update(secret_parts)

@@ -1,7 +1,8 @@
 """The secrets of the job being run, asked of the API on NATS and opened with a one-time key.
 
-Asked only after ``job.started`` is stored: the API checks that this executor started this
-attempt (see ``playledger_api.creds`` for the threat model). The secrets stay in this process's
+Asked after ``job.started`` is stored: the API checks that this executor started this attempt
+(see ``playledger_api.creds`` for the threat model). The one exception, ``checkout``, is asked
+while the job is prepared, before it starts, and gets only the ``git`` credential. The secrets stay in this process's
 memory; they reach ansible-runner through the worker's stdin, never a file, argv or environment.
 """
 
@@ -34,10 +35,16 @@ class SecretsError(ExecutorError):
     """The job's secrets could not be had: the reason names the credential, never a value."""
 
 
-async def fetch_secrets(nc: Client, job_id: str, attempt: int, executor_id: str) -> SealedSecrets:
+async def fetch_secrets(
+    nc: Client, job_id: str, attempt: int, executor_id: str, *, checkout: bool = False
+) -> SealedSecrets:
     recipient = Recipient()
     request = SecretsRequest(
-        job_id=job_id, attempt=attempt, executor_id=executor_id, public_key=recipient.public_key
+        job_id=job_id,
+        attempt=attempt,
+        executor_id=executor_id,
+        public_key=recipient.public_key,
+        checkout=checkout,
     )
     loop = asyncio.get_running_loop()
     deadline = loop.time() + TOTAL_S

@@ -8,6 +8,9 @@ JSON path, reserved names refused: ``controller.check_body``); these Structs dec
 from __future__ import annotations
 
 from playledger_common.credentials import (
+    AwsSecret,
+    EnvSecret,
+    GitSecret,
     HashicorpVaultSecret,
     PasswordSecret,
     SshKeySecret,
@@ -37,5 +40,19 @@ class NewVars(VarsSecret, frozen=True, kw_only=True, tag="vars"):
     name: CredentialName
 
 
-NewCredential = NewSshKey | NewPassword | NewVaultPassword | NewHashicorpVault | NewVars
+class NewGit(GitSecret, frozen=True, kw_only=True, tag="git"):
+    name: CredentialName
+
+
+class NewEnv(EnvSecret, frozen=True, kw_only=True, tag="env"):
+    name: CredentialName
+
+
+class NewAws(AwsSecret, frozen=True, kw_only=True, tag="aws"):
+    name: CredentialName
+
+
+NewCredential = (
+    NewSshKey | NewPassword | NewVaultPassword | NewHashicorpVault | NewVars | NewGit | NewEnv | NewAws
+)
 """``POST /api/v1/credentials``: one per secret type."""
