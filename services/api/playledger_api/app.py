@@ -45,8 +45,8 @@ from playledger_api.services import Services, provide_services
 from playledger_api.store import ReadModel, create_pool
 from playledger_api.ui import ui_router
 from playledger_common.bus import LinkWatch, connect_as
-from playledger_common.logstore import open_store
 from playledger_common.kekfile import ensure_key_file
+from playledger_common.logstore import open_store
 from playledger_common.settings import ApiSettings
 from playledger_common.streams import provision_at_start
 

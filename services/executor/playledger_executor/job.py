@@ -18,9 +18,9 @@ from typing import Any, Final
 
 from nats.aio.client import Client
 
+from playledger_common.credentials import JobSecrets
 from playledger_common.logstore import LogStore, log_key
 from playledger_common.logtext import log_piece
-from playledger_common.credentials import JobSecrets
 from playledger_common.private_file import write_private
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.appender import Appender
@@ -221,6 +221,7 @@ class JobRunner:
         job_id, attempt = handle.job_id, handle.attempt
         ident = f"{job_id}-{attempt}"
         run = _Run()
+        redactor = NOTHING
         try:
             secrets = await self._secrets(spec, handle)
             if handle.stop.is_set():  # canceled before anything ran: do not spawn at all
@@ -258,7 +259,8 @@ class JobRunner:
                     )
                 finally:
                     await shipper.stop()
-                await self._store_outputs(run, shipper, private_dir / "artifacts" / ident)
+                artifact_dir = private_dir / "artifacts" / ident
+                await self._store_outputs(run, shipper, artifact_dir, raw_files=not redactor.active)
         finally:
             await asyncio.to_thread(remove_private_dir, private_dir)
         ending = classify(
@@ -295,16 +297,27 @@ class JobRunner:
             return
         log.info("job %s attempt %d ended: %s", job_id, attempt, ending.outcome)
 
-    async def _store_outputs(self, run: _Run, shipper: LogShipper, artifact_dir: Path) -> None:
-        """The complete log and the artifacts, before the terminal event names them."""
+    async def _store_outputs(
+        self, run: _Run, shipper: LogShipper, artifact_dir: Path, *, raw_files: bool
+    ) -> None:
+        """The complete log and the artifacts, before the terminal event names them.
+
+        ``raw_files=False`` (the job has secrets): the runner's own files hold its output as
+        ansible wrote it, unmasked, so the log is the spool (masked lines) and no artifact file is
+        stored, only the ``set_stats`` data that came masked through the worker's stream."""
         deadline = self.settings.storage_final_s
-        stored = await shipper.finish(artifact_dir / "stdout", deadline)
+        stored = await shipper.finish(artifact_dir / "stdout" if raw_files else None, deadline)
         if isinstance(stored, MissingObject):
             run.missing.append(stored)
         else:
             run.log = stored
         run.artifacts, missing = await store_artifacts(
-            self.store, shipper.job_id, shipper.attempt, artifact_dir, run.artifact_data, deadline
+            self.store,
+            shipper.job_id,
+            shipper.attempt,
+            artifact_dir if raw_files else None,
+            run.artifact_data,
+            deadline,
         )
         run.missing.extend(missing)
 
