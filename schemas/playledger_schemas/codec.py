@@ -75,7 +75,11 @@ def field_error(text: str) -> FieldError:
     message, sep, where = text.rpartition(" - at `")
     if not sep:
         return field_error_at("$", text)
-    return field_error_at(where.rstrip("`"), message)
+    where = where.rstrip("`")
+    if where.startswith("key` in `"):  # a mapping's key broke its rule: name the mapping
+        error = field_error_at(where.removeprefix("key` in `"), message)
+        return FieldError(path=error.path, message=f"a key: {error.message}")
+    return field_error_at(where, message)
 
 
 def field_error_at(path: str, message: str) -> FieldError:

@@ -257,6 +257,95 @@ class RetryPolicy(Strict, frozen=True, kw_only=True):
 DEFAULT_RETRY: Final = RetryPolicy()
 
 
+CREDENTIAL_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+CredentialName = Annotated[
+    str,
+    Meta(
+        pattern=CREDENTIAL_NAME_PATTERN,
+        description="The name of a credential stored in playledger (POST /api/v1/credentials).",
+    ),
+]
+
+
+VaultPath = Annotated[
+    str,
+    Meta(
+        pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$",
+        max_length=1024,
+        description="<kv v2 mount>/<path>, e.g. secret/ansible/prod-ssh.",
+    ),
+]
+
+
+class VaultReference(Strict, frozen=True, kw_only=True, tag_field="type", tag="hashicorp_vault"):
+    """A secret read from HashiCorp Vault (or OpenBao), KV version 2, by the executor when the job
+    starts, never stored by playledger. ``vault_credential`` names a stored ``hashicorp_vault``
+    credential: the server's address and a token or an AppRole."""
+
+    vault_path: VaultPath
+    vault_key: Annotated[str, Meta(min_length=1, max_length=256, pattern=r"^[^\x00]+$")]
+    """The key inside that secret whose value is used (e.g. ``private_key``)."""
+    vault_credential: CredentialName
+
+
+CredentialRef = CredentialName | VaultReference
+"""A stored credential by name, or a value in Vault."""
+VAULT_TYPE: Final = "hashicorp_vault"
+ROLE_TYPES: Final[dict[str, str]] = {
+    "ssh": "ssh_key",
+    "become_password": "password",
+    "vault_password": "vault_password",
+    "secret_vars": "vars",
+    "git": "git",
+    "cloud": "aws",
+    "env": "env",
+}
+"""The stored credential type each reference takes when it names one directly."""
+
+
+class JobCredentials(Strict, frozen=True, kw_only=True, omit_defaults=True):
+    """Credentials the job uses: names of stored ones, or Vault references. A command carries no
+    secret, ever.
+
+    The executor obtains the secrets when the job starts (sealed to it, see
+    ``playledger_common.sealing``) and hands them to ansible through ansible-runner's own
+    mechanisms; a name that does not exist then ends the job as ``error`` naming it.
+    """
+
+    ssh: CredentialRef | None = None
+    """An ``ssh_key`` credential (its ``username``, if set, is the remote user), or a Vault
+    reference to a private key."""
+    become_password: CredentialRef | None = None
+    """A ``password`` credential (or a Vault reference): answers ansible's become prompt."""
+    vault_password: CredentialRef | None = None
+    """A ``vault_password`` credential (or a Vault reference): decrypts Ansible Vault data."""
+    secret_vars: CredentialName | None = None
+    """A ``vars`` credential: variables given to ansible like ``extra_vars`` but never stored in a
+    stream (the HTTP API makes one, scoped to the job, from a request's ``secret_vars``)."""
+    git: CredentialName | None = None
+    """A ``git`` credential (an HTTPS token or an SSH deploy key): every git repository of the job
+    (its source and a ``git`` inventory) is fetched with it."""
+    cloud: CredentialName | None = None
+    """An ``aws`` credential: its keys are the ``AWS_*`` environment of ansible (inventory plugins
+    and modules read them there)."""
+    env: CredentialName | None = None
+    """An ``env`` credential: secret environment variables of ansible."""
+
+    def references(self) -> dict[str, tuple[str, str]]:
+        """``{role: (stored credential name, the type it must have)}`` for each reference set."""
+        refs: dict[str, tuple[str, str]] = {}
+        for role, wanted in ROLE_TYPES.items():
+            ref = getattr(self, role)
+            if isinstance(ref, VaultReference):
+                refs[role] = (ref.vault_credential, VAULT_TYPE)
+            elif ref is not None:
+                refs[role] = (ref, wanted)
+        return refs
+
+    def vault_references(self) -> dict[str, VaultReference]:
+        return {role: ref for role in ROLE_TYPES if isinstance(ref := getattr(self, role), VaultReference)}
+
+
 class JobSpec(Strict, frozen=True, kw_only=True):
     """Everything needed to run a job: the part of a submit command that the ``job.queued`` event keeps."""
 
@@ -267,6 +356,8 @@ class JobSpec(Strict, frozen=True, kw_only=True):
     options: JobOptions = msgspec.field(default_factory=JobOptions)
     retry: RetryPolicy | None = None
     """``None``: the default policy (``DEFAULT_RETRY``: infrastructure failures, 3 attempts)."""
+    credentials: JobCredentials = msgspec.field(default_factory=JobCredentials)
+    """Stored credentials by name (names only: the ``job.queued`` event keeps this spec)."""
 
 
 def retry_policy(spec: JobSpec) -> RetryPolicy:

@@ -183,6 +183,15 @@ def due_subject(job_id: str) -> str:
     return f"playledger.sched.due.{job_id}"
 
 
+SECRETS_REQUESTS: Final = "playledger.secrets.*"
+"""Request/reply (core NATS, no stream): an executor asks the API for the secrets of the job it
+runs; the reply is sealed to the executor's one-time public key (``playledger_common.sealing``)."""
+
+
+def secrets_subject(job_id: str) -> str:
+    return f"playledger.secrets.{job_id}"
+
+
 def lease_subject(executor_id: str) -> str:
     """The lease of one executor (its id made one subject token)."""
     return f"playledger.lease.executor.{_UNSAFE.sub('_', executor_id)}"

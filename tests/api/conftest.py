@@ -6,6 +6,7 @@ The read-model tables are created by the projector's own migrations (``create_re
 from __future__ import annotations
 
 import asyncio
+import base64
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -102,6 +103,7 @@ def fx_settings(nats_url: str, readmodel_url: str, tmp_path: Path) -> ApiSetting
         sse_heartbeat_s=0.5,
         max_body_bytes=64 * 1024,
         logs_dir=tmp_path / "logs",  # the local log store: never the checkout's var/logs
+        secrets_key=base64.b64encode(secrets.token_bytes(32)).decode(),
         **auth_files(tmp_path),
     )
 

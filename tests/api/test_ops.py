@@ -149,6 +149,12 @@ async def test_the_openapi_document_describes_every_endpoint(client: AsyncTestCl
         ("/api/v1/keys", "get"),
         ("/api/v1/keys/current", "get"),
         ("/api/v1/keys/{key_id}", "delete"),
+        ("/api/v1/credentials", "post"),
+        ("/api/v1/credentials", "get"),
+        ("/api/v1/credentials/{name}", "get"),
+        ("/api/v1/credentials/{name}", "put"),
+        ("/api/v1/credentials/{name}", "delete"),
+        ("/api/v1/credentials/rotate-key", "post"),
     }
     for key, op in operations.items():
         assert op.get("operationId"), key
@@ -167,6 +173,12 @@ async def test_the_openapi_document_describes_every_endpoint(client: AsyncTestCl
     assert {"path", "message"} <= set(schemas["FieldProblem"]["properties"])
     params = {p["name"]: p["in"] for p in submit["parameters"]}
     assert params == {"Idempotency-Key": "header", "wait": "query"}
+
+    create = operations[("/api/v1/credentials", "post")]["requestBody"]["content"]["application/json"]
+    kinds = {ref["$ref"].rsplit("/", 1)[1] for ref in create["schema"]["oneOf"]}
+    assert all("name" in schemas[kind]["required"] for kind in kinds), kinds
+    replace = operations[("/api/v1/credentials/{name}", "put")]["requestBody"]["content"]["application/json"]
+    assert len(replace["schema"]["oneOf"]) == len(kinds)
 
     status = operations[("/api/v1/jobs/{job_id}", "get")]
     status_ref = status["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]

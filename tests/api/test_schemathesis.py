@@ -64,6 +64,7 @@ def fx_api_url(work: Path, postgres_url: str) -> Iterator[str]:
         **auth_env(work),  # auth on, as in production; the cases are sent with the admin key
         # the document declares /metrics keyed (metrics:read); served open it would differ from it
         "PLAYLEDGER_METRICS_AUTH": "key",
+        "PLAYLEDGER_SECRETS_KEY_FILE": str(work / "kek"),  # generated at start: credentials are served
     }
     url = f"http://127.0.0.1:{port}"
     try:

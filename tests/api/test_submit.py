@@ -244,7 +244,9 @@ def problem(response: Any) -> dict[str, Any]:
             "$.inventory.plugin",
             "Expected `str` matching regex",
         ),
-        ({"credentials": {"ssh": "prod-key"}}, "$.credentials", "not supported by this executor"),
+        ({"credentials": {"ssh": "prod-key"}}, "$.credentials.ssh", "credential 'prod-key' does not exist"),
+        ({"credentials": {"ssh": "bad name"}}, "$.credentials.ssh", "Expected `str` matching regex"),
+        ({"credentials": {"inline": "x"}}, "$.credentials.inline", "not supported by this executor"),
         (
             {"options": {"notify_url": "https://ci/hook"}},
             "$.options.notify_url",

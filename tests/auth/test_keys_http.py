@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -62,6 +63,18 @@ async def call(client: AsyncTestClient[Any], route: tuple[str, str, str], key: s
     if "{key_id}" in path:
         _, victim = await make_key(client, ["jobs:read"], name="victim")
         path = path.replace("{key_id}", victim)
+    if "{name}" in path:
+        name = f"cred-{secrets.token_hex(4)}"
+        made = await client.post("/api/v1/credentials", json={"name": name, **CREDENTIAL})
+        assert made.status_code == 201, made.text
+        path = path.replace("{name}", name)
+    if (
+        path.startswith("/api/v1/credentials")
+        and method in ("POST", "PUT")
+        and not path.endswith("rotate-key")
+    ):
+        body = {**CREDENTIAL, **({"name": f"new-{secrets.token_hex(4)}"} if method == "POST" else {})}
+        return await client.request(method, path, json=body, headers=bearer(key))
     if method == "POST" and path == "/api/v1/jobs":
         return await client.post(path, json=JOB, headers=bearer(key))
     if method == "PUT" and path.startswith("/api/v1/templates/"):
@@ -93,7 +106,14 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/api/v1/keys", "admin"),
     ("GET", "/api/v1/webhooks", "admin"),
     ("DELETE", "/api/v1/keys/{key_id}", "admin"),
+    ("POST", "/api/v1/credentials", "credentials:write"),
+    ("GET", "/api/v1/credentials", "credentials:read"),
+    ("GET", "/api/v1/credentials/{name}", "credentials:read"),
+    ("PUT", "/api/v1/credentials/{name}", "credentials:write"),
+    ("DELETE", "/api/v1/credentials/{name}", "credentials:write"),
+    ("POST", "/api/v1/credentials/rotate-key", "admin"),
 ]
+CREDENTIAL: dict[str, Any] = {"type": "password", "password": "a become password"}
 
 
 @pytest.fixture(name="jobs")

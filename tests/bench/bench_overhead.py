@@ -10,7 +10,11 @@ interleaved in each round on the same machine:
   acknowledged in the events stream (an executor process, every runner event appended);
 - ``playledger (API)``: the whole system (``playledger dev``: executor, projector, API):
   ``POST /api/v1/jobs?wait=300`` returns when the job is ``complete`` in the read model
-  (terminal status projected, every event queryable): the synchronous mode clients use.
+  (terminal status projected, every event queryable): the synchronous mode clients use;
+- ``playledger (API, secrets)``: the same job naming stored credentials (a passphrase-protected
+  ssh key, a become password, a vault password: the most one job carries, 4 values and 20+
+  masked forms with the key's lines): secrets fetched sealed from the API, ``ssh-agent`` +
+  ``ssh-add``, prompts answered, and every event line masked by the executor.
   (Polling ``GET`` every 20 ms from here instead cost ansible ~20 % on 2 cores: the
   measurement itself competed for the CPU.)
 
@@ -43,9 +47,12 @@ sys.path[:0] = PATHS
 
 import httpx  # noqa: E402
 
+from playledger_cli.client_auth import ADMIN_KEY_FILE  # noqa: E402
 from playledger_cli.dev import start as start_system  # noqa: E402
-from playledger_common.bus import connect  # noqa: E402
-from playledger_common.nats_users import inbox_prefix, stored_user  # noqa: E402
+from playledger_cli.dev import wait_until_ready  # noqa: E402
+from playledger_common.bus import connect_as  # noqa: E402
+from playledger_common.nats_users import Role, stored_user  # noqa: E402
+from playledger_common.settings import CommonSettings  # noqa: E402
 from playledger_schemas.codec import decode_event, encode  # noqa: E402
 from playledger_schemas.commands import InlineInventory, JobOptions, JobSpec, LocalSource, SubmitJob  # noqa: E402
 from playledger_schemas.events import is_terminal  # noqa: E402
@@ -149,6 +156,7 @@ async def plain_runner(work: Path, case: str) -> float:
 
 
 async def playledger(js: Any, nc: Any, case: str) -> float:
+    """``js``: a publisher's JetStream context; ``nc``: a dashboard's connection (events)."""
     count, _ = CASES[case]
     job_id = f"bench-{case.replace('x', '-')}-{uuid.uuid4().hex[:8]}"
     spec = JobSpec(
@@ -173,13 +181,46 @@ async def playledger(js: Any, nc: Any, case: str) -> float:
     return elapsed
 
 
-async def playledger_api(client: httpx.AsyncClient, case: str) -> float:
+SECRETS = {"ssh": "bench-key", "become_password": "bench-become", "vault_password": "bench-vault"}
+
+
+async def store_credentials(client: httpx.AsyncClient, work: Path) -> None:
+    key = work / "bench-key"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "bench passphrase", "-f", str(key)], check=True
+    )
+    bodies = [
+        {
+            "name": "bench-key",
+            "type": "ssh_key",
+            "private_key": key.read_text(),
+            "passphrase": "bench passphrase",
+        },
+        {"name": "bench-become", "type": "password", "password": "bench become password"},
+        {"name": "bench-vault", "type": "vault_password", "password": "bench vault password"},
+    ]
+    for body in bodies:
+        response = await client.post("/api/v1/credentials", json=body)
+        assert response.status_code == 201, response.text
+
+
+async def connect_role(data_dir: Path, url: str, role: Role) -> Any:
+    user = stored_user(data_dir, role)
+    assert user is not None, f"no NATS user {role} in {data_dir}"
+    return await connect_as(
+        CommonSettings(nats_url=url, nats_user=user.user, nats_password=user.password), "bench"
+    )
+
+
+async def playledger_api(client: httpx.AsyncClient, case: str, *, secrets: bool = False) -> float:
     count, _ = CASES[case]
-    body = {
+    body: dict[str, Any] = {
         "source": {"type": "local", "path": f"{case}.yml"},
         "inventory": {"type": "inline", "hosts": hosts(count), "vars": HOST_VARS},
         "options": {"forks": FORKS},
     }
+    if secrets:
+        body["credentials"] = SECRETS
     started = time.perf_counter()
     response = await client.post("/api/v1/jobs", params={"wait": 300}, json=body)
     assert response.status_code == 200, response.text  # 200: terminal and complete in the read model
@@ -197,55 +238,50 @@ async def main(rounds: int) -> None:
         for case, (count, tasks) in CASES.items():
             (work / "projects" / f"{case}.yml").write_text(playbook(tasks))
             (work / f"{case}.json").write_text(json.dumps(inventory_json(count)))
-        # start() runs its own event loop (stream provisioning): not from inside this one
         system = await asyncio.to_thread(start_system, work / "system", work / "projects", concurrency=1)
-        # NATS has a user per role under playledger dev: submit as a publisher, watch as a dashboard
-        publisher, dashboard = (
-            stored_user(work / "system", "publisher"),
-            stored_user(work / "system", "dashboard"),
-        )
-        assert publisher is not None
-        assert dashboard is not None
-        pub = await connect(
-            system.nats.url,
-            "bench-publisher",
-            user=publisher.user,
-            password=publisher.password,
-            inbox_prefix=inbox_prefix(publisher.user),
-        )
-        nc = await connect(
-            system.nats.url, "bench-dashboard", user=dashboard.user, password=dashboard.password
-        )
-        js = pub.jetstream()
-        key = (
-            (work / "system" / "admin-key").read_text(encoding="utf-8").strip()
-        )  # auth is on, as in production
+        await asyncio.to_thread(wait_until_ready, system)
+        data_dir = work / "system"
+        publisher = await connect_role(data_dir, system.nats.url, "publisher")
+        nc = await connect_role(data_dir, system.nats.url, "dashboard")
+        js = publisher.jetstream()
+        admin_key = (data_dir / ADMIN_KEY_FILE).read_text(encoding="utf-8").strip()
         client = httpx.AsyncClient(
-            base_url=system.api_url, timeout=330, headers={"Authorization": f"Bearer {key}"}
+            base_url=system.api_url, timeout=330, headers={"Authorization": f"Bearer {admin_key}"}
         )
-        modes = ("ansible-playbook", "ansible-runner", "playledger (stream)", "playledger (API)")
+        await store_credentials(client, work)
+        modes = (
+            "ansible-playbook",
+            "ansible-runner",
+            "playledger (stream)",
+            "playledger (API)",
+            "playledger (API, secrets)",
+        )
         times: dict[str, dict[str, list[float]]] = {c: {m: [] for m in modes} for c in CASES}
         try:
             for case in CASES:  # warm-up, discarded
                 await plain_ansible(work, case)
                 await playledger(js, nc, case)
                 await playledger_api(client, case)
+                await playledger_api(client, case, secrets=True)
             for _ in range(rounds):
                 for case in CASES:
                     times[case]["ansible-playbook"].append(await plain_ansible(work, case))
                     times[case]["ansible-runner"].append(await plain_runner(work, case))
                     times[case]["playledger (stream)"].append(await playledger(js, nc, case))
                     times[case]["playledger (API)"].append(await playledger_api(client, case))
+                    times[case]["playledger (API, secrets)"].append(
+                        await playledger_api(client, case, secrets=True)
+                    )
         finally:
             await client.aclose()
             await nc.close()
-            await pub.close()
+            await publisher.close()
             system.stop()
     report: dict[str, Any] = {"rounds": rounds, "cpus": os.cpu_count(), "forks": FORKS, "cases": {}}
     print(
         f"overhead on real playbooks, median of {rounds} interleaved rounds (min-max), {os.cpu_count()} cpus"
     )
-    print(f"{'case':<8}{'mode':<22}{'median s':>10}{'spread s':>16}{'vs runner':>11}")
+    print(f"{'case':<8}{'mode':<27}{'median s':>10}{'spread s':>16}{'vs runner':>11}")
     for case, modes in times.items():
         runner = statistics.median(modes["ansible-runner"])
         report["cases"][case] = {}
@@ -260,9 +296,15 @@ async def main(rounds: int) -> None:
                 "vs_runner": ratio,
             }
             print(
-                f"{case:<8}{mode:<22}{median:>10.2f}{f'{min(values):.2f}-{max(values):.2f}':>16}{ratio:>+10.1%}"
+                f"{case:<8}{mode:<27}{median:>10.2f}{f'{min(values):.2f}-{max(values):.2f}':>16}{ratio:>+10.1%}"
             )
-    print("target: playledger <= +5 % vs plain ansible-runner")
+    print("target: playledger <= +5 % vs plain ansible-runner; with secrets <= +1 % vs without")
+    for case, modes in times.items():
+        plain, secret = (
+            statistics.median(modes["playledger (API)"]),
+            statistics.median(modes["playledger (API, secrets)"]),
+        )
+        print(f"{case}: secrets vs no secrets {secret / plain - 1:+.1%}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2))
 

@@ -106,7 +106,7 @@ async def test_invalid_commands_are_rejected_with_precise_reasons(
     [
         (("spec", "options"), "notify_url", "$.spec.options.notify_url"),
         (("spec",), "run_at", "$.spec.run_at"),
-        (("spec",), "credentials", "$.spec.credentials"),
+        (("spec", "credentials"), "inline", "$.spec.credentials.inline"),
         (("spec", "inventory"), "depends_on", "$.spec.inventory.depends_on"),
         ((), "retry", "$.retry"),
     ],

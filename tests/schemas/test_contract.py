@@ -19,6 +19,7 @@ from playledger_schemas.commands import (
     GitRoleSource,
     InlineInventory,
     InventoryGroup,
+    JobCredentials,
     JobOptions,
     JobSpec,
     LaunchJob,
@@ -30,6 +31,7 @@ from playledger_schemas.commands import (
     Submitter,
     TemplateRef,
     UrlInventory,
+    VaultReference,
 )
 from playledger_schemas.events import (
     AttemptOutcome,
@@ -84,6 +86,14 @@ GIT_SPEC = JobSpec(
     source=GitPlaybookSource(repo="https://git.example/ops.git", branch="v1.2", path="deploy/site.yml"),
     inventory=GitInventory(repo="https://git.example/inv.git", path="prod"),
     options=JobOptions(become=True, gather_facts=False),
+    credentials=JobCredentials(
+        ssh=VaultReference(
+            vault_path="secret/ansible/prod-ssh", vault_key="private_key", vault_credential="bao"
+        ),
+        become_password="prod-become",
+        vault_password="prod-vault",
+        secret_vars="job.job-2.secret_vars",
+    ),
 )
 ROLE_SPEC = JobSpec(
     source=GitRoleSource(

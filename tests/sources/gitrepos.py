@@ -8,6 +8,7 @@ so a test can count ref listings (``GET …/info/refs``) and pack fetches
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 import time
@@ -194,11 +195,13 @@ class GitHttpServer:
         self.delay_s = delay_s
         self.require_auth = False
         """Answer every request 401, as a private repository does without a credential."""
+        self.token: str | None = None
+        """Serve only requests whose HTTP basic auth password is this token (401 otherwise)."""
         app = make_wsgi_chain(_Backend(str(root)))
 
         def counting(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             self.requests.add(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""))
-            if self.require_auth:
+            if self.require_auth or (self.token is not None and not self._authorized(environ)):
                 start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="git"')])
                 return [b""]
             if self.delay_s:
@@ -209,6 +212,13 @@ class GitHttpServer:
             "127.0.0.1", 0, counting, server_class=_ThreadingServer, handler_class=_QuietHandler
         )
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _authorized(self, environ: dict[str, Any]) -> bool:
+        scheme, _, value = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        _, _, password = base64.b64decode(value).decode().partition(":")
+        return password == self.token
 
     @property
     def base(self) -> str:

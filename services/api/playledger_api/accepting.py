@@ -7,6 +7,7 @@ idempotent per job id (a known job is answered as a ``duplicate``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from playledger_api.auth.keys import KeyRecord, playbook_allowed
@@ -20,6 +21,7 @@ from playledger_api.errors import (
 )
 from playledger_api.models import SubmitAccepted
 from playledger_api.services import Services
+from playledger_common.credentials import AnySecret
 from playledger_common.jobchecks import unknown_dependency
 from playledger_common.paths import confinement_problem
 from playledger_common.statusdoc import links
@@ -29,10 +31,16 @@ from playledger_schemas.status import JobStatus
 
 
 async def accept_submit(
-    services: Services, key: KeyRecord | None, command: SubmitJob, *, root: str
+    services: Services,
+    key: KeyRecord | None,
+    command: SubmitJob,
+    *,
+    root: str,
+    inline: Mapping[str, AnySecret] | None = None,
 ) -> SubmitAccepted:
     """Check and publish ``command``; ``root`` is where its spec sits in the request (``$.`` for
-    a submit body, ``$.spec.`` for a launch), so a problem names the request's own path."""
+    a submit body, ``$.spec.`` for a launch), so a problem names the request's own path.
+    ``inline``: the request's own secrets by role, stored as credentials of this job first."""
     settings = services.settings
     job_id = command.job_id
     refuse_too_big(services, len(encode(command)), "the command")
@@ -50,6 +58,13 @@ async def accept_submit(
     ):
         raise InvalidRequestError.at(FieldProblem(path=f"{root}source.path", message=why))
     await _require_dependencies(services, command.depends_on)
+    if inline:  # stored before the command exists, so the job always finds them
+        await services.credentials.store_for_job(job_id, dict(inline))
+    missing = await services.credentials.reference_problems(command.spec.credentials.references())
+    if missing:
+        raise InvalidRequestError.of(
+            [FieldProblem(path=f"{root}credentials.{role}", message=why) for role, why in missing]
+        )
 
     scheduled = command.run_at is not None and command.run_at > datetime.now(UTC)
     status: JobStatus = "scheduled" if scheduled else "queued"

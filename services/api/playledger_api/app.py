@@ -7,6 +7,7 @@ asyncpg pool and the SSE hub per process, and closes them on shutdown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,6 +35,11 @@ from playledger_api.controllers.stats import StatsController
 from playledger_api.controllers.stream import LifecycleStreamController, StreamController
 from playledger_api.controllers.templates import TemplateController
 from playledger_api.controllers.webhooks import WebhookController
+from playledger_api.creds.controller import CredentialController
+from playledger_api.creds.keyring import KeySource
+from playledger_api.creds.responder import SecretsResponder
+from playledger_api.creds.service import Credentials
+from playledger_api.creds.store import CredentialStore, sweep_job_secrets
 from playledger_api.errors import EXCEPTION_HANDLERS
 from playledger_api.fanout import Hub
 from playledger_api.metrics import Metrics
@@ -43,6 +49,7 @@ from playledger_api.store import ReadModel, create_pool
 from playledger_api.ui import ui_router
 from playledger_common import named_store
 from playledger_common.bus import LinkWatch, connect_as
+from playledger_common.kekfile import ensure_key_file
 from playledger_common.logstore import open_store
 from playledger_common.settings import ApiSettings
 from playledger_common.streams import ensure_buckets, provision_at_start
@@ -77,12 +84,20 @@ def create_app(settings: ApiSettings) -> Litestar:
         pool = None
         hub: Hub | None = None
         logs = open_store(settings)
+        responder: SecretsResponder | None = None
+        sweeper: asyncio.Task[None] | None = None
         try:
             js = nc.jetstream()
             await provision_at_start(js, settings)
             await ensure_buckets(js, settings)
             pool = await create_pool(settings.database_url, settings.db_pool_size)
             gate = await _gate(settings, pool, server_secret)
+            if settings.secrets_key is None and settings.secrets_key_file is not None:
+                ensure_key_file(settings.secrets_key_file)  # first start: a fresh KEK (0600)
+            credentials = Credentials(CredentialStore(pool), KeySource(settings))
+            responder = SecretsResponder(nc, js, credentials)
+            await responder.start()
+            sweeper = asyncio.create_task(sweep_job_secrets(credentials.store, settings), name="job-secrets")
             hub = Hub(
                 js,
                 capacity=settings.sse_buffer_events * SHARED_RING_FACTOR,
@@ -102,9 +117,16 @@ def create_app(settings: ApiSettings) -> Litestar:
                 templates=named_store.templates(js),
                 schedules=named_store.schedules(js),
                 subscriptions=SubscriptionStore(pool),
+                credentials=credentials,
             )
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+            if responder is not None:
+                await responder.stop()
             if hub is not None:
                 await hub.close()
             if pool is not None:
@@ -122,6 +144,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             ScheduleController,
             OpsController,
             metrics_handler(keyed=auth_on and settings.metrics_auth == "key"),
+            CredentialController,
             ui_router(),
             WebhookController,
             *([KeyController] if auth_on else []),

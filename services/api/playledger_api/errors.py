@@ -163,6 +163,20 @@ class RangeNotSatisfiableError(ApiError):
         )
 
 
+class NameTakenError(ApiError):
+    """Something of that name exists already (create it under another name, or PUT to replace it)."""
+
+    status = 409
+    title = "Conflict"
+
+
+class SecretsKeyError(ApiError):
+    """The key-encryption keys are missing or unusable: an operator's problem, named without key material."""
+
+    status = 503
+    title = "Service Unavailable"
+
+
 class DependencyUnavailableError(ApiError):
     """NATS or PostgreSQL cannot serve the request right now; the client should retry."""
 

@@ -16,11 +16,13 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from playledger_common.credentials import SecretText, UserName, VaultId
 from playledger_common.statusdoc import Links
 from playledger_schemas.commands import (
     MAX_DEPENDENCIES,
     CallbackEvent,
     CallbackUrl,
+    CredentialName,
     DependsPolicy,
     DynamicInventory,
     GitInventory,
@@ -31,6 +33,7 @@ from playledger_schemas.commands import (
     PlaybookPath,
     RetryPolicy,
     UrlInventory,
+    VaultReference,
 )
 from playledger_schemas.ids import JOB_ID_PATTERN, Priority
 from playledger_schemas.status import JobStatus
@@ -115,6 +118,49 @@ class OptionsBody(Body, frozen=True, kw_only=True):
     """``False``: only plays that ask for it gather facts, and a role's generated play does not."""
 
 
+class InlineSshKeyBody(Body, frozen=True, kw_only=True, tag_field="type", tag="inline"):
+    """An SSH key given with the request: stored encrypted for this job only, never in a stream."""
+
+    private_key: SecretText
+    passphrase: SecretText | None = None
+    username: UserName | None = None
+
+
+class InlinePasswordBody(Body, frozen=True, kw_only=True, tag_field="type", tag="inline"):
+    """A become password given with the request (stored encrypted for this job only)."""
+
+    password: SecretText
+    username: UserName | None = None
+
+
+class InlineVaultPasswordBody(Body, frozen=True, kw_only=True, tag_field="type", tag="inline"):
+    """An Ansible Vault password given with the request (stored encrypted for this job only)."""
+
+    password: SecretText
+    vault_id: VaultId | None = None
+
+
+class CredentialsBody(Body, frozen=True, kw_only=True):
+    """The command's ``credentials``, where each may also be given inline (``{"type": "inline", …}``):
+    the API stores an inline one as a credential of this job (``job.<id>.<role>``), deleted when the
+    job is complete, and the command names it."""
+
+    ssh: CredentialName | VaultReference | InlineSshKeyBody | None = None
+    become_password: CredentialName | VaultReference | InlinePasswordBody | None = None
+    vault_password: CredentialName | VaultReference | InlineVaultPasswordBody | None = None
+    secret_vars: CredentialName | None = None
+    """A stored ``vars`` credential (or give the variables as the body's ``secret_vars``)."""
+    git: CredentialName | None = None
+    """A stored ``git`` credential: the job's repositories are fetched with it."""
+    cloud: CredentialName | None = None
+    """A stored ``aws`` credential: the ``AWS_*`` environment of ansible."""
+    env: CredentialName | None = None
+    """A stored ``env`` credential: secret environment variables of ansible."""
+
+
+VarName = Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+
+
 class SubmitJobBody(Body, frozen=True, kw_only=True):
     """A job to run. ``id`` (or the ``Idempotency-Key`` header) makes the submit idempotent."""
 
@@ -122,9 +168,14 @@ class SubmitJobBody(Body, frozen=True, kw_only=True):
     priority: Priority = "normal"
     source: SourceBody
     inventory: InventoryBody
-    credentials: dict[str, Any] | None = None
-    """Not supported by this executor yet (stored credentials, vault): any value is answered with 422."""
+    credentials: CredentialsBody = msgspec.field(default_factory=CredentialsBody)
+    """Stored credentials by name (``POST /api/v1/credentials``; each must exist, with the right
+    type), Vault references, or inline secrets for this job only."""
     extra_vars: Vars = msgspec.field(default_factory=dict)
+    """Variables stored in clear in the job's events, forever: never put a secret here."""
+    secret_vars: Annotated[dict[VarName, Any], Meta(max_length=256)] = msgspec.field(default_factory=dict)
+    """Variables like ``extra_vars`` that are secret: stored encrypted for this job only (deleted
+    when it is complete), never in a stream, masked in its output."""
     options: OptionsBody = msgspec.field(default_factory=OptionsBody)
     run_at: Annotated[datetime, Meta(tz=True)] | None = None
     """Start no earlier than this (RFC 3339 with a time zone); the job is ``scheduled`` until then."""

@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from playledger_api.auth.guard import Gate
 from playledger_api.auth.quota import SubmitQuota
 from playledger_api.bus import Bus
+from playledger_api.creds.service import Credentials
 from playledger_api.fanout import Hub
 from playledger_api.metrics import Metrics
 from playledger_api.store import ReadModel
@@ -41,6 +42,8 @@ class Services:
     schedules: NamedStore[Schedule]
     subscriptions: SubscriptionStore
     """Organisation-wide webhook subscriptions."""
+    credentials: Credentials
+    """Stored credentials (encrypted; answered 503 while no key-encryption key is configured)."""
 
 
 def provide_services(state: State) -> Services:

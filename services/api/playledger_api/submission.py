@@ -11,18 +11,30 @@ from playledger_api.allfields import every_problem
 from playledger_api.errors import FieldProblem, InvalidRequestError, MalformedBodyError
 from playledger_api.models import (
     InlineInventoryBody,
+    InlinePasswordBody,
+    InlineSshKeyBody,
+    InlineVaultPasswordBody,
     InventoryGroupBody,
     LocalSourceBody,
     NotYet,
     SubmitJobBody,
 )
+from playledger_common.credentials import (
+    AnySecret,
+    PasswordSecret,
+    SshKeySecret,
+    VarsSecret,
+    VaultPasswordSecret,
+    job_scoped_name,
+)
 from playledger_common.jobchecks import run_at_problem, spec_problems
 from playledger_common.paths import lexical_problem
-from playledger_schemas.codec import UNSUPPORTED, field_error
+from playledger_schemas.codec import field_error
 from playledger_schemas.commands import (
     InlineInventory,
     Inventory,
     InventoryGroup,
+    JobCredentials,
     JobOptions,
     JobSpec,
     LocalSource,
@@ -76,9 +88,6 @@ def unsupported(body: SubmitJobBody) -> list[FieldProblem]:
                 message=f"source type {kind!r} is not supported yet (use 'local', 'playbook' or 'role')",
             )
         )
-    # A NATS command with these fields is refused by the contract with the same words.
-    if body.credentials is not None:
-        problems.append(FieldProblem(path="$.credentials", message=UNSUPPORTED))
     return problems
 
 
@@ -116,6 +125,12 @@ def build_command(
     ``allow_file`` / ``allow_http``: the operator's repository URL policy (the executor applies
     the same rule, in the same words, to commands published on NATS)."""
     problems = unsupported(body)
+    if body.secret_vars and body.credentials.secret_vars is not None:
+        problems.append(
+            FieldProblem(
+                path="$.secret_vars", message="give secret_vars or credentials.secret_vars, not both"
+            )
+        )
     if isinstance(body.source, LocalSourceBody):
         why = lexical_problem(body.source.path)
         if why is not None:
@@ -135,6 +150,7 @@ def build_command(
         else body.source,
         inventory=_inventory(body.inventory),
         extra_vars=body.extra_vars,
+        credentials=split_credentials(body, job_id)[0],
         options=JobOptions(
             timeout=options.timeout,
             limit=options.limit,
@@ -167,6 +183,30 @@ def build_command(
         depends_on=body.depends_on,
         depends_policy=body.depends_policy,
     )
+
+
+def split_credentials(body: SubmitJobBody, job_id: str) -> tuple[JobCredentials, dict[str, AnySecret]]:
+    """The command's credentials (names and Vault references only) and the request's inline
+    secrets, by role, which the API stores as credentials of this job under the names used here."""
+    given = body.credentials
+    inline: dict[str, AnySecret] = {}
+    match given.ssh:
+        case InlineSshKeyBody(private_key=key, passphrase=passphrase, username=user):
+            inline["ssh"] = SshKeySecret(private_key=key, passphrase=passphrase, username=user)
+    match given.become_password:
+        case InlinePasswordBody(password=password, username=user):
+            inline["become_password"] = PasswordSecret(password=password, username=user)
+    match given.vault_password:
+        case InlineVaultPasswordBody(password=password, vault_id=vault_id):
+            inline["vault_password"] = VaultPasswordSecret(password=password, vault_id=vault_id)
+    if body.secret_vars:
+        inline["secret_vars"] = VarsSecret(vars=body.secret_vars)
+    refs = {
+        role: getattr(given, role)
+        for role in ("ssh", "become_password", "vault_password", "secret_vars", "git", "cloud", "env")
+    }
+    refs.update({role: job_scoped_name(job_id, role) for role in inline})
+    return JobCredentials(**refs), inline
 
 
 def _inventory(body: InlineInventoryBody | Inventory) -> Inventory:

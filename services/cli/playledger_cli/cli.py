@@ -18,6 +18,7 @@ from typing import Final
 import click
 
 from playledger_cli.client_cli import cancel, jobs, logs, show, submit
+from playledger_cli.credentials_cli import credentials
 from playledger_cli.dev import dev
 from playledger_cli.errors import CliError
 from playledger_cli.exitcodes import ExitCode
@@ -68,6 +69,7 @@ for _command in (
     cancel,
     replay,
     keys,
+    credentials,
     nats_creds,
     stats,
     templates,

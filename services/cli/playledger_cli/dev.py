@@ -33,6 +33,7 @@ from playledger_cli.devstate import DATA_DIR_VARIABLE, DEFAULT_DATA_DIR, DevAlre
 from playledger_cli.embedded import EmbeddedPostgres, NatsServer, free_port
 from playledger_cli.endpoints import Endpoint
 from playledger_cli.errors import CliError
+from playledger_common.kekfile import ensure_key_file
 from playledger_common.nats_users import NATS_USERS_FILE, NatsUser, authorization_block, generate_users
 from playledger_common.private_file import ensure_secret
 
@@ -247,11 +248,20 @@ def _init_streams(url: str, admin: NatsUser) -> None:
     asyncio.run(run())
 
 
+SECRETS_KEY_FILE: Final = "secrets-keys"
+"""The key-encryption keys of stored credentials (0600), generated on first start."""
+
+
 def _api_auth_env(data_dir: Path) -> dict[str, str]:
-    """Auth on, with a server secret and an admin key kept in the data dir (both 0600)."""
+    """Auth on, with a server secret and an admin key kept in the data dir (both 0600); the
+    credentials' key-encryption key file (0600) unless the environment names a key."""
+    secrets_env = {}
+    if not os.environ.get("PLAYLEDGER_SECRETS_KEY") and not os.environ.get("PLAYLEDGER_SECRETS_KEY_FILE"):
+        secrets_env = {"PLAYLEDGER_SECRETS_KEY_FILE": str(ensure_key_file(data_dir / SECRETS_KEY_FILE))}
     if os.environ.get("PLAYLEDGER_AUTH") == "off":
-        return {"PLAYLEDGER_AUTH": "off"}
+        return {"PLAYLEDGER_AUTH": "off", **secrets_env}
     return {
+        **secrets_env,
         "PLAYLEDGER_AUTH_SECRET_FILE": str(ensure_secret(data_dir / "auth-secret")),
         "PLAYLEDGER_AUTH_BOOTSTRAP_KEY_FILE": str(data_dir / ADMIN_KEY_FILE),
     }

@@ -33,6 +33,7 @@ from playledger_schemas.subjects import (
     REDELIVER_SUBJECTS,
     SCHEDULE_SUBJECTS,
     SCHEDULES_STREAM,
+    SECRETS_REQUESTS,
     SUBMIT_SUBJECTS,
     TEMPLATES_BUCKET,
     WEBHOOK_SUBJECTS,
@@ -116,6 +117,9 @@ class Permissions:
     publish: tuple[str, ...]
     subscribe: tuple[str, ...]
     publish_deny: tuple[str, ...] = field(default=NEVER)
+    allow_responses: bool = False
+    """May answer one reply to each request it received (nats-server ``allow_responses``), and
+    publish on no reply subject otherwise."""
 
 
 def permissions(role: Role) -> Permissions:
@@ -131,21 +135,26 @@ def permissions(role: Role) -> Permissions:
                 bucket_subjects(TEMPLATES_BUCKET),
                 bucket_subjects(CRON_BUCKET),
                 *_stream_info(c, e, w, t, k),
-                *_read_messages(c, e, w, t, k),
+                *_read_messages(c, e, w, LEASES_STREAM, t, k),
                 *_ephemeral_consumers(e, w, t, k),
                 f"{_API}.CONSUMER.MSG.NEXT.{w}.*",  # a job's delivery history (a short pull)
             ]
-            return Permissions(publish=tuple(publish), subscribe=(inbox,))
+            # answers executors' secrets requests (only with a reply, sealed to the asker)
+            return Permissions(
+                publish=tuple(publish), subscribe=(inbox, SECRETS_REQUESTS), allow_responses=True
+            )
         case "executor":
             # events on the append subjects; its lease, and reading other executors' leases;
             # run_at schedules, and taking the submits they fire; a launch made into a submit,
-            # a schedule's firing made into a launch (reading templates and schedules)
+            # a schedule's firing made into a launch (reading templates and schedules); requests
+            # for the secrets of the jobs it runs
             publish = [
                 EVENT_SUBJECTS,
                 LEASE_SUBJECTS,
                 SCHEDULE_SUBJECTS,
                 SUBMIT_SUBJECTS,
                 LAUNCH_SUBJECTS,
+                SECRETS_REQUESTS,
                 *_stream_info(c, e, w, LEASES_STREAM, SCHEDULES_STREAM, t, k),
                 *_read_messages(c, e, LEASES_STREAM, t, k),
                 *_durable_consumers(c, SCHEDULES_STREAM),
@@ -212,11 +221,10 @@ def authorization_block(users: dict[Role, NatsUser]) -> str:
         publish = {"allow": list(perms.publish) or ["_NOTHING_"], "deny": list(perms.publish_deny)}
         if not perms.publish:
             publish = {"deny": [">"]}
-        body = {
-            "user": user.user,
-            "password": user.password,
-            "permissions": {"publish": publish, "subscribe": {"allow": list(perms.subscribe)}},
-        }
+        granted: dict[str, object] = {"publish": publish, "subscribe": {"allow": list(perms.subscribe)}}
+        if perms.allow_responses:
+            granted["allow_responses"] = {"max": 1}
+        body = {"user": user.user, "password": user.password, "permissions": granted}
         entries.append(json.dumps(body))
     return "authorization {\n  users = [\n    " + ",\n    ".join(entries) + "\n  ]\n}\n"
 

@@ -18,7 +18,8 @@ from playledger_common.errors import ConfigError
 
 PREFIX: Final = "PLAYLEDGER_"
 SECRET_SUFFIXES: Final = ("_password", "_secret")
-"""Settings whose value ``repr`` never shows."""
+HIDDEN: Final = frozenset({"secrets_key"})
+"""With ``SECRET_SUFFIXES``: settings whose value ``repr`` never shows."""
 
 NatsUrl = Annotated[str, Meta(pattern=r"^(nats|tls|ws|wss)://\S+$", description="nats://host:port")]
 DatabaseUrl = Annotated[
@@ -67,9 +68,9 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
     sweep); 0 keeps them forever."""
 
     def __repr__(self) -> str:
-        """Never print a password or secret (settings may end up in a traceback)."""
+        """Never print a password, secret or key (settings may end up in a traceback)."""
         shown = ", ".join(
-            f"{f}={'***' if f.endswith(SECRET_SUFFIXES) and getattr(self, f) else getattr(self, f)!r}"
+            f"{f}={'***' if (f.endswith(SECRET_SUFFIXES) or f in HIDDEN) and getattr(self, f) else getattr(self, f)!r}"
             for f in self.__struct_fields__
         )
         return f"{type(self).__name__}({shown})"
@@ -159,6 +160,13 @@ class ApiSettings(CommonSettings, frozen=True, kw_only=True):
     """When set, every HTTPS client must present a certificate signed by this CA."""
     max_unfinished_jobs_per_key: Annotated[int, Meta(ge=0)] = 0
     """Queued or running jobs one API key may have at once (0: no limit); then 429."""
+    secrets_key: str | None = None
+    """The key-encryption key of stored credentials: 32 random bytes, base64 (or use a key file)."""
+    secrets_key_file: Path | None = None
+    """Key-encryption keys (generated with one fresh key, 0600, if missing at start), one
+    ``<id> <base64 of 32 bytes>`` per line, the first one current
+    (``playledger credentials rotate-key`` rewraps every data key with it); read again on rotation
+    and whenever a stored data key names an id this process does not know."""
 
 
 class NotifierSettings(CommonSettings, frozen=True, kw_only=True):

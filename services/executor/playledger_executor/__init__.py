@@ -12,6 +12,8 @@ process tree), ``writer`` (the attempt's fenced, in-order appends, retried until
 ``journal`` (reads and OCC appends), ``lease`` (this executor's liveness, others' evidence),
 ``workspace`` (private dirs under a locked per-process directory; sweeping dead ones),
 ``cancel`` (watcher of cancel commands), ``running`` (the handle on a running job),
-``privatedir`` (a fresh runner data dir per job), ``service`` (the process, graceful
+``privatedir`` (a fresh runner data dir per job), ``secrets`` (the job's credentials, asked of
+the API and opened with a one-time key), ``vaultrefs`` (values read from HashiCorp Vault),
+``redact`` (every secret form masked in each worker line), ``service`` (the process, graceful
 shutdown), ``cli`` (``playledger executor``, declared as an entry point).
 """

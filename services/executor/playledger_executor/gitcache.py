@@ -11,6 +11,11 @@ writes that commit's tree into the job's own directory:
   and uses its result (single flight): two concurrent jobs on a new repository fetch it once.
   Its refs are then at most one fetch older than the job's request.
 
+A private repository is fetched with the job's ``git`` credential (``GitAuth``): HTTPS basic auth
+held in this process, or an SSH key file (0600, in the job's private dir) named to ``ssh -i``;
+never a URL, an argument or an environment variable that carries the secret. Its mirror is
+keyed by the URL *and* the credential, so a job without that credential never reads it.
+
 A fetch is bounded by ``fetch_timeout_s`` (transient network errors are retried inside it)
 and by ``max_repo_bytes`` of pack data. Mirrors are evicted least recently used first once
 the cache is larger than ``max_bytes`` or a mirror is older than ``max_age_s``. A job's tree is
@@ -24,6 +29,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import shlex
 import shutil
 import stat
 import tempfile
@@ -85,6 +91,36 @@ class CacheStats:
 
 
 @dataclass(frozen=True, slots=True)
+class GitAuth:
+    """How to log in to a repository's server: HTTPS basic auth, or an SSH key file."""
+
+    identity: str
+    """Keys the mirror with the URL: a digest of the credential, so only its holders share it."""
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    key_file: Path | None = None
+    known_hosts: Path | None = None
+    """With an SSH key: the server keys to trust; ``None`` accepts a new server's key on first use."""
+
+    def transport(self, url: str) -> dict[str, str]:
+        """``get_transport_and_path`` keyword arguments for ``url``."""
+        if self.key_file is None:
+            if not url.startswith(("http://", "https://")):
+                return {}
+            return {"username": self.username or "git", "password": self.password or ""}
+        options = ["BatchMode=yes", "IdentitiesOnly=yes", "IdentityAgent=none"]
+        if self.known_hosts is not None:
+            options += [f"UserKnownHostsFile={self.known_hosts}", "StrictHostKeyChecking=yes"]
+        else:
+            options += [f"UserKnownHostsFile={self.key_file}.known_hosts", "StrictHostKeyChecking=accept-new"]
+        ssh = ["ssh", *(part for option in options for part in ("-o", option))]
+        return {"key_filename": str(self.key_file), "ssh_command": shlex.join(ssh)}
+
+    def scrub(self, text: str) -> str:
+        return text.replace(self.password, "****") if self.password else text
+
+
+@dataclass(frozen=True, slots=True)
 class Checkout:
     commit: str
     root: Path
@@ -101,10 +137,10 @@ class SourceCache:
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _listings: dict[str, _Listing] = field(default_factory=dict)
 
-    async def checkout(self, url: str, ref: str, dest: Path) -> Checkout:
+    async def checkout(self, url: str, ref: str, dest: Path, auth: GitAuth | None = None) -> Checkout:
         """Resolve ``ref`` of ``url`` to a commit and write its tree into ``dest`` (created)."""
         asked = time.monotonic()
-        key = mirror_key(url)
+        key = mirror_key(url, auth.identity if auth is not None else "")
         mirror = self.root / f"{key}.git"
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock, _FileLock(self.root / f"{key}.lock"):
@@ -113,7 +149,7 @@ class SourceCache:
             else:
                 listing = self._listings.get(key)
                 if listing is None or listing.finished < asked:
-                    listing = await self._fetch(url, mirror)
+                    listing = await self._fetch(url, mirror, auth)
                     self._listings[key] = listing
                 commit = await asyncio.to_thread(_resolve, mirror, listing, ref, url)
             await asyncio.to_thread(_tree_for_job, mirror, commit, mirror / TREES / commit, dest)
@@ -121,10 +157,12 @@ class SourceCache:
         await asyncio.to_thread(self.evict)
         return Checkout(commit=commit, root=dest)
 
-    async def _fetch(self, url: str, mirror: Path) -> _Listing:
+    async def _fetch(self, url: str, mirror: Path, auth: GitAuth | None) -> _Listing:
         started = time.monotonic()
         deadline = started + self.fetch_timeout_s
-        refs, received = await asyncio.to_thread(_fetch_blocking, url, mirror, deadline, self.max_repo_bytes)
+        refs, received = await asyncio.to_thread(
+            _fetch_blocking, url, mirror, deadline, self.max_repo_bytes, auth
+        )
         self.stats.listings += 1
         if received:
             self.stats.packs += 1
@@ -183,8 +221,9 @@ class _FileLock:
         os.close(self.fd)
 
 
-def mirror_key(url: str) -> str:
-    return hashlib.sha256(url.encode()).hexdigest()[:32]
+def mirror_key(url: str, identity: str = "") -> str:
+    keyed = f"{url}\n{identity}" if identity else url
+    return hashlib.sha256(keyed.encode()).hexdigest()[:32]
 
 
 def is_full_sha(ref: str) -> bool:
@@ -250,9 +289,20 @@ _TRANSIENT: Final = (
 
 
 def _fetch_blocking(
-    url: str, mirror: Path, deadline: float, max_bytes: int
+    url: str, mirror: Path, deadline: float, max_bytes: int, auth: GitAuth | None = None
 ) -> tuple[dict[Ref, ObjectID], int]:
     """List the remote's refs and fetch every object the mirror lacks; update the mirror's refs."""
+    try:
+        return _fetch_retried(url, mirror, deadline, max_bytes, auth)
+    except FetchError as exc:
+        if auth is None:
+            raise
+        raise FetchError(auth.scrub(exc.reason)) from None
+
+
+def _fetch_retried(
+    url: str, mirror: Path, deadline: float, max_bytes: int, auth: GitAuth | None
+) -> tuple[dict[Ref, ObjectID], int]:
     shown = redact(url)
     attempt = 0
     while True:
@@ -261,12 +311,15 @@ def _fetch_blocking(
             msg = f"fetching {shown} did not finish within the fetch timeout"
             raise FetchError(msg)
         try:
-            return _fetch_once(url, mirror, deadline, max_bytes, remaining)
+            return _fetch_once(url, mirror, deadline, max_bytes, remaining, auth)
         except NotGitRepository:
             msg = f"repository {shown} not found (check the URL; a private repository needs a credential)"
             raise SourceError(msg) from None
         except HTTPUnauthorized:
-            msg = f"authentication failed for {shown} (the repository needs a credential)"
+            needs = (
+                "its git credential was refused" if auth is not None else "the repository needs a credential"
+            )
+            msg = f"authentication failed for {shown} ({needs})"
             raise SourceError(msg) from None
         except _DeadlineError:
             msg = f"fetching {shown} did not finish within the fetch timeout"
@@ -291,10 +344,11 @@ def _fetch_blocking(
 
 
 def _fetch_once(
-    url: str, mirror: Path, deadline: float, max_bytes: int, remaining: float
+    url: str, mirror: Path, deadline: float, max_bytes: int, remaining: float, auth: GitAuth | None
 ) -> tuple[dict[Ref, ObjectID], int]:
     pool = cast("urllib3.PoolManager", urllib3_manager(None, timeout=min(remaining, 30.0)))
-    client, path = get_transport_and_path(url, pool_manager=pool)
+    login = auth.transport(url) if auth is not None else {}
+    client, path = get_transport_and_path(url, pool_manager=pool, **login)  # type: ignore[arg-type]
     repo = _open_mirror(mirror)
     try:
         pack, commit, abort = _incoming_pack(repo)

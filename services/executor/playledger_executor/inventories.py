@@ -20,7 +20,7 @@ import httpx
 
 from playledger_common.paths import REPOSITORY, lexical_problem
 from playledger_executor.errors import InventoryError
-from playledger_executor.gitcache import SourceCache
+from playledger_executor.gitcache import GitAuth, SourceCache
 from playledger_executor.inventory import render_inventory
 from playledger_executor.tools import last_error, run_tool
 from playledger_schemas.commands import (
@@ -54,7 +54,11 @@ class UrlLimits:
 
 
 async def prepare_inventory(
-    inventory: Inventory, private_dir: Path, cache: SourceCache, limits: UrlLimits
+    inventory: Inventory,
+    private_dir: Path,
+    cache: SourceCache,
+    limits: UrlLimits,
+    auth: GitAuth | None = None,
 ) -> PreparedInventory:
     (private_dir / INVENTORY_DIR).mkdir(parents=True, exist_ok=True)
     match inventory:
@@ -64,7 +68,7 @@ async def prepare_inventory(
             (private_dir / INLINE_FILE).write_bytes(body)
             return PreparedInventory(source=INLINE_FILE, hosts=inline_hosts(rendered), sha256=_sha(body))
         case GitInventory(repo=repo, branch=branch, path=path):
-            checkout = await cache.checkout(repo, branch, private_dir / "inventory-repo")
+            checkout = await cache.checkout(repo, branch, private_dir / "inventory-repo", auth)
             rel = await asyncio.to_thread(_confined_inventory, checkout.root, path, private_dir)
             hosts = await list_hosts(private_dir, rel)
             return PreparedInventory(source=rel, hosts=hosts, commit=checkout.commit)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,23 +18,29 @@ from typing import Any, Final
 
 from nats.aio.client import Client
 
+from playledger_common.credentials import JobSecrets
 from playledger_common.logstore import LogStore, log_key
 from playledger_common.logtext import log_piece
+from playledger_common.private_file import write_private
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.appender import Appender
 from playledger_executor.cancel import pending_cancel
 from playledger_executor.decide import Start, cause_of, classify
 from playledger_executor.ending import ending
 from playledger_executor.errors import ExecutorError
-from playledger_executor.gitcache import FetchError, SourceCache
+from playledger_executor.gitauth import git_auth
+from playledger_executor.gitcache import FetchError, GitAuth, SourceCache
 from playledger_executor.inventories import PreparedInventory, UrlLimits, prepare_inventory
 from playledger_executor.journal import Journal, new_event
 from playledger_executor.logship import LogShipper, store_artifacts
 from playledger_executor.privatedir import private_dir_for, remove_private_dir, work_root, write_private_dir
+from playledger_executor.redact import NOTHING, Redactor
 from playledger_executor.running import RunningJob
-from playledger_executor.runspec import resolve_options, runner_kwargs
+from playledger_executor.runspec import SECRET_VARS_FILE, resolve_options, runner_kwargs
+from playledger_executor.secrets import SecretsError, fetch_secrets
 from playledger_executor.sources import Playbook, prepare_source
 from playledger_executor.truncate import to_event_data
+from playledger_executor.vaultrefs import resolve
 from playledger_executor.worker import FINAL_STATUSES, Event, Status, WorkerProcess
 from playledger_executor.writer import FencedError, JobWriter, PublishError
 from playledger_schemas.commands import JobSpec, SubmitJob, retry_policy
@@ -121,7 +128,7 @@ class JobRunner:
         private_dir = private_dir_for(self.work_dir, job_id, decision.attempt)
         try:
             try:
-                playbook, inventory = await self._prepare(spec, private_dir)
+                playbook, inventory = await self._prepare(spec, private_dir, handle)
             except (ExecutorError, OSError) as exc:
                 await asyncio.to_thread(remove_private_dir, private_dir)
                 reason = getattr(exc, "reason", None) or f"could not prepare the job: {type(exc).__name__}"
@@ -155,14 +162,33 @@ class JobRunner:
             handle.ended.set()
         return True
 
-    async def _prepare(self, spec: JobSpec, private_dir: Path) -> tuple[Playbook, PreparedInventory]:
+    async def _prepare(
+        self, spec: JobSpec, private_dir: Path, handle: RunningJob
+    ) -> tuple[Playbook, PreparedInventory]:
         """Check out the source, install its requirements, write the inventory and extra vars."""
         await asyncio.to_thread(write_private_dir, private_dir, spec.extra_vars)
+        auth = await self._git_auth(spec, private_dir, handle)
         playbook = await prepare_source(
-            spec.source, spec.options, self.settings.projects_dir, self.sources, private_dir
+            spec.source, spec.options, self.settings.projects_dir, self.sources, private_dir, auth
         )
-        inventory = await prepare_inventory(spec.inventory, private_dir, self.sources, self.url_limits)
+        inventory = await prepare_inventory(spec.inventory, private_dir, self.sources, self.url_limits, auth)
         return playbook, inventory
+
+    async def _git_auth(self, spec: JobSpec, private_dir: Path, handle: RunningJob) -> GitAuth | None:
+        """The job's ``git`` credential, asked for before ``job.started`` (a ``checkout`` request)."""
+        if spec.credentials.git is None:
+            return None
+        try:
+            sealed = await fetch_secrets(
+                self.nc, handle.job_id, handle.attempt, self.executor_id, checkout=True
+            )
+        except SecretsError as exc:
+            msg = f"credentials: {exc.reason}"
+            raise SecretsError(msg) from None
+        if sealed.git is None:
+            msg = "credentials: credentials.git: the API sent no git credential"
+            raise SecretsError(msg)
+        return await asyncio.to_thread(git_auth, sealed.git, private_dir)
 
     async def _fail_before_run(
         self, command: SubmitJob, decision: Start, writer: JobWriter, reason: str, *, fetch_failed: bool
@@ -201,15 +227,23 @@ class JobRunner:
         job_id, attempt = handle.job_id, handle.attempt
         ident = f"{job_id}-{attempt}"
         run = _Run()
+        redactor = NOTHING
         try:
+            secrets = await self._secrets(spec, handle)
             if handle.stop.is_set():  # canceled before anything ran: do not spawn at all
                 await self._record_cancel_request(handle, writer)
                 run.stopped = True
                 worker = None
             else:
-                worker = await WorkerProcess.spawn(
-                    private_dir, runner_kwargs(spec, playbook, inventory.source, ident)
-                )
+                if secrets is not None and secrets.secret_vars is not None:
+                    vars_file = private_dir / SECRET_VARS_FILE
+                    await asyncio.to_thread(write_private, vars_file, json.dumps(secrets.secret_vars.vars))
+                kwargs = runner_kwargs(spec, playbook, inventory.source, ident, secrets, str(private_dir))
+                redactor = Redactor(secrets.values()) if secrets is not None else NOTHING
+                worker = await WorkerProcess.spawn(private_dir, kwargs, redactor)
+        except SecretsError as exc:
+            log.warning("job %s: %s", job_id, exc.reason)
+            run.failure = f"credentials: {exc.reason}"
         except (OSError, ExecutorError) as exc:
             log.exception("job %s could not start ansible-runner", job_id)
             run.failure = (
@@ -231,7 +265,8 @@ class JobRunner:
                     )
                 finally:
                     await shipper.stop()
-                await self._store_outputs(run, shipper, private_dir / "artifacts" / ident)
+                artifact_dir = private_dir / "artifacts" / ident
+                await self._store_outputs(run, shipper, artifact_dir, raw_files=not redactor.active)
         finally:
             await asyncio.to_thread(remove_private_dir, private_dir)
         outcome = classify(
@@ -274,18 +309,36 @@ class JobRunner:
             return
         log.info("job %s attempt %d ended: %s", job_id, attempt, outcome.outcome)
 
-    async def _store_outputs(self, run: _Run, shipper: LogShipper, artifact_dir: Path) -> None:
-        """The complete log and the artifacts, before the terminal event names them."""
+    async def _store_outputs(
+        self, run: _Run, shipper: LogShipper, artifact_dir: Path, *, raw_files: bool
+    ) -> None:
+        """The complete log and the artifacts, before the terminal event names them.
+
+        ``raw_files=False`` (the job has secrets): the runner's own files hold its output as
+        ansible wrote it, unmasked, so the log is the spool (masked lines) and no artifact file is
+        stored, only the ``set_stats`` data that came masked through the worker's stream."""
         deadline = self.settings.storage_final_s
-        stored = await shipper.finish(artifact_dir / "stdout", deadline)
+        stored = await shipper.finish(artifact_dir / "stdout" if raw_files else None, deadline)
         if isinstance(stored, MissingObject):
             run.missing.append(stored)
         else:
             run.log = stored
         run.artifacts, missing = await store_artifacts(
-            self.store, shipper.job_id, shipper.attempt, artifact_dir, run.artifact_data, deadline
+            self.store,
+            shipper.job_id,
+            shipper.attempt,
+            artifact_dir if raw_files else None,
+            run.artifact_data,
+            deadline,
         )
         run.missing.extend(missing)
+
+    async def _secrets(self, spec: JobSpec, handle: RunningJob) -> JobSecrets | None:
+        """The secrets the job names, from the API (``None`` when it names none)."""
+        if not spec.credentials.references():
+            return None
+        sealed = await fetch_secrets(self.nc, handle.job_id, handle.attempt, self.executor_id)
+        return await resolve(sealed, spec.credentials.vault_references())
 
     async def _supervise(
         self,

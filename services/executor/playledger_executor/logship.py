@@ -147,9 +147,10 @@ async def _with_retries(call: Any, deadline_s: float) -> Stored:
     raise AssertionError("unreachable: retrying() re-raises the last failure")  # noqa: EM101
 
 
-def artifact_files(artifact_dir: Path) -> list[tuple[str, Path]]:
-    """``(name, path)`` of every regular file of the runner's artifact directory worth keeping."""
-    if not artifact_dir.is_dir():
+def artifact_files(artifact_dir: Path | None) -> list[tuple[str, Path]]:
+    """``(name, path)`` of every regular file of the runner's artifact directory worth keeping
+    (none for ``None``: a job with secrets, whose files are unmasked)."""
+    if artifact_dir is None or not artifact_dir.is_dir():
         return []
     found = []
     for path in sorted(artifact_dir.rglob("*")):
@@ -166,7 +167,7 @@ async def store_artifacts(
     store: LogStore,
     job_id: str,
     attempt: int,
-    artifact_dir: Path,
+    artifact_dir: Path | None,
     artifact_data: dict[str, Any] | None,
     deadline_s: float,
 ) -> tuple[list[StoredObject], list[MissingObject]]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.runspec import EXTRAVARS_FILE
+from playledger_executor.worker import control_dir
 
 
 def work_root(settings: ExecutorSettings) -> Path:
@@ -35,3 +36,4 @@ def write_private_dir(private_dir: Path, extra_vars: dict[str, Any]) -> None:
 
 def remove_private_dir(private_dir: Path) -> None:
     shutil.rmtree(private_dir, ignore_errors=True)
+    shutil.rmtree(control_dir(private_dir), ignore_errors=True)

@@ -16,7 +16,7 @@ from typing import Final
 
 from playledger_common.paths import REPOSITORY
 from playledger_executor.errors import SourceError
-from playledger_executor.gitcache import SourceCache
+from playledger_executor.gitcache import GitAuth, SourceCache
 from playledger_executor.paths import confine
 from playledger_executor.requirements import install_requirements
 from playledger_schemas.commands import GitPlaybookSource, GitRoleSource, JobOptions, LocalSource, Source
@@ -52,7 +52,12 @@ def resolve_source(source: Source, projects_dir: Path) -> Playbook:
 
 
 async def prepare_source(
-    source: Source, options: JobOptions, projects_dir: Path, cache: SourceCache, work: Path
+    source: Source,
+    options: JobOptions,
+    projects_dir: Path,
+    cache: SourceCache,
+    work: Path,
+    auth: GitAuth | None = None,
 ) -> Playbook:
     """The playbook as it will run; a git source is checked out into ``work / "project"``."""
     match source:
@@ -64,7 +69,7 @@ async def prepare_source(
                 sha256=_sha256(local.project_dir / local.playbook),
             )
         case GitPlaybookSource(repo=repo, branch=branch, path=path):
-            checkout = await cache.checkout(repo, branch, work / "project")
+            checkout = await cache.checkout(repo, branch, work / "project", auth)
             target = confine(checkout.root, path, REPOSITORY)
             root = checkout.root.resolve()
             return Playbook(
@@ -75,7 +80,7 @@ async def prepare_source(
                 envvars=await install_requirements(root, work, cache.root),
             )
         case GitRoleSource(repo=repo, branch=branch, path=path):
-            checkout = await cache.checkout(repo, branch, work / "project")
+            checkout = await cache.checkout(repo, branch, work / "project", auth)
             role_dir = confine(checkout.root, path, REPOSITORY, what="role path", directory=True)
             if not any((role_dir / sub).is_dir() for sub in ("tasks", "meta")):
                 msg = f"role path {path!r} is not a role (it has no tasks/ or meta/ directory)"

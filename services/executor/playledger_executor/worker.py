@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from playledger_executor.proctree import die_with, kill_all, snapshot
+from playledger_executor.redact import NOTHING, Redactor
 from playledger_schemas.status import RESULT_STATUSES
 
 log: Final = logging.getLogger(__name__)
@@ -27,6 +30,18 @@ log: Final = logging.getLogger(__name__)
 LINE_LIMIT: Final = 64 * 1024 * 1024
 FINAL_STATUSES: Final = RESULT_STATUSES
 """The status lines that end a run: ansible-runner's final statuses are the job's result statuses."""
+
+
+def control_dir(private_dir: Path) -> Path:
+    """Where ssh keeps the job's connection-sharing sockets (``ControlPath``).
+
+    Not inside the private dir: a socket path must fit in 108 bytes and private dirs are deep.
+    A short directory in the system temp dir, named by a hash of the private dir (one per job),
+    removed with it; ssh's masters live with ``HOME`` in the private dir, so the sweep after a
+    kill -9 finds and kills them too.
+    """
+    digest = hashlib.sha256(str(private_dir).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"plcp-{digest}"
 
 
 def minimal_env(private_dir: Path) -> dict[str, str]:
@@ -44,6 +59,7 @@ def minimal_env(private_dir: Path) -> dict[str, str]:
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_HOST_KEY_CHECKING": "False",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir(private_dir)),
     }
 
 
@@ -51,6 +67,7 @@ def prepare_home(private_dir: Path) -> None:
     """The directories ``minimal_env`` names."""
     for sub in ("home", "tmp", "tmp/ansible-local"):
         (private_dir / sub).mkdir(parents=True, exist_ok=True)
+    control_dir(private_dir).mkdir(mode=0o700, exist_ok=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +86,20 @@ class Event:
 class WorkerProcess:
     """A running worker; iterate ``stream()`` for events and statuses, ``stop()`` to end it."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, redactor: Redactor = NOTHING) -> None:
         self.process = process
-        self.stderr_tail = b""
+        self.redactor = redactor
+        """Masks the job's secrets in every line before it is parsed (and in ``stderr_tail``)."""
+        self._stderr = b""
+
+    @property
+    def stderr_tail(self) -> bytes:
+        return self.redactor.line(self._stderr)
 
     @classmethod
-    async def spawn(cls, private_dir: Path, kwargs: Mapping[str, Any]) -> WorkerProcess:
+    async def spawn(
+        cls, private_dir: Path, kwargs: Mapping[str, Any], redactor: Redactor = NOTHING
+    ) -> WorkerProcess:
         prepare_home(private_dir)
         runner = Path(sys.executable).parent / "ansible-runner"
         process = await asyncio.create_subprocess_exec(
@@ -96,7 +121,7 @@ class WorkerProcess:
         with contextlib.suppress(ConnectionError):
             await process.stdin.drain()
         process.stdin.close()
-        return cls(process)
+        return cls(process, redactor)
 
     async def stream(self) -> AsyncIterator[Event | Status]:
         """Events and statuses in the worker's order, until ``eof`` or the end of its output."""
@@ -109,7 +134,7 @@ class WorkerProcess:
                 if not line:
                     return
                 try:
-                    data = json.loads(line)
+                    data = self._decode(line)
                 except ValueError:
                     log.warning("worker %d wrote a line that is not JSON; skipped", self.process.pid)
                     continue
@@ -129,11 +154,20 @@ class WorkerProcess:
         finally:
             await stderr_task
 
+    def _decode(self, line: bytes) -> Any:
+        """The line as JSON with the job's secrets masked (see ``redact``)."""
+        if not self.redactor.active:
+            return json.loads(line)
+        try:
+            return json.loads(self.redactor.line(line))
+        except ValueError:  # a mask that broke the JSON: mask the decoded strings instead
+            return self.redactor.scrub(json.loads(line))
+
     async def _drain_stderr(self) -> None:
         stderr = self.process.stderr
         assert stderr is not None  # noqa: S101 - PIPE was requested
         while chunk := await stderr.read(65536):
-            self.stderr_tail = (self.stderr_tail + chunk)[-4096:]
+            self._stderr = (self._stderr + chunk)[-8192:]
 
     async def wait(self) -> int:
         return await self.process.wait()

@@ -25,6 +25,7 @@ from typing import IO, Final
 import psutil
 
 from playledger_executor.proctree import kill_all
+from playledger_executor.worker import control_dir
 
 log: Final = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ def sweep(root: Path) -> list[Path]:
             if not abandoned:
                 continue
             killed = kill_all(processes_in(candidate))
+            for private_dir in candidate.iterdir() if candidate.is_dir() else []:
+                shutil.rmtree(control_dir(private_dir), ignore_errors=True)  # ssh sockets, outside it
             shutil.rmtree(candidate, ignore_errors=True)
             log.warning("removed %s left by a dead executor (%d processes killed)", candidate, killed)
             swept.append(candidate)

@@ -42,7 +42,7 @@ from playledger_api.models import (
     WebhookList,
 )
 from playledger_api.services import Services, ServicesDep
-from playledger_api.submission import build_command, choose_job_id
+from playledger_api.submission import build_command, choose_job_id, split_credentials
 from playledger_common.logstore import artifact_key
 from playledger_common.statusdoc import JobStatusResponse, links
 from playledger_schemas.commands import TEMPLATE_NAME_PATTERN, CancelJob, RetryJob
@@ -126,7 +126,8 @@ class JobController(Controller):
             run_at_horizon_s=settings.commands_max_age_s,
             allow_http_callback=settings.webhook_allow_http,
         )
-        accepted = await accept_submit(services, key, command, root="$.")
+        _, inline = split_credentials(body, job_id)
+        accepted = await accept_submit(services, key, command, root="$.", inline=inline)
         location = {"Location": f"/api/v1/jobs/{job_id}"}
         if wait:
             job = await _wait_until_complete(services, job_id, wait)

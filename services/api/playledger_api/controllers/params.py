@@ -29,8 +29,8 @@ _DESCRIPTIONS: Final = {
     401: "No usable API key (missing, unknown, expired or revoked); see WWW-Authenticate.",
     403: "The API key lacks the scope this operation needs (named in the detail), or may not run this playbook.",
     429: "Too many submits for this API key; retry after the Retry-After header's seconds.",
-    404: "No job with this id.",
-    409: "The request conflicts with the job's state.",
+    404: "No job, key or credential with this id or name.",
+    409: "The request conflicts with the job's state, or the name is taken.",
     410: "The job's log (or artifact) was stored but has expired (PLAYLEDGER_LOG_RETENTION_DAYS).",
     413: "The body (or the command made from it) is larger than the server's max_payload minus 4 KiB "
     "(and at most PLAYLEDGER_MAX_BODY_BYTES).",

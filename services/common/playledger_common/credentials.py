@@ -1,0 +1,238 @@
+"""Credential secrets, typed: what the API stores encrypted and seals to the executor of a job.
+
+One tagged union (``type``) shared by both ends, so the API validates a secret at the door with
+the same Struct the executor decodes it with. A job names credentials by role
+(``JobCredentials``: ``ssh``, ``become_password``, ``vault_password``, ``secret_vars``, ``git``,
+``cloud``, ``env``); each role takes one type
+(``commands.ROLE_TYPES``, or ``hashicorp_vault`` behind a Vault reference), checked at submit
+(HTTP) and again when the executor asks for the secrets.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+Description = Annotated[str, Meta(max_length=1024)]
+UserName = Annotated[str, Meta(min_length=1, max_length=256, pattern=r"^[^\s\x00:/@]+$")]
+SecretText = Annotated[str, Meta(min_length=1, max_length=64 * 1024)]
+VaultId = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class Secret(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="type"):
+    """Base of every credential type; ``description`` is metadata, kept out of the ciphertext."""
+
+    description: Description | None = None
+
+    def values(self) -> list[str]:
+        """Every secret value in it (what the executor masks in the job's output)."""
+        raise NotImplementedError
+
+
+class SshKeySecret(Secret, frozen=True, kw_only=True, tag="ssh_key"):
+    """An SSH private key (OpenSSH or PEM), optionally passphrase-protected, and the remote user."""
+
+    private_key: SecretText
+    passphrase: SecretText | None = None
+    username: UserName | None = None
+
+    def values(self) -> list[str]:
+        return [v for v in (self.private_key, self.passphrase) if v]
+
+
+class PasswordSecret(Secret, frozen=True, kw_only=True, tag="password"):
+    """A password: for ``become`` (privilege escalation), optionally with its user."""
+
+    password: SecretText
+    username: UserName | None = None
+
+    def values(self) -> list[str]:
+        return [self.password]
+
+
+class VaultPasswordSecret(Secret, frozen=True, kw_only=True, tag="vault_password"):
+    """An Ansible Vault password, optionally for one vault id (``--vault-id <id>@prompt``)."""
+
+    password: SecretText
+    vault_id: VaultId | None = None
+
+    def values(self) -> list[str]:
+        return [self.password]
+
+
+VaultAddress = Annotated[str, Meta(min_length=1, max_length=2048, pattern=r"^https?://[^\s@]+$")]
+MountName = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class HashicorpVaultSecret(Secret, frozen=True, kw_only=True, tag="hashicorp_vault"):
+    """How to reach a HashiCorp Vault / OpenBao server: a token, or an AppRole (``role_id`` and
+    ``secret_id``). Jobs reference values in it (``VaultReference``); those are never stored."""
+
+    address: VaultAddress
+    token: SecretText | None = None
+    role_id: Annotated[str, Meta(min_length=1, max_length=256)] | None = None
+    secret_id: SecretText | None = None
+    approle_mount: MountName = "approle"
+    namespace: Annotated[str, Meta(min_length=1, max_length=256)] | None = None
+
+    def values(self) -> list[str]:
+        return [v for v in (self.token, self.secret_id) if v]
+
+
+class VarsSecret(Secret, frozen=True, kw_only=True, tag="vars"):
+    """Secret variables for ansible (``-e @file``): every string in them is masked in the output."""
+
+    vars: Annotated[
+        dict[Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")], Any],
+        Meta(min_length=1, max_length=256),
+    ]
+
+    def values(self) -> list[str]:
+        found: list[str] = []
+        _strings(self.vars, found)
+        return found
+
+
+class GitSecret(Secret, frozen=True, kw_only=True, tag="git"):
+    """How to fetch private git repositories: an HTTPS ``token`` (sent as the password of HTTP
+    basic auth, with ``username``), or an SSH deploy key (``private_key``, optional ``passphrase``)
+    and optionally the server's ``known_hosts`` lines (else its key is accepted on first use)."""
+
+    token: SecretText | None = None
+    username: UserName | None = None
+    private_key: SecretText | None = None
+    passphrase: SecretText | None = None
+    known_hosts: Annotated[str, Meta(min_length=1, max_length=64 * 1024)] | None = None
+
+    def values(self) -> list[str]:
+        return [v for v in (self.token, self.private_key, self.passphrase) if v]
+
+
+EnvName = Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+
+
+class EnvSecret(Secret, frozen=True, kw_only=True, tag="env"):
+    """Secret environment variables of ansible (inventory plugins and modules read them)."""
+
+    env: Annotated[dict[EnvName, SecretText], Meta(min_length=1, max_length=256)]
+
+    def values(self) -> list[str]:
+        return list(self.env.values())
+
+
+class AwsSecret(Secret, frozen=True, kw_only=True, tag="aws"):
+    """An AWS access key: ansible's ``amazon.aws`` modules and inventory read it from ``AWS_*``."""
+
+    access_key_id: Annotated[str, Meta(pattern=r"^[A-Z0-9]{16,128}$")]
+    secret_access_key: SecretText
+    session_token: SecretText | None = None
+    region: Annotated[str, Meta(pattern=r"^[a-z0-9-]{1,64}$")] | None = None
+
+    def values(self) -> list[str]:
+        return [v for v in (self.access_key_id, self.secret_access_key, self.session_token) if v]
+
+    def environment(self) -> dict[str, str]:
+        env = {"AWS_ACCESS_KEY_ID": self.access_key_id, "AWS_SECRET_ACCESS_KEY": self.secret_access_key}
+        if self.session_token is not None:
+            env["AWS_SESSION_TOKEN"] = self.session_token
+        if self.region is not None:
+            env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = self.region
+        return env
+
+
+def _strings(value: Any, found: list[str]) -> None:
+    if isinstance(value, str):
+        found.append(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _strings(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _strings(item, found)
+
+
+AnySecret = (
+    SshKeySecret
+    | PasswordSecret
+    | VaultPasswordSecret
+    | HashicorpVaultSecret
+    | VarsSecret
+    | GitSecret
+    | EnvSecret
+    | AwsSecret
+)
+CredentialType = Literal[
+    "ssh_key", "password", "vault_password", "hashicorp_vault", "vars", "git", "env", "aws"
+]
+
+
+JOB_SCOPED_PREFIX = "job."
+"""Names ``job.<job_id>.<role>``: credentials the API made from one request's inline secrets,
+deleted once that job is complete; no one else may create a name with this prefix."""
+
+
+def job_scoped_name(job_id: str, role: str) -> str:
+    return f"{JOB_SCOPED_PREFIX}{job_id}.{role}"
+
+
+def type_of(secret: Secret) -> str:
+    return str(secret.__struct_config__.tag)
+
+
+def role_problem(role: str, name: str, wanted: str, stored_type: str | None) -> str | None:
+    """Why credential ``name`` cannot serve as ``role`` (``None``: it can); same words at both doors."""
+    if stored_type is None:
+        return f"credential {name!r} does not exist"
+    if stored_type != wanted:
+        return f"credential {name!r} is a {stored_type!r} credential; {role} needs a {wanted!r} one"
+    return None
+
+
+class SealedSecrets(msgspec.Struct, frozen=True, kw_only=True):
+    """What the API seals to a job's executor, by role: the stored secret, or for a role that
+    references Vault, the Vault credential (the executor reads the value itself)."""
+
+    ssh: SshKeySecret | HashicorpVaultSecret | None = None
+    become_password: PasswordSecret | HashicorpVaultSecret | None = None
+    vault_password: VaultPasswordSecret | HashicorpVaultSecret | None = None
+    secret_vars: VarsSecret | None = None
+    git: GitSecret | None = None
+    cloud: AwsSecret | None = None
+    env: EnvSecret | None = None
+
+
+class JobSecrets(msgspec.Struct, frozen=True, kw_only=True):
+    """The secrets a run uses, by role, once every Vault reference is read."""
+
+    ssh: SshKeySecret | None = None
+    become_password: PasswordSecret | None = None
+    vault_password: VaultPasswordSecret | None = None
+    secret_vars: VarsSecret | None = None
+    git: GitSecret | None = None
+    cloud: AwsSecret | None = None
+    env: EnvSecret | None = None
+    also_masked: list[str] = msgspec.field(default_factory=list)
+    """Other secret values the job's output must never show (Vault tokens, AppRole secret ids)."""
+
+    def values(self) -> list[str]:
+        found: list[str] = list(self.also_masked)
+        roles = (
+            self.ssh,
+            self.become_password,
+            self.vault_password,
+            self.secret_vars,
+            self.git,
+            self.cloud,
+            self.env,
+        )
+        for secret in roles:
+            if secret is not None:
+                found += secret.values()
+        return found
+
+    def environment(self) -> dict[str, str]:
+        """The secret environment of ansible: the ``cloud`` credential's, then the ``env`` one's."""
+        env = self.cloud.environment() if self.cloud is not None else {}
+        return env | (self.env.env if self.env is not None else {})
