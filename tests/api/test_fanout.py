@@ -6,6 +6,7 @@ Against a real uvicorn server, nats-server and PostgreSQL; clients are real HTTP
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -209,10 +210,15 @@ async def test_the_shared_consumer_is_released_when_the_last_client_leaves(
 
     again = Reader()
     task = asyncio.create_task(watch(base_url, "leave1", again))
-    await until(have(4, again))
-    assert await job_consumers(js, "leave1") == 1  # a new watcher starts a new feed
-    await publish(js, job_events("leave1", runner_events=10)[4:])
-    await asyncio.wait_for(task, timeout=30)
+    try:
+        await until(have(4, again))
+        assert await job_consumers(js, "leave1") == 1  # a new watcher starts a new feed
+        await publish(js, job_events("leave1", runner_events=10)[4:])
+        await asyncio.wait_for(task, timeout=30)
+    finally:  # a failed check must not leave an SSE client holding the server's shutdown
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     assert again.seqs == list(range(1, 14))
 
 
