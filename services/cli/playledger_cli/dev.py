@@ -396,7 +396,7 @@ def dev(
         lock = DevLock.acquire(data_dir.resolve())
     except DevAlreadyRunningError as exc:
         raise CliError(str(exc)) from None
-    click.echo("starting playledger (nats-server, postgres, projector, executor, api) …")
+    click.echo("starting playledger (nats-server, postgres, projector, executor, api, notifier) …")
     system = start(
         data_dir,
         projects_dir,
