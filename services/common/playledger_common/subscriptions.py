@@ -13,10 +13,10 @@ import secrets
 from datetime import datetime
 from typing import Annotated, Final
 
-import asyncpg
 import msgspec
 from msgspec import Meta
 
+from playledger_common.pg import OwnedTable
 from playledger_schemas.commands import CallbackUrl
 
 SCHEMA: Final = "playledger_webhooks"
@@ -81,18 +81,9 @@ def subject_matches(pattern: str, subject: str) -> bool:
     return len(want) == len(have)
 
 
-class SubscriptionStore:
-    def __init__(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
-        self.pool = pool
-        self._ready = False
-
-    async def ensure(self) -> None:
-        if self._ready:
-            return
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *_LOCK)
-            await conn.execute(_DDL)
-        self._ready = True
+class SubscriptionStore(OwnedTable):
+    ddl = _DDL
+    lock = _LOCK
 
     async def insert(self, new: NewSubscription, secret: str, created_by: str | None) -> Subscription:
         await self.ensure()

@@ -16,6 +16,7 @@ import asyncpg
 import msgspec
 
 from playledger_api.auth.keys import KeyRecord
+from playledger_common.pg import OwnedTable
 
 SCHEMA: Final = "playledger_auth"
 _LOCK: Final = (0x504C, 0x4B45)
@@ -44,19 +45,9 @@ def _record(row: asyncpg.Record) -> KeyRecord:
     return msgspec.convert(dict(row), KeyRecord)
 
 
-class KeyStore:
-    def __init__(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
-        self.pool = pool
-        self._ready = False
-
-    async def ensure(self) -> None:
-        """Create the schema and table once per process (idempotent, serialised across processes)."""
-        if self._ready:
-            return
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *_LOCK)
-            await conn.execute(_DDL)
-        self._ready = True
+class KeyStore(OwnedTable):
+    ddl = _DDL
+    lock = _LOCK
 
     async def insert(
         self,

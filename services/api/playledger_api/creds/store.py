@@ -18,6 +18,7 @@ import msgspec
 
 from playledger_api.creds.envelope import Envelope, rewrap
 from playledger_common.kekfile import Keyring
+from playledger_common.pg import OwnedTable
 from playledger_common.readmodel import SCHEMA as READ_MODEL_SCHEMA
 from playledger_common.settings import ApiSettings
 
@@ -84,18 +85,9 @@ def _envelope(row: asyncpg.Record) -> Envelope:
     )
 
 
-class CredentialStore:
-    def __init__(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
-        self.pool = pool
-        self._ready = False
-
-    async def ensure(self) -> None:
-        if self._ready:
-            return
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *_LOCK)
-            await conn.execute(_DDL)
-        self._ready = True
+class CredentialStore(OwnedTable):
+    ddl = _DDL
+    lock = _LOCK
 
     async def insert(self, name: str, meta: Metadata, envelope: Envelope) -> CredentialInfo | None:
         """``None`` when a credential of that name exists."""
