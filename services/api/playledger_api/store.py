@@ -20,7 +20,15 @@ from playledger_api.errors import POSTGRESQL, DependencyUnavailableError
 from playledger_api.models import EventItem, EventPage, HostSummary, JobPage, JobSummary
 from playledger_common.logtext import LOG_PIECE_SQL
 from playledger_common.pg import json_codecs
-from playledger_common.readmodel import MIGRATIONS_TABLE, PROJECTION, SCHEMA, JobRow, columns, from_record
+from playledger_common.readmodel import (
+    JOB_SQL,
+    MIGRATIONS_TABLE,
+    PROJECTION,
+    SCHEMA,
+    JobRow,
+    columns,
+    from_record,
+)
 from playledger_common.statusdoc import JobStatusResponse, job_status
 from playledger_schemas.status import JobStatus
 
@@ -44,11 +52,6 @@ async def create_pool(database_url: str, size: int) -> asyncpg.Pool[asyncpg.Reco
     return pool
 
 
-_JOB_SQL: Final = (
-    f"SELECT {', '.join(columns(JobRow))}, "  # noqa: S608 - row columns, values are parameters
-    "(SELECT last_stream_seq FROM projection_checkpoint WHERE projection = $2) AS projection_seq "
-    "FROM jobs WHERE job_id = $1"
-)
 _EVENT_COLUMNS: Final = ", ".join(columns(EventItem))
 _HOST_COLUMNS: Final = ", ".join(columns(HostSummary))
 
@@ -93,13 +96,13 @@ class ReadModel:
         return await self._fetch(query, *args)
 
     async def job(self, job_id: str) -> JobStatusResponse | None:
-        record = await self._fetchrow(_JOB_SQL, job_id, PROJECTION)
+        record = await self._fetchrow(JOB_SQL, job_id, PROJECTION)
         if record is None:
             return None
         return job_status(from_record(JobRow, record), record["projection_seq"] or 0)
 
     async def row(self, job_id: str) -> JobRow | None:
-        record = await self._fetchrow(_JOB_SQL, job_id, PROJECTION)
+        record = await self._fetchrow(JOB_SQL, job_id, PROJECTION)
         return None if record is None else from_record(JobRow, record)
 
     async def status(self, job_id: str) -> JobStatus | None:

@@ -218,3 +218,12 @@ class RecordLike(Protocol):
 def from_record(row: type[Row], values: RecordLike) -> Row:
     """A row from a database record (or any mapping) that has at least the row's columns."""
     return row(**{name: values[name] for name in columns(row)})
+
+
+JOB_SQL: Final = (
+    f"SELECT {', '.join(columns(JobRow))}, "  # noqa: S608 - row columns, values are parameters
+    "(SELECT last_stream_seq FROM projection_checkpoint WHERE projection = $2) AS projection_seq "
+    "FROM jobs WHERE job_id = $1"
+)
+"""One ``jobs`` row (``$1``: the job id) and the projector's checkpoint as ``projection_seq``
+(``$2``: ``PROJECTION``): what a job status document is built from."""

@@ -32,7 +32,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError, NotFoundError
 from standardwebhooks import Webhook
 
-from playledger_common.readmodel import PROJECTION, JobRow, columns, from_record
+from playledger_common.readmodel import JOB_SQL, PROJECTION, JobRow, from_record
 from playledger_common.settings import NotifierSettings
 from playledger_common.statusdoc import JobStatusResponse, job_status
 from playledger_common.subscriptions import SubscriptionStore, subject_matches
@@ -70,11 +70,6 @@ CONSUMER: Final = "notifier"
 REDELIVER_CONSUMER: Final = "notifier-redeliver"
 NOT_PROJECTED_DELAY_S: Final = 0.5
 """How soon a trigger whose job the projector has not caught up with is looked at again."""
-_JOB_SQL: Final = (
-    f"SELECT {', '.join(columns(JobRow))}, "  # noqa: S608 - row columns, values are parameters
-    "(SELECT last_stream_seq FROM projection_checkpoint WHERE projection = $2) AS projection_seq "
-    "FROM jobs WHERE job_id = $1"
-)
 _history_decoder: Final = msgspec.json.Decoder(DeliveryEvent)
 _redeliver_decoder: Final = msgspec.json.Decoder(RedeliverWebhook)
 
@@ -255,7 +250,7 @@ class Notifier:
     async def _projected(self, job_id: str) -> tuple[JobRow | None, int]:
         """The job's read-model row and the projector's checkpoint."""
         async with self.pool.acquire() as conn:
-            record = await conn.fetchrow(_JOB_SQL, job_id, PROJECTION)
+            record = await conn.fetchrow(JOB_SQL, job_id, PROJECTION)
         if record is None:
             return None, 0
         return from_record(JobRow, record), int(record["projection_seq"] or 0)
