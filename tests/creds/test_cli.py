@@ -98,3 +98,75 @@ async def test_add_list_rm_and_rotate_key_from_the_command_line(
 
     assert await _cli(url, keyed, "credentials", "rm", "become") == "deleted credential become\n"
     assert "become" not in await _cli(url, keyed, "credentials", "list")
+
+
+async def test_every_stored_type_from_the_command_line_secrets_from_files_only(
+    url: str, keyed: ApiSettings, tmp_path: Path
+) -> None:
+    files = {
+        "token": "ghp_cli-token-0123456789",
+        "aws": "aws/cli+secret-0123456789",
+        "session": "aws-session-token-0123",
+        "env": 'APP_TOKEN="cli app token"\nexport REGION=eu\n',
+        "vars": "db_password: cli db password\nlist: [1, 2]\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    key, _ = keypair(tmp_path, "deploy")
+    (tmp_path / "deploy-key").write_text(key, encoding="utf-8")
+    adds = {
+        "repo-token": ["--type", "git", "--secret-file", str(tmp_path / "token"), "--username", "ci"],
+        "repo-key": ["--type", "git", "--ssh-key-file", str(tmp_path / "deploy-key")],
+        "aws-key": [
+            "--type",
+            "aws",
+            "--access-key-id",
+            "AKIACLI0123456789",
+            "--secret-file",
+            str(tmp_path / "aws"),
+            "--session-token-file",
+            str(tmp_path / "session"),
+            "--region",
+            "eu-west-1",
+        ],
+        "app-env": ["--type", "env", "--secret-file", str(tmp_path / "env")],
+        "db-vars": ["--type", "vars", "--secret-file", "-"],
+    }
+    for name, args in adds.items():
+        stdin = files["vars"] if name == "db-vars" else None
+        out = await _cli(url, keyed, "credentials", "add", name, *args, stdin=stdin)
+        assert out.startswith("stored "), out
+    listed = await _cli(url, keyed, "credentials", "list", "--output", "json")
+    assert {(item["name"], item["type"]) for item in msgspec.json.decode(listed)} == {
+        ("repo-token", "git"),
+        ("repo-key", "git"),
+        ("aws-key", "aws"),
+        ("app-env", "env"),
+        ("db-vars", "vars"),
+    }
+    for secret in [*files.values(), "cli app token", "cli db password", key.splitlines()[1]]:
+        assert secret.strip() not in listed
+
+    runner = CliRunner()
+    refused = await asyncio.to_thread(
+        runner.invoke, cli, ["credentials", "add", "x", "--type", "git", "--api-url", url]
+    )
+    assert refused.exit_code != 0
+    assert "a git credential needs one of --secret-file (an HTTPS token) and --ssh-key-file" in refused.output
+    (tmp_path / "bad-env").write_text("JUST_A_NAME\n", encoding="utf-8")
+    refused = await asyncio.to_thread(
+        runner.invoke,
+        cli,
+        [
+            "credentials",
+            "add",
+            "x",
+            "--type",
+            "env",
+            "--secret-file",
+            str(tmp_path / "bad-env"),
+            "--api-url",
+            url,
+        ],
+    )
+    assert f"the variables from {tmp_path / 'bad-env'}: JUST_A_NAME has no '=value'" in refused.output

@@ -163,4 +163,27 @@ def test_env_and_aws_credentials_are_the_environment_of_ansible_and_masked(
         ok = run(client, body)
         assert ok["status"] == "successful", stdout_of(client, ok["id"])
         assert f"{MASK} {MASK}" in stdout_of(client, ok["id"])
-        _nowhere(stack, client, [ok["id"]], app, aws, "AKIAEXAMPLE0123456")
+
+        # A dynamic inventory's plugin reads the same environment when the hosts are listed,
+        # before job.started records them (here the host's name says whether it saw the token).
+        seen = "{{ 'env-seen' if lookup('env', 'APP_TOKEN') | hash('sha256') == '%s' else 'env-missing' }}"
+        listed = run(
+            client,
+            {
+                **body,
+                "inventory": {
+                    "type": "dynamic",
+                    "plugin": "ansible.builtin.generator",
+                    "config": {
+                        "hosts": {
+                            "name": seen % hashlib.sha256(app.encode()).hexdigest() + "-{{ app }}",
+                            "vars": {"ansible_connection": "local"},
+                        },
+                        "layers": {"app": ["api"]},
+                    },
+                },
+            },
+        )
+        assert listed["status"] == "successful", stdout_of(client, listed["id"])
+        assert "ok: [env-seen-api]" in stdout_of(client, listed["id"])
+        _nowhere(stack, client, [ok["id"], listed["id"]], app, aws, "AKIAEXAMPLE0123456")

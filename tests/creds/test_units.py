@@ -22,6 +22,7 @@ from playledger_common.credentials import (
     PasswordSecret,
     SshKeySecret,
     VaultPasswordSecret,
+    checkout_references,
     type_of,
 )
 from playledger_common.kekfile import KeyringError, parse_key_file, single_key
@@ -29,7 +30,13 @@ from playledger_common.sealing import Recipient, job_aad, seal
 from playledger_executor.redact import MASK, Redactor
 from playledger_executor.runspec import BECOME_PROMPT, PASSPHRASE_PROMPT, runner_kwargs, vault_prompt
 from playledger_executor.sources import Playbook
-from playledger_schemas.commands import InlineInventory, JobSpec, LocalSource
+from playledger_schemas.commands import (
+    DynamicInventory,
+    InlineInventory,
+    JobCredentials,
+    JobSpec,
+    LocalSource,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -179,3 +186,18 @@ def test_git_env_and_aws_secrets_are_checked_and_reach_runner_as_its_environment
     }
     assert kwargs["suppress_env_files"] is True
     assert set(secrets.values()) == {"AKIA0123456789ABCD", "sk", "at"}
+
+
+def test_a_checkout_gets_git_and_only_for_a_dynamic_inventory_its_environment() -> None:
+    credentials = JobCredentials(git="repo", cloud="aws", env="app", become_password="become")
+    inline = JobSpec(
+        source=LocalSource(path="site.yml"), inventory=InlineInventory(hosts=["h"]), credentials=credentials
+    )
+    dynamic = msgspec.structs.replace(inline, inventory=DynamicInventory(plugin="ansible.builtin.generator"))
+    assert checkout_references(inline) == {"git": ("repo", "git")}
+    assert checkout_references(dynamic) == {
+        "git": ("repo", "git"),
+        "cloud": ("aws", "aws"),
+        "env": ("app", "env"),
+    }
+    assert checkout_references(msgspec.structs.replace(inline, credentials=JobCredentials())) == {}

@@ -4,11 +4,14 @@ where ``ps`` and shell history would show it."""
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 from typing import Any, Final
 
 import click
+import yaml
+from dotenv import dotenv_values
 
 from playledger_cli.api_client import Api
 from playledger_cli.client_cli import api_url_option
@@ -20,7 +23,17 @@ from playledger_cli.output import emit_json, output_option
 from playledger_common.kekfile import KeyringError, add_current_key, retire_old_keys
 
 STDIN: Final = "-"
-_SECRET_FIELDS = {"ssh_key": "private_key", "password": "password", "vault_password": "password"}
+SECRET_FILE_MEANS: Final = {
+    "ssh_key": "the private key",
+    "password": "the password",
+    "vault_password": "the password",
+    "git": "the HTTPS token",
+    "aws": "the secret access key",
+    "env": "the variables (NAME=value lines, as in a .env file)",
+    "vars": "the variables (a YAML or JSON mapping)",
+}
+"""What ``--secret-file`` holds, by credential type."""
+_KEEP_NEWLINE: Final = {"the private key", "the SSH deploy key"}
 
 
 def _read_secret(source: str, what: str) -> str:
@@ -33,12 +46,83 @@ def _read_secret(source: str, what: str) -> str:
         except OSError as exc:
             msg = f"cannot read {what} from {source}: {exc.strerror}"
             raise CliError(msg, ExitCode.INVALID_OPTIONS) from None
-    if what != "the private key":
+    if what not in _KEEP_NEWLINE:
         text = text.removesuffix("\n")
     if not text:
         msg = f"{what} from {source} is empty"
         raise CliError(msg, ExitCode.INVALID_OPTIONS)
     return text
+
+
+def _env_vars(text: str, source: str) -> dict[str, str]:
+    """``NAME=value`` lines read by python-dotenv (quotes, ``export``, comments as in a .env file)."""
+    values = dotenv_values(stream=io.StringIO(text))
+    missing = sorted(name for name, value in values.items() if value is None)
+    if missing:
+        msg = f"the variables from {source}: {', '.join(missing)} has no '=value'"
+        raise CliError(msg, ExitCode.INVALID_OPTIONS)
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _vars(text: str, source: str) -> Any:
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        msg = f"the variables from {source} are not YAML or JSON: {exc.__class__.__name__}"
+        raise CliError(msg, ExitCode.INVALID_OPTIONS) from None
+    if not isinstance(loaded, dict):
+        msg = f"the variables from {source} must be a mapping of names to values"
+        raise CliError(msg, ExitCode.INVALID_OPTIONS)
+    return loaded
+
+
+def secret_fields(type_: str, files: dict[str, str | None]) -> dict[str, Any]:
+    """The secret fields of a credential of ``type_`` from the files the options name.
+
+    ``files`` maps an option's purpose (``secret``, ``ssh_key``, ``passphrase``, ``known_hosts``,
+    ``session_token``) to a path or ``-``. The API checks the shape; this only reads and says
+    which file is missing or unreadable.
+    """
+    named = {purpose: source for purpose, source in files.items() if source is not None}
+    if sum(source == STDIN for source in named.values()) > 1:
+        msg = "only one of the secret options can read stdin ('-')"
+        raise CliError(msg, ExitCode.INVALID_OPTIONS)
+    secret = named.get("secret")
+    if type_ == "git":
+        if (secret is None) == ("ssh_key" not in named):
+            msg = "a git credential needs one of --secret-file (an HTTPS token) and --ssh-key-file"
+            raise CliError(msg, ExitCode.INVALID_OPTIONS)
+    elif secret is None:
+        msg = f"a {type_} credential needs --secret-file ({SECRET_FILE_MEANS[type_]})"
+        raise CliError(msg, ExitCode.INVALID_OPTIONS)
+    fields: dict[str, Any] = {}
+    if secret is not None:
+        text = _read_secret(secret, SECRET_FILE_MEANS[type_])
+        if type_ == "env":
+            fields["env"] = _env_vars(text, secret)
+        elif type_ == "vars":
+            fields["vars"] = _vars(text, secret)
+        else:
+            fields[_SECRET_FIELD[type_]] = text
+    for purpose, (field, what) in _MORE_FILES.items():
+        if purpose in named:
+            fields[field] = _read_secret(named[purpose], what)
+    return fields
+
+
+_SECRET_FIELD: Final = {
+    "ssh_key": "private_key",
+    "password": "password",
+    "vault_password": "password",
+    "git": "token",
+    "aws": "secret_access_key",
+}
+_MORE_FILES: Final = {
+    "ssh_key": ("private_key", "the SSH deploy key"),
+    "passphrase": ("passphrase", "the passphrase"),
+    "known_hosts": ("known_hosts", "the known_hosts lines"),
+    "session_token": ("session_token", "the session token"),
+}
 
 
 @click.group()
@@ -48,16 +132,27 @@ def credentials() -> None:
 
 @credentials.command("add")
 @click.argument("name")
-@click.option("--type", "type_", type=click.Choice(sorted(_SECRET_FIELDS)), required=True)
+@click.option("--type", "type_", type=click.Choice(sorted(SECRET_FILE_MEANS)), required=True)
 @click.option(
     "--secret-file",
-    required=True,
-    help="The private key (ssh_key) or the password, from this file; '-' reads stdin.",
+    default=None,
+    help="From this file ('-' reads stdin): "
+    + "; ".join(f"{type_}: {what}" for type_, what in SECRET_FILE_MEANS.items())
+    + ".",
 )
+@click.option("--ssh-key-file", default=None, help="git: an SSH deploy key instead of a token ('-': stdin).")
 @click.option(
-    "--passphrase-file", default=None, help="ssh_key: the key's passphrase, from this file ('-': stdin)."
+    "--passphrase-file", default=None, help="ssh_key, git: the key's passphrase, from this file ('-': stdin)."
 )
-@click.option("--username", default=None, help="ssh_key: the remote user; password: the become user.")
+@click.option("--known-hosts-file", default=None, help="git: the server's known_hosts lines.")
+@click.option("--session-token-file", default=None, help="aws: a session token, from this file.")
+@click.option("--access-key-id", default=None, help="aws: the access key id (not a secret).")
+@click.option("--region", default=None, help="aws: the default region.")
+@click.option(
+    "--username",
+    default=None,
+    help="ssh_key: the remote user; password: the become user; git: the HTTPS user.",
+)
 @click.option("--vault-id", default=None, help="vault_password: the vault id it opens.")
 @click.option("--description", default=None)
 @click.option("--replace", is_flag=True, help="Replace the secret of an existing credential (rotation).")
@@ -66,8 +161,13 @@ def credentials() -> None:
 def add(
     name: str,
     type_: str,
-    secret_file: str,
+    secret_file: str | None,
+    ssh_key_file: str | None,
     passphrase_file: str | None,
+    known_hosts_file: str | None,
+    session_token_file: str | None,
+    access_key_id: str | None,
+    region: str | None,
     username: str | None,
     vault_id: str | None,
     description: str | None,
@@ -76,16 +176,17 @@ def add(
     output: str,
 ) -> None:
     """Store credential NAME (encrypted by the API; only its metadata is ever shown again)."""
-    if secret_file == STDIN and passphrase_file == STDIN:
-        msg = "only one of --secret-file and --passphrase-file can read stdin"
-        raise CliError(msg, ExitCode.INVALID_OPTIONS)
-    field = _SECRET_FIELDS[type_]
-    body: dict[str, Any] = {
-        "type": type_,
-        field: _read_secret(secret_file, "the private key" if field == "private_key" else "the password"),
+    files = {
+        "secret": secret_file,
+        "ssh_key": ssh_key_file,
+        "passphrase": passphrase_file,
+        "known_hosts": known_hosts_file,
+        "session_token": session_token_file,
     }
+    body: dict[str, Any] = {"type": type_, **secret_fields(type_, files)}
     extras = {
-        "passphrase": _read_secret(passphrase_file, "the passphrase") if passphrase_file else None,
+        "access_key_id": access_key_id,
+        "region": region,
         "username": username,
         "vault_id": vault_id,
         "description": description,

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from playledger_schemas.commands import DynamicInventory, JobSpec
+
 Description = Annotated[str, Meta(max_length=1024)]
 UserName = Annotated[str, Meta(min_length=1, max_length=256, pattern=r"^[^\s\x00:/@]+$")]
 SecretText = Annotated[str, Meta(min_length=1, max_length=64 * 1024)]
@@ -202,6 +204,15 @@ class SealedSecrets(msgspec.Struct, frozen=True, kw_only=True):
     cloud: AwsSecret | None = None
     env: EnvSecret | None = None
 
+    def checkout_values(self) -> list[str]:
+        """Every secret value of what a ``checkout`` answer holds (``checkout_references``)."""
+        return [
+            v for secret in (self.git, self.cloud, self.env) if secret is not None for v in secret.values()
+        ]
+
+    def environment(self) -> dict[str, str]:
+        return secret_environment(self.cloud, self.env)
+
 
 class JobSecrets(msgspec.Struct, frozen=True, kw_only=True):
     """The secrets a run uses, by role, once every Vault reference is read."""
@@ -233,6 +244,21 @@ class JobSecrets(msgspec.Struct, frozen=True, kw_only=True):
         return found
 
     def environment(self) -> dict[str, str]:
-        """The secret environment of ansible: the ``cloud`` credential's, then the ``env`` one's."""
-        env = self.cloud.environment() if self.cloud is not None else {}
-        return env | (self.env.env if self.env is not None else {})
+        return secret_environment(self.cloud, self.env)
+
+
+def secret_environment(cloud: AwsSecret | None, env: EnvSecret | None) -> dict[str, str]:
+    """The secret environment of ansible and its tools: the ``cloud`` credential's, then ``env``'s."""
+    environment = cloud.environment() if cloud is not None else {}
+    return environment | (env.env if env is not None else {})
+
+
+def checkout_references(spec: JobSpec) -> dict[str, tuple[str, str]]:
+    """The credentials a job needs while it is prepared, before ``job.started`` (a ``checkout``).
+
+    ``git`` fetches its repositories; for a ``dynamic`` inventory, ``cloud`` and ``env`` are the
+    environment of ``ansible-inventory``, whose plugin lists the hosts ``job.started`` records.
+    Every other secret waits for ``job.started``.
+    """
+    roles = {"git", "cloud", "env"} if isinstance(spec.inventory, DynamicInventory) else {"git"}
+    return {role: ref for role, ref in spec.credentials.references().items() if role in roles}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -59,7 +60,10 @@ async def prepare_inventory(
     cache: SourceCache,
     limits: UrlLimits,
     auth: GitAuth | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> PreparedInventory:
+    """``env``: the job's secret environment (``cloud``, ``env``), which a dynamic inventory's
+    plugin reads when ``ansible-inventory`` runs it."""
     (private_dir / INVENTORY_DIR).mkdir(parents=True, exist_ok=True)
     match inventory:
         case InlineInventory():
@@ -86,7 +90,7 @@ async def prepare_inventory(
             # Plugins check the file name (aws_ec2 wants ``*aws_ec2.yml``): name it after the plugin.
             rel = f"{INVENTORY_DIR}/{plugin.rsplit('.', 1)[1]}.yml"
             (private_dir / rel).write_bytes(body)
-            hosts = await list_hosts(private_dir, rel)
+            hosts = await list_hosts(private_dir, rel, env)
             return PreparedInventory(source=rel, hosts=hosts, sha256=_sha(body))
 
 
@@ -141,7 +145,7 @@ async def fetch_url_inventory(inventory: UrlInventory, limits: UrlLimits) -> byt
         raise InventoryError(msg) from None
 
 
-async def list_hosts(private_dir: Path, source: str) -> list[str]:
+async def list_hosts(private_dir: Path, source: str, env: Mapping[str, str] | None = None) -> list[str]:
     """Every host ansible sees in ``source`` (``ansible-inventory --list``), sorted."""
     result = await run_tool(
         "ansible-inventory",
@@ -151,7 +155,11 @@ async def list_hosts(private_dir: Path, source: str) -> list[str]:
         private_dir=private_dir,
         cwd=private_dir,
         timeout_s=LIST_TIMEOUT_S,
-        env={"ANSIBLE_INVENTORY_UNPARSED_FAILED": "True", "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "True"},
+        env={
+            **(env or {}),
+            "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
+            "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "True",
+        },
     )
     if result.rc is None:
         msg = f"the inventory was not read within {LIST_TIMEOUT_S:g}s"

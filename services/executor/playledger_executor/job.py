@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from nats.aio.client import Client
 
-from playledger_common.credentials import JobSecrets
+from playledger_common.credentials import JobSecrets, SealedSecrets, checkout_references
 from playledger_common.logstore import LogStore, log_key
 from playledger_common.logtext import log_piece
 from playledger_common.private_file import write_private
@@ -27,9 +27,9 @@ from playledger_executor.appender import Appender
 from playledger_executor.cancel import pending_cancel
 from playledger_executor.decide import Start, cause_of, classify
 from playledger_executor.ending import ending
-from playledger_executor.errors import ExecutorError
+from playledger_executor.errors import ExecutorError, InventoryError
 from playledger_executor.gitauth import git_auth
-from playledger_executor.gitcache import FetchError, GitAuth, SourceCache
+from playledger_executor.gitcache import FetchError, SourceCache
 from playledger_executor.inventories import PreparedInventory, UrlLimits, prepare_inventory
 from playledger_executor.journal import Journal, new_event
 from playledger_executor.logship import LogShipper, store_artifacts
@@ -167,16 +167,29 @@ class JobRunner:
     ) -> tuple[Playbook, PreparedInventory]:
         """Check out the source, install its requirements, write the inventory and extra vars."""
         await asyncio.to_thread(write_private_dir, private_dir, spec.extra_vars)
-        auth = await self._git_auth(spec, private_dir, handle)
+        checkout = await self._checkout_secrets(spec, handle)
+        auth = None
+        if checkout is not None and checkout.git is not None:
+            auth = await asyncio.to_thread(git_auth, checkout.git, private_dir)
         playbook = await prepare_source(
             spec.source, spec.options, self.settings.projects_dir, self.sources, private_dir, auth
         )
-        inventory = await prepare_inventory(spec.inventory, private_dir, self.sources, self.url_limits, auth)
+        env = checkout.environment() if checkout is not None else {}
+        try:
+            inventory = await prepare_inventory(
+                spec.inventory, private_dir, self.sources, self.url_limits, auth, env=env
+            )
+        except InventoryError as exc:
+            if checkout is None:
+                raise
+            # a plugin's error may quote its environment
+            raise InventoryError(Redactor(checkout.checkout_values()).text(exc.reason)) from None
         return playbook, inventory
 
-    async def _git_auth(self, spec: JobSpec, private_dir: Path, handle: RunningJob) -> GitAuth | None:
-        """The job's ``git`` credential, asked for before ``job.started`` (a ``checkout`` request)."""
-        if spec.credentials.git is None:
+    async def _checkout_secrets(self, spec: JobSpec, handle: RunningJob) -> SealedSecrets | None:
+        """What preparing the job needs (``checkout_references``), asked before ``job.started``."""
+        wanted = checkout_references(spec)
+        if not wanted:
             return None
         try:
             sealed = await fetch_secrets(
@@ -185,10 +198,10 @@ class JobRunner:
         except SecretsError as exc:
             msg = f"credentials: {exc.reason}"
             raise SecretsError(msg) from None
-        if sealed.git is None:
-            msg = "credentials: credentials.git: the API sent no git credential"
+        if missing := [role for role in wanted if getattr(sealed, role) is None]:
+            msg = f"credentials: credentials.{missing[0]}: the API sent no {missing[0]} credential"
             raise SecretsError(msg)
-        return await asyncio.to_thread(git_auth, sealed.git, private_dir)
+        return sealed
 
     async def _fail_before_run(
         self, command: SubmitJob, decision: Start, writer: JobWriter, reason: str, *, fetch_failed: bool

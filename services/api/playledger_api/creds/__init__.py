@@ -33,11 +33,14 @@ Threat model — who can read what:
   value, and masks the token and secret id like the value. Give those credentials a policy
   that reads only the paths jobs need: whoever runs the job can read what the token can.
 - **A ``git`` credential** is needed before ``job.started`` (the checkout it fetches is what that
-  event records), so an executor may ask for it alone while the job is queued and not yet
-  started at that attempt (``checkout`` requests). An attacker with the executor's NATS
-  credentials can therefore read the ``git`` credentials of queued jobs without a stream
+  event records), and so are the ``cloud`` and ``env`` credentials of a job with a ``dynamic``
+  inventory (its plugin runs in ``ansible-inventory`` to list the hosts that event records).
+  An executor may ask for those alone while the job is queued and not yet started at that
+  attempt (``checkout`` requests, ``credentials.checkout_references``). An attacker with the
+  executor's NATS credentials can therefore read them for queued jobs without a stream
   record (the API logs every answer); every other secret still needs ``job.started``. Give
-  git credentials read-only deploy keys or tokens scoped to the repositories jobs use.
+  git credentials read-only deploy keys or tokens scoped to the repositories jobs use, and
+  the cloud credentials of inventory plugins read-only listing rights.
 - **Caller-provided secrets** (a request's ``secret_vars`` and inline credentials) are stored the
   same way, as credentials of that one job (``job.<id>.<role>``), and deleted once the job is
   complete; the command, like every other, carries their names only.

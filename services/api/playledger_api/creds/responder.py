@@ -5,8 +5,9 @@ Checks, in order: the request decodes; the subject's job is the request's; the j
 in the events stream is ``job.started`` at that attempt by that executor; that executor's lease is
 alive; the job's spec names credentials, and each exists with the right type.
 
-A ``checkout`` request (the job is being prepared: its repositories are fetched before
-``job.started`` records the commit) gets the job's ``git`` credential only, and only while no
+A ``checkout`` request (the job is being prepared: its repositories are fetched and its hosts
+listed before ``job.started`` records them) gets only what that needs
+(``credentials.checkout_references``: ``git``, and for a dynamic inventory ``cloud`` and ``env``), and only while no
 attempt at or after the asked one has started and the job is not complete. Any failure is an
 ``error`` reply a user can act on (it names the credential, never a value); the executor then
 ends the job as ``error`` with it.
@@ -27,6 +28,7 @@ from nats.js.errors import NotFoundError
 
 from playledger_api.creds.service import Credentials
 from playledger_api.errors import ApiError
+from playledger_common.credentials import checkout_references
 from playledger_common.sealing import SecretsReply, SecretsRequest, job_aad, seal
 from playledger_schemas.codec import ContractError, decode_event, encode
 from playledger_schemas.events import JobCancelRequested, JobEvent, JobQueued, JobStarted, is_terminal
@@ -85,7 +87,7 @@ class SecretsResponder:
         if request.checkout:
             queued, why = await self._preparing(request)
             spec = queued.data.spec if queued is not None else None
-            refs = {k: v for k, v in spec.credentials.references().items() if k == "git"} if spec else {}
+            refs = checkout_references(spec) if spec is not None else {}
         else:
             started = await self._started(request.job_id)
             why = await self._refusal(request, started)
