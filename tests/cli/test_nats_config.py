@@ -7,6 +7,9 @@ and every role a compose service connects as logs in with its generated password
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -21,17 +24,17 @@ from playledger_cli.cli import cli
 from playledger_cli.embedded import free_port, nats_server_binary, wait_for_port
 from playledger_common.bus import connect_as, connect_once
 from playledger_common.errors import ConfigError
+from playledger_common.nats_config import password_variable
 from playledger_common.nats_users import PASSWORD_FILE, ROLES
 from playledger_common.settings import CommonSettings
 from playledger_common.streams import ensure_streams
+from tests.cli.test_compose_config import CLUSTER_ENV, SERVICES
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 COMPOSE_USERS = {
     name: spec["environment"]["PLAYLEDGER_NATS_USER"]
-    for name, spec in COMPOSE["services"].items()
+    for name, spec in SERVICES.items()
     if "PLAYLEDGER_NATS_USER" in spec.get("environment", {})
 }
 
@@ -114,17 +117,11 @@ async def test_a_missing_password_file_is_named_without_connecting(tmp_path: Pat
 
 def test_the_cluster_config_is_one_nats_server_accepts(tmp_path: Path) -> None:
     """Every node of the compose cluster reads the same file; the routes authenticate."""
-    env = dict(
-        line.split("=", 1)
-        for line in (ROOT / "deploy/compose-cluster.env").read_text(encoding="utf-8").splitlines()
-        if line and not line.startswith("#")
-    )
-    secrets, conf = render(
-        tmp_path, f"--store-dir={tmp_path / 'js'}", f"--cluster-hosts={env['PLAYLEDGER_NATS_CLUSTER_HOSTS']}"
-    )
+    hosts = CLUSTER_ENV["PLAYLEDGER_NATS_CLUSTER_HOSTS"]
+    secrets, conf = render(tmp_path, f"--store-dir={tmp_path / 'js'}", f"--cluster-hosts={hosts}")
     text = conf.read_text(encoding="utf-8")
     route = (secrets / "cluster-route" / PASSWORD_FILE).read_text(encoding="utf-8").strip()
-    for host in env["PLAYLEDGER_NATS_CLUSTER_HOSTS"].split(","):
+    for host in hosts.split(","):
         assert f"nats://route:{route}@{host}:6222" in text
     checked = subprocess.run(
         [str(nats_server_binary()), "-c", str(conf), "--server_name", "nats-2", "-t"],
@@ -133,3 +130,36 @@ def test_the_cluster_config_is_one_nats_server_accepts(tmp_path: Path) -> None:
         check=False,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_helm_values_users_log_in_with_passwords_from_the_environment(tmp_path: Path) -> None:
+    """The chart turns ``<< $VAR >>`` into an unquoted ``$VAR``, which nats-server reads from its
+    environment (there: the Secret); the same substitution here, on a real server."""
+    values = yaml.safe_load(CliRunner().invoke(cli, ["nats-config", "helm-values"]).output)
+    users = json.dumps(values["config"]["merge"]["authorization"]["users"])
+    users = re.sub(r'"<< (\$[A-Z_]+) >>"', r"\1", users)
+    port = free_port()
+    conf = tmp_path / "nats.conf"
+    conf.write_text(f"port: {port}\nauthorization {{ users = {users} }}\n", encoding="utf-8")
+    environment = {password_variable(role): f"pw-{role}-{port}" for role in ROLES}
+    log = (tmp_path / "nats.log").open("wb")
+    process = subprocess.Popen(
+        [str(nats_server_binary()), "-c", str(conf)], stdout=log, stderr=log, env=environment
+    )
+    log.close()
+
+    async def logins() -> None:
+        url = f"nats://127.0.0.1:{port}"
+        nc = await connect_once(
+            servers=[url], user="auditor", password=f"pw-auditor-{port}", connect_timeout=2
+        )
+        await nc.close()
+        with pytest.raises(nats.errors.Error):
+            await connect_once(servers=[url], user="auditor", password=f"pw-admin-{port}", connect_timeout=2)
+
+    try:
+        wait_for_port("127.0.0.1", port)
+        asyncio.run(logins())
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
