@@ -97,7 +97,10 @@ def test_each_service_connects_as_its_own_nats_user_with_only_its_password(servi
 
 
 @pytest.mark.parametrize("service", sorted(SETTINGS))
-def test_services_start_after_the_streams_exist(service: str) -> None:
+def test_services_start_after_the_streams_exist_and_expect_their_replicas(service: str) -> None:
+    """Every service provisions missing streams at start and warns about drift: same replicas."""
+    replicas = SERVICES["streams-init"]["environment"]["PLAYLEDGER_EVENTS_REPLICAS"]
+    assert SERVICES[service]["environment"]["PLAYLEDGER_EVENTS_REPLICAS"] == replicas
     assert SERVICES[service]["depends_on"]["streams-init"] == {"condition": "service_completed_successfully"}
     assert SERVICES["streams-init"]["command"] == ["streams", "init"]
     assert SERVICES["streams-init"]["depends_on"]["nats"] == {"condition": "service_healthy"}
