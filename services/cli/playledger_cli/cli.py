@@ -23,6 +23,7 @@ from playledger_cli.dev import dev
 from playledger_cli.errors import CliError
 from playledger_cli.exitcodes import ExitCode
 from playledger_cli.keys_cli import keys
+from playledger_cli.nats_config_cli import nats_config
 from playledger_cli.nats_creds_cli import nats_creds
 from playledger_cli.replay import replay
 from playledger_cli.stats_cli import stats
@@ -71,6 +72,7 @@ for _command in (
     keys,
     credentials,
     nats_creds,
+    nats_config,
     stats,
     templates,
     schedules,

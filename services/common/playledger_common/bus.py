@@ -20,6 +20,7 @@ from nats.aio.client import Client as _NatsClient
 from nats.errors import Error as NatsError
 from nats.protocol.parser import AUTHORIZATION_VIOLATION, PERMISSIONS_ERR
 
+from playledger_common.errors import ConfigError
 from playledger_common.nats_users import inbox_prefix
 from playledger_common.settings import CommonSettings
 
@@ -97,12 +98,23 @@ async def connect_as(
     if settings.nats_user:
         options.update(
             user=settings.nats_user,
-            password=settings.nats_password or "",
+            password=nats_password(settings),
             inbox_prefix=inbox_prefix(settings.nats_user),
         )
     if settings.nats_tls_ca or settings.nats_tls_cert:
         options["tls"] = client_tls(settings)
     return await connect(settings.nats_url, name, watch, **options)
+
+
+def nats_password(settings: CommonSettings) -> str:
+    """``nats_password``, else the content of ``nats_password_file`` (its path named in any error)."""
+    if settings.nats_password is not None or settings.nats_password_file is None:
+        return settings.nats_password or ""
+    try:
+        return settings.nats_password_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        msg = f"PLAYLEDGER_NATS_PASSWORD_FILE {settings.nats_password_file}: {exc.strerror}"
+        raise ConfigError(msg) from None
 
 
 REFUSED_CLOSE_S: Final = 1.0

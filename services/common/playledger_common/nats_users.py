@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
@@ -213,10 +214,10 @@ def generate_users(path: Path) -> dict[Role, NatsUser]:
     return users
 
 
-def authorization_block(users: dict[Role, NatsUser]) -> str:
-    """The ``authorization { users = [...] }`` section of a nats-server config."""
-    entries = []
-    for role, user in users.items():
+def user_entries(passwords: Mapping[Role, str]) -> list[dict[str, object]]:
+    """One nats-server ``users`` entry per role: its password (or a ``$VARIABLE``) and permissions."""
+    entries: list[dict[str, object]] = []
+    for role, password in passwords.items():
         perms = permissions(role)
         publish = {"allow": list(perms.publish) or ["_NOTHING_"], "deny": list(perms.publish_deny)}
         if not perms.publish:
@@ -224,9 +225,33 @@ def authorization_block(users: dict[Role, NatsUser]) -> str:
         granted: dict[str, object] = {"publish": publish, "subscribe": {"allow": list(perms.subscribe)}}
         if perms.allow_responses:
             granted["allow_responses"] = {"max": 1}
-        body = {"user": user.user, "password": user.password, "permissions": granted}
-        entries.append(json.dumps(body))
+        entries.append({"user": role, "password": password, "permissions": granted})
+    return entries
+
+
+def authorization_block(users: Mapping[Role, NatsUser]) -> str:
+    """The ``authorization { users = [...] }`` section of a nats-server config."""
+    entries = [json.dumps(e) for e in user_entries({role: u.password for role, u in users.items()})]
     return "authorization {\n  users = [\n    " + ",\n    ".join(entries) + "\n  ]\n}\n"
+
+
+PASSWORD_FILE: Final = "password"  # noqa: S105 - a file name
+
+
+def password_file(path: Path) -> str:
+    """The password in ``path``, generated there (0600) when missing and kept across restarts."""
+    if not path.exists():
+        write_private(path, secrets.token_urlsafe(24) + "\n")
+    return path.read_text(encoding="utf-8").strip()
+
+
+def role_password_files(secrets_dir: Path) -> dict[Role, NatsUser]:
+    """A password per role in ``<secrets_dir>/<role>/password``: one directory per role, so that a
+    container mounts only its own (a compose volume ``subpath``, a Kubernetes Secret item)."""
+    return {
+        role: NatsUser(role=role, password=password_file(secrets_dir / role / PASSWORD_FILE))
+        for role in ROLES
+    }
 
 
 def stored_user(data_dir: Path, role: Role) -> NatsUser | None:

@@ -46,6 +46,8 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
     nats_user: str | None = None
     """This service's NATS user (its role: api, executor, projector, …); none: connect anonymously."""
     nats_password: str | None = None
+    nats_password_file: Path | None = None
+    """A file holding ``nats_password`` (a mounted Secret); read at each connect, ``nats_password`` wins."""
     nats_tls_ca: Path | None = None
     """CA bundle that signed the NATS server's certificate (TLS; use a ``tls://`` URL)."""
     nats_tls_cert: Path | None = None
