@@ -176,7 +176,37 @@ class DynamicInventory(Strict, frozen=True, kw_only=True, tag_field="type", tag=
     """The plugin's options, without ``plugin`` (that is the field above)."""
 
 
-Inventory = InlineInventory | GitInventory | UrlInventory | DynamicInventory
+ConcreteInventory = InlineInventory | GitInventory | UrlInventory | DynamicInventory
+"""An inventory that says where its hosts come from (what a stored inventory holds)."""
+
+STORED_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+InventoryName = Annotated[
+    str,
+    Meta(
+        pattern=STORED_NAME_PATTERN,
+        description="A stored inventory's name (PUT /api/v1/inventories/{name}): 1-64 characters of"
+        " A-Z a-z 0-9 _ -, starting with a letter or digit.",
+    ),
+]
+
+
+class StoredInventory(Strict, frozen=True, kw_only=True, tag_field="type", tag="stored"):
+    """A pre-configured inventory, by name (``/api/v1/inventories``).
+
+    A client gives ``name`` only. The executor's intake resolves it when it queues the job (for
+    both doors: the API publishes the submit as given) and ``job.queued`` records the result:
+    ``version`` (the stored inventory's revision) and ``resolved`` (its inventory then). Every
+    attempt runs that recorded inventory; a later edit changes only later jobs.
+    """
+
+    name: InventoryName
+    version: Annotated[int, Meta(ge=1)] | None = None
+    """Set by playledger in ``job.queued``: the revision that was resolved (a command may not set it)."""
+    resolved: ConcreteInventory | None = None
+    """Set by playledger in ``job.queued``: the inventory that revision held (a command may not set it)."""
+
+
+Inventory = ConcreteInventory | StoredInventory
 """Where the hosts come from, by ``type``."""
 
 
@@ -365,7 +395,8 @@ def retry_policy(spec: JobSpec) -> RetryPolicy:
     return spec.retry if spec.retry is not None else DEFAULT_RETRY
 
 
-TEMPLATE_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+TEMPLATE_NAME_PATTERN: Final = STORED_NAME_PATTERN
+"""Templates, schedules and stored inventories share one name rule (a key and a URL segment)."""
 TemplateName = Annotated[
     str,
     Meta(

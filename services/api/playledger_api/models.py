@@ -32,6 +32,7 @@ from playledger_schemas.commands import (
     HostName,
     PlaybookPath,
     RetryPolicy,
+    StoredInventory,
     UrlInventory,
     VaultReference,
 )
@@ -88,7 +89,7 @@ class InlineInventoryBody(Body, frozen=True, kw_only=True, tag_field="type", tag
     """Variables for every host (the ``all`` group)."""
 
 
-InventoryBody = InlineInventoryBody | GitInventory | UrlInventory | DynamicInventory
+InventoryBody = InlineInventoryBody | GitInventory | UrlInventory | DynamicInventory | StoredInventory
 
 Tag = Annotated[str, Meta(min_length=1, max_length=256)]
 

@@ -16,7 +16,9 @@ from playledger_schemas.commands import (
     GitInventory,
     GitPlaybookSource,
     GitRoleSource,
+    Inventory,
     JobSpec,
+    StoredInventory,
     UrlInventory,
 )
 
@@ -24,6 +26,9 @@ SECRET_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "cook
 """Headers whose value is a secret: never carried in a command (they would sit in the stream)."""
 
 Problem = tuple[str, str]
+SET_WHEN_QUEUED: Final = (
+    "set by playledger when the job is queued: a submit names a stored inventory by its name only"
+)
 
 
 def unknown_dependency(job_id: str) -> str:
@@ -54,7 +59,18 @@ def spec_problems(
                 problems.append(("source.repo", f"repository URL {why}"))
             if why := lexical_problem(source.path, REPOSITORY):
                 problems.append(("source.path", why))
-    inventory = spec.inventory
+    problems += inventory_problems(spec.inventory, allow_file=allow_file, allow_http=allow_http)
+    return problems
+
+
+def unknown_inventory(name: str) -> str:
+    """The words for a stored inventory that does not exist (both doors)."""
+    return f"no stored inventory named {name!r}"
+
+
+def inventory_problems(inventory: Inventory, *, allow_file: bool, allow_http: bool) -> list[Problem]:
+    """Problems of an inventory's git and URL parts; a ``stored`` one gives its name only."""
+    problems: list[Problem] = []
     match inventory:
         case GitInventory():
             if why := repo_url_problem(inventory.repo, allow_file=allow_file, allow_http=allow_http):
@@ -82,6 +98,10 @@ def spec_problems(
                             " the stream); reference a stored credential once they are available",
                         )
                     )
+        case StoredInventory():
+            for name in ("version", "resolved"):
+                if getattr(inventory, name) is not None:
+                    problems.append((f"inventory.{name}", SET_WHEN_QUEUED))
     return problems
 
 
