@@ -24,8 +24,7 @@ def inventories() -> None:
 @api_url_option
 def create_inventory(name: str, file: Path, api_url: str | None) -> None:
     """Store a new inventory from a JSON file ({"description": …, "inventory": {"type": …}})."""
-    item = api_for(api_url).request("POST", f"/api/v1/inventories/{name}", json=read_json(file)).json()
-    click.echo(f"inventory {item['name']} version {item['version']}")
+    _write("POST", name, file, api_url)
 
 
 @inventories.command("put")
@@ -34,7 +33,11 @@ def create_inventory(name: str, file: Path, api_url: str | None) -> None:
 @api_url_option
 def put_inventory(name: str, file: Path, api_url: str | None) -> None:
     """Create or replace an inventory from a JSON file: a new version (queued jobs keep theirs)."""
-    item = api_for(api_url).request("PUT", f"/api/v1/inventories/{name}", json=read_json(file)).json()
+    _write("PUT", name, file, api_url)
+
+
+def _write(method: str, name: str, file: Path, api_url: str | None) -> None:
+    item = api_for(api_url).request(method, f"/api/v1/inventories/{name}", json=read_json(file)).json()
     click.echo(f"inventory {item['name']} version {item['version']}")
 
 
