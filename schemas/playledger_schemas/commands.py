@@ -110,7 +110,44 @@ class GitRoleSource(Strict, frozen=True, kw_only=True, tag_field="type", tag="ro
     """The host pattern of the generated play."""
 
 
-Source = LocalSource | GitPlaybookSource | GitRoleSource
+class CollectionRoleSource(Strict, frozen=True, kw_only=True, tag_field="type", tag="collection_role"):
+    """A role of an Ansible collection, installed from a Galaxy server (API v3) with
+    ``ansible-galaxy`` into the job's own collections path, run by a generated playbook.
+
+    An installation is cached per executor by collection, version range and server: pin an exact
+    ``version`` for a run that is reproducible. The version that ran is named in the generated
+    play (``role acme.tools.hello (acme.tools 1.2.0)``), whose sha256 ``job.started`` records.
+    """
+
+    collection: Annotated[
+        str,
+        Meta(pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$", description="namespace.name, e.g. acme.tools."),
+    ]
+    role: Annotated[str, Meta(pattern=r"^[a-z_][a-z0-9_]*$", max_length=128)]
+    version: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=128,
+            pattern=r"^[0-9A-Za-z.*<>=!,+-]+$",
+            description="A version or range as ansible-galaxy reads it: 1.2.0, >=6.0.0, >=1.0,<2.0, *.",
+        ),
+    ] = "*"
+    galaxy_server: Annotated[str, Meta(min_length=1, max_length=2048, pattern=r"^https?://\S+$")] | None = (
+        None
+    )
+    """The Galaxy server (``https``; ``http`` only where the operator allows it); ``None``: ansible's
+    default (galaxy.ansible.com)."""
+    role_vars: Vars = msgspec.field(default_factory=dict)
+    hosts: Annotated[str, Meta(min_length=1, max_length=4096)] = "all"
+
+    @property
+    def path(self) -> str:
+        """The role's fully qualified name: what an API key's playbook globs are matched against."""
+        return f"{self.collection}.{self.role}"
+
+
+Source = LocalSource | GitPlaybookSource | GitRoleSource | CollectionRoleSource
 """What to run, by ``type``."""
 GitSource = GitPlaybookSource | GitRoleSource
 

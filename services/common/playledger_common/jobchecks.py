@@ -13,6 +13,7 @@ from typing import Final
 from playledger_common.paths import REPOSITORY, lexical_problem
 from playledger_common.repo_urls import repo_url_problem
 from playledger_schemas.commands import (
+    CollectionRoleSource,
     GitInventory,
     GitPlaybookSource,
     GitRoleSource,
@@ -59,6 +60,9 @@ def spec_problems(
                 problems.append(("source.repo", f"repository URL {why}"))
             if why := lexical_problem(source.path, REPOSITORY):
                 problems.append(("source.path", why))
+        case CollectionRoleSource(galaxy_server=server) if server is not None:
+            if why := webhook_url_problem(server, allow_http=allow_http):
+                problems.append(("source.galaxy_server", why))
     problems += inventory_problems(spec.inventory, allow_file=allow_file, allow_http=allow_http)
     return problems
 
@@ -111,8 +115,8 @@ def callback_problems(url: str | None, *, allow_http: bool) -> list[Problem]:
 
 
 def webhook_url_problem(url: str, *, allow_http: bool) -> str | None:
-    """A webhook URL's rules the schema's pattern cannot say (where it may point is the
-    notifier's check at delivery time: DNS can change between submit and delivery)."""
+    """An http(s) URL's rules the schema's pattern cannot say, for webhooks and Galaxy servers
+    (where a webhook may point is the notifier's check at delivery time: DNS can change)."""
     authority = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
     if "@" in authority:
         return "must not carry credentials (they would be stored in the stream)"
