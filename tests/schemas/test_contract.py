@@ -13,6 +13,7 @@ from playledger_schemas import export
 from playledger_schemas.codec import ContractError, decode_command, decode_event, encode
 from playledger_schemas.commands import (
     CancelJob,
+    CollectionRoleSource,
     DynamicInventory,
     GitInventory,
     GitPlaybookSource,
@@ -107,9 +108,16 @@ DYNAMIC_SPEC = JobSpec(
     inventory=DynamicInventory(plugin="ansible.builtin.generator", config={"layers": {"a": ["1"]}}),
     retry=RetryPolicy(max_attempts=3, backoff_s=1.5, backoff_max_s=60.0, on=["failed", "executor_lost"]),
 )
-STORED_SPEC = JobSpec(source=LocalSource(path="site.yml"), inventory=StoredInventory(name="prod"))
+COLLECTION_ROLE = CollectionRoleSource(
+    collection="acme.tools",
+    role="hello",
+    version=">=6.0.0",
+    galaxy_server="https://galaxy.example/",
+    role_vars={"a": 1},
+)
+STORED_SPEC = JobSpec(source=COLLECTION_ROLE, inventory=StoredInventory(name="prod"))
 PINNED_SPEC = JobSpec(
-    source=LocalSource(path="site.yml"),
+    source=COLLECTION_ROLE,
     inventory=StoredInventory(name="prod", version=7, resolved=InlineInventory(hosts=["web1"])),
 )
 COMMANDS = [
