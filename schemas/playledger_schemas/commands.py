@@ -110,7 +110,44 @@ class GitRoleSource(Strict, frozen=True, kw_only=True, tag_field="type", tag="ro
     """The host pattern of the generated play."""
 
 
-Source = LocalSource | GitPlaybookSource | GitRoleSource
+class CollectionRoleSource(Strict, frozen=True, kw_only=True, tag_field="type", tag="collection_role"):
+    """A role of an Ansible collection, installed from a Galaxy server (API v3) with
+    ``ansible-galaxy`` into the job's own collections path, run by a generated playbook.
+
+    An installation is cached per executor by collection, version range and server: pin an exact
+    ``version`` for a run that is reproducible. The version that ran is named in the generated
+    play (``role acme.tools.hello (acme.tools 1.2.0)``), whose sha256 ``job.started`` records.
+    """
+
+    collection: Annotated[
+        str,
+        Meta(pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$", description="namespace.name, e.g. acme.tools."),
+    ]
+    role: Annotated[str, Meta(pattern=r"^[a-z_][a-z0-9_]*$", max_length=128)]
+    version: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=128,
+            pattern=r"^[0-9A-Za-z.*<>=!,+-]+$",
+            description="A version or range as ansible-galaxy reads it: 1.2.0, >=6.0.0, >=1.0,<2.0, *.",
+        ),
+    ] = "*"
+    galaxy_server: Annotated[str, Meta(min_length=1, max_length=2048, pattern=r"^https?://\S+$")] | None = (
+        None
+    )
+    """The Galaxy server (``https``; ``http`` only where the operator allows it); ``None``: ansible's
+    default (galaxy.ansible.com)."""
+    role_vars: Vars = msgspec.field(default_factory=dict)
+    hosts: Annotated[str, Meta(min_length=1, max_length=4096)] = "all"
+
+    @property
+    def path(self) -> str:
+        """The role's fully qualified name: what an API key's playbook globs are matched against."""
+        return f"{self.collection}.{self.role}"
+
+
+Source = LocalSource | GitPlaybookSource | GitRoleSource | CollectionRoleSource
 """What to run, by ``type``."""
 GitSource = GitPlaybookSource | GitRoleSource
 
@@ -176,7 +213,37 @@ class DynamicInventory(Strict, frozen=True, kw_only=True, tag_field="type", tag=
     """The plugin's options, without ``plugin`` (that is the field above)."""
 
 
-Inventory = InlineInventory | GitInventory | UrlInventory | DynamicInventory
+ConcreteInventory = InlineInventory | GitInventory | UrlInventory | DynamicInventory
+"""An inventory that says where its hosts come from (what a stored inventory holds)."""
+
+STORED_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+InventoryName = Annotated[
+    str,
+    Meta(
+        pattern=STORED_NAME_PATTERN,
+        description="A stored inventory's name (PUT /api/v1/inventories/{name}): 1-64 characters of"
+        " A-Z a-z 0-9 _ -, starting with a letter or digit.",
+    ),
+]
+
+
+class StoredInventory(Strict, frozen=True, kw_only=True, tag_field="type", tag="stored"):
+    """A pre-configured inventory, by name (``/api/v1/inventories``).
+
+    A client gives ``name`` only. The executor's intake resolves it when it queues the job (for
+    both doors: the API publishes the submit as given) and ``job.queued`` records the result:
+    ``version`` (the stored inventory's revision) and ``resolved`` (its inventory then). Every
+    attempt runs that recorded inventory; a later edit changes only later jobs.
+    """
+
+    name: InventoryName
+    version: Annotated[int, Meta(ge=1)] | None = None
+    """Set by playledger in ``job.queued``: the revision that was resolved (a command may not set it)."""
+    resolved: ConcreteInventory | None = None
+    """Set by playledger in ``job.queued``: the inventory that revision held (a command may not set it)."""
+
+
+Inventory = ConcreteInventory | StoredInventory
 """Where the hosts come from, by ``type``."""
 
 
@@ -365,7 +432,8 @@ def retry_policy(spec: JobSpec) -> RetryPolicy:
     return spec.retry if spec.retry is not None else DEFAULT_RETRY
 
 
-TEMPLATE_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+TEMPLATE_NAME_PATTERN: Final = STORED_NAME_PATTERN
+"""Templates, schedules and stored inventories share one name rule (a key and a URL segment)."""
 TemplateName = Annotated[
     str,
     Meta(

@@ -1,4 +1,4 @@
-"""Write the JSON Schema of every command, event and stored template or schedule into ``schemas/jsonschema/``.
+"""Write the JSON Schema of every command, event and stored template, schedule or inventory into ``schemas/jsonschema/``.
 
 Run ``playledger schemas export``; a test fails when the committed files drift. Commands
 forbid unknown fields (``additionalProperties: false`` at every object level); events do not.
@@ -14,6 +14,7 @@ import msgspec
 
 from playledger_schemas.commands import JobCommand
 from playledger_schemas.events import StoredEvent
+from playledger_schemas.inventories import StoredInventoryValue
 from playledger_schemas.templates import Schedule, Template
 from playledger_schemas.webhooks import WebhookMessage
 
@@ -35,6 +36,9 @@ def documents() -> dict[str, dict[str, Any]]:
         "commands.json": _document("playledger command", JobCommand),
         "events.json": _document("playledger event", StoredEvent),
         "template.json": _document("playledger template (a value of PLAYLEDGER_TEMPLATES)", Template),
+        "inventory.json": _document(
+            "playledger stored inventory (a value of PLAYLEDGER_INVENTORIES)", StoredInventoryValue
+        ),
         "schedule.json": _document("playledger schedule (a value of PLAYLEDGER_CRON)", Schedule),
         "webhooks.json": _document("playledger webhook delivery event or redelivery request", WebhookMessage),
     }

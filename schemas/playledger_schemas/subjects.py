@@ -34,6 +34,8 @@ TEMPLATES_BUCKET: Final = "PLAYLEDGER_TEMPLATES"
 """Job templates, one key per name (a JetStream key-value bucket: stream ``KV_PLAYLEDGER_TEMPLATES``)."""
 CRON_BUCKET: Final = "PLAYLEDGER_CRON"
 """Recurring schedules of templates, one key per name (stream ``KV_PLAYLEDGER_CRON``)."""
+INVENTORIES_BUCKET: Final = "PLAYLEDGER_INVENTORIES"
+"""Stored inventories, one key per name (stream ``KV_PLAYLEDGER_INVENTORIES``, every revision kept)."""
 
 
 def bucket_stream(bucket: str) -> str:

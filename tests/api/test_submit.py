@@ -235,9 +235,16 @@ def problem(response: Any) -> dict[str, Any]:
             "must be relative to the repository",
         ),
         (
-            {"source": {"type": "collection_role", "role": "x"}},
-            "$.source.type",
-            "source type 'collection_role' is not supported yet",
+            {
+                "source": {
+                    "type": "collection_role",
+                    "collection": "a.b",
+                    "role": "x",
+                    "galaxy_credential": "g",
+                }
+            },
+            "$.source.galaxy_credential",
+            "not supported by this executor",
         ),
         (
             {"inventory": {"type": "dynamic", "plugin": "aws_ec2"}},

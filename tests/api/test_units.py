@@ -82,15 +82,16 @@ def test_build_command_maps_the_body_onto_the_contract() -> None:
     assert command.spec.extra_vars == {"x": 1}
 
 
-def test_build_command_reports_every_unsupported_part_at_once() -> None:
+def test_a_galaxy_server_keeps_to_the_url_policy() -> None:
     body = msgspec.json.decode(
-        b'{"source": {"type": "collection_role", "role": "r"}, "inventory": {"type": "inline"}}',
+        b'{"source": {"type": "collection_role", "collection": "acme.tools", "role": "r",'
+        b' "galaxy_server": "http://u:p@galaxy.example/"}, "inventory": {"type": "inline"}}',
         type=SubmitJobBody,
     )
     with pytest.raises(InvalidRequestError) as error:
         build_command(body, "job-1", NOW)
-    assert [e.path for e in error.value.errors] == [
-        "$.source.type",
+    assert [(e.path, e.message) for e in error.value.errors] == [
+        ("$.source.galaxy_server", "must not carry credentials (they would be stored in the stream)")
     ]
 
 

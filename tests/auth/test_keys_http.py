@@ -77,6 +77,12 @@ async def call(client: AsyncTestClient[Any], route: tuple[str, str, str], key: s
         return await client.request(method, path, json=body, headers=bearer(key))
     if method == "POST" and path == "/api/v1/jobs":
         return await client.post(path, json=JOB, headers=bearer(key))
+    if path.startswith("/api/v1/inventories/i1"):  # exists (made by the admin) for reads and PUT
+        made = await client.put("/api/v1/inventories/i1", json={"inventory": JOB["inventory"]})
+        assert made.status_code in (200, 201), made.text
+    if method in ("POST", "PUT") and path.startswith("/api/v1/inventories/"):
+        path = path.replace("{inventory}", f"inv-{secrets.token_hex(4)}")
+        return await client.request(method, path, json={"inventory": JOB["inventory"]}, headers=bearer(key))
     if method == "PUT" and path.startswith("/api/v1/templates/"):
         return await client.put(
             path, json={"spec": {k: JOB[k] for k in ("source", "inventory")}}, headers=bearer(key)
@@ -100,6 +106,11 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/api/v1/templates", "jobs:read"),
     ("GET", "/api/v1/schedules", "jobs:read"),
     ("PUT", "/api/v1/templates/t1", "templates:write"),
+    ("GET", "/api/v1/inventories", "jobs:read"),
+    ("POST", "/api/v1/inventories/{inventory}", "inventories:write"),
+    ("PUT", "/api/v1/inventories/i1", "inventories:write"),
+    ("GET", "/api/v1/inventories/i1", "jobs:read"),
+    ("GET", "/api/v1/inventories/i1/history", "jobs:read"),
     ("DELETE", "/api/v1/jobs/queued1", "jobs:cancel"),
     ("GET", "/metrics", "metrics:read"),
     ("POST", "/api/v1/keys", "admin"),

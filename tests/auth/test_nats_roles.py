@@ -22,17 +22,20 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from playledger_cli.embedded import NatsServer
 from playledger_common.bus import connect_once
+from playledger_common.named_store import inventories
 from playledger_common.nats_users import NatsUser, Role, authorization_block, generate_users, inbox_prefix
 from playledger_common.settings import CommonSettings
 from playledger_common.streams import ensure_streams
 from playledger_schemas.codec import encode
-from playledger_schemas.commands import CancelJob
+from playledger_schemas.commands import CancelJob, InlineInventory
+from playledger_schemas.inventories import StoredInventoryValue
 from playledger_schemas.subjects import (
     COMMAND_SUBJECTS,
     COMMANDS_STREAM,
     DASHBOARD_SUBJECTS,
     EVENT_SUBJECTS,
     EVENTS_STREAM,
+    INVENTORIES_BUCKET,
     cancel_subject,
     dashboard_subject,
     event_subject,
@@ -182,6 +185,13 @@ async def test_each_role_can_do_its_job_and_nothing_else(
             break
         await asyncio.sleep(0.02)
     assert len(live) == len(events)
+    # a stored inventory: the API writes it and reads its history, the executor reads it
+    prod = StoredInventoryValue(inventory=InlineInventory(hosts=["web1"]))
+    version = await inventories(api.js).put("prod", prod)
+    assert [r.revision for r in await inventories(api.js).history("prod")] == [version]
+    found = await inventories(executor.js).get("prod")
+    assert found is not None
+    assert (found.value, found.revision) == (prod, version)
     before = await state(admin)
 
     # --- refused ---------------------------------------------------------------------------------
@@ -197,6 +207,7 @@ async def test_each_role_can_do_its_job_and_nothing_else(
         await conn.refused(lambda c=conn: c.js.delete_stream(COMMANDS_STREAM), "STREAM.DELETE")
     for conn in (executor, projector, dashboard, auditor):
         await conn.refused_publish(cancel_subject("job3"), encode(cancel))
+        await conn.refused_publish(f"$KV.{INVENTORIES_BUCKET}.prod", encode(prod))
     await executor.refused(lambda: executor.js.purge_stream(EVENTS_STREAM), "STREAM.PURGE")
     await executor.refused(lambda: executor.js.delete_msg(EVENTS_STREAM, 1), "STREAM.MSG.DELETE")
     await executor.refused(lambda: executor.js.delete_stream(EVENTS_STREAM), "STREAM.DELETE")

@@ -14,6 +14,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
 from playledger_common.consumers import INTAKE, MAX_DELIVER, durable_consumers, ensure_consumers
+from playledger_common.named_store import inventories
 from playledger_common.settings import CommonSettings
 from playledger_common.streams import (
     allows_atomic_batches,
@@ -22,11 +23,15 @@ from playledger_common.streams import (
     events_stream_config,
     migrate_events_stream,
 )
+from playledger_schemas.commands import InlineInventory
+from playledger_schemas.inventories import StoredInventoryValue
 from playledger_schemas.subjects import (
     COMMANDS_STREAM,
     EVENTS_STREAM,
+    INVENTORIES_BUCKET,
     LEGACY_EVENT_SUBJECTS,
     WHOLE_STREAM,
+    bucket_stream,
     dashboard_job_filter,
     dashboard_subject,
     event_subject,
@@ -69,6 +74,7 @@ async def test_init_is_idempotent(js: JetStreamContext, nats_url: str) -> None:
         ("PLAYLEDGER_SCHEDULES", False, []),
         ("KV_PLAYLEDGER_TEMPLATES", False, []),
         ("KV_PLAYLEDGER_CRON", False, []),
+        ("KV_PLAYLEDGER_INVENTORIES", False, []),
     ]
 
 
@@ -105,6 +111,7 @@ def test_streams_init_cli_creates_then_reports_drift(nats_url: str) -> None:
         "PLAYLEDGER_SCHEDULES: created",
         "KV_PLAYLEDGER_TEMPLATES: created",
         "KV_PLAYLEDGER_CRON: created",
+        "KV_PLAYLEDGER_INVENTORIES: created",
         *(f"PLAYLEDGER_COMMANDS/{name}: created" for name in CONSUMERS),
         "PLAYLEDGER_SCHEDULES/due: created",
     ]
@@ -118,6 +125,7 @@ def test_streams_init_cli_creates_then_reports_drift(nats_url: str) -> None:
         "PLAYLEDGER_SCHEDULES: ok",
         "KV_PLAYLEDGER_TEMPLATES: ok",
         "KV_PLAYLEDGER_CRON: ok",
+        "KV_PLAYLEDGER_INVENTORIES: ok",
         *(f"PLAYLEDGER_COMMANDS/{name}: ok" for name in CONSUMERS),
         "PLAYLEDGER_SCHEDULES/due: ok",
     ]
@@ -194,8 +202,33 @@ async def test_a_legacy_events_stream_is_migrated_in_place(nc: Client, nats_url:
     assert await allows_atomic_batches(js)
     assert not await migrate_events_stream(js, settings)
     await js.publish(event_subject("new", "job.queued"), b"new")
-    assert [r.drift for r in await ensure_streams(js, settings)] == [[], [], [], [], [], [], []]
+    assert [r.drift for r in await ensure_streams(js, settings)] == [[], [], [], [], [], [], [], []]
     sub = await js.subscribe(WHOLE_STREAM, stream=EVENTS_STREAM, ordered_consumer=True)
     got = [(await sub.next_msg(timeout=5)).data for _ in range(2)]
     await sub.unsubscribe()
     assert got == [b"old", b"new"]
+
+
+async def test_the_inventories_bucket_keeps_every_change_and_refuses_to_forget(js: JetStreamContext) -> None:
+    """More revisions than a key-value bucket may keep (64), a delete, and no way to erase them."""
+    store = inventories(js)
+    revisions = [
+        await store.put("prod", StoredInventoryValue(inventory=InlineInventory(hosts=[f"h{n}"])))
+        for n in range(70)
+    ]
+    assert await store.delete("prod")
+    history = await store.history("prod")
+    assert [r.revision for r in history[:-1]] == revisions
+    assert [r.value.inventory for r in history[:2] if r.value] == [
+        InlineInventory(hosts=["h0"]),
+        InlineInventory(hosts=["h1"]),
+    ]
+    assert history[-1].value is None  # the delete is one more change
+    stream = bucket_stream(INVENTORIES_BUCKET)
+    with pytest.raises(APIError):
+        await js.purge_stream(stream)
+    with pytest.raises(APIError):
+        await js.delete_msg(stream, revisions[0])
+    with pytest.raises(APIError):
+        await (await store.kv()).purge("prod")  # a roll-up: refused by the stream
+    assert len(await store.history("prod")) == 71

@@ -13,6 +13,7 @@ from playledger_schemas import export
 from playledger_schemas.codec import ContractError, decode_command, decode_event, encode
 from playledger_schemas.commands import (
     CancelJob,
+    CollectionRoleSource,
     DynamicInventory,
     GitInventory,
     GitPlaybookSource,
@@ -27,6 +28,7 @@ from playledger_schemas.commands import (
     Overrides,
     RetryJob,
     RetryPolicy,
+    StoredInventory,
     SubmitJob,
     Submitter,
     TemplateRef,
@@ -106,6 +108,18 @@ DYNAMIC_SPEC = JobSpec(
     inventory=DynamicInventory(plugin="ansible.builtin.generator", config={"layers": {"a": ["1"]}}),
     retry=RetryPolicy(max_attempts=3, backoff_s=1.5, backoff_max_s=60.0, on=["failed", "executor_lost"]),
 )
+COLLECTION_ROLE = CollectionRoleSource(
+    collection="acme.tools",
+    role="hello",
+    version=">=6.0.0",
+    galaxy_server="https://galaxy.example/",
+    role_vars={"a": 1},
+)
+STORED_SPEC = JobSpec(source=COLLECTION_ROLE, inventory=StoredInventory(name="prod"))
+PINNED_SPEC = JobSpec(
+    source=COLLECTION_ROLE,
+    inventory=StoredInventory(name="prod", version=7, resolved=InlineInventory(hosts=["web1"])),
+)
 COMMANDS = [
     SubmitJob(
         job_id="job-1", issued_at=NOW, spec=SPEC, submitted_by=Submitter(key_id="0123456789ab", name="ci")
@@ -116,6 +130,7 @@ COMMANDS = [
     SubmitJob(job_id="job-4", spec=DYNAMIC_SPEC),
     RetryJob(job_id="job-4", priority="high", requested_by=Submitter(key_id="0123456789ab", name="ci")),
     SubmitJob(job_id="job-5", spec=SPEC, template=TemplateRef(name="deploy", version=3)),
+    SubmitJob(job_id="job-7", spec=STORED_SPEC),
     LaunchJob(
         job_id="job-6",
         template="deploy",
@@ -156,6 +171,7 @@ EVENTS: list[JobEvent] = [
     ),  # type: ignore[arg-type]
     JobRejected(**envelope(1), data=RejectedData(reason="bad", errors=[FieldError(path="$.x", message="m")])),  # type: ignore[arg-type]
     JobStarted(**envelope(2), data=StartedData(executor_id="ex-1", spec=SPEC, playbook="site.yml")),  # type: ignore[arg-type]
+    JobQueued(**envelope(1), data=QueuedData(spec=PINNED_SPEC, command_seq=9)),  # type: ignore[arg-type]
     JobCancelRequested(**envelope(3), data=CancelRequestedData(reason="stop")),  # type: ignore[arg-type]
     RunnerEvent(  # type: ignore[arg-type]
         **envelope(4),

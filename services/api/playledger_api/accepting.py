@@ -1,7 +1,7 @@
 """Publishing a submit command once it is built: what a submit and a launch share.
 
-The checks that need the key, the read model or the disk (the playbook the key may run, the
-submit quota, the projects directory, the dependencies) and the publish itself, which is
+The checks that need the key, the read model, the buckets or the disk (the playbook the key may
+run, the submit quota, the projects directory, the dependencies, a stored inventory's name) and the publish itself, which is
 idempotent per job id (a known job is answered as a ``duplicate``).
 """
 
@@ -22,11 +22,11 @@ from playledger_api.errors import (
 from playledger_api.models import SubmitAccepted
 from playledger_api.services import Services
 from playledger_common.credentials import AnySecret
-from playledger_common.jobchecks import unknown_dependency
+from playledger_common.jobchecks import unknown_dependency, unknown_inventory
 from playledger_common.paths import confinement_problem
 from playledger_common.statusdoc import links
 from playledger_schemas.codec import encode
-from playledger_schemas.commands import LocalSource, SubmitJob
+from playledger_schemas.commands import LocalSource, StoredInventory, SubmitJob
 from playledger_schemas.status import JobStatus
 
 
@@ -58,6 +58,10 @@ async def accept_submit(
     ):
         raise InvalidRequestError.at(FieldProblem(path=f"{root}source.path", message=why))
     await _require_dependencies(services, command.depends_on)
+    inventory = command.spec.inventory
+    if isinstance(inventory, StoredInventory) and await services.inventories.get(inventory.name) is None:
+        problem = FieldProblem(path=f"{root}inventory.name", message=unknown_inventory(inventory.name))
+        raise InvalidRequestError.at(problem)
     if inline:  # stored before the command exists, so the job always finds them
         await services.credentials.store_for_job(job_id, dict(inline))
     missing = await services.credentials.reference_problems(command.spec.credentials.references())

@@ -28,6 +28,7 @@ from playledger_api.auth.guard import BEARER, HEADER, Gate, authorize
 from playledger_api.auth.keystore import KeyStore
 from playledger_api.auth.quota import SubmitQuota
 from playledger_api.bus import Bus
+from playledger_api.controllers.inventories import InventoryController
 from playledger_api.controllers.jobs import JobController
 from playledger_api.controllers.ops import OpsController, metrics_handler
 from playledger_api.controllers.schedules import ScheduleController
@@ -116,6 +117,7 @@ def create_app(settings: ApiSettings) -> Litestar:
                 logs=logs,
                 templates=named_store.templates(js),
                 schedules=named_store.schedules(js),
+                inventories=named_store.inventories(js),
                 subscriptions=SubscriptionStore(pool),
                 credentials=credentials,
             )
@@ -141,6 +143,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             LifecycleStreamController,
             StatsController,
             TemplateController,
+            InventoryController,
             ScheduleController,
             OpsController,
             metrics_handler(keyed=auth_on and settings.metrics_auth == "key"),

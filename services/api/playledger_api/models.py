@@ -3,9 +3,7 @@
 An unknown field is answered like the contract answers a NATS command with one
 (``$.options.fork: not supported by this executor``, see ``codec.field_error``).
 
-The submit body follows the design's shape. Source, inventory and credential types the
-design names but playledger does not run yet are part of the schema so that clients get
-a precise 422 ("not supported yet") instead of a generic decode error.
+The submit body follows the design's shape.
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from playledger_schemas.commands import (
     MAX_DEPENDENCIES,
     CallbackEvent,
     CallbackUrl,
+    CollectionRoleSource,
     CredentialName,
     DependsPolicy,
     DynamicInventory,
@@ -32,6 +31,7 @@ from playledger_schemas.commands import (
     HostName,
     PlaybookPath,
     RetryPolicy,
+    StoredInventory,
     UrlInventory,
     VaultReference,
 )
@@ -60,16 +60,8 @@ class LocalSourceBody(Body, frozen=True, kw_only=True, tag_field="type", tag="lo
     path: PlaybookPath
 
 
-class NotYet(msgspec.Struct, frozen=True, kw_only=True):
-    """A variant of the design that playledger does not run yet: always answered with 422."""
-
-
-class CollectionRoleSourceBody(NotYet, frozen=True, kw_only=True, tag_field="type", tag="collection_role"):
-    """Not supported yet: a role from an Ansible Galaxy / Automation Hub collection."""
-
-
-SourceBody = LocalSourceBody | GitPlaybookSource | GitRoleSource | CollectionRoleSourceBody
-"""Git sources are the command's own (strict) Structs: one definition for both doors."""
+SourceBody = LocalSourceBody | GitPlaybookSource | GitRoleSource | CollectionRoleSource
+"""Git and collection sources are the command's own (strict) Structs: one definition for both doors."""
 
 
 class InventoryGroupBody(Body, frozen=True, kw_only=True):
@@ -88,7 +80,7 @@ class InlineInventoryBody(Body, frozen=True, kw_only=True, tag_field="type", tag
     """Variables for every host (the ``all`` group)."""
 
 
-InventoryBody = InlineInventoryBody | GitInventory | UrlInventory | DynamicInventory
+InventoryBody = InlineInventoryBody | GitInventory | UrlInventory | DynamicInventory | StoredInventory
 
 Tag = Annotated[str, Meta(min_length=1, max_length=256)]
 

@@ -19,6 +19,7 @@ from playledger_common.logstore import LogStore
 from playledger_common.named_store import NamedStore
 from playledger_common.settings import ApiSettings
 from playledger_common.subscriptions import SubscriptionStore
+from playledger_schemas.inventories import StoredInventoryValue
 from playledger_schemas.templates import Schedule, Template
 
 
@@ -40,6 +41,8 @@ class Services:
     """Where the executors keep each job's complete log and artifacts."""
     templates: NamedStore[Template]
     schedules: NamedStore[Schedule]
+    inventories: NamedStore[StoredInventoryValue]
+    """Stored inventories (every revision kept)."""
     subscriptions: SubscriptionStore
     """Organisation-wide webhook subscriptions."""
     credentials: Credentials

@@ -16,7 +16,6 @@ from playledger_api.models import (
     InlineVaultPasswordBody,
     InventoryGroupBody,
     LocalSourceBody,
-    NotYet,
     SubmitJobBody,
 )
 from playledger_common.credentials import (
@@ -77,20 +76,6 @@ def _field_problem(text: str) -> FieldProblem:
     return FieldProblem(path=error.path, message=error.message)
 
 
-def unsupported(body: SubmitJobBody) -> list[FieldProblem]:
-    """Parts of the design that playledger does not run yet."""
-    problems = []
-    if isinstance(body.source, NotYet):
-        kind = body.source.__struct_config__.tag
-        problems.append(
-            FieldProblem(
-                path="$.source.type",
-                message=f"source type {kind!r} is not supported yet (use 'local', 'playbook' or 'role')",
-            )
-        )
-    return problems
-
-
 def choose_job_id(client_id: str | None, idempotency_key: str | None) -> str:
     """The client's id, else one derived from ``Idempotency-Key``, else a fresh one."""
     if client_id is not None:
@@ -124,7 +109,7 @@ def build_command(
 
     ``allow_file`` / ``allow_http``: the operator's repository URL policy (the executor applies
     the same rule, in the same words, to commands published on NATS)."""
-    problems = unsupported(body)
+    problems: list[FieldProblem] = []
     if body.secret_vars and body.credentials.secret_vars is not None:
         problems.append(
             FieldProblem(
@@ -141,7 +126,6 @@ def build_command(
         problems.append(FieldProblem(path="$.run_at", message=why))
     if problems:
         raise InvalidRequestError.of(problems)
-    assert not isinstance(body.source, NotYet)  # noqa: S101 - NotYet variants were rejected above
     options = body.options
     spec = JobSpec(
         priority=body.priority,

@@ -22,6 +22,7 @@ from playledger_cli.credentials_cli import credentials
 from playledger_cli.dev import dev
 from playledger_cli.errors import CliError
 from playledger_cli.exitcodes import ExitCode
+from playledger_cli.inventories_cli import inventories
 from playledger_cli.keys_cli import keys
 from playledger_cli.nats_config_cli import nats_config
 from playledger_cli.nats_creds_cli import nats_creds
@@ -76,6 +77,7 @@ for _command in (
     stats,
     templates,
     schedules,
+    inventories,
 ):
     cli.add_command(_command)
 

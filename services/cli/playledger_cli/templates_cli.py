@@ -14,15 +14,15 @@ from playledger_cli.endpoints import api_endpoint
 from playledger_cli.output import emit_json, output_option
 
 
-def _api(api_url: str | None) -> Api:
+def api_for(api_url: str | None) -> Api:
     return Api(api_endpoint(api_url))
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _table(items: list[dict[str, Any]], columns: list[str]) -> None:
+def print_table(items: list[dict[str, Any]], columns: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -42,11 +42,11 @@ def templates() -> None:
 @output_option
 def list_templates(api_url: str | None, output: str) -> None:
     """Every template at its current version."""
-    items = _api(api_url).request("GET", "/api/v1/templates").json()["items"]
+    items = api_for(api_url).request("GET", "/api/v1/templates").json()["items"]
     if output == "json":
         emit_json(items)
         return
-    _table(items, ["name", "version", "description"])
+    print_table(items, ["name", "version", "description"])
 
 
 @templates.command("show")
@@ -54,7 +54,7 @@ def list_templates(api_url: str | None, output: str) -> None:
 @api_url_option
 def show_template(name: str, api_url: str | None) -> None:
     """One template (JSON)."""
-    emit_json(_api(api_url).request("GET", f"/api/v1/templates/{name}").json())
+    emit_json(api_for(api_url).request("GET", f"/api/v1/templates/{name}").json())
 
 
 @templates.command("put")
@@ -63,7 +63,7 @@ def show_template(name: str, api_url: str | None) -> None:
 @api_url_option
 def put_template(name: str, file: Path, api_url: str | None) -> None:
     """Create or replace a template from a JSON file ({"spec": …, "allow_override": […]})."""
-    item = _api(api_url).request("PUT", f"/api/v1/templates/{name}", json=_read_json(file)).json()
+    item = api_for(api_url).request("PUT", f"/api/v1/templates/{name}", json=read_json(file)).json()
     click.echo(f"template {item['name']} version {item['version']}")
 
 
@@ -72,7 +72,7 @@ def put_template(name: str, file: Path, api_url: str | None) -> None:
 @api_url_option
 def delete_template(name: str, api_url: str | None) -> None:
     """Delete a template (its jobs keep its name and version)."""
-    _api(api_url).request("DELETE", f"/api/v1/templates/{name}")
+    api_for(api_url).request("DELETE", f"/api/v1/templates/{name}")
     click.echo(f"template {name} deleted")
 
 
@@ -103,7 +103,7 @@ def launch(
         **({"extra_vars": extra} if extra else {}),
     }
     body = {**({"id": job_id} if job_id else {}), "overrides": overrides}
-    accepted = _api(api_url).request("POST", f"/api/v1/templates/{name}/launch", json=body).json()
+    accepted = api_for(api_url).request("POST", f"/api/v1/templates/{name}/launch", json=body).json()
     click.echo(f"job {accepted['id']} {accepted['status']}")
 
 
@@ -117,11 +117,11 @@ def schedules() -> None:
 @output_option
 def list_schedules(api_url: str | None, output: str) -> None:
     """Every schedule and when it fires next."""
-    items = _api(api_url).request("GET", "/api/v1/schedules").json()["items"]
+    items = api_for(api_url).request("GET", "/api/v1/schedules").json()["items"]
     if output == "json":
         emit_json(items)
         return
-    _table(items, ["name", "template", "cron", "every_s", "timezone", "enabled", "next_run"])
+    print_table(items, ["name", "template", "cron", "every_s", "timezone", "enabled", "next_run"])
 
 
 @schedules.command("show")
@@ -129,7 +129,7 @@ def list_schedules(api_url: str | None, output: str) -> None:
 @api_url_option
 def show_schedule(name: str, api_url: str | None) -> None:
     """One schedule (JSON)."""
-    emit_json(_api(api_url).request("GET", f"/api/v1/schedules/{name}").json())
+    emit_json(api_for(api_url).request("GET", f"/api/v1/schedules/{name}").json())
 
 
 @schedules.command("put")
@@ -153,12 +153,12 @@ def put_schedule(
     body: dict[str, Any] = {"template": template, "timezone": timezone, "catch_up": catch_up}
     body |= {"cron": cron} if cron else {}
     body |= {"every_s": every_s} if every_s else {}
-    item = _api(api_url).request("PUT", f"/api/v1/schedules/{name}", json=body).json()
+    item = api_for(api_url).request("PUT", f"/api/v1/schedules/{name}", json=body).json()
     click.echo(f"schedule {item['name']} next run {item['next_run']}")
 
 
 def _set_enabled(name: str, enabled: bool, api_url: str | None) -> None:
-    api = _api(api_url)
+    api = api_for(api_url)
     current = api.request("GET", f"/api/v1/schedules/{name}").json()
     keys = ("template", "cron", "timezone", "every_s", "catch_up", "overrides")
     body = {k: current[k] for k in keys if current.get(k) is not None} | {"enabled": enabled}
@@ -187,5 +187,5 @@ def resume(name: str, api_url: str | None) -> None:
 @api_url_option
 def delete_schedule(name: str, api_url: str | None) -> None:
     """Delete a schedule."""
-    _api(api_url).request("DELETE", f"/api/v1/schedules/{name}")
+    api_for(api_url).request("DELETE", f"/api/v1/schedules/{name}")
     click.echo(f"schedule {name} deleted")

@@ -13,10 +13,13 @@ from typing import Final
 from playledger_common.paths import REPOSITORY, lexical_problem
 from playledger_common.repo_urls import repo_url_problem
 from playledger_schemas.commands import (
+    CollectionRoleSource,
     GitInventory,
     GitPlaybookSource,
     GitRoleSource,
+    Inventory,
     JobSpec,
+    StoredInventory,
     UrlInventory,
 )
 
@@ -24,6 +27,9 @@ SECRET_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "cook
 """Headers whose value is a secret: never carried in a command (they would sit in the stream)."""
 
 Problem = tuple[str, str]
+SET_WHEN_QUEUED: Final = (
+    "set by playledger when the job is queued: a submit names a stored inventory by its name only"
+)
 
 
 def unknown_dependency(job_id: str) -> str:
@@ -54,7 +60,21 @@ def spec_problems(
                 problems.append(("source.repo", f"repository URL {why}"))
             if why := lexical_problem(source.path, REPOSITORY):
                 problems.append(("source.path", why))
-    inventory = spec.inventory
+        case CollectionRoleSource(galaxy_server=server) if server is not None:
+            if why := webhook_url_problem(server, allow_http=allow_http):
+                problems.append(("source.galaxy_server", why))
+    problems += inventory_problems(spec.inventory, allow_file=allow_file, allow_http=allow_http)
+    return problems
+
+
+def unknown_inventory(name: str) -> str:
+    """The words for a stored inventory that does not exist (both doors)."""
+    return f"no stored inventory named {name!r}"
+
+
+def inventory_problems(inventory: Inventory, *, allow_file: bool, allow_http: bool) -> list[Problem]:
+    """Problems of an inventory's git and URL parts; a ``stored`` one gives its name only."""
+    problems: list[Problem] = []
     match inventory:
         case GitInventory():
             if why := repo_url_problem(inventory.repo, allow_file=allow_file, allow_http=allow_http):
@@ -82,6 +102,10 @@ def spec_problems(
                             " the stream); reference a stored credential once they are available",
                         )
                     )
+        case StoredInventory():
+            for name in ("version", "resolved"):
+                if getattr(inventory, name) is not None:
+                    problems.append((f"inventory.{name}", SET_WHEN_QUEUED))
     return problems
 
 
@@ -91,8 +115,8 @@ def callback_problems(url: str | None, *, allow_http: bool) -> list[Problem]:
 
 
 def webhook_url_problem(url: str, *, allow_http: bool) -> str | None:
-    """A webhook URL's rules the schema's pattern cannot say (where it may point is the
-    notifier's check at delivery time: DNS can change between submit and delivery)."""
+    """An http(s) URL's rules the schema's pattern cannot say, for webhooks and Galaxy servers
+    (where a webhook may point is the notifier's check at delivery time: DNS can change)."""
     authority = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
     if "@" in authority:
         return "must not carry credentials (they would be stored in the stream)"

@@ -1,24 +1,34 @@
-"""Named values in a JetStream key-value bucket: templates and schedules (one JSON value a name).
+"""Named values in a JetStream key-value bucket: templates, schedules and stored inventories
+(one JSON value a name).
 
-Each write is a new revision of its key (the bucket keeps ``HISTORY`` of them): a template's
-revision is the version a launched job records. Values are written from the strict Structs
+Each write is a new revision of its key (the bucket keeps ``HISTORY`` of them; the inventories
+bucket keeps all, see ``streams.inventories_stream_config``): a template's or an inventory's
+revision is the version a job records. Values are written from the strict Structs
 and read through their lenient twins (a newer writer's extra field is ignored, as in events).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final, Generic, TypeVar
 
 import msgspec
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import (
+    BucketNotFoundError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NoKeysError,
+    NotFoundError,
+)
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from playledger_schemas.codec import encode
+from playledger_schemas.inventories import StoredInventoryValue
 from playledger_schemas.lenient import lenient
-from playledger_schemas.subjects import CRON_BUCKET, TEMPLATES_BUCKET
+from playledger_schemas.subjects import CRON_BUCKET, INVENTORIES_BUCKET, TEMPLATES_BUCKET
 from playledger_schemas.templates import Schedule, Template
 
 HISTORY: Final = 64
@@ -35,6 +45,15 @@ class Stored(Generic[V]):
     name: str
     value: V
     revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Revision(Generic[V]):
+    """One change of a name: its new value, or ``None`` for a delete."""
+
+    revision: int
+    time: datetime | None
+    value: V | None
 
 
 def bucket_config(bucket: str, replicas: int) -> KeyValueConfig:
@@ -100,6 +119,23 @@ class NamedStore(Generic[V]):
         await (await self.kv()).delete(name)
         return True
 
+    async def history(self, name: str) -> list[Revision[V]]:
+        """Every change of ``name`` the bucket keeps, oldest first; empty if it never had a value."""
+        try:
+            entries = await (await self.kv()).history(name)
+        except NoKeysError:
+            return []
+        return [
+            Revision(
+                revision=entry.revision or 0,
+                time=entry.created if isinstance(entry.created, datetime) else None,
+                value=None
+                if entry.operation in (KV_DEL, KV_PURGE) or not entry.value
+                else self._decoder.decode(entry.value),
+            )
+            for entry in entries
+        ]
+
     async def all(self) -> list[Stored[V]]:
         """Every current value, by name."""
         watcher = await (await self.kv()).watchall(ignore_deletes=True)
@@ -125,3 +161,7 @@ def templates(js: JetStreamContext) -> NamedStore[Template]:
 
 def schedules(js: JetStreamContext) -> NamedStore[Schedule]:
     return NamedStore(js, CRON_BUCKET, Schedule)
+
+
+def inventories(js: JetStreamContext) -> NamedStore[StoredInventoryValue]:
+    return NamedStore(js, INVENTORIES_BUCKET, StoredInventoryValue)

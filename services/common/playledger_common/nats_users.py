@@ -28,6 +28,7 @@ from playledger_schemas.subjects import (
     DASHBOARD_SUBJECTS,
     EVENT_SUBJECTS,
     EVENTS_STREAM,
+    INVENTORIES_BUCKET,
     LAUNCH_SUBJECTS,
     LEASE_SUBJECTS,
     LEASES_STREAM,
@@ -127,17 +128,20 @@ def permissions(role: Role) -> Permissions:
     inbox = f"{inbox_prefix(role)}.>"
     c, e, w = COMMANDS_STREAM, EVENTS_STREAM, WEBHOOKS_STREAM
     t, k = bucket_stream(TEMPLATES_BUCKET), bucket_stream(CRON_BUCKET)
+    i = bucket_stream(INVENTORIES_BUCKET)
     match role:
         case "api":
-            # commands; templates and schedules: written, read, listed (an ordered consumer)
+            # commands; templates, schedules and inventories: written, read, listed and their
+            # history read (an ordered consumer)
             publish = [
                 COMMAND_SUBJECTS,
                 REDELIVER_SUBJECTS,
                 bucket_subjects(TEMPLATES_BUCKET),
                 bucket_subjects(CRON_BUCKET),
-                *_stream_info(c, e, w, t, k),
-                *_read_messages(c, e, w, LEASES_STREAM, t, k),
-                *_ephemeral_consumers(e, w, t, k),
+                bucket_subjects(INVENTORIES_BUCKET),
+                *_stream_info(c, e, w, t, k, i),
+                *_read_messages(c, e, w, LEASES_STREAM, t, k, i),
+                *_ephemeral_consumers(e, w, t, k, i),
                 f"{_API}.CONSUMER.MSG.NEXT.{w}.*",  # a job's delivery history (a short pull)
             ]
             # answers executors' secrets requests (only with a reply, sealed to the asker)
@@ -147,8 +151,9 @@ def permissions(role: Role) -> Permissions:
         case "executor":
             # events on the append subjects; its lease, and reading other executors' leases;
             # run_at schedules, and taking the submits they fire; a launch made into a submit,
-            # a schedule's firing made into a launch (reading templates and schedules); requests
-            # for the secrets of the jobs it runs
+            # a schedule's firing made into a launch (reading templates and schedules); a stored
+            # inventory resolved when a job is queued (reading inventories); requests for the
+            # secrets of the jobs it runs
             publish = [
                 EVENT_SUBJECTS,
                 LEASE_SUBJECTS,
@@ -156,8 +161,8 @@ def permissions(role: Role) -> Permissions:
                 SUBMIT_SUBJECTS,
                 LAUNCH_SUBJECTS,
                 SECRETS_REQUESTS,
-                *_stream_info(c, e, w, LEASES_STREAM, SCHEDULES_STREAM, t, k),
-                *_read_messages(c, e, LEASES_STREAM, t, k),
+                *_stream_info(c, e, w, LEASES_STREAM, SCHEDULES_STREAM, t, k, i),
+                *_read_messages(c, e, LEASES_STREAM, t, k, i),
                 *_durable_consumers(c, SCHEDULES_STREAM),
                 f"{_API}.CONSUMER.INFO.{SCHEDULES_STREAM}.*",
                 f"{_API}.CONSUMER.CREATE.{SCHEDULES_STREAM}.>",  # the ``due`` consumer, when missing

@@ -27,6 +27,7 @@ from playledger_schemas.subjects import (
     DASHBOARD_SUBJECTS,
     EVENT_SUBJECTS,
     EVENTS_STREAM,
+    INVENTORIES_BUCKET,
     LEASE_SUBJECTS,
     LEASES_STREAM,
     REDELIVER_SUBJECTS,
@@ -36,6 +37,7 @@ from playledger_schemas.subjects import (
     WEBHOOK_SUBJECTS,
     WEBHOOKS_STREAM,
     bucket_stream,
+    bucket_subjects,
 )
 
 MAX_MESSAGE_BYTES: Final = 1024 * 1024
@@ -200,6 +202,39 @@ def webhooks_stream_config(settings: CommonSettings) -> StreamConfig:
     )
 
 
+INVENTORY_REVISIONS: Final = 2**31 - 1
+"""Revisions kept per stored inventory: all of them in practice (a client's key-value bucket
+allows 64 at most, and 0 would not be read as a bucket)."""
+
+
+def inventories_stream_config(settings: CommonSettings) -> StreamConfig:
+    """The stored inventories' bucket, made as a stream so that it keeps every change.
+
+    A key-value bucket as nats-py reads and writes it (``$KV.<bucket>.<name>``, last value per
+    subject, revisions as stream sequences), but with no limit on a name's history, and no
+    message deletes, purges or roll-ups (which a ``purge`` of a key would need): every revision a
+    job resolved stays readable, and a delete is one more message (a marker)."""
+    return StreamConfig(
+        name=bucket_stream(INVENTORIES_BUCKET),
+        description="playledger inventories (every revision kept)",
+        subjects=[bucket_subjects(INVENTORIES_BUCKET)],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.NEW,
+        max_age=0,
+        max_msgs=-1,
+        max_bytes=-1,
+        max_msgs_per_subject=INVENTORY_REVISIONS,
+        max_msg_size=MAX_MESSAGE_BYTES,
+        duplicate_window=120.0,
+        num_replicas=settings.events_replicas,
+        deny_delete=True,
+        deny_purge=True,
+        allow_rollup_hdrs=False,
+        allow_direct=True,
+    )
+
+
 def diff(expected: StreamConfig, actual: StreamConfig) -> list[Drift]:
     assert expected.name is not None  # noqa: S101 - our configs always carry a name
     return differences(expected.name, expected, actual, _CHECKED_FIELDS)
@@ -259,12 +294,13 @@ async def ensure_streams(
 
 
 async def ensure_buckets(js: JetStreamContext, settings: CommonSettings) -> list[StreamReport]:
-    """The templates and schedules buckets: the API writes them, the executor reads them (each
-    ensures them at start; the projector never touches them)."""
+    """The templates, schedules and inventories buckets: the API writes them, the executor reads
+    them (each ensures them at start; the projector never touches them)."""
     reports = []
     for bucket in (TEMPLATES_BUCKET, CRON_BUCKET):
         created = await ensure_bucket(js, bucket, settings.events_replicas)
         reports.append(StreamReport(stream=bucket_stream(bucket), created=created, drift=[]))
+    reports.append(await ensure_stream(js, inventories_stream_config(settings)))
     return reports
 
 

@@ -24,6 +24,7 @@ from playledger_executor.inventory import render_inventory
 from playledger_executor.journal import Journal, new_event
 from playledger_executor.schedule import schedule_submit
 from playledger_executor.sources import resolve_source
+from playledger_executor.stored import resolve_stored
 from playledger_schemas.codec import ContractError, decode_command
 from playledger_schemas.commands import (
     CancelJob,
@@ -183,13 +184,19 @@ async def accept(
                 reason = "; ".join(f"{e.path}: {e.message}" for e in unknown)
                 await reject(journal, Invalid(checked.job_id, reason, unknown), command_seq)
                 return None
+            spec = await resolve_stored(journal.js, checked.spec, settings)
+            if isinstance(spec, list):
+                errors = [FieldError(path=path, message=message) for path, message in spec]
+                reason = "; ".join(f"{e.path}: {e.message}" for e in errors)
+                await reject(journal, Invalid(checked.job_id, reason, errors), command_seq)
+                return None
             queued = new_event(
                 JobQueued,
                 job_id=checked.job_id,
                 attempt=0,
                 seq=1,
                 data=QueuedData(
-                    spec=checked.spec,
+                    spec=spec,
                     command_seq=command_seq,
                     submitted_by=checked.submitted_by,
                     run_at=checked.run_at,

@@ -46,6 +46,7 @@ from playledger_executor.lease import Lease
 from playledger_executor.poison import PoisonRecorder
 from playledger_executor.revive import revive, submit_of
 from playledger_executor.schedule import schedule_submit
+from playledger_executor.stored import pinned_spec
 from playledger_schemas.codec import ContractError, decode_command
 from playledger_schemas.commands import DEFAULT_RETRY, RetryJob, SubmitJob, retry_policy
 from playledger_schemas.events import JobCanceled, ResultData
@@ -291,9 +292,12 @@ class Dispatcher:
         return True
 
     async def _runnable(self, payload: bytes) -> SubmitJob | None:
-        """The submit to run: the command itself, or for a retry, the job's queued spec."""
+        """The submit to run: the command itself (with the stored inventory its ``job.queued``
+        resolved), or for a retry, the job's queued spec."""
         command = _command(payload)
-        return await submit_of(self.journal, command) if isinstance(command, RetryJob) else command
+        if isinstance(command, RetryJob):
+            return await submit_of(self.journal, command)
+        return None if command is None else await pinned_spec(self.journal, command)
 
 
 def _command(payload: bytes) -> SubmitJob | RetryJob | None:

@@ -2,7 +2,8 @@
 
 ``inline`` is rendered (pure); ``git`` is checked out from the source cache (a file, or a
 directory with ``group_vars/`` and ``host_vars/``); ``url`` is fetched (TLS verified, time
-and size limited); ``dynamic`` writes the plugin's config file. For every type but
+and size limited); ``dynamic`` writes the plugin's config file; ``stored`` is the inventory its
+``job.queued`` resolved. For every type but
 ``inline`` the host list comes from ``ansible-inventory --list``, which also refuses an
 inventory ansible cannot parse before the job is recorded as started.
 """
@@ -29,6 +30,7 @@ from playledger_schemas.commands import (
     GitInventory,
     InlineInventory,
     Inventory,
+    StoredInventory,
     UrlInventory,
 )
 
@@ -92,6 +94,11 @@ async def prepare_inventory(
             (private_dir / rel).write_bytes(body)
             hosts = await list_hosts(private_dir, rel, env)
             return PreparedInventory(source=rel, hosts=hosts, sha256=_sha(body))
+        case StoredInventory(name=name, resolved=resolved):
+            if resolved is None:  # accept() resolves every stored inventory before job.queued
+                msg = f"stored inventory {name!r} was not resolved when the job was queued"
+                raise InventoryError(msg)
+            return await prepare_inventory(resolved, private_dir, cache, limits, auth)
 
 
 def inline_hosts(rendered: dict[str, Any]) -> list[str]:

@@ -30,23 +30,36 @@ class RequirementsError(SourceError):
 
 async def install_requirements(checkout: Path, private_dir: Path, cache_root: Path) -> dict[str, str]:
     """Install every requirements file of ``checkout``; the variables that make the run use them."""
-    collections: list[str] = []
-    roles: list[str] = []
+    targets = []
     for name in FILES:
         file = checkout / name
-        if not await asyncio.to_thread(_inside, file, checkout):
-            continue
-        body = file.read_bytes()
-        cached = cache_root / "galaxy" / hashlib.sha256(body).hexdigest()
-        if not cached.is_dir():
-            await _install(name, body, checkout, private_dir, cached)
-        target = private_dir / "requirements" / name.replace("/", "-").removesuffix(".yml")
-        await asyncio.to_thread(shutil.copytree, cached, target, symlinks=True)
-        collections.append(str(target / "collections"))
-        roles.append(str(target / "roles"))
-    if not collections:
+        if await asyncio.to_thread(_inside, file, checkout):
+            targets.append(await install_file(name, file.read_bytes(), checkout, private_dir, cache_root))
+    return search_paths(targets)
+
+
+async def install_file(
+    name: str, body: bytes, cwd: Path, private_dir: Path, cache_root: Path, shown: str | None = None
+) -> Path:
+    """The requirements file ``cwd / name`` (``body``; ``shown`` in errors, else ``name``), installed
+    once into the cache (by its sha256) and copied into the job's private dir; that copy, with
+    ``collections/`` and ``roles/``."""
+    cached = cache_root / "galaxy" / hashlib.sha256(body).hexdigest()
+    if not cached.is_dir():
+        await _install(shown or name, body, cwd / name, cwd, private_dir, cached)
+    target = private_dir / "requirements" / name.replace("/", "-").removesuffix(".yml")
+    await asyncio.to_thread(shutil.copytree, cached, target, symlinks=True)
+    return target
+
+
+def search_paths(targets: list[Path]) -> dict[str, str]:
+    """The variables that make a run use installed requirements (none: no variables)."""
+    if not targets:
         return {}
-    return {"ANSIBLE_COLLECTIONS_PATH": ":".join(collections), "ANSIBLE_ROLES_PATH": ":".join(roles)}
+    return {
+        "ANSIBLE_COLLECTIONS_PATH": ":".join(str(t / "collections") for t in targets),
+        "ANSIBLE_ROLES_PATH": ":".join(str(t / "roles") for t in targets),
+    }
 
 
 def _inside(file: Path, checkout: Path) -> bool:
@@ -54,7 +67,7 @@ def _inside(file: Path, checkout: Path) -> bool:
     return file.is_file() and file.resolve().is_relative_to(checkout.resolve())
 
 
-async def _install(name: str, body: bytes, checkout: Path, private_dir: Path, cached: Path) -> None:
+async def _install(name: str, body: bytes, file: Path, cwd: Path, private_dir: Path, cached: Path) -> None:
     try:
         parsed: Any = yaml.safe_load(body)
     except yaml.YAMLError:
@@ -67,7 +80,7 @@ async def _install(name: str, body: bytes, checkout: Path, private_dir: Path, ca
         for kind in kinds:
             dest = staging / ("collections" if kind == "collection" else "roles")
             dest.mkdir(parents=True, exist_ok=True)
-            await _galaxy(name, kind, checkout / name, dest, checkout, private_dir)
+            await _galaxy(name, kind, file, dest, cwd, private_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

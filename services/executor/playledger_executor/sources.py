@@ -18,11 +18,20 @@ from playledger_common.paths import REPOSITORY
 from playledger_executor.errors import SourceError
 from playledger_executor.gitcache import GitAuth, SourceCache
 from playledger_executor.paths import confine
-from playledger_executor.requirements import install_requirements
-from playledger_schemas.commands import GitPlaybookSource, GitRoleSource, JobOptions, LocalSource, Source
+from playledger_executor.requirements import install_file, install_requirements, search_paths
+from playledger_schemas.commands import (
+    CollectionRoleSource,
+    GitPlaybookSource,
+    GitRoleSource,
+    JobOptions,
+    LocalSource,
+    Source,
+)
 
 ROLE_PLAYBOOK: Final = "playledger-role.yml"
 """The generated playbook of a role source, written next to the checkout (not inside it)."""
+COLLECTION_REQUIREMENTS: Final = "collection-requirements.yml"
+"""The requirements file a ``collection_role`` source is installed from (in the private dir)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +55,8 @@ def resolve_source(source: Source, projects_dir: Path) -> Playbook:
             target = confine(projects_dir, path)
             root = projects_dir.resolve()
             return Playbook(project_dir=root, playbook=target.relative_to(root).as_posix())
-        case GitPlaybookSource() | GitRoleSource():
-            msg = f"a {source.__struct_config__.tag!r} source is checked out when the job starts"
+        case GitPlaybookSource() | GitRoleSource() | CollectionRoleSource():
+            msg = f"a {source.__struct_config__.tag!r} source is fetched when the job starts"
             raise SourceError(msg)
 
 
@@ -85,31 +94,69 @@ async def prepare_source(
             if not any((role_dir / sub).is_dir() for sub in ("tasks", "meta")):
                 msg = f"role path {path!r} is not a role (it has no tasks/ or meta/ directory)"
                 raise SourceError(msg)
-            text = role_playbook(role_dir, source, options)
-            playbook = work / ROLE_PLAYBOOK
-            playbook.write_text(text, encoding="utf-8")
-            return Playbook(
-                project_dir=await asyncio.to_thread(work.resolve),
-                playbook=ROLE_PLAYBOOK,
-                commit=checkout.commit,
-                sha256=hashlib.sha256(text.encode()).hexdigest(),
-                envvars=await install_requirements(checkout.root, work, cache.root),
+            text = role_playbook(str(role_dir), f"role {path}", source, options)
+            return _generated(
+                work, text, checkout.commit, await install_requirements(checkout.root, work, cache.root)
             )
+        case CollectionRoleSource():
+            installed = await install_collection(source, work, cache.root)
+            version = await asyncio.to_thread(installed_version, installed, source.collection)
+            name = f"role {source.path} ({source.collection} {version})"
+            text = role_playbook(source.path, name, source, options)
+            return _generated(work, text, None, search_paths([installed]))
 
 
-def role_playbook(role_dir: Path, source: GitRoleSource, options: JobOptions) -> str:
-    """One play running the role on ``source.hosts`` (JSON, which ansible reads as YAML)."""
-    role: dict[str, object] = {"role": str(role_dir)}
+def _generated(work: Path, text: str, commit: str | None, envvars: dict[str, str]) -> Playbook:
+    playbook = work / ROLE_PLAYBOOK
+    playbook.write_text(text, encoding="utf-8")
+    return Playbook(
+        project_dir=work.resolve(),
+        playbook=ROLE_PLAYBOOK,
+        commit=commit,
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
+        envvars=envvars,
+    )
+
+
+def role_playbook(
+    role: str, name: str, source: GitRoleSource | CollectionRoleSource, options: JobOptions
+) -> str:
+    """One play named ``name`` running ``role`` (a directory or a collection's role) on
+    ``source.hosts`` (JSON, which ansible reads as YAML)."""
+    entry: dict[str, object] = {"role": role}
     if source.role_vars:
-        role["vars"] = source.role_vars
+        entry["vars"] = source.role_vars
     play = {
-        "name": f"role {source.path}",
+        "name": name,
         "hosts": source.hosts,
         "become": options.become,
         "gather_facts": options.gather_facts,
-        "roles": [role],
+        "roles": [entry],
     }
     return json.dumps([play], indent=2) + "\n"
+
+
+async def install_collection(source: CollectionRoleSource, work: Path, cache_root: Path) -> Path:
+    """The collection installed for the job (cached by collection, version range and server)."""
+    wanted: dict[str, str] = {"name": source.collection, "version": source.version}
+    if source.galaxy_server is not None:
+        wanted["source"] = source.galaxy_server
+    body = (json.dumps({"collections": [wanted]}, sort_keys=True) + "\n").encode()
+    (work / COLLECTION_REQUIREMENTS).write_bytes(body)
+    shown = f"collection {source.collection}:{source.version} from {source.galaxy_server or 'Galaxy'}"
+    return await install_file(COLLECTION_REQUIREMENTS, body, work, work, cache_root, shown)
+
+
+def installed_version(installed: Path, collection: str) -> str:
+    """The version ansible-galaxy installed (its ``MANIFEST.json``)."""
+    namespace, name = collection.split(".")
+    manifest = installed / "collections" / "ansible_collections" / namespace / name / "MANIFEST.json"
+    try:
+        version = json.loads(manifest.read_text(encoding="utf-8"))["collection_info"]["version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        msg = f"collection {collection} was not installed (no MANIFEST.json)"
+        raise SourceError(msg) from None
+    return str(version)
 
 
 def _sha256(path: Path) -> str:

@@ -33,6 +33,7 @@ from playledger_schemas.commands import (
     Inventory,
     InventoryGroup,
     JobSpec,
+    StoredInventory,
     UrlInventory,
     retry_policy,
 )
@@ -208,7 +209,8 @@ def _spec_fields(job: JobView, spec: JobSpec, *, resolved: bool) -> None:
 
 def inventory_summary(inventory: Inventory) -> dict[str, Any]:
     """Type, host count and groups of an inline inventory; where the hosts come from otherwise
-    (their count arrives with ``job.started``, which records the hosts the executor resolved)."""
+    (their count arrives with ``job.started``, which records the hosts the executor resolved);
+    for a stored one, that of the inventory it resolved to, with ``stored: {name, version}``."""
     match inventory:
         case InlineInventory():
             hosts = set(inventory.hosts) | set(inventory.host_vars)
@@ -221,6 +223,11 @@ def inventory_summary(inventory: Inventory) -> dict[str, Any]:
             return {"type": "url", "url": url.split("?", 1)[0], "format": fmt, "hosts": None}
         case DynamicInventory(plugin=plugin):
             return {"type": "dynamic", "plugin": plugin, "hosts": None}
+        case StoredInventory(name=name, version=version, resolved=resolved):
+            stored = {"name": name, "version": version}
+            if resolved is None:
+                return {"type": "stored", "hosts": None, "stored": stored}
+            return {**inventory_summary(resolved), "stored": stored}
 
 
 def _resolved(job: JobView, data: StartedData) -> None:
