@@ -13,6 +13,7 @@ import click
 
 from playledger_common.bus import connect_as
 from playledger_common.logs import setup_logging
+from playledger_common.opsserver import ops_server
 from playledger_common.readmodel import READ_MODEL_VERSION, SCHEMA
 from playledger_common.settings import ProjectorSettings, from_env
 from playledger_projector import migrations
@@ -52,7 +53,10 @@ async def _serve(settings: ProjectorSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await Projector(settings).run(stop)
+    projector = Projector(settings)
+    async with ops_server(settings, projector.metrics.registry) as ops:
+        ops.readiness, ops.refresh = projector.readiness, projector.refresh_metrics
+        await projector.run(stop)
 
 
 @projector.command("migrate")
