@@ -86,8 +86,8 @@ def services(settings: ExecutorSettings, database_url: str, work: Path) -> Itera
         "PLAYLEDGER_PROJECTS_DIR": str(settings.projects_dir),
         "PLAYLEDGER_LOGS_DIR": str(settings.logs_dir),
         "PLAYLEDGER_WORK_DIR": str(settings.work_dir),
-        "PLAYLEDGER_CONCURRENCY": "1",
-        "PLAYLEDGER_SHUTDOWN_GRACE_S": "5",
+        "PLAYLEDGER_CONCURRENCY": "2",
+        "PLAYLEDGER_SHUTDOWN_GRACE_S": "2",
         "PLAYLEDGER_CANCEL_GRACE_S": "0.5",
         "PLAYLEDGER_METRICS_PORT": str(executor_port),
     }
@@ -116,8 +116,8 @@ async def test_metrics_after_a_successful_and_a_failed_job(
             await until(lambda url=url: _is_ready(url), f"{url}/ready 200", alive)
 
         await submit(js, "good", spec("ok.yml"))
-        assert isinstance(await wait_terminal(js, "good"), JobSucceeded)
         await submit(js, "bad", spec("fail.yml"))
+        assert isinstance(await wait_terminal(js, "good"), JobSucceeded)
         assert isinstance(await wait_terminal(js, "bad"), JobFailed)
 
         seen = await scrape(executor_url)
@@ -136,7 +136,7 @@ async def test_metrics_after_a_successful_and_a_failed_job(
         assert value(seen, "playledger_executor_runner_events_total") == runner_events
         assert value(seen, "playledger_executor_publish_duration_seconds_count") >= 4  # started + end, twice
         assert value(seen, "playledger_executor_jobs_running") == 0
-        assert value(seen, "playledger_executor_slots_free") == 1
+        assert value(seen, "playledger_executor_slots_free") == 2
         assert value(seen, "playledger_executor_queue_depth", priority="normal") == 0
 
         stream_last = (await js.stream_info(EVENTS_STREAM)).state.last_seq
@@ -155,19 +155,21 @@ async def test_metrics_after_a_successful_and_a_failed_job(
         assert value(projected, "playledger_projector_apply_duration_seconds_count") >= 1
         assert value(projected, "playledger_projector_events_skipped_total", reason="unknown_type") == 0
 
-        # A job holds the only slot and another waits: no free slot, queue depth 1, not ready.
-        await submit(js, "sleeper", spec("sleep.yml", extra_vars={"sleep_s": 30}))
-        await wait_runner_event(js, "sleeper", "runner_on_start")
+        # Two jobs hold both slots and another waits: no free slot, queue depth 1, not ready.
+        for sleeper in ("sleeper-1", "sleeper-2"):
+            await submit(js, sleeper, spec("sleep.yml", extra_vars={"sleep_s": 30}))
+        for sleeper in ("sleeper-1", "sleeper-2"):
+            await wait_runner_event(js, sleeper, "runner_on_start")
         await submit(js, "waiting", spec("ok.yml"))
         busy = await scrape(executor_url)
-        assert value(busy, "playledger_executor_jobs_running") == 1
+        assert value(busy, "playledger_executor_jobs_running") == 2
         assert value(busy, "playledger_executor_slots_free") == 0
         assert value(busy, "playledger_executor_queue_depth", priority="normal") == 1
         full = await ready(executor_url)
         assert full.status_code == 503
-        assert {"name": "work", "ok": False, "detail": "0 of 1 slots free"} in full.json()["checks"]
+        assert {"name": "work", "ok": False, "detail": "0 of 2 slots free"} in full.json()["checks"]
 
-        executor.send_signal(signal.SIGTERM)  # drains: the sleeper is stopped after the grace
+        executor.send_signal(signal.SIGTERM)  # drains: the sleepers are stopped after the grace
         draining = await until(lambda: _draining(executor_url), "/ready 503 while draining", [projector])
         assert draining.status_code == 503
         assert draining.headers["retry-after"] == "5"
