@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import msgspec
 import uvicorn
+from nats.aio.client import Client
 from prometheus_client import CollectorRegistry, make_asgi_app
 
 from playledger_common.settings import OpsSettings
@@ -35,6 +36,12 @@ class Check(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     ok: bool
     detail: str
+
+
+def nats_check(nc: Client | None) -> Check:
+    """The check every service starts with: its NATS connection is up."""
+    connected = nc is not None and nc.is_connected
+    return Check(name="nats", ok=connected, detail="connected" if connected else "not connected")
 
 
 Readiness = Callable[[], Sequence[Check]]

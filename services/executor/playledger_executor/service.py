@@ -12,7 +12,7 @@ from typing import Final
 from nats.aio.client import Client
 
 from playledger_common.logstore import TRANSIENT, open_store
-from playledger_common.opsserver import Check
+from playledger_common.opsserver import Check, nats_check
 from playledger_common.settings import ExecutorSettings
 from playledger_common.streams import allows_atomic_batches, ensure_buckets, provision_at_start
 from playledger_executor import schedule
@@ -70,14 +70,13 @@ class Executor:
 
     def readiness(self) -> list[Check]:
         """``/ready``: connected, consumers bound, and able to take work (not draining, a slot free)."""
-        connected = self.nc.is_connected
         free = self.free_slots()
         if self.stopping.is_set():
             work = Check(name="work", ok=False, detail="draining: shutting down")
         else:
             work = Check(name="work", ok=free > 0, detail=f"{free} of {self.settings.concurrency} slots free")
         return [
-            Check(name="nats", ok=connected, detail="connected" if connected else "not connected"),
+            nats_check(self.nc),
             Check(
                 name="consumers",
                 ok=self.ready.is_set(),

@@ -32,7 +32,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError, NotFoundError
 from standardwebhooks import Webhook
 
-from playledger_common.opsserver import Check
+from playledger_common.opsserver import Check, nats_check
 from playledger_common.readmodel import JOB_SQL, PROJECTION, JobRow, from_record
 from playledger_common.settings import NotifierSettings
 from playledger_common.statusdoc import JobStatusResponse, job_status
@@ -373,9 +373,8 @@ class Notifier:
 
     def readiness(self) -> list[Check]:
         """``/ready``: NATS connected and both consumers bound."""
-        connected = self.nc.is_connected
         return [
-            Check(name="nats", ok=connected, detail="connected" if connected else "not connected"),
+            nats_check(self.nc),
             Check(name="consumers", ok=self.bound, detail="bound" if self.bound else "not bound yet"),
         ]
 

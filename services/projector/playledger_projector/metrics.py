@@ -80,6 +80,20 @@ class ProjectorMetrics:
         )
         for reason in SKIP_REASONS:
             self.skipped.labels(reason)
+        self.rebuild_target = Gauge(
+            "playledger_projector_rebuild_target_seq",
+            "`playledger projector rebuild`: the stream sequence it replays up to (0: none running).",
+            registry=registry,
+        )
+        self.rebuild_seq = Gauge(
+            "playledger_projector_rebuild_seq",
+            "`playledger projector rebuild`: the last stream sequence committed to the new schema.",
+            registry=registry,
+        )
+
+    def rebuilt(self, changes: BatchChanges, _seconds: float) -> None:
+        """One batch of a rebuild committed (its progress: ``rebuild_seq / rebuild_target_seq``)."""
+        self.rebuild_seq.set(changes.last_stream_seq)
 
     def committed(self, changes: BatchChanges, seconds: float) -> None:
         """One committed batch (``Applier``'s ``on_commit``)."""

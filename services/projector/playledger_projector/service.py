@@ -27,7 +27,7 @@ from nats.js import JetStreamContext
 
 from playledger_common.bus import connect_as
 from playledger_common.errors import PlayledgerError
-from playledger_common.opsserver import Check
+from playledger_common.opsserver import Check, nats_check
 from playledger_common.readmodel import SCHEMA
 from playledger_common.settings import ProjectorSettings
 from playledger_common.streams import provision_at_start
@@ -78,14 +78,13 @@ class Projector:
 
     def readiness(self) -> list[Check]:
         """``/ready``: NATS connected, and projecting (reader bound) or standing by for the lock."""
-        connected = self.nc is not None and self.nc.is_connected
         roles = {
             "active": "active: projecting",
             "standby": "standby: another projector holds the leader lock",
             "starting": "starting: no database session or stream reader yet",
         }
         return [
-            Check(name="nats", ok=connected, detail="connected" if connected else "not connected"),
+            nats_check(self.nc),
             Check(name="projection", ok=self.role != "starting", detail=roles[self.role]),
         ]
 
