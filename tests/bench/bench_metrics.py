@@ -17,7 +17,6 @@ import json
 import statistics
 import sys
 import tempfile
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,19 +32,11 @@ from playledger_common.bus import connect  # noqa: E402
 from playledger_common.settings import CommonSettings  # noqa: E402
 from playledger_common.streams import ensure_streams  # noqa: E402
 from playledger_executor.appender import Appender  # noqa: E402
-from playledger_executor.journal import new_event  # noqa: E402
 from playledger_executor.metrics import ExecutorMetrics  # noqa: E402
 from playledger_executor.writer import JobWriter  # noqa: E402
-from playledger_schemas.events import RunnerEvent, RunnerEventData  # noqa: E402
+from tests.bench.bench_fencing import event  # noqa: E402 - the same job's events
 
 RESULTS = Path(__file__).parent / "results" / "bench_metrics.json"
-
-
-def event(job_id: str, counter: int, seq: int) -> RunnerEvent:
-    data = RunnerEventData(
-        event="runner_on_ok", counter=counter, uuid=str(uuid.uuid4()), stdout="ok: [h1]" * 8
-    )
-    return new_event(RunnerEvent, job_id=job_id, attempt=1, seq=seq, data=data)
 
 
 class Counted:
