@@ -35,6 +35,8 @@ class System:
     data_dir: Path
     api_url: str
     nats_url: str
+    banner: list[str]
+    """What ``dev`` printed up to ``ready.``."""
 
     @property
     def admin_key(self) -> str:
@@ -141,7 +143,9 @@ def start_dev(data_dir: Path, projects: Path) -> System:
     )
     deadline = time.monotonic() + 120
     assert process.stdout is not None
+    banner = []
     for line in process.stdout:
+        banner.append(line.rstrip("\n"))
         if line.startswith("ready."):
             break
         if time.monotonic() > deadline:
@@ -149,7 +153,7 @@ def start_dev(data_dir: Path, projects: Path) -> System:
     url_file = data_dir / "api-url"
     assert url_file.exists(), f"playledger dev did not start; see {data_dir / 'logs'}"
     system = System(
-        process, data_dir, url_file.read_text().strip(), (data_dir / "nats-url").read_text().strip()
+        process, data_dir, url_file.read_text().strip(), (data_dir / "nats-url").read_text().strip(), banner
     )
     assert system.api_url == f"http://127.0.0.1:{api_port}"  # PLAYLEDGER_API_PORT, not a flag
     return system
@@ -167,6 +171,22 @@ def fx_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     system = start_dev(tmp_path_factory.mktemp("dev"), ROOT / "examples" / "projects")
     yield system
     stop_dev(system)
+
+
+def test_dev_prints_where_each_service_is_probed_and_scraped(system: System) -> None:
+    ops = {
+        line.split("(")[1].split(";")[0]: line.split()[0].removesuffix("/metrics")
+        for line in system.banner
+        if "/metrics (" in line and "; /health, /ready)" in line
+    }
+    assert sorted(ops) == ["executor", "notifier", "projector"]
+    for name, url in ops.items():
+        assert url.startswith("http://127.0.0.1:")
+        deadline = time.monotonic() + 30  # dev waits for the API; the others may still be binding
+        while httpx.get(f"{url}/ready", timeout=10).status_code != 200:
+            assert time.monotonic() < deadline, f"{name} never ready"
+            time.sleep(0.2)
+        assert f"playledger_{name}_" in httpx.get(f"{url}/metrics", timeout=10).text
 
 
 def test_submit_follows_a_job_to_success_with_exit_code_0(system: System) -> None:

@@ -19,8 +19,10 @@ from typing import Any
 import httpx
 import nats
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks import Webhook
 
+from playledger_cli.embedded import free_port
 from tests.executor.support import spec, submit
 from tests.notifier.receiver import Receiver, receiving
 from tests.processes import service
@@ -68,13 +70,17 @@ def job(extra_vars: dict[str, Any] | None = None, **options: Any) -> dict[str, A
 
 @contextmanager
 def hooked_stack(
-    nats_url: str, database_url: str, work: Path
+    nats_url: str, database_url: str, work: Path, metrics_port: int | None = None
 ) -> Iterator[tuple[Stack, httpx.Client, Receiver]]:
+    """``metrics_port``: the notifier serves its probes and metrics there (on 127.0.0.1)."""
+    ops = {} if metrics_port is None else {"PLAYLEDGER_METRICS_PORT": str(metrics_port)}
     with (
         receiving() as receiver,
         running_stack(nats_url, database_url, work, {"site.yml": PLAYBOOK}, settings=SETTINGS) as stack,
         httpx.Client(base_url=stack.url, headers=stack.headers, timeout=30) as client,
-        service("notifier", stack.env, work / "notifier.log"),
+        service(
+            "notifier", {**stack.env, "PLAYLEDGER_METRICS_HOST": "127.0.0.1", **ops}, work / "notifier.log"
+        ),
     ):
         yield stack, client, receiver
 
@@ -162,7 +168,8 @@ async def _submit_over_nats(nats_url: str, url: str) -> None:
 def test_a_failing_receiver_gets_it_on_the_sixth_attempt_with_backoff_and_bad_targets_are_refused(
     nats_url: str, database_url: str, tmp_path: Path
 ) -> None:
-    with hooked_stack(nats_url, database_url, tmp_path) as (_, client, receiver):
+    port = free_port()
+    with hooked_stack(nats_url, database_url, tmp_path, port) as (_, client, receiver):
         receiver.answers["/flaky"] = [500] * 5
         flaky = client.post("/api/v1/jobs", json=job(callback_url=f"{receiver.url}/flaky")).json()["id"]
         metadata = client.post("/api/v1/jobs", json=job(callback_url="http://169.254.169.254/latest")).json()
@@ -189,6 +196,25 @@ def test_a_failing_receiver_gets_it_on_the_sixth_attempt_with_backoff_and_bad_ta
             assert words in dead["reason"]
             assert dead["reason"].startswith("refused:")
             assert dead["attempt"] == 1
+
+        ops = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{ops}/ready").json() == {
+            "ready": True,
+            "checks": [
+                {"name": "nats", "ok": True, "detail": "connected"},
+                {"name": "consumers", "ok": True, "detail": "bound"},
+            ],
+        }
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(httpx.get(f"{ops}/metrics").text)
+            for s in family.samples
+        }
+        deliveries = "playledger_notifier_deliveries_total"
+        assert samples[(deliveries, (("result", "failed"),))] == 5
+        assert samples[(deliveries, (("result", "delivered"),))] == 1
+        assert samples[(deliveries, (("result", "dead"),))] == 2  # the two refused targets
+        assert samples[("playledger_notifier_attempt_duration_seconds_count", ())] == 6  # POSTs made
 
 
 def test_a_notifier_killed_mid_delivery_loses_nothing(

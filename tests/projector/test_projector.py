@@ -22,6 +22,7 @@ from playledger_projector.applier import Applier
 from playledger_projector.consumer import StreamReader
 from playledger_projector.lag import measure, read_checkpoint
 from playledger_projector.locks import LOCK_CLASS, REBUILD
+from playledger_projector.metrics import ProjectorMetrics
 from playledger_projector.rebuild import RebuildError, rebuild, replay_into, swap_in
 from playledger_projector.service import Projector
 from playledger_projector.store import CheckpointMovedError, Store
@@ -284,7 +285,8 @@ async def test_rebuild_equals_the_live_projection_and_the_live_projector_resumes
         live = await snapshot(db)
         conn = await asyncpg.connect(settings.database_url)
         try:
-            report = await rebuild(conn, js)
+            progress = ProjectorMetrics()
+            report = await rebuild(conn, js, progress=progress)
             await db.execute("SELECT pg_advisory_lock($1, $2)", LOCK_CLASS, REBUILD)
             with pytest.raises(RebuildError, match="another rebuild is running"):
                 await rebuild(conn, js)
@@ -293,6 +295,15 @@ async def test_rebuild_equals_the_live_projection_and_the_live_projector_resumes
             await conn.close()
         assert report.last_stream_seq == last
         assert report.events == len(events) + 1
+        rebuilt = progress.registry.get_sample_value
+        assert (
+            rebuilt("playledger_projector_rebuild_seq")
+            == rebuilt("playledger_projector_rebuild_target_seq")
+            == last
+        )
+        counted = projector.metrics.registry.get_sample_value
+        assert counted("playledger_projector_events_skipped_total", {"reason": "unknown_type"}) == 1
+        assert counted("playledger_projector_events_applied_total") == len(events)
         assert await snapshot(db) == live, "the rebuilt schema swapped in equals the live one, row for row"
         assert await db.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'playledger_%'") == 0
         # The live projector keeps going in the swapped-in schema, from its checkpoint.

@@ -135,6 +135,7 @@ def create_app(settings: ApiSettings) -> Litestar:
                 await pool.close()
             await logs.close()
             await nc.close()
+            metrics.process_ended()
 
     return Litestar(
         route_handlers=[

@@ -1,18 +1,26 @@
 """Prometheus metrics, one registry per app (so several apps can live in one test process).
 
-With several uvicorn workers each process keeps its own registry; scrape each worker or
-run one worker per pod.
+With several uvicorn workers (``PLAYLEDGER_API_WORKERS``) ``server.serve`` switches
+prometheus-client to its multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set before the
+workers start): every worker writes its values to files there and any worker's ``/metrics``
+sums them all, so a scrape sees the whole pod whichever worker answers. The gauges say how
+(``livesum``: the processes' sum). Litestar's Prometheus plugin is prometheus-client underneath
+with the same per-process registry, and would rename the ``playledger_api_*`` metrics.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Final
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+MULTIPROC_DIR: Final = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus-client's own variable: set, every process of the pod shares its metrics there."""
 LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -38,7 +46,10 @@ class Metrics:
             registry=self.registry,
         )
         self.sse_clients = Gauge(
-            "playledger_api_sse_clients", "SSE clients currently connected.", registry=self.registry
+            "playledger_api_sse_clients",
+            "SSE clients currently connected.",
+            multiprocess_mode="livesum",
+            registry=self.registry,
         )
         self.sse_events = Counter(
             "playledger_api_sse_events_total", "Job events sent to SSE clients.", registry=self.registry
@@ -58,7 +69,8 @@ class Metrics:
         )
         self.sse_feeds = Gauge(
             "playledger_api_sse_feeds",
-            "Jobs with a shared live consumer in this process (one per watched job, whatever the clients).",
+            "Jobs with a shared live consumer (one per watched job and worker, whatever the clients).",
+            multiprocess_mode="livesum",
             registry=self.registry,
         )
         self.sse_catchups = Counter(
@@ -69,7 +81,17 @@ class Metrics:
         )
 
     def render(self) -> bytes:
+        """This process's metrics, or in multiprocess mode those of every worker, summed."""
+        if os.environ.get(MULTIPROC_DIR):
+            merged = CollectorRegistry()
+            MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            return generate_latest(merged)
         return generate_latest(self.registry)
+
+    def process_ended(self) -> None:
+        """Multiprocess mode: this worker's live gauges (its SSE clients) leave the sums."""
+        if os.environ.get(MULTIPROC_DIR):
+            mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """Count every HTTP request and time it until the response starts."""

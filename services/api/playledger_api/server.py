@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import ssl
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Final
 
 import uvicorn
 from litestar import Litestar
 
 from playledger_api.app import create_app
+from playledger_api.metrics import MULTIPROC_DIR
 from playledger_common.logs import setup_logging
 from playledger_common.settings import ApiSettings, from_env
 
@@ -34,6 +41,24 @@ def tls_options(settings: ApiSettings) -> dict[str, Any]:
     return options
 
 
+@contextlib.contextmanager
+def shared_metrics_dir() -> Iterator[Path]:
+    """prometheus-client's multiprocess mode for the workers about to be spawned (they import it
+    afresh and read ``PROMETHEUS_MULTIPROC_DIR``): an empty directory, the operator's or a new one."""
+    given = os.environ.get(MULTIPROC_DIR)
+    directory = Path(given) if given else Path(tempfile.mkdtemp(prefix="playledger-api-metrics-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):  # a previous run's values would be summed in
+        stale.unlink()
+    os.environ[MULTIPROC_DIR] = str(directory)
+    try:
+        yield directory
+    finally:
+        if not given:
+            shutil.rmtree(directory, ignore_errors=True)
+            os.environ.pop(MULTIPROC_DIR, None)
+
+
 def serve(settings: ApiSettings) -> None:
     setup_logging(settings.log_level, "api")
     common: dict[str, Any] = {
@@ -44,8 +69,9 @@ def serve(settings: ApiSettings) -> None:
         **tls_options(settings),
     }
     if settings.api_workers > 1:
-        uvicorn.run(
-            "playledger_api.server:app_from_env", factory=True, workers=settings.api_workers, **common
-        )
+        with shared_metrics_dir():
+            uvicorn.run(
+                "playledger_api.server:app_from_env", factory=True, workers=settings.api_workers, **common
+            )
         return
     uvicorn.run(create_app(settings), **common)

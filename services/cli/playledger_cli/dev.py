@@ -41,6 +41,8 @@ EXAMPLE_PLAYBOOK: Final = "hello.yml"
 EXAMPLE_INVENTORY: Final = Path("examples/inventory.yml")
 WEBHOOK_SECRET_FILE: Final = "webhook-secret"  # noqa: S105 - a file name
 """The notifier's signing secret in the data dir (receivers verify webhooks with it)."""
+OPS_HOST: Final = "127.0.0.1"
+"""The services' ops servers listen on loopback only in development."""
 _BASE_ENV_KEYS: Final = ("PATH", "LANG", "LC_ALL", "TZ")
 
 
@@ -61,6 +63,14 @@ class DevSystem:
     database_url: str
     api_url: str
     children: list[Child] = field(default_factory=list)
+    ops_urls: dict[str, str] = field(default_factory=dict)
+    """Per service without an API of its own: where its ``/health``, ``/ready`` and ``/metrics`` are."""
+
+    def ops_env(self, name: str) -> dict[str, str]:
+        """A free loopback port for ``name``'s ops server, remembered in ``ops_urls``."""
+        port = free_port(OPS_HOST)
+        self.ops_urls[name] = f"http://{OPS_HOST}:{port}"
+        return {"PLAYLEDGER_METRICS_HOST": OPS_HOST, "PLAYLEDGER_METRICS_PORT": str(port)}
 
     def stop(self) -> None:
         # Executor first: it records its running jobs as canceled while NATS is still up.
@@ -164,7 +174,12 @@ def start(
             _spawn(
                 "projector",
                 ["projector"],
-                {**common, **role_env(users["projector"]), "PLAYLEDGER_DATABASE_URL": database_url},
+                {
+                    **common,
+                    **role_env(users["projector"]),
+                    "PLAYLEDGER_DATABASE_URL": database_url,
+                    **system.ops_env("projector"),
+                },
                 logs,
                 quiet=quiet,
             )
@@ -180,6 +195,7 @@ def start(
                     "PLAYLEDGER_LOGS_DIR": str(data_dir / "job-logs"),
                     "PLAYLEDGER_CONCURRENCY": str(concurrency),
                     "PLAYLEDGER_SHUTDOWN_GRACE_S": "5",
+                    **system.ops_env("executor"),
                 },
                 logs,
                 quiet=quiet,
@@ -212,6 +228,7 @@ def start(
                     **role_env(users["notifier"]),
                     "PLAYLEDGER_DATABASE_URL": database_url,
                     "PLAYLEDGER_WEBHOOK_SECRET_FILE": str(data_dir / WEBHOOK_SECRET_FILE),
+                    **system.ops_env("notifier"),
                 },
                 logs,
                 quiet=quiet,
@@ -415,6 +432,9 @@ def dev(
         click.echo(f"  API       {system.api_url}/api/v1/jobs")
         click.echo(f"  docs      {system.api_url}/schema  (OpenAPI: {system.api_url}/schema/openapi.json)")
         click.echo(f"  NATS      {system.nats.url}")
+        click.echo(f"  metrics   {system.api_url}/metrics (api)")
+        for name, url in system.ops_urls.items():
+            click.echo(f"            {url}/metrics ({name}; /health, /ready)")
         click.echo(f"  data      {system.data_dir}  (service logs in {system.data_dir / 'logs'})")
         key_file = system.data_dir / ADMIN_KEY_FILE
         if key_file.exists():

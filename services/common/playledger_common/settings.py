@@ -78,7 +78,16 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
         return f"{type(self).__name__}({shown})"
 
 
-class ExecutorSettings(CommonSettings, frozen=True, kw_only=True):
+class OpsSettings(CommonSettings, frozen=True, kw_only=True):
+    """The services without an HTTP API of their own: their ``/health``, ``/ready``, ``/metrics``."""
+
+    metrics_port: Annotated[int, Meta(ge=0, le=65535)] | None = None
+    """Serve ``/health``, ``/ready`` and ``/metrics`` on this port (0: any free one); none: not served."""
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - a pod's probes and scrapes come from outside it
+    """The address the ops server listens on (``playledger dev``: 127.0.0.1)."""
+
+
+class ExecutorSettings(OpsSettings, frozen=True, kw_only=True):
     projects_dir: Path
     """Playbooks are only ever read from inside this directory."""
     log_flush_s: Annotated[float, Meta(gt=0, le=3600)] = 2.0
@@ -112,7 +121,7 @@ class ExecutorSettings(CommonSettings, frozen=True, kw_only=True):
     """Largest inventory a ``url`` inventory may return."""
 
 
-class ProjectorSettings(CommonSettings, frozen=True, kw_only=True):
+class ProjectorSettings(OpsSettings, frozen=True, kw_only=True):
     database_url: DatabaseUrl
     batch_size: Annotated[int, Meta(ge=1, le=10_000)] = 1000
     """Most events applied in one transaction."""
@@ -171,7 +180,7 @@ class ApiSettings(CommonSettings, frozen=True, kw_only=True):
     and whenever a stored data key names an id this process does not know."""
 
 
-class NotifierSettings(CommonSettings, frozen=True, kw_only=True):
+class NotifierSettings(OpsSettings, frozen=True, kw_only=True):
     database_url: DatabaseUrl
     """The read models: a webhook carries the job status document, sent once it is projected."""
     webhook_secret: str | None = None

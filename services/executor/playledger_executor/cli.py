@@ -10,6 +10,7 @@ import click
 
 from playledger_common.bus import close_quietly, connect_as
 from playledger_common.logs import setup_logging
+from playledger_common.opsserver import ops_server
 from playledger_common.settings import ExecutorSettings, from_env
 
 
@@ -29,14 +30,18 @@ def executor(concurrency: int | None, projects_dir: Path | None) -> None:
 
 
 async def _serve(settings: ExecutorSettings) -> None:
-    from playledger_executor.service import Executor  # keeps --help fast
+    from playledger_executor.metrics import ExecutorMetrics  # keeps --help fast
+    from playledger_executor.service import Executor
 
-    nc = await connect_as(settings, "playledger-executor")
-    service = Executor(nc, settings)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, service.request_stop)
-    try:
-        await service.run()
-    finally:
-        await close_quietly(nc)
+    metrics = ExecutorMetrics()
+    async with ops_server(settings, metrics.registry) as ops:  # /ready: 503 until consumers are bound
+        nc = await connect_as(settings, "playledger-executor")
+        service = Executor(nc, settings, metrics)
+        ops.readiness, ops.refresh = service.readiness, service.refresh_metrics
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, service.request_stop)
+        try:
+            await service.run()
+        finally:
+            await close_quietly(nc)

@@ -15,6 +15,8 @@ from nats.js import JetStreamContext
 
 from playledger_common import consumers as durable
 from playledger_common.settings import ExecutorSettings
+from playledger_schemas.ids import PRIORITIES, Priority
+from playledger_schemas.subjects import COMMANDS_STREAM
 
 log: Final = logging.getLogger(__name__)
 
@@ -26,6 +28,19 @@ async def ensure_consumers(js: JetStreamContext, settings: ExecutorSettings) -> 
             log.info("created consumer %s", report.stream)
         for drift in report.drift:
             log.warning("consumer drift (not changed): %s", drift)
+
+
+QUEUE_INFO_S: Final = 2.0
+"""Most time a scrape waits for one run consumer's info."""
+
+
+async def queue_depths(js: JetStreamContext) -> dict[Priority, int]:
+    """Submits waiting per priority: each run consumer's ``num_pending`` (not yet delivered)."""
+    depths: dict[Priority, int] = {}
+    for priority in PRIORITIES:
+        info = await js.consumer_info(COMMANDS_STREAM, durable.run_consumer(priority), timeout=QUEUE_INFO_S)
+        depths[priority] = int(info.num_pending or 0)
+    return depths
 
 
 class PullOne:

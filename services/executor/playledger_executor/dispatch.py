@@ -211,6 +211,9 @@ class Dispatcher:
                                 if not await self._abandon(job_id, state, reason):
                                     races += 1
                                 continue
+                    if state is not None and state.attempt == 0 and not due:
+                        waited = (now - msg.metadata.timestamp).total_seconds()
+                        self.runner.metrics.queue_wait.labels(command.spec.priority).observe(max(0.0, waited))
                     expected = state.stream_seq if state else 0
                     queued_by = state.accepted_seq if state and due and state.accepted_seq else command_seq
                     if not await self.runner.start(command, decision, expected, queued_by):

@@ -88,6 +88,8 @@ class CacheStats:
     packs: int = 0
     """Fetches that received objects."""
     evicted: int = 0
+    checkouts: int = 0
+    """Trees written for jobs (each a hit unless its fetch received a pack)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,7 @@ class SourceCache:
                 commit = await asyncio.to_thread(_resolve, mirror, listing, ref, url)
             await asyncio.to_thread(_tree_for_job, mirror, commit, mirror / TREES / commit, dest)
             (mirror / STAMP).touch()
+            self.stats.checkouts += 1
         await asyncio.to_thread(self.evict)
         return Checkout(commit=commit, root=dest)
 

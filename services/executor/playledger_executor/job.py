@@ -12,6 +12,7 @@ import contextlib
 import functools
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -33,6 +34,7 @@ from playledger_executor.gitcache import FetchError, SourceCache
 from playledger_executor.inventories import PreparedInventory, UrlLimits, prepare_inventory
 from playledger_executor.journal import Journal, new_event
 from playledger_executor.logship import LogShipper, store_artifacts
+from playledger_executor.metrics import ExecutorMetrics, playbook_label
 from playledger_executor.privatedir import private_dir_for, remove_private_dir, work_root, write_private_dir
 from playledger_executor.redact import NOTHING, Redactor
 from playledger_executor.running import RunningJob
@@ -57,6 +59,7 @@ from playledger_schemas.events import (
     StartedData,
     StoredObject,
 )
+from playledger_schemas.status import ResultStatus
 
 log: Final = logging.getLogger(__name__)
 STAT_KEYS: Final = ("changed", "dark", "failures", "ignored", "ok", "processed", "rescued", "skipped")
@@ -82,8 +85,18 @@ class _Run:
 class JobRunner:
     """Runs started jobs for one executor process."""
 
-    def __init__(self, nc: Client, settings: ExecutorSettings, executor_id: str, store: LogStore) -> None:
+    def __init__(
+        self,
+        nc: Client,
+        settings: ExecutorSettings,
+        executor_id: str,
+        store: LogStore,
+        metrics: ExecutorMetrics,
+    ) -> None:
         self.nc = nc
+        self.metrics = metrics
+        self.runner_events = 0
+        """Runner events read by this process (a plain int on the hot path; see ``metrics``)."""
         self.js = nc.jetstream()
         self.store = store
         """Where each job's complete log and artifacts go."""
@@ -124,7 +137,9 @@ class JobRunner:
             next_seq=decision.seq,
             stream_seq=expected_stream_seq,
             atomic_batches=self.atomic_batches,
+            on_stored=self.metrics.publish_latency.observe,
         )
+        playbook_name = playbook_label(spec)
         private_dir = private_dir_for(self.work_dir, job_id, decision.attempt)
         try:
             try:
@@ -132,9 +147,10 @@ class JobRunner:
             except (ExecutorError, OSError) as exc:
                 await asyncio.to_thread(remove_private_dir, private_dir)
                 reason = getattr(exc, "reason", None) or f"could not prepare the job: {type(exc).__name__}"
-                await self._fail_before_run(
+                if await self._fail_before_run(
                     command, decision, writer, reason, fetch_failed=isinstance(exc, FetchError)
-                )
+                ):
+                    self.metrics.jobs_finished.labels("error", playbook_name).inc()
                 return True
             started = StartedData(
                 executor_id=self.executor_id,
@@ -155,8 +171,13 @@ class JobRunner:
             except FencedError:
                 await asyncio.to_thread(remove_private_dir, private_dir)
                 return False
+            began = time.monotonic()
+            self.metrics.jobs_started.labels(playbook_name).inc()
             await self._cancel_published_earlier(handle)
-            await self._run(spec, playbook, inventory, private_dir, handle, writer)
+            outcome = await self._run(spec, playbook, inventory, private_dir, handle, writer)
+            if outcome is not None:
+                self.metrics.jobs_finished.labels(outcome, playbook_name).inc()
+                self.metrics.job_duration.labels(outcome).observe(time.monotonic() - began)
         finally:
             self.running.pop(job_id, None)
             handle.ended.set()
@@ -205,7 +226,8 @@ class JobRunner:
 
     async def _fail_before_run(
         self, command: SubmitJob, decision: Start, writer: JobWriter, reason: str, *, fetch_failed: bool
-    ) -> None:
+    ) -> bool:
+        """Record the attempt's ``error`` end; ``False``: another writer changed the job first."""
         log.warning("job %s cannot run: %s", command.job_id, reason)
         data = ResultData(reason=reason, last_seq=decision.seq - 1)
         end = await ending(
@@ -221,6 +243,8 @@ class JobRunner:
             await writer.add(end)
         except FencedError:
             log.info("job %s changed concurrently; not recording the error", command.job_id)
+            return False
+        return True
 
     async def _cancel_published_earlier(self, handle: RunningJob) -> None:
         """A cancel published after the submit but before this executor watched for it."""
@@ -236,7 +260,8 @@ class JobRunner:
         private_dir: Path,
         handle: RunningJob,
         writer: JobWriter,
-    ) -> None:
+    ) -> ResultStatus | None:
+        """Run the attempt to its end; its outcome, or ``None`` when no end was recorded (fenced)."""
         job_id, attempt = handle.job_id, handle.attempt
         ident = f"{job_id}-{attempt}"
         run = _Run()
@@ -293,7 +318,7 @@ class JobRunner:
             log.warning(
                 "job %s attempt %d: fenced by another writer; run stopped, no terminal event", job_id, attempt
             )
-            return
+            return None
         result = ResultData(
             runner_status=run.status,
             rc=run.rc,
@@ -319,8 +344,9 @@ class JobRunner:
             await writer.add(end)
         except FencedError:
             log.warning("job %s: another writer ended it first; terminal event not appended", job_id)
-            return
+            return None
         log.info("job %s attempt %d ended: %s", job_id, attempt, outcome.outcome)
+        return outcome.outcome
 
     async def _store_outputs(
         self, run: _Run, shipper: LogShipper, artifact_dir: Path, *, raw_files: bool
@@ -419,6 +445,7 @@ class JobRunner:
                             run.artifact_data = _artifact_data(event_data)
                         data = to_event_data(raw, limit)
                         writer.runner_events += 1
+                        self.runner_events += 1
                         await appender.add(functools.partial(_runner_event, job_id, attempt, data))
         except BaseException:
             await appender.cancel()

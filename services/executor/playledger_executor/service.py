@@ -12,16 +12,18 @@ from typing import Final
 from nats.aio.client import Client
 
 from playledger_common.logstore import TRANSIENT, open_store
+from playledger_common.opsserver import Check, nats_check
 from playledger_common.settings import ExecutorSettings
 from playledger_common.streams import allows_atomic_batches, ensure_buckets, provision_at_start
 from playledger_executor import schedule
 from playledger_executor.cancel import watch_cancels
-from playledger_executor.consumers import ensure_consumers
+from playledger_executor.consumers import ensure_consumers, queue_depths
 from playledger_executor.cron import Scheduler
 from playledger_executor.dispatch import Dispatcher
 from playledger_executor.intake import Intake
 from playledger_executor.job import JobRunner
 from playledger_executor.lease import Lease
+from playledger_executor.metrics import ExecutorMetrics
 from playledger_executor.privatedir import work_root
 from playledger_executor.workspace import Workspace, sweep
 
@@ -41,13 +43,16 @@ def default_executor_id() -> str:
 class Executor:
     """One executor process. ``run()`` until ``request_stop()``; then drain and return."""
 
-    def __init__(self, nc: Client, settings: ExecutorSettings) -> None:
+    def __init__(
+        self, nc: Client, settings: ExecutorSettings, metrics: ExecutorMetrics | None = None
+    ) -> None:
         self.nc = nc
+        self.metrics = metrics or ExecutorMetrics()
         self.js = nc.jetstream()
         self.settings = settings
         self.executor_id = settings.executor_id or default_executor_id()
         self.store = open_store(settings)
-        self.runner = JobRunner(nc, settings, self.executor_id, self.store)
+        self.runner = JobRunner(nc, settings, self.executor_id, self.store, self.metrics)
         self.lease = Lease(self.js, self.executor_id, settings.ack_wait_s)
         self.dispatcher = Dispatcher(nc, self.js, self.runner, settings, self.lease)
         self.intake = Intake(nc, settings)
@@ -56,6 +61,36 @@ class Executor:
         self.finished = asyncio.Event()
         """Set after the drain: the lease is renewed until the last job has ended."""
         self.ready = asyncio.Event()
+        self.metrics.jobs_running.set_function(lambda: len(self.runner.running))
+        self.metrics.slots_free.set_function(self.free_slots)
+
+    def free_slots(self) -> int:
+        """Submits this executor could take now (its concurrency less the ones it handles)."""
+        return max(0, self.settings.concurrency - len(self.dispatcher.tasks))
+
+    def readiness(self) -> list[Check]:
+        """``/ready``: connected, consumers bound, and able to take work (not draining, a slot free)."""
+        free = self.free_slots()
+        if self.stopping.is_set():
+            work = Check(name="work", ok=False, detail="draining: shutting down")
+        else:
+            work = Check(name="work", ok=free > 0, detail=f"{free} of {self.settings.concurrency} slots free")
+        return [
+            nats_check(self.nc),
+            Check(
+                name="consumers",
+                ok=self.ready.is_set(),
+                detail="bound" if self.ready.is_set() else "not bound yet",
+            ),
+            work,
+        ]
+
+    async def refresh_metrics(self) -> None:
+        """Before a scrape: counts kept as plain ints, and the queue depth from the run consumers."""
+        self.metrics.catch_up(self.runner.runner_events, self.runner.sources.stats)
+        if self.ready.is_set() and self.nc.is_connected:
+            for priority, pending in (await queue_depths(self.js)).items():
+                self.metrics.queue_depth.labels(priority).set(pending)
 
     def request_stop(self) -> None:
         self.stopping.set()

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -122,9 +123,18 @@ class JobWriter:
     """Single writer of one job attempt: every event goes through ``add`` / ``add_all``, one append at a time."""
 
     def __init__(
-        self, nc: Client, job_id: str, *, next_seq: int, stream_seq: int, atomic_batches: bool = True
+        self,
+        nc: Client,
+        job_id: str,
+        *,
+        next_seq: int,
+        stream_seq: int,
+        atomic_batches: bool = True,
+        on_stored: Callable[[float], object] | None = None,
     ) -> None:
         self.nc = nc
+        self.on_stored = on_stored
+        """Called with each append's duration in seconds (publish latency), once per chunk."""
         self.js = nc.jetstream()
         self.job_id = job_id
         self.next_seq = next_seq
@@ -155,12 +165,15 @@ class JobWriter:
                 raise FencedError(msg)
             events = [build(self.next_seq + offset) for offset, build in enumerate(builds)]
             for chunk in _chunks([_outgoing(event) for event in events], batches=self.atomic_batches):
+                started = time.perf_counter()
                 try:
                     self.last_stream_seq = await self._store(chunk)
                 except FencedError:
                     self.fenced = True
                     raise
                 self.next_seq += len(chunk)
+                if self.on_stored is not None:
+                    self.on_stored(time.perf_counter() - started)
             return events
 
     async def _store(self, chunk: list[_Outgoing]) -> int:

@@ -11,11 +11,13 @@ import click
 from playledger_common.bus import close_quietly, connect_as
 from playledger_common.errors import ConfigError
 from playledger_common.logs import setup_logging
+from playledger_common.opsserver import ops_server
 from playledger_common.pg import json_codecs
 from playledger_common.private_file import ensure_secret
 from playledger_common.readmodel import SCHEMA
 from playledger_common.settings import NotifierSettings, from_env
 from playledger_common.streams import provision_at_start
+from playledger_notifier.metrics import NotifierMetrics
 from playledger_notifier.service import Notifier
 
 
@@ -53,18 +55,22 @@ async def _serve(settings: NotifierSettings, secret: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    nc = await connect_as(settings, "playledger-notifier")
-    pool = await asyncpg.create_pool(
-        settings.database_url,
-        min_size=0,
-        max_size=4,
-        init=json_codecs,
-        server_settings={"search_path": SCHEMA, "application_name": "playledger-notifier"},
-        command_timeout=30,
-    )
-    try:
-        await provision_at_start(nc.jetstream(), settings)
-        await Notifier(nc, pool, settings, secret).run(stop)
-    finally:
-        await pool.close()
-        await close_quietly(nc)
+    metrics = NotifierMetrics()
+    async with ops_server(settings, metrics.registry) as ops:  # /ready: 503 until consumers are bound
+        nc = await connect_as(settings, "playledger-notifier")
+        pool = await asyncpg.create_pool(
+            settings.database_url,
+            min_size=0,
+            max_size=4,
+            init=json_codecs,
+            server_settings={"search_path": SCHEMA, "application_name": "playledger-notifier"},
+            command_timeout=30,
+        )
+        try:
+            await provision_at_start(nc.jetstream(), settings)
+            notifier = Notifier(nc, pool, settings, secret, metrics)
+            ops.readiness = notifier.readiness
+            await notifier.run(stop)
+        finally:
+            await pool.close()
+            await close_quietly(nc)

@@ -32,6 +32,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError, NotFoundError
 from standardwebhooks import Webhook
 
+from playledger_common.opsserver import Check, nats_check
 from playledger_common.readmodel import JOB_SQL, PROJECTION, JobRow, from_record
 from playledger_common.settings import NotifierSettings
 from playledger_common.statusdoc import JobStatusResponse, job_status
@@ -45,6 +46,7 @@ from playledger_notifier.decide import (
     webhook_id,
 )
 from playledger_notifier.guard import RefusedError, parse_allow
+from playledger_notifier.metrics import NotifierMetrics
 from playledger_notifier.sender import Answer, post, shown_url
 from playledger_schemas.codec import ContractError, decode_event, encode
 from playledger_schemas.subjects import (
@@ -66,6 +68,12 @@ from playledger_schemas.webhooks import (
 )
 
 log: Final = logging.getLogger(__name__)
+RESULT_OF: Final[dict[type[DeliveryEvent], str]] = {
+    WebhookDelivered: "delivered",
+    WebhookFailed: "failed",
+    WebhookDead: "dead",
+}
+"""The ``result`` label of each recorded attempt."""
 CONSUMER: Final = "notifier"
 REDELIVER_CONSUMER: Final = "notifier-redeliver"
 NOT_PROJECTED_DELAY_S: Final = 0.5
@@ -125,8 +133,17 @@ def redelivery_job(subject: str) -> str:
 
 class Notifier:
     def __init__(
-        self, nc: Client, pool: asyncpg.Pool[asyncpg.Record], settings: NotifierSettings, secret: str
+        self,
+        nc: Client,
+        pool: asyncpg.Pool[asyncpg.Record],
+        settings: NotifierSettings,
+        secret: str,
+        metrics: NotifierMetrics | None = None,
     ) -> None:
+        self.nc = nc
+        self.metrics = metrics or NotifierMetrics()
+        self.bound = False
+        """Both durable consumers exist and are subscribed."""
         self.js: JetStreamContext = nc.jetstream()
         self.pool = pool
         self.settings = settings
@@ -161,10 +178,12 @@ class Notifier:
                 )
             sub = await self.js.pull_subscribe_bind(config.durable_name, stream=stream)
             pumps.append(asyncio.create_task(self._pump(sub, handler, stop)))
+        self.bound = True
         log.info("notifier delivering webhooks")
         try:
             await asyncio.gather(*pumps)
         finally:
+            self.bound = False
             for pump in pumps:
                 pump.cancel()
             await asyncio.gather(*pumps, return_exceptions=True)
@@ -335,6 +354,7 @@ class Notifier:
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": target.signer.sign(wid, now, body.decode()),
         }
+        started = time.perf_counter()
         try:
             answer = await post(
                 self.http,
@@ -348,7 +368,15 @@ class Notifier:
         except RefusedError as refused:
             await self._record(WebhookDead, envelope, reason=f"refused: {refused.reason}")
             return None
+        self.metrics.attempt_duration.observe(time.perf_counter() - started)
         return await self._after(envelope, answer, limit)
+
+    def readiness(self) -> list[Check]:
+        """``/ready``: NATS connected and both consumers bound."""
+        return [
+            nats_check(self.nc),
+            Check(name="consumers", ok=self.bound, detail="bound" if self.bound else "not bound yet"),
+        ]
 
     async def _after(self, envelope: Delivery, answer: Answer, limit: int) -> float | None:
         """Record the attempt; the wait before the next one, or ``None`` when there is none."""
@@ -405,6 +433,7 @@ class Notifier:
     async def _record(self, kind: type[DeliveryEvent], envelope: Delivery, **fields: object) -> None:
         """Store the attempt's outcome (same Msg-Id if a retry of this store repeats it)."""
         event = kind(**msgspec.structs.asdict(envelope), **fields)  # type: ignore[arg-type]
+        self.metrics.deliveries.labels(RESULT_OF[kind]).inc()
         await self.js.publish(
             webhook_subject(envelope.job_id, envelope.delivery_id),
             encode(event),

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import asyncpg
@@ -44,16 +45,21 @@ CONTENT_ERRORS: Final = (asyncpg.DataError, OverflowError, ValueError)
 """What the database or the COPY encoder raise for a value it cannot store (not transient)."""
 
 
+OnCommit = Callable[[BatchChanges, float], object]
+"""Told of each committed batch and how long its write took (seconds): the projector's metrics."""
+
+
 class Applier:
-    def __init__(self, store: Store, checkpoint: int) -> None:
+    def __init__(self, store: Store, checkpoint: int, on_commit: OnCommit | None = None) -> None:
         self.store = store
+        self.on_commit = on_commit
         self.checkpoint = checkpoint
         """The last stream sequence committed by this applier (or found at start)."""
         self.applied = 0
         """Messages committed (applied or recorded as skipped) by this applier."""
         self._views: dict[str, JobView] = {}
         self._accepted = checkpoint
-        self._pending: tuple[list[Item], BatchChanges, asyncio.Task[None]] | None = None
+        self._pending: tuple[list[Item], BatchChanges, asyncio.Task[float]] | None = None
 
     @property
     def accepted(self) -> int:
@@ -71,7 +77,7 @@ class Applier:
         if not items:
             return 0
         changes = await self._fold(items)
-        self._pending = (items, changes, asyncio.create_task(self.store.write(changes, self.checkpoint)))
+        self._pending = (items, changes, asyncio.create_task(self._timed_write(changes, self.checkpoint)))
         self._accepted = items[-1].stream_seq
         return len(items)
 
@@ -82,7 +88,7 @@ class Applier:
         items, changes, task = self._pending
         self._pending = None
         try:
-            await task
+            seconds = await task
         except CONTENT_ERRORS as exc:
             self._views.clear()
             log.warning(
@@ -98,7 +104,12 @@ class Applier:
             self._views.clear()
             self._accepted = self.checkpoint
             raise
-        self._committed(changes)
+        self._committed(changes, seconds)
+
+    async def _timed_write(self, changes: BatchChanges, checkpoint: int) -> float:
+        started = time.perf_counter()
+        await self.store.write(changes, checkpoint)
+        return time.perf_counter() - started
 
     async def close(self) -> None:
         """Settle the batch in flight; a failure is logged (the next start resumes from the database)."""
@@ -148,14 +159,16 @@ class Applier:
 
     async def _write(self, changes: BatchChanges) -> None:
         try:
-            await self.store.write(changes, self.checkpoint)
+            seconds = await self._timed_write(changes, self.checkpoint)
         except BaseException:
             self._views.clear()
             self._accepted = self.checkpoint
             raise
-        self._committed(changes)
+        self._committed(changes, seconds)
 
-    def _committed(self, changes: BatchChanges) -> None:
+    def _committed(self, changes: BatchChanges, seconds: float) -> None:
+        if self.on_commit is not None:
+            self.on_commit(changes, seconds)
         self.checkpoint = changes.last_stream_seq
         self.applied += len(changes.events) + len(changes.skipped)
         if len(self._views) > _CACHE_JOBS:

@@ -13,11 +13,13 @@ import click
 
 from playledger_common.bus import connect_as
 from playledger_common.logs import setup_logging
+from playledger_common.opsserver import nats_check, ops_server
 from playledger_common.readmodel import READ_MODEL_VERSION, SCHEMA
 from playledger_common.settings import ProjectorSettings, from_env
 from playledger_projector import migrations
 from playledger_projector.lag import measure
 from playledger_projector.locks import LEADER, LEADER_HOLDERS_SQL, LOCK_CLASS
+from playledger_projector.metrics import ProjectorMetrics
 from playledger_projector.rebuild import RebuildError, rebuild
 from playledger_projector.service import Projector
 
@@ -52,7 +54,10 @@ async def _serve(settings: ProjectorSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await Projector(settings).run(stop)
+    projector = Projector(settings)
+    async with ops_server(settings, projector.metrics.registry) as ops:
+        ops.readiness, ops.refresh = projector.readiness, projector.refresh_metrics
+        await projector.run(stop)
 
 
 @projector.command("migrate")
@@ -83,13 +88,18 @@ def rebuild_command(ctx: click.Context, rebuild_batch: int) -> None:
     setup_logging(settings.log_level, "projector")
 
     async def run() -> None:
-        nc = await connect_as(settings, "playledger-projector-rebuild")
-        conn = await asyncpg.connect(settings.database_url)
-        try:
-            report = await rebuild(conn, nc.jetstream(), schema=SCHEMA, batch_size=rebuild_batch)
-        finally:
-            await conn.close()
-            await nc.close()
+        progress = ProjectorMetrics()
+        async with ops_server(settings, progress.registry) as ops:  # progress: rebuild_seq / target
+            nc = await connect_as(settings, "playledger-projector-rebuild")
+            ops.readiness = lambda: [nats_check(nc)]
+            conn = await asyncpg.connect(settings.database_url)
+            try:
+                report = await rebuild(
+                    conn, nc.jetstream(), schema=SCHEMA, batch_size=rebuild_batch, progress=progress
+                )
+            finally:
+                await conn.close()
+                await nc.close()
         click.echo(
             f"rebuilt from {report.events} events up to stream sequence {report.last_stream_seq} "
             f"in {report.seconds:.2f}s ({report.events_per_second:.0f} events/s); swapped in as {SCHEMA}"

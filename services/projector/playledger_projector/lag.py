@@ -6,9 +6,12 @@ The API can mirror ``read_checkpoint`` (it reads ``projection_checkpoint`` itsel
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import asyncpg
 import msgspec
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from playledger_common.readmodel import PROJECTION, SCHEMA
 from playledger_projector.locks import schema_name
@@ -41,6 +44,17 @@ async def read_checkpoint(conn: asyncpg.Connection, schema: str = SCHEMA) -> int
 async def stream_last_seq(js: JetStreamContext) -> int:
     info = await js.stream_info(EVENTS_STREAM)
     return int(info.state.last_seq)
+
+
+async def oldest_unprojected_age(js: JetStreamContext, checkpoint: int) -> float:
+    """Seconds since the first event after ``checkpoint`` was stored (0 if there is none)."""
+    try:
+        message = await js.get_msg(EVENTS_STREAM, checkpoint + 1, next=True)
+    except NotFoundError:
+        return 0.0
+    if message.time is None:
+        return 0.0
+    return max(0.0, (datetime.now(UTC) - message.time).total_seconds())
 
 
 async def measure(conn: asyncpg.Connection, js: JetStreamContext, schema: str = SCHEMA) -> Lag:

@@ -28,6 +28,7 @@ from playledger_projector.applier import Applier
 from playledger_projector.consumer import StreamReader
 from playledger_projector.lag import stream_last_seq
 from playledger_projector.locks import LOCK_CLASS, REBUILD, SWAP, schema_name
+from playledger_projector.metrics import ProjectorMetrics
 from playledger_projector.store import Store
 
 _STALL_S: Final = 30.0
@@ -55,6 +56,7 @@ async def rebuild(
     schema: str = SCHEMA,
     batch_size: int = 5000,
     swap: bool = True,
+    progress: ProjectorMetrics | None = None,
 ) -> RebuildReport:
     """Replay the stream into ``<schema>_rebuild`` and (unless ``swap`` is false) swap it in."""
     target = schema_name(schema)
@@ -63,7 +65,7 @@ async def rebuild(
         msg = "another rebuild is running"
         raise RebuildError(msg)
     try:
-        report = await replay_into(conn, js, work, batch_size=batch_size)
+        report = await replay_into(conn, js, work, batch_size=batch_size, progress=progress)
         if swap:
             await swap_in(conn, work, target)
         return report
@@ -72,7 +74,12 @@ async def rebuild(
 
 
 async def replay_into(
-    conn: asyncpg.Connection, js: JetStreamContext, schema: str, *, batch_size: int = 5000
+    conn: asyncpg.Connection,
+    js: JetStreamContext,
+    schema: str,
+    *,
+    batch_size: int = 5000,
+    progress: ProjectorMetrics | None = None,
 ) -> RebuildReport:
     """Project the whole stream, up to its last sequence now, into a fresh ``schema`` (dropped first)."""
     schema = schema_name(schema)
@@ -82,8 +89,10 @@ async def replay_into(
         await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         await migrations.apply(conn, schema)
         store = Store(conn, schema)
-        applier = Applier(store, await store.checkpoint())
+        applier = Applier(store, await store.checkpoint(), None if progress is None else progress.rebuilt)
         last = await stream_last_seq(js)
+        if progress is not None:
+            progress.rebuild_target.set(last)
         if last > 0:
             await _replay(js, applier, last, batch_size)
     finally:

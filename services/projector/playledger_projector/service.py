@@ -22,18 +22,21 @@ from typing import Final
 
 import asyncpg
 import nats.errors
+from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from playledger_common.bus import connect_as
 from playledger_common.errors import PlayledgerError
+from playledger_common.opsserver import Check, nats_check
 from playledger_common.readmodel import SCHEMA
 from playledger_common.settings import ProjectorSettings
 from playledger_common.streams import provision_at_start
 from playledger_projector import migrations
 from playledger_projector.applier import Applier
 from playledger_projector.consumer import StreamReader
-from playledger_projector.lag import stream_last_seq
+from playledger_projector.lag import oldest_unprojected_age, stream_last_seq
 from playledger_projector.locks import LEADER, LOCK_CLASS
+from playledger_projector.metrics import ProjectorMetrics
 from playledger_projector.store import CheckpointMovedError, Store
 
 log: Final = logging.getLogger(__name__)
@@ -68,9 +71,39 @@ class Projector:
         """Set while this process holds the leader lock."""
         self.applier: Applier | None = None
         self._reported: Progress | None = None
+        self.metrics = ProjectorMetrics()
+        self.nc: Client | None = None
+        self.role = "starting"
+        """``starting`` (no database session), ``standby`` (waiting for the lock) or ``active``."""
+
+    def readiness(self) -> list[Check]:
+        """``/ready``: NATS connected, and projecting (reader bound) or standing by for the lock."""
+        roles = {
+            "active": "active: projecting",
+            "standby": "standby: another projector holds the leader lock",
+            "starting": "starting: no database session or stream reader yet",
+        }
+        return [
+            nats_check(self.nc),
+            Check(name="projection", ok=self.role != "starting", detail=roles[self.role]),
+        ]
+
+    async def refresh_metrics(self) -> None:
+        """Before a scrape: the lag, from the stream's last sequence and the committed checkpoint."""
+        applier, nc = self.applier, self.nc
+        self.metrics.active.set(1 if self.role == "active" else 0)
+        if applier is None or nc is None or not nc.is_connected:
+            return
+        js = nc.jetstream()
+        last = await stream_last_seq(js)
+        lag = max(0, last - applier.checkpoint)
+        self.metrics.checkpoint.set(applier.checkpoint)
+        self.metrics.stream_last.set(last)
+        self.metrics.lag_events.set(lag)
+        self.metrics.lag_seconds.set(await oldest_unprojected_age(js, applier.checkpoint) if lag else 0.0)
 
     async def run(self, stop: asyncio.Event) -> None:
-        nc = await connect_as(self.settings, APPLICATION_NAME)
+        self.nc = nc = await connect_as(self.settings, APPLICATION_NAME)
         try:
             js = nc.jetstream()
             await provision_at_start(js, self.settings)
@@ -81,6 +114,7 @@ class Projector:
                     log.warning("projector session ended (%s: %s); retrying", type(exc).__name__, exc)
                     await _wait(stop, self.poll_interval)
         finally:
+            self.nc = None
             await nc.close()
 
     async def _session(self, js: JetStreamContext, stop: asyncio.Event) -> None:
@@ -105,6 +139,7 @@ class Projector:
                     log.warning("%s", exc)
         finally:
             self.active.clear()
+            self.role = "starting"
             self.applier = None
             try:
                 await asyncio.wait_for(conn.close(), 5)
@@ -116,6 +151,7 @@ class Projector:
         while not stop.is_set():
             if await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", LOCK_CLASS, LEADER):
                 return True
+            self.role = "standby"
             if not said:
                 log.info("standby: another projector is active; waiting for the leader lock")
                 said = True
@@ -132,9 +168,10 @@ class Projector:
                 checkpoint,
                 stream_last,
             )
-        self.applier = applier = Applier(store, checkpoint)
+        self.applier = applier = Applier(store, checkpoint, on_commit=self.metrics.committed)
         reader = StreamReader(js, checkpoint, batch_size=self.settings.batch_size, linger=self.linger)
         await reader.start()
+        self.role = "active"
         log.info("projecting from stream sequence %d", checkpoint + 1)
         loop = asyncio.get_running_loop()
         next_report = next_check = loop.time() + min(self.report_every, self.stall_after)
