@@ -173,6 +173,22 @@ class JobController(Controller):
                 description="Only jobs launched from this template (by a launch or a schedule).",
             ),
         ] = None,
+        playbook: Annotated[
+            str | None,
+            QueryParameter(
+                min_length=1,
+                max_length=1024,
+                description="Only jobs of this playbook: the source's ``path``, exactly as the list shows it.",
+            ),
+        ] = None,
+        submitter: Annotated[
+            str | None,
+            QueryParameter(
+                min_length=1,
+                max_length=128,
+                description="Only jobs submitted with this API key: its id or its name.",
+            ),
+        ] = None,
     ) -> JobPage:
         """List jobs, newest first, one page at a time (``status=dead`` or ``dead_letter=true``:
         the dead letter)."""
@@ -189,6 +205,8 @@ class JobController(Controller):
                     "id_prefix",
                     "dead_letter",
                     "template",
+                    "playbook",
+                    "submitter",
                 }
             ),
         )
@@ -206,6 +224,8 @@ class JobController(Controller):
             id_prefix=id_prefix,
             dead_letter=dead_letter,
             template=template,
+            playbook=playbook,
+            submitter=submitter,
         )
 
     @get(
