@@ -45,7 +45,14 @@ def wait_for(predicate: Any, what: str, timeout_s: float = 60) -> None:
 
 
 def test_pages_are_served_with_a_strict_content_security_policy(stack: Stack) -> None:
-    for path in ("/ui/", "/ui/job.html", "/ui/launch.html", "/ui/js/api.js", "/ui/vendor/ansi_up.js"):
+    for path in (
+        "/ui/",
+        "/ui/job.html",
+        "/ui/launch.html",
+        "/ui/overview.html",
+        "/ui/js/api.js",
+        "/ui/vendor/ansi_up.js",
+    ):
         response = httpx.get(f"{stack.url}{path}", timeout=10)
         assert response.status_code == 200, path
         policy = response.headers["content-security-policy"]
