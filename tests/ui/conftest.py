@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from playledger_cli.embedded import NatsServer
 from tests.conftest import create_database, drop_database, with_database
@@ -144,3 +145,12 @@ def module_stack(postgres_url: str, work: Path) -> Iterator[Stack]:
 def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def launch_and_follow(page: Page, status: str = "successful") -> str:
+    """Press the launch form's button, land on the new job's page and see it end as ``status``; its id."""
+    page.get_by_role("button", name="Launch").click()
+    page.wait_for_url(re.compile(r"/ui/job\.html\?id="), timeout=20_000)
+    expect(page.locator("#live-state")).to_have_attribute("data-state", "finished", timeout=90_000)
+    expect(page.locator("#title .status")).to_have_attribute("data-status", status, timeout=20_000)
+    return page.url.split("id=", 1)[1]

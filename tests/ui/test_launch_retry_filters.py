@@ -5,7 +5,6 @@ One running system for the module: each test makes its own jobs and keys and loo
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.stack import Stack, complete_job
-from tests.ui.conftest import LOCAL_VARS, chromium, module_stack, screenshot, signed_in
+from tests.ui.conftest import LOCAL_VARS, chromium, launch_and_follow, module_stack, screenshot, signed_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -100,14 +99,10 @@ def test_the_launch_form_runs_a_template_with_its_allowed_overrides(
 
     lines.fill("2")
     screenshot(page, "launch-template")
-    page.get_by_role("button", name="Launch").click()
-    page.wait_for_url(re.compile(r"/ui/job\.html\?id="), timeout=20_000)
-    expect(page.locator("#live-state")).to_have_attribute("data-state", "finished", timeout=90_000)
-    expect(page.locator("#title .status")).to_have_attribute("data-status", "successful", timeout=20_000)
+    job_id = launch_and_follow(page)
     expect(page.locator("#output")).to_contain_text("line 2 of 2")
     expect(page.locator("#facts")).to_contain_text("greet (version 1)")
 
-    job_id = page.url.split("id=")[1]
     job = client.get(f"/api/v1/jobs/{job_id}").json()
     assert job["template"] == {"name": "greet", "version": 1}
     assert job["options"]["check_mode"] is False

@@ -153,7 +153,7 @@ function onMessage(message) {
   const event = JSON.parse(message.data);
   if (event.type && event.type.startsWith("runner.")) {
     const data = event.data;
-    if (shownAttempt !== null && event.attempt !== shownAttempt) write(`\u2500\u2500 attempt ${event.attempt} \u2500\u2500\n`);
+    if (shownAttempt !== null && event.attempt !== shownAttempt) write(`\n\u2500\u2500 attempt ${event.attempt} \u2500\u2500\n`);
     shownAttempt = event.attempt;
     write(piece(data));
     if (data.event === "playbook_on_task_start") document.getElementById("task-count").textContent = `${++tasksStarted} started`;
