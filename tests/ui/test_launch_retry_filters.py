@@ -101,7 +101,10 @@ def test_the_launch_form_runs_a_template_with_its_allowed_overrides(
     screenshot(page, "launch-template")
     job_id = launch_and_follow(page)
     expect(page.locator("#output")).to_contain_text("line 2 of 2")
-    expect(page.locator("#facts")).to_contain_text("greet (version 1)")
+    # the template names its other jobs
+    expect(page.get_by_role("link", name="greet (version 1)")).to_have_attribute(
+        "href", "/ui/?template=greet"
+    )
 
     job = client.get(f"/api/v1/jobs/{job_id}").json()
     assert job["template"] == {"name": "greet", "version": 1}
@@ -211,3 +214,7 @@ def test_the_filters_narrow_the_list(stack: Stack, page: Page, client: httpx.Cli
     expect(page.locator("#f-status")).to_have_value("successful")
     expect(row(by_ops)).to_be_visible()
     expect(rows).to_have_count(1)
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: the secondary columns step aside
+    expect(row(by_ops).locator("td").nth(3)).to_be_hidden()
+    expect(row(by_ops).locator("td").last).to_be_visible()
+    screenshot(page, "jobs-filtered-phone")

@@ -70,6 +70,11 @@ function submitter(value) {
   return typeof value === "object" ? [value.name, value.key_id || value.id].filter(Boolean).join(" · ") : String(value);
 }
 
+/** A link to the job list filtered as `filters` says (e.g. the other jobs of this template). */
+function listLink(filters, text) {
+  return el("a", { href: `/ui/?${new URLSearchParams(filters)}`, title: "Jobs like this" }, text);
+}
+
 function renderJob() {
   document.title = `${job.id} · playledger`;
   const title = document.getElementById("title");
@@ -77,9 +82,9 @@ function renderJob() {
   document.getElementById("facts").replaceChildren(
     ...fact("Status", job.status),
     ...fact("Playbook", sourceText(job.source)),
-    ...fact("Submitted by", submitter(job.submitted_by)),
+    ...fact("Submitted by", job.submitted_by ? listLink({ submitter: job.submitted_by.key_id }, submitter(job.submitted_by)) : ""),
     ...fact("Priority", job.priority),
-    ...fact("Template", job.template ? `${job.template.name} (version ${job.template.version})` : ""),
+    ...fact("Template", job.template ? listLink({ template: job.template.name }, `${job.template.name} (version ${job.template.version})`) : ""),
     ...fact("Attempt", job.attempt ? `${job.attempt} of ${Math.max(job.max_attempts, job.attempt)}` : ""),
     ...fact("Executor", job.executor_id),
     ...fact("Created", when(job.created_at)),
