@@ -124,6 +124,57 @@ async def test_list_filters_newest_first_with_a_cursor(
     assert await ids(id_prefix="nobody") == []
 
 
+async def test_list_filters_by_playbook_submitter_and_template(
+    client: AsyncTestClient[Any], db: asyncpg.Connection[asyncpg.Record]
+) -> None:
+    alice = {"key_id": "k-alice", "name": "alice"}
+    await insert_job(db, "a1", submitted_by=alice, template="nightly", template_version=2)
+    await insert_job(
+        db,
+        "a2",
+        submitted_by=alice,
+        source={"type": "playbook", "repo": "https://git.example/infra.git", "path": "deploy.yml"},
+        created_at=T0 + timedelta(minutes=1),
+    )
+    await insert_job(
+        db, "b1", submitted_by={"key_id": "k-bob", "name": "bob"}, created_at=T0 + timedelta(minutes=2)
+    )
+    await insert_job(
+        db, "n1", created_at=T0 + timedelta(minutes=3), hosts_total=3, hosts_ok=2, hosts_failed=1
+    )
+
+    async def ids(**params: Any) -> list[str]:
+        response = await client.get("/api/v1/jobs", params=params)
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["items"]]
+
+    assert await ids(playbook="site.yml") == ["n1", "b1", "a1"]
+    assert await ids(playbook="deploy.yml") == ["a2"]  # a git playbook's path, as the list shows it
+    assert await ids(playbook="site") == []  # exact, not a prefix
+    assert await ids(submitter="alice") == ["a2", "a1"]  # the key's name ...
+    assert await ids(submitter="k-bob") == ["b1"]  # ... or its id
+    assert await ids(template="nightly") == ["a1"]
+    assert await ids(submitter="alice", playbook="site.yml", template="nightly") == ["a1"]
+    assert await ids(submitter="alice", template="other") == []
+    # n1: a NATS command naming no key
+    items = (await client.get("/api/v1/jobs", params={"playbook": "site.yml"})).json()["items"]
+    assert [(i["id"], i["submitted_by"], i["template"]) for i in items] == [
+        ("n1", None, None),
+        ("b1", {"key_id": "k-bob", "name": "bob"}, None),
+        ("a1", alice, "nightly"),
+    ]
+    assert items[0]["progress"] == {  # as in the job's own document
+        "current_play": None,
+        "current_task": None,
+        "hosts_total": 3,
+        "hosts_ok": 2,
+        "hosts_changed": 0,
+        "hosts_failed": 1,
+        "hosts_unreachable": 0,
+        "hosts_skipped": 0,
+    }
+
+
 @pytest.mark.parametrize(
     ("query", "path"),
     [
@@ -138,6 +189,13 @@ async def test_list_filters_newest_first_with_a_cursor(
         ("sort=asc", "query.sort"),
         ("id_prefix=a.b", "query.id_prefix"),
         ("id_prefix=", "query.id_prefix"),
+        ("playbook=", "query.playbook"),
+        (f"playbook={'a' * 1025}", "query.playbook"),
+        ("playbook=a%00.yml", "query.playbook"),
+        ("submitter=", "query.submitter"),
+        ("submitter=a%0Ab", "query.submitter"),
+        (f"submitter={'a' * 129}", "query.submitter"),
+        ("template=no%20spaces", "query.template"),
     ],
 )
 async def test_list_validates_every_query_parameter(

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.stack import Stack
-from tests.ui.conftest import LOCAL_VARS, screenshot, signed_in
+from tests.ui.conftest import LOCAL_VARS, launch_and_follow, screenshot, signed_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -45,7 +45,14 @@ def wait_for(predicate: Any, what: str, timeout_s: float = 60) -> None:
 
 
 def test_pages_are_served_with_a_strict_content_security_policy(stack: Stack) -> None:
-    for path in ("/ui/", "/ui/job.html", "/ui/launch.html", "/ui/js/api.js", "/ui/vendor/ansi_up.js"):
+    for path in (
+        "/ui/",
+        "/ui/job.html",
+        "/ui/launch.html",
+        "/ui/overview.html",
+        "/ui/js/api.js",
+        "/ui/vendor/ansi_up.js",
+    ):
         response = httpx.get(f"{stack.url}{path}", timeout=10)
         assert response.status_code == 200, path
         policy = response.headers["content-security-policy"]
@@ -116,11 +123,7 @@ def test_launch_form_submits_a_job_and_opens_its_view(stack: Stack, page: Page) 
     page.get_by_label("Run on this machine (ansible_connection=local)").check()
     page.get_by_label("Extra vars (JSON object)").fill('{"lines": 3, "pause": 0}')
     screenshot(page, "launch-form")
-    page.get_by_role("button", name="Launch").click()
-
-    page.wait_for_url(re.compile(r"/ui/job\.html\?id="), timeout=20_000)
-    expect(page.locator("#live-state")).to_have_attribute("data-state", "finished", timeout=90_000)
-    expect(page.locator("#title .status")).to_have_attribute("data-status", "successful", timeout=20_000)
+    launch_and_follow(page)
     expect(page.locator("#output")).to_contain_text("line 3 of 3")
     screenshot(page, "job-view-phone")
 

@@ -15,7 +15,7 @@ import msgspec
 from msgspec import Meta
 
 from playledger_common.credentials import SecretText, UserName, VaultId
-from playledger_common.statusdoc import Links
+from playledger_common.statusdoc import Links, Progress
 from playledger_schemas.commands import (
     MAX_DEPENDENCIES,
     CallbackEvent,
@@ -32,6 +32,7 @@ from playledger_schemas.commands import (
     PlaybookPath,
     RetryPolicy,
     StoredInventory,
+    Submitter,
     UrlInventory,
     VaultReference,
 )
@@ -209,6 +210,10 @@ class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
     dead_letter: bool = False
     template: str | None = None
     """The template it was launched from."""
+    submitted_by: Submitter | None = None
+    """The API key that submitted it (``null``: a NATS command that named none)."""
+    progress: Progress
+    """Its hosts by result and where it is, as in the job's own document."""
 
 
 class JobPage(msgspec.Struct, frozen=True, kw_only=True):

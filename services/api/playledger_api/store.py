@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Final
 
 import asyncpg
+import msgspec
 
 from playledger_api.cursor import JobCursor, encode_cursor
 from playledger_api.errors import POSTGRESQL, DependencyUnavailableError
@@ -29,7 +30,8 @@ from playledger_common.readmodel import (
     columns,
     from_record,
 )
-from playledger_common.statusdoc import JobStatusResponse, job_status
+from playledger_common.statusdoc import JobStatusResponse, Progress, job_status
+from playledger_schemas.commands import Submitter
 from playledger_schemas.status import JobStatus
 
 log: Final = logging.getLogger(__name__)
@@ -128,11 +130,15 @@ class ReadModel:
         id_prefix: str | None = None,
         dead_letter: bool | None = None,
         template: str | None = None,
+        playbook: str | None = None,
+        submitter: str | None = None,
     ) -> JobPage:
         rows = await self._fetch(
             """
             SELECT job_id, status, priority, source ->> 'path' AS playbook, created_at, started_at, finished_at,
-                   rc, event_count, terminal_seq, attempt, dead_letter, template
+                   rc, event_count, terminal_seq, attempt, dead_letter, template, submitted_by,
+                   current_play, current_task, hosts_total, hosts_ok, hosts_changed, hosts_failed,
+                   hosts_unreachable, hosts_skipped
             FROM jobs
             WHERE ($1::text IS NULL OR status = $1)
               AND ($2::text IS NULL OR priority = $2)
@@ -142,6 +148,8 @@ class ReadModel:
               AND ($8::text IS NULL OR starts_with(job_id, $8))
               AND ($9::boolean IS NULL OR dead_letter = $9)
               AND ($10::text IS NULL OR template = $10)
+              AND ($11::text IS NULL OR source ->> 'path' = $11)
+              AND ($12::text IS NULL OR submitted_by ->> 'key_id' = $12 OR submitted_by ->> 'name' = $12)
             ORDER BY created_at DESC, job_id DESC
             LIMIT $7
             """,
@@ -155,6 +163,8 @@ class ReadModel:
             id_prefix,
             dead_letter,
             template,
+            playbook,
+            submitter,
         )
         items = [
             JobSummary(
@@ -171,6 +181,10 @@ class ReadModel:
                 attempt=r["attempt"],
                 dead_letter=r["dead_letter"],
                 template=r["template"],
+                submitted_by=None
+                if r["submitted_by"] is None
+                else msgspec.convert(r["submitted_by"], Submitter),
+                progress=from_record(Progress, r),
             )
             for r in rows[:limit]
         ]

@@ -42,7 +42,8 @@ _KEY: Final = re.compile(r"^pl_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 MIN_SERVER_SECRET: Final = 32
 """Bytes of the server secret, at least."""
 
-KeyName = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
+KEY_NAME_PATTERN: Final = r"^[^\x00-\x1f]+$"
+KeyName = Annotated[str, Meta(min_length=1, max_length=128, pattern=KEY_NAME_PATTERN)]
 PlaybookPattern = Annotated[str, Meta(min_length=1, max_length=1024)]
 
 

@@ -16,7 +16,7 @@ from litestar.response import Stream
 
 from playledger_api.accepting import accept_submit
 from playledger_api.auth.guard import current_key, requires
-from playledger_api.auth.keys import playbook_allowed
+from playledger_api.auth.keys import KEY_NAME_PATTERN, playbook_allowed
 from playledger_api.controllers.params import INT4_MAX, JobIdPath, problems, reject_unknown_query
 from playledger_api.cursor import decode_cursor
 from playledger_api.door import check_submit, submit_body
@@ -173,6 +173,24 @@ class JobController(Controller):
                 description="Only jobs launched from this template (by a launch or a schedule).",
             ),
         ] = None,
+        playbook: Annotated[
+            str | None,
+            QueryParameter(
+                min_length=1,
+                max_length=1024,
+                pattern=r"^[^\x00]+$",  # as a source's path: PostgreSQL text holds no NUL
+                description="Only jobs of this playbook: the source's ``path``, exactly as the list shows it.",
+            ),
+        ] = None,
+        submitter: Annotated[
+            str | None,
+            QueryParameter(
+                min_length=1,
+                max_length=128,
+                pattern=KEY_NAME_PATTERN,
+                description="Only jobs submitted with this API key: its id or its name.",
+            ),
+        ] = None,
     ) -> JobPage:
         """List jobs, newest first, one page at a time (``status=dead`` or ``dead_letter=true``:
         the dead letter)."""
@@ -189,6 +207,8 @@ class JobController(Controller):
                     "id_prefix",
                     "dead_letter",
                     "template",
+                    "playbook",
+                    "submitter",
                 }
             ),
         )
@@ -206,6 +226,8 @@ class JobController(Controller):
             id_prefix=id_prefix,
             dead_letter=dead_letter,
             template=template,
+            playbook=playbook,
+            submitter=submitter,
         )
 
     @get(

@@ -117,13 +117,14 @@ async function* messages(body) {
  * The key in use ({id, name, owner, scopes}), or null when the API runs without auth.
  * The dashboard offers an action only when the key may do it; the API decides either way.
  */
-export async function currentKey() {
-  try {
-    return await request("/api/v1/keys/current");
-  } catch (error) {
+let keyAnswer = null;
+export function currentKey() {
+  // asked once per page: the header and the page's own actions share the answer
+  keyAnswer ||= request("/api/v1/keys/current").catch((error) => {
     if (error.status === 404) return null; // auth off: no keys routes
     throw error;
-  }
+  });
+  return keyAnswer;
 }
 
 export function mayDo(key, scope) {
@@ -155,6 +156,9 @@ export function pageHeader() {
   });
   const nav = el("nav", { "aria-label": "Main" }, ...NAV.map(([href, text]) => el("a", { href }, text)));
   document.getElementById("top").replaceChildren(el("a", { href: "/ui/" }, "playledger"), nav, form);
+  // a key that may not submit is not offered the launch page (the page says why if opened)
+  const launch = nav.querySelector('a[href="/ui/launch.html"]');
+  currentKey().then((key) => { launch.hidden = !mayDo(key, "jobs:submit"); }, () => {});
 }
 
 export function notice(text, kind = "") {

@@ -1,4 +1,4 @@
-// One job: header, progress, live output (resumes via Last-Event-ID), hosts, timeline, cancel.
+// One job: header, progress, live output (resumes via Last-Event-ID), hosts, timeline, cancel, retry.
 import { AnsiUp } from "/ui/vendor/ansi_up.js";
 import { blob, currentKey, duration, el, follow, mayDo, notice, request, pageHeader, statusBadge, when } from "/ui/js/api.js";
 import { Timeline } from "/ui/js/timeline.js";
@@ -14,6 +14,9 @@ const timeline = new Timeline(document.getElementById("timeline"));
 let tasksStarted = 0;
 let job = null;
 let mayCancel = false;
+let mayRetry = false;
+let lastEventId = ""; // where the next follow resumes (a retry's attempt continues the same stream)
+let shownAttempt = null;
 
 // ---- output: pieces are queued and written once per animation frame, at most FRAME_CHARS at a
 // time, so replaying a big job never blocks the page for long
@@ -67,6 +70,11 @@ function submitter(value) {
   return typeof value === "object" ? [value.name, value.key_id || value.id].filter(Boolean).join(" · ") : String(value);
 }
 
+/** A link to the job list filtered as `filters` says (e.g. the other jobs of this template). */
+function listLink(filters, text) {
+  return el("a", { href: `/ui/?${new URLSearchParams(filters)}`, title: "Jobs like this" }, text);
+}
+
 function renderJob() {
   document.title = `${job.id} · playledger`;
   const title = document.getElementById("title");
@@ -74,9 +82,10 @@ function renderJob() {
   document.getElementById("facts").replaceChildren(
     ...fact("Status", job.status),
     ...fact("Playbook", sourceText(job.source)),
-    ...fact("Submitted by", submitter(job.submitted_by)),
+    ...fact("Submitted by", job.submitted_by ? listLink({ submitter: job.submitted_by.key_id }, submitter(job.submitted_by)) : ""),
     ...fact("Priority", job.priority),
-    ...fact("Attempt", job.attempt ? String(job.attempt) : ""),
+    ...fact("Template", job.template ? listLink({ template: job.template.name }, `${job.template.name} (version ${job.template.version})`) : ""),
+    ...fact("Attempt", job.attempt ? `${job.attempt} of ${Math.max(job.max_attempts, job.attempt)}` : ""),
     ...fact("Executor", job.executor_id),
     ...fact("Created", when(job.created_at)),
     ...fact("Started", when(job.started_at)),
@@ -87,6 +96,8 @@ function renderJob() {
   );
   const finished = job.result !== null || job.complete;
   document.getElementById("cancel").hidden = !mayCancel || finished || job.cancel_requested;
+  // only a dead job can be retried (POST …/retry answers 409 for any other)
+  document.getElementById("retry").hidden = !mayRetry || job.status !== "dead" || !job.complete;
   const p = job.progress;
   // the API's host counts overlap (a changed host is also ok); the bar needs disjoint parts
   const changed = Math.min(p.hosts_changed, p.hosts_ok);
@@ -147,6 +158,8 @@ function onMessage(message) {
   const event = JSON.parse(message.data);
   if (event.type && event.type.startsWith("runner.")) {
     const data = event.data;
+    if (shownAttempt !== null && event.attempt !== shownAttempt) write(`\n\u2500\u2500 attempt ${event.attempt} \u2500\u2500\n`);
+    shownAttempt = event.attempt;
     write(piece(data));
     if (data.event === "playbook_on_task_start") document.getElementById("task-count").textContent = `${++tasksStarted} started`;
     timeline.add(data, event.time);
@@ -180,16 +193,32 @@ document.getElementById("full-log").addEventListener("click", async () => {
   }
 });
 
-try {
-  mayCancel = mayDo(await currentKey(), "jobs:cancel");
-} catch (error) {
-  notice(error.message, "error");
-}
-await refresh();
-try {
-  await follow(`${base}/stream`, {
+document.getElementById("retry").addEventListener("click", async (event) => {
+  const button = event.currentTarget;
+  button.disabled = true;
+  try {
+    const accepted = await request(`${base}/retry`, { method: "POST" });
+    notice(`Retry requested: attempt ${accepted.attempt}.`);
+    button.hidden = true;
+    // the job stays dead until the executor records the retry; then its stream goes on
+    for (let tries = 0; tries < 120 && job.status === "dead"; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      await refresh();
+    }
+    await watch();
+  } catch (error) {
+    notice(error.message, "error");
+  } finally {
+    button.disabled = false;
+  }
+});
+
+/** Follow the job's events until its stream ends, then show the outcome once it is projected. */
+async function watch() {
+  lastEventId = await follow(`${base}/stream`, {
     onMessage,
     onState: (state) => { liveState.textContent = state === "live" ? "live" : "connection lost, resuming…"; liveState.dataset.state = state; },
+    lastEventId,
   });
   await drained();
   liveState.textContent = "finished";
@@ -202,6 +231,18 @@ try {
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   await refreshHosts();
+}
+
+try {
+  const key = await currentKey();
+  mayCancel = mayDo(key, "jobs:cancel");
+  mayRetry = mayDo(key, "jobs:submit");
+} catch (error) {
+  notice(error.message, "error");
+}
+await refresh();
+try {
+  await watch();
 } catch (error) {
   notice(error.status === 404 ? `No job with id ${jobId}.` : error.message, "error");
 }

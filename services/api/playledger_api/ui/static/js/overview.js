@@ -5,6 +5,7 @@ pageHeader();
 
 const SVG = "http://www.w3.org/2000/svg";
 const seconds = (s) => (s === null || s === undefined ? "–" : s < 60 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`);
+const FAILED = ["failed", "error", "timeout", "dead"];
 const percent = (r) => (r === null || r === undefined ? "–" : `${Math.round(r * 100)} %`);
 
 function chart(stats) {
@@ -60,8 +61,9 @@ async function load() {
     document.getElementById("playbooks").replaceChildren(...stats.groups.map((g) => el("tr", {},
       el("td", {}, g.key || "(none)"),
       el("td", { class: "num" }, String(g.jobs)),
-      el("td", { class: "num" }, percent(g.success_rate)),
-      el("td", { class: "num" }, String((g.by_status.failed || 0) + (g.by_status.error || 0))),
+      // of the finished jobs, those that did not succeed (the API's success rate, turned round)
+      el("td", { class: "num" }, percent(g.success_rate === null ? null : 1 - g.success_rate)),
+      el("td", { class: "num" }, String(FAILED.reduce((n, s) => n + (g.by_status[s] || 0), 0))),
       el("td", { class: "num wide" }, seconds(g.duration_s.p50)),
       el("td", { class: "num wide" }, seconds(g.queue_wait_s.p50)),
     )));
