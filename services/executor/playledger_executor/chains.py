@@ -1,0 +1,97 @@
+"""Template chains, the shell: a job's terminal event launches its template's links (``chain``).
+
+The durable consumer ``chains`` hands each terminal event that may launch links (``successful``,
+``failed``, ``error``, ``timeout``, ``dead``) to one executor. For a job launched from a template,
+the version it was launched from is read from the templates bucket's history, ``decide_links``
+says which launches its end makes, and each is published as a ``job.launch.v1`` with
+``Nats-Msg-Id: launch:<child>``; the event is acknowledged only after that. A redelivery, a
+restart or a second executor publishes the same child ids: JetStream stores each once within
+its dedupe window, and past it the intake finds the child exists (``launcher``). So each link is
+launched once, and one missed by a crash is launched when the event is delivered again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Final
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from playledger_common.chain import decide_links
+from playledger_common.consumers import CHAINS, MAX_DELIVER
+from playledger_common.named_store import templates
+from playledger_common.outcome import Ack, Outcome, handle
+from playledger_executor.journal import Journal
+from playledger_schemas.codec import decode_event, encode
+from playledger_schemas.events import terminal_status
+from playledger_schemas.subjects import EVENTS_STREAM, launch_subject
+
+log: Final = logging.getLogger(__name__)
+
+BATCH: Final = 64
+RETRY_DELAY_S: Final = 1.0
+
+
+class Chains:
+    def __init__(self, js: JetStreamContext) -> None:
+        self.js = js
+        self.journal = Journal(js)
+        self.templates = templates(js)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        sub = await self.js.pull_subscribe_bind(CHAINS, stream=EVENTS_STREAM)
+        try:
+            while not stopping.is_set():
+                try:
+                    msgs = await sub.fetch(batch=BATCH, timeout=0.5)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    continue
+                except Exception:  # a disconnect must not end the loop: log, wait, go on
+                    log.exception("chains fetch failed; retrying")
+                    await asyncio.sleep(RETRY_DELAY_S)
+                    continue
+                for msg in msgs:
+                    await handle(msg, self.handle, max_deliver=MAX_DELIVER, on_poison=self._poison)
+        finally:
+            await sub.unsubscribe()
+
+    async def handle(self, msg: Msg) -> Outcome:
+        """Publish the launches the job's end makes (none for a job not launched from a template)."""
+        event = decode_event(msg.data)
+        outcome = terminal_status(event)
+        queued = await self.journal.queued(event.job_id)
+        if outcome is None or queued is None or queued.data.template is None:
+            return Ack()
+        ref = queued.data.template
+        template = await self.templates.at(ref.name, ref.version)
+        if template is None:
+            log.warning(
+                "job %s: template %s v%d is no longer stored; no links", event.job_id, ref.name, ref.version
+            )
+            return Ack()
+        now = datetime.now(UTC)
+        for launch in decide_links(
+            event.job_id, outcome, template, queued.data.parent, queued.data.submitted_by, now
+        ):
+            await self.js.publish(
+                launch_subject(launch.job_id),
+                encode(launch),
+                headers={"Nats-Msg-Id": f"launch:{launch.job_id}"},
+            )
+            assert launch.parent is not None  # noqa: S101 - decide_links sets it
+            log.info(
+                "job %s %s: %s launches %s (%s)",
+                event.job_id,
+                outcome,
+                launch.parent.link,
+                launch.job_id,
+                launch.template,
+            )
+        return Ack()
+
+    async def _poison(self, msg: Msg, reason: str) -> None:
+        log.error("the links of the terminal event on %s were not launched: %s", msg.subject, reason)
