@@ -17,7 +17,6 @@ import logging
 from datetime import UTC, datetime
 from typing import Final
 
-import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
@@ -25,6 +24,7 @@ from playledger_common.chain import decide_links
 from playledger_common.consumers import CHAINS, MAX_DELIVER
 from playledger_common.named_store import templates
 from playledger_common.outcome import Ack, Outcome, handle
+from playledger_executor.consumers import pull_batches
 from playledger_executor.journal import Journal
 from playledger_schemas.codec import decode_event, encode
 from playledger_schemas.events import terminal_status
@@ -33,7 +33,6 @@ from playledger_schemas.subjects import EVENTS_STREAM, launch_subject
 log: Final = logging.getLogger(__name__)
 
 BATCH: Final = 64
-RETRY_DELAY_S: Final = 1.0
 
 
 class Chains:
@@ -43,21 +42,11 @@ class Chains:
         self.templates = templates(js)
 
     async def run(self, stopping: asyncio.Event) -> None:
-        sub = await self.js.pull_subscribe_bind(CHAINS, stream=EVENTS_STREAM)
-        try:
-            while not stopping.is_set():
-                try:
-                    msgs = await sub.fetch(batch=BATCH, timeout=0.5)
-                except (TimeoutError, nats.errors.TimeoutError):
-                    continue
-                except Exception:  # a disconnect must not end the loop: log, wait, go on
-                    log.exception("chains fetch failed; retrying")
-                    await asyncio.sleep(RETRY_DELAY_S)
-                    continue
-                for msg in msgs:
-                    await handle(msg, self.handle, max_deliver=MAX_DELIVER, on_poison=self._poison)
-        finally:
-            await sub.unsubscribe()
+        await pull_batches(self.js, EVENTS_STREAM, CHAINS, stopping, self._handle_batch, batch=BATCH)
+
+    async def _handle_batch(self, msgs: list[Msg]) -> None:
+        for msg in msgs:
+            await handle(msg, self.handle, max_deliver=MAX_DELIVER, on_poison=self._poison)
 
     async def handle(self, msg: Msg) -> Outcome:
         """Publish the launches the job's end makes (none for a job not launched from a template)."""

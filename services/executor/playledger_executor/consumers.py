@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 import nats.errors
@@ -26,6 +27,36 @@ async def ensure_consumers(js: JetStreamContext, settings: ExecutorSettings) -> 
             log.info("created consumer %s", report.stream)
         for drift in report.drift:
             log.warning("consumer drift (not changed): %s", drift)
+
+
+RETRY_DELAY_S: Final = 1.0
+
+
+async def pull_batches(
+    js: JetStreamContext,
+    stream: str,
+    consumer: str,
+    stopping: asyncio.Event,
+    handle_batch: Callable[[list[Msg]], Awaitable[None]],
+    *,
+    batch: int,
+) -> None:
+    """Fetch batches from a durable pull consumer and hand each to ``handle_batch`` until
+    ``stopping``; a failed fetch (a disconnect, a missing consumer) is logged and retried."""
+    sub = await js.pull_subscribe_bind(consumer, stream=stream)
+    try:
+        while not stopping.is_set():
+            try:
+                msgs = await sub.fetch(batch=batch, timeout=0.5)
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue
+            except Exception:  # a disconnect must not end the loop: log, wait, go on
+                log.exception("fetch from %s/%s failed; retrying", stream, consumer)
+                await asyncio.sleep(RETRY_DELAY_S)
+                continue
+            await handle_batch(msgs)
+    finally:
+        await sub.unsubscribe()
 
 
 class PullOne:
