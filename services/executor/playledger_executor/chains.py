@@ -26,7 +26,8 @@ from playledger_common.named_store import templates
 from playledger_common.outcome import Ack, Outcome, handle
 from playledger_executor.consumers import pull_batches
 from playledger_executor.journal import Journal
-from playledger_schemas.codec import decode_event, encode
+from playledger_schemas.codec import ContractError, decode_event, encode
+from playledger_schemas.commands import MAX_CHAIN_DEPTH
 from playledger_schemas.events import terminal_status
 from playledger_schemas.subjects import EVENTS_STREAM, launch_subject
 
@@ -50,7 +51,11 @@ class Chains:
 
     async def handle(self, msg: Msg) -> Outcome:
         """Publish the launches the job's end makes (none for a job not launched from a template)."""
-        event = decode_event(msg.data)
+        try:
+            event = decode_event(msg.data)
+        except ContractError:
+            log.warning("undecodable terminal event at %s; no links", msg.subject)
+            return Ack()
         outcome = terminal_status(event)
         queued = await self.journal.queued(event.job_id)
         if outcome is None or queued is None or queued.data.template is None:
@@ -62,6 +67,17 @@ class Chains:
                 "job %s: template %s v%d is no longer stored; no links", event.job_id, ref.name, ref.version
             )
             return Ack()
+        parent = queued.data.parent
+        if (
+            parent is not None
+            and parent.depth >= MAX_CHAIN_DEPTH
+            and (template.on_success or template.on_failure)
+        ):
+            log.warning(
+                "job %s is at chain depth %d, the deepest: its links are not launched",
+                event.job_id,
+                parent.depth,
+            )
         now = datetime.now(UTC)
         for launch in decide_links(
             event.job_id, outcome, template, queued.data.parent, queued.data.submitted_by, now
