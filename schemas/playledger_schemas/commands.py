@@ -451,6 +451,28 @@ class TemplateRef(Strict, frozen=True, kw_only=True):
     version: Annotated[int, Meta(ge=1)]
 
 
+ChainLinkName = Literal["on_success", "on_failure"]
+"""Which list of a template's chain launched a job: ``on_success`` after ``successful``;
+``on_failure`` after ``failed``, ``error``, ``timeout`` or ``dead`` (``canceled`` and ``rejected``
+launch nothing)."""
+MAX_LINKS: Final = 8
+"""Templates one of a template's lists may chain."""
+MAX_CHAIN_DEPTH: Final = 8
+"""Jobs of one chain at most below its first job: a job at this depth launches no further link."""
+
+
+class ChainParent(Strict, frozen=True, kw_only=True):
+    """The job whose end launched this one, through which link of its template (set by the
+    executor's chain reactor; its job id is ``chain.child_job_id`` of these)."""
+
+    job_id: JobId
+    link: ChainLinkName
+    index: Annotated[int, Meta(ge=0, lt=MAX_LINKS)]
+    """The position of the link in its list."""
+    depth: Annotated[int, Meta(ge=1, le=MAX_CHAIN_DEPTH)] = 1
+    """1 for a child of a job that was not chained itself, its parent's depth + 1 otherwise."""
+
+
 Tag = Annotated[str, Meta(min_length=1, max_length=256)]
 
 
@@ -503,6 +525,8 @@ class SubmitJob(Command, frozen=True, tag="job.submit.v1"):
     template: TemplateRef | None = None
     """Set by a launch (``job.launch.v1`` or ``POST /api/v1/templates/{name}/launch``): the
     template and version the spec was made from; carried into ``job.queued``."""
+    parent: ChainParent | None = None
+    """Set by a chained launch: the job whose end launched this one; carried into ``job.queued``."""
 
 
 class LaunchJob(Command, frozen=True, tag="job.launch.v1"):
@@ -523,6 +547,9 @@ class LaunchJob(Command, frozen=True, tag="job.launch.v1"):
         default_factory=list
     )
     depends_policy: DependsPolicy = "success"
+    parent: ChainParent | None = None
+    """Set by the executor when a job's end launches a link of its template's chain
+    (``on_success`` / ``on_failure``); carried into the submit."""
 
 
 class CancelJob(Command, frozen=True, tag="job.cancel.v1"):

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, TypeAlias
 import msgspec
 from msgspec import Meta
 
-from playledger_schemas.commands import DependsPolicy, JobSpec, RetryCause, Submitter, TemplateRef
+from playledger_schemas.commands import (
+    ChainParent,
+    DependsPolicy,
+    JobSpec,
+    RetryCause,
+    Submitter,
+    TemplateRef,
+)
 from playledger_schemas.ids import JobId
 from playledger_schemas.lenient import lenient
 from playledger_schemas.status import ResultStatus, TerminalStatus
@@ -27,11 +34,13 @@ if TYPE_CHECKING:
     SpecView = JobSpec
     SubmitterView = Submitter
     TemplateRefView = TemplateRef
+    ParentView = ChainParent
 else:
     SpecView = lenient(JobSpec)
     """``JobSpec`` as events hold it: a subclass that ignores unknown fields at every depth."""
     SubmitterView = lenient(Submitter)
     TemplateRefView = lenient(TemplateRef)
+    ParentView = lenient(ChainParent)
 
 RunnerStatus: TypeAlias = ResultStatus
 """The final status ansible-runner reports: the same words as a job's result status."""
@@ -69,6 +78,8 @@ class QueuedData(msgspec.Struct, frozen=True, kw_only=True):
     depends_policy: DependsPolicy = "success"
     template: TemplateRefView | None = None
     """The submit command's ``template``: the template (name and version) it was launched from."""
+    parent: ParentView | None = None
+    """The submit command's ``parent``: the job whose end launched this one (a template chain)."""
 
 
 class RejectedData(msgspec.Struct, frozen=True, kw_only=True):

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from msgspec import Meta
 
-from playledger_schemas.commands import JobSpec, Overrides, Strict, TemplateName
+from playledger_schemas.commands import MAX_LINKS, JobSpec, Overrides, Strict, TemplateName
 
 OVERRIDE_FIELDS: Final = (
     "priority",
@@ -42,6 +42,17 @@ OverrideName = Annotated[
 ]
 
 
+class ChainLink(Strict, frozen=True, kw_only=True):
+    """A template launched when a job of this one ends, with the overrides of that launch."""
+
+    template: TemplateName
+    overrides: Overrides = msgspec.field(default_factory=Overrides)
+    """As a launch's: each must be allowed by the linked template."""
+
+
+Links = Annotated[list[ChainLink], Meta(max_length=MAX_LINKS)]
+
+
 class Template(Strict, frozen=True, kw_only=True):
     """A saved, parameterised launch: the job it runs and what a launch may change."""
 
@@ -53,6 +64,13 @@ class Template(Strict, frozen=True, kw_only=True):
     vars_schema: dict[str, Any] | None = None
     """A JSON Schema (draft 2020-12) the job's ``extra_vars`` must meet once a launch's
     overrides are applied (like an AWX survey); ``None``: any."""
+    on_success: Links = msgspec.field(default_factory=list)
+    """Templates launched, once each, when a job launched from this version ends ``successful``;
+    each link's job is ``<job>-on_success-<n>`` and records this job as its ``parent``."""
+    on_failure: Links = msgspec.field(default_factory=list)
+    """Likewise when it ends ``failed``, ``error``, ``timeout`` or ``dead`` (after its last
+    attempt); ``canceled`` launches nothing. A template may not chain back to itself, through any
+    number of links (refused when it is saved)."""
 
 
 def is_override_name(name: str) -> bool:

@@ -1,4 +1,4 @@
-"""API keys on HTTP: scopes on every route, 401s, playbook patterns, ``submitted_by``, OpenAPI."""
+"""API keys on HTTP: scopes on every route, 401s, playbook and repository patterns, ``submitted_by``, OpenAPI."""
 
 from __future__ import annotations
 
@@ -253,6 +253,41 @@ async def test_a_key_limited_to_playbooks_cannot_submit_another(
     refused = await app_client.post("/api/v1/jobs", json=other, headers=bearer(key))
     assert refused.status_code == 403
     assert "may not run playbook 'maintenance/reboot.yml'" in problem(refused)["detail"]
+
+
+async def test_a_key_limited_to_one_repository_cannot_submit_another(
+    app_client: AsyncTestClient[Any], js: JetStreamContext
+) -> None:
+    """Source and git inventory, submit and template launch: one check, a 403 naming the URL."""
+    allowed = "https://git.example.com/ci/app.git"
+    key, key_id = await make_key(
+        app_client, ["jobs:submit"], name="ci-app", repos=["https://git.example.com/ci/app*"]
+    )
+    listed = (await app_client.get("/api/v1/keys")).json()["items"]
+    assert [k["repos"] for k in listed if k["id"] == key_id] == [["https://git.example.com/ci/app*"]]
+    git_job = {**JOB, "source": {"type": "playbook", "repo": allowed, "path": "site.yml"}}
+    assert (await app_client.post("/api/v1/jobs", json=git_job, headers=bearer(key))).status_code == 202
+    other = "https://git.example.com/ci/other.git"
+    foreign_source = {**git_job, "source": {"type": "playbook", "repo": other, "path": "site.yml"}}
+    refused = await app_client.post("/api/v1/jobs", json=foreign_source, headers=bearer(key))
+    assert refused.status_code == 403
+    assert problem(refused)["detail"] == (
+        f"the API key {key_id!r} may not use repository {other!r}"
+        " (the job's source; it may use: https://git.example.com/ci/app*)"
+    )
+    foreign_inventory = {**git_job, "inventory": {"type": "git", "repo": other, "path": "hosts.yml"}}
+    refused = await app_client.post("/api/v1/jobs", json=foreign_inventory, headers=bearer(key))
+    assert refused.status_code == 403
+    assert (
+        "may not use repository 'https://git.example.com/ci/other.git' (the job's inventory"
+        in (problem(refused)["detail"])
+    )
+    template = {"spec": foreign_source}
+    assert (await app_client.put("/api/v1/templates/other-repo", json=template)).status_code == 201
+    launched = await app_client.post("/api/v1/templates/other-repo/launch", json={}, headers=bearer(key))
+    assert launched.status_code == 403
+    assert f"may not use repository {other!r}" in problem(launched)["detail"]
+    assert (await app_client.post("/api/v1/templates/other-repo/launch", json={})).status_code == 202  # admin
 
 
 async def test_the_submit_command_records_which_key_submitted_never_its_secret(

@@ -22,6 +22,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from playledger_cli.embedded import NatsServer
 from playledger_common.bus import connect_once
+from playledger_common.consumers import CHAINS, chains_consumer
 from playledger_common.named_store import inventories
 from playledger_common.nats_users import NatsUser, Role, authorization_block, generate_users, inbox_prefix
 from playledger_common.settings import CommonSettings
@@ -171,6 +172,11 @@ async def test_each_role_can_do_its_job_and_nothing_else(
         subject = event_subject(event.job_id, _kind(event))
         await executor.js.publish(subject, encode(event), headers={"Nats-Msg-Id": str(uuid.uuid4())})
     assert (await executor.js.get_last_msg(EVENTS_STREAM, job_events_filter("job1"))).seq == len(events)
+    await executor.js.add_consumer(EVENTS_STREAM, chains_consumer())  # template chains: terminal events
+    chains = await executor.js.pull_subscribe_bind(CHAINS, stream=EVENTS_STREAM)
+    (terminal,) = await chains.fetch(1, timeout=5)
+    assert terminal.subject == event_subject("job1", "job.succeeded")
+    await terminal.ack()
 
     for reader in ("api", "projector", "auditor"):
         conn = api if reader == "api" else await connect(reader)  # type: ignore[arg-type]

@@ -294,8 +294,23 @@ def test_dev_keeps_an_admin_key_0600_and_keys_can_be_created_listed_and_revoked(
     assert refused.returncode == 1
     assert "lacks the scope 'jobs:submit'" in refused.stderr
 
+    limited = system.cli(
+        "keys",
+        "create",
+        "--name",
+        "ci-app",
+        "--scope",
+        "jobs:submit",
+        "--repo",
+        "https://git.example.com/ci/*",
+    )
+    assert limited.returncode == 0, limited.stderr
     listed = json.loads(system.cli("keys", "list", "-o", "json").stdout)
-    assert {item["name"] for item in listed} >= {"bootstrap-admin", "reader"}
+    assert {item["name"] for item in listed} >= {"bootstrap-admin", "reader", "ci-app"}
+    assert [item["repos"] for item in listed if item["name"] == "ci-app"] == [
+        ["https://git.example.com/ci/*"]
+    ]
+    assert "repos https://git.example.com/ci/*" in system.cli("keys", "list").stdout
     assert reader not in json.dumps(listed)
     assert system.cli("keys", "revoke", made["record"]["id"]).returncode == 0
     gone = system.cli("jobs", key=reader)

@@ -13,7 +13,14 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
-from playledger_common.consumers import INTAKE, MAX_DELIVER, durable_consumers, ensure_consumers
+from playledger_common.consumers import (
+    CHAINS,
+    INTAKE,
+    MAX_DELIVER,
+    chains_consumer,
+    durable_consumers,
+    ensure_consumers,
+)
 from playledger_common.named_store import inventories
 from playledger_common.settings import CommonSettings
 from playledger_common.streams import (
@@ -114,6 +121,7 @@ def test_streams_init_cli_creates_then_reports_drift(nats_url: str) -> None:
         "KV_PLAYLEDGER_INVENTORIES: created",
         *(f"PLAYLEDGER_COMMANDS/{name}: created" for name in CONSUMERS),
         "PLAYLEDGER_SCHEDULES/due: created",
+        "PLAYLEDGER_EVENTS/chains: created",
     ]
     second = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
     assert second.returncode == 0, second.stderr
@@ -128,6 +136,7 @@ def test_streams_init_cli_creates_then_reports_drift(nats_url: str) -> None:
         "KV_PLAYLEDGER_INVENTORIES: ok",
         *(f"PLAYLEDGER_COMMANDS/{name}: ok" for name in CONSUMERS),
         "PLAYLEDGER_SCHEDULES/due: ok",
+        "PLAYLEDGER_EVENTS/chains: ok",
     ]
 
 
@@ -136,11 +145,14 @@ async def test_every_durable_consumer_has_max_deliver_and_its_drift_is_reported(
     assert [(r.stream, r.created) for r in created] == [
         *((f"PLAYLEDGER_COMMANDS/{n}", True) for n in CONSUMERS),
         ("PLAYLEDGER_SCHEDULES/due", True),
+        ("PLAYLEDGER_EVENTS/chains", True),
     ]
     for config in durable_consumers():
         assert config.durable_name is not None
         info = await js.consumer_info(COMMANDS_STREAM, config.durable_name)
         assert info.config.max_deliver == MAX_DELIVER
+    chains = (await js.consumer_info(EVENTS_STREAM, CHAINS)).config
+    assert (chains.max_deliver, chains.filter_subjects) == (MAX_DELIVER, chains_consumer().filter_subjects)
     await js.delete_consumer(COMMANDS_STREAM, INTAKE)
     unlimited = dataclasses.replace(durable_consumers()[0], max_deliver=-1)
     await js.add_consumer(COMMANDS_STREAM, unlimited)

@@ -13,6 +13,7 @@ from playledger_schemas import export
 from playledger_schemas.codec import ContractError, decode_command, decode_event, encode
 from playledger_schemas.commands import (
     CancelJob,
+    ChainParent,
     CollectionRoleSource,
     DynamicInventory,
     GitInventory,
@@ -138,6 +139,11 @@ COMMANDS = [
             limit="web1", inventory=InlineInventory(hosts=["web2"]), extra_vars={"version": "2"}
         ),
     ),
+    LaunchJob(
+        job_id="job-6-on_success-0",
+        template="notify",
+        parent=ChainParent(job_id="job-6", link="on_success", index=0, depth=1),
+    ),
 ]
 RESULT = ResultData(
     runner_status="failed",
@@ -167,6 +173,7 @@ EVENTS: list[JobEvent] = [
             command_seq=4,
             submitted_by=Submitter(key_id="0123456789ab", name="ci"),
             template=TemplateRef(name="deploy", version=3),
+            parent=ChainParent(job_id="job-0", link="on_failure", index=1, depth=2),
         ),
     ),  # type: ignore[arg-type]
     JobRejected(**envelope(1), data=RejectedData(reason="bad", errors=[FieldError(path="$.x", message="m")])),  # type: ignore[arg-type]

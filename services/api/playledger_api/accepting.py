@@ -1,7 +1,8 @@
 """Publishing a submit command once it is built: what a submit and a launch share.
 
-The checks that need the key, the read model, the buckets or the disk (the playbook the key may
-run, the submit quota, the projects directory, the dependencies, a stored inventory's name) and the publish itself, which is
+The checks that need the key, the read model, the buckets or the disk (the playbooks and repositories
+the key may use, the submit quota, the projects directory, the dependencies, a stored inventory's
+name) and the publish itself, which is
 idempotent per job id (a known job is answered as a ``duplicate``).
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from playledger_api.auth.keys import KeyRecord, playbook_allowed
+from playledger_api.auth.keys import KeyRecord, spec_refusal
 from playledger_api.door import refuse_too_big
 from playledger_api.errors import (
     DependencyUnavailableError,
@@ -45,9 +46,8 @@ async def accept_submit(
     job_id = command.job_id
     refuse_too_big(services, len(encode(command)), "the command")
     source = command.spec.source
-    if key is not None and not playbook_allowed(key, source.path):
-        msg = f"the API key {key.id!r} may not run playbook {source.path!r}"
-        raise ForbiddenError(msg)
+    if key is not None and (refusal := spec_refusal(key, command.spec)):
+        raise ForbiddenError(refusal)
     if key is not None:
         await services.quota.admit(key)
     projects = settings.projects_dir

@@ -101,7 +101,7 @@ class ReadModel:
         record = await self._fetchrow(JOB_SQL, job_id, PROJECTION)
         if record is None:
             return None
-        return job_status(from_record(JobRow, record), record["projection_seq"] or 0)
+        return job_status(from_record(JobRow, record), record["projection_seq"] or 0, record["children"])
 
     async def row(self, job_id: str) -> JobRow | None:
         record = await self._fetchrow(JOB_SQL, job_id, PROJECTION)

@@ -10,7 +10,7 @@ from msgspec import Meta
 
 from playledger_api.models import Body, ClientJobId
 from playledger_schemas.commands import MAX_DEPENDENCIES, DependsPolicy, JobSpec, Overrides
-from playledger_schemas.templates import CatchUp
+from playledger_schemas.templates import CatchUp, ChainLink
 
 
 class TemplateLinks(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,6 +30,10 @@ class TemplateItem(msgspec.Struct, frozen=True, kw_only=True):
     spec: JobSpec
     allow_override: list[str]
     vars_schema: dict[str, Any] | None = None
+    on_success: list[ChainLink] = msgspec.field(default_factory=list)
+    """Templates launched when a job of this version ends ``successful``."""
+    on_failure: list[ChainLink] = msgspec.field(default_factory=list)
+    """Templates launched when it ends ``failed``, ``error``, ``timeout`` or ``dead``."""
     links: TemplateLinks
 
 

@@ -30,6 +30,12 @@ def keys() -> None:
 )
 @click.option("--owner", default=None, help="Who the key belongs to (default: the owner of your key).")
 @click.option("--playbook", "playbooks", multiple=True, help="Only playbooks matching this glob; repeatable.")
+@click.option(
+    "--repo",
+    "repos",
+    multiple=True,
+    help="Only git repositories (source, inventory) whose URL matches this glob; repeatable.",
+)
 @click.option("--expires-in-days", type=click.IntRange(min=1), default=None, help="Default: never.")
 @api_url_option
 @output_option
@@ -38,12 +44,18 @@ def create(
     scopes: tuple[str, ...],
     owner: str | None,
     playbooks: tuple[str, ...],
+    repos: tuple[str, ...],
     expires_in_days: int | None,
     api_url: str | None,
     output: str,
 ) -> None:
     """Create a key and print it: it is shown only this once."""
-    body: dict[str, Any] = {"name": name, "scopes": list(scopes), "playbooks": list(playbooks)}
+    body: dict[str, Any] = {
+        "name": name,
+        "scopes": list(scopes),
+        "playbooks": list(playbooks),
+        "repos": list(repos),
+    }
     if owner:
         body["owner"] = owner
     if expires_in_days is not None:
@@ -70,6 +82,7 @@ def list_keys(api_url: str | None, output: str) -> None:
     for item in items:
         state = "revoked" if item.get("revoked_at") else "active"
         limits = f" playbooks {','.join(item['playbooks'])}" if item.get("playbooks") else ""
+        limits += f" repos {','.join(item['repos'])}" if item.get("repos") else ""
         click.echo(
             f"{item['id']}  {state:7}  {item['name']}  owner {item['owner']}  "
             f"scopes {','.join(item['scopes'])}{limits}  expires {item.get('expires_at') or 'never'}  "

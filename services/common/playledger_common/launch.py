@@ -116,6 +116,7 @@ def expand(
         depends_on=launch.depends_on,
         depends_policy=launch.depends_policy,
         template=TemplateRef(name=launch.template, version=version),
+        parent=launch.parent,
     )
 
 

@@ -100,6 +100,17 @@ class NamedStore(Generic[V]):
             return None
         return Stored(name=name, value=self._decoder.decode(entry.value), revision=entry.revision or 0)
 
+    async def at(self, name: str, revision: int) -> V | None:
+        """The value as revision ``revision`` wrote it (``None``: not that name's, or beyond ``HISTORY``)."""
+        kv = await self.kv()
+        try:
+            entry = await kv.get(name, revision=revision)
+        except (KeyNotFoundError, NotFoundError):
+            return None
+        if entry.value is None or entry.operation in (KV_DEL, KV_PURGE) or entry.key != name:
+            return None
+        return self._decoder.decode(entry.value)
+
     async def put(self, name: str, value: V, *, expect: int | None = None) -> int:
         """Write a new revision; ``expect``: only if the current revision is that (0: a new name)."""
         kv = await self.kv()

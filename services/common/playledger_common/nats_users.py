@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
+from playledger_common.consumers import CHAINS
 from playledger_common.private_file import write_private
 from playledger_schemas.subjects import (
     COMMAND_SUBJECTS,
@@ -163,9 +164,11 @@ def permissions(role: Role) -> Permissions:
                 SECRETS_REQUESTS,
                 *_stream_info(c, e, w, LEASES_STREAM, SCHEDULES_STREAM, t, k, i),
                 *_read_messages(c, e, LEASES_STREAM, t, k, i),
-                *_durable_consumers(c, SCHEDULES_STREAM),
+                *_durable_consumers(c, SCHEDULES_STREAM, e),
                 f"{_API}.CONSUMER.INFO.{SCHEDULES_STREAM}.*",
                 f"{_API}.CONSUMER.CREATE.{SCHEDULES_STREAM}.>",  # the ``due`` consumer, when missing
+                f"{_API}.CONSUMER.INFO.{e}.{CHAINS}",
+                f"{_API}.CONSUMER.CREATE.{e}.{CHAINS}",  # the ``chains`` consumer, when missing
                 *_ephemeral_consumers(c, k),
             ]
             return Permissions(publish=tuple(publish), subscribe=(inbox, SUBMIT_COMMANDS))

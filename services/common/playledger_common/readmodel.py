@@ -24,7 +24,7 @@ from playledger_schemas.status import JobStatus
 SCHEMA: Final = "playledger"
 """The PostgreSQL schema holding the live read models (rebuild swaps a fresh one in)."""
 
-READ_MODEL_VERSION: Final = 4
+READ_MODEL_VERSION: Final = 5
 """The latest migration; the API's /ready requires ``schema_migrations`` to have reached it."""
 
 MIGRATIONS_TABLE: Final = "schema_migrations"
@@ -111,6 +111,9 @@ class JobRow(msgspec.Struct, kw_only=True):
     """The template it was launched from (``job.queued``'s ``template.name``)."""
     template_version: int | None = None
     """That template's version (its revision in the templates bucket)."""
+    parent: Json | None = None
+    """``{"job_id", "link", "index", "depth"}``: the job whose end launched this one through its
+    template's chain (``job.queued``'s ``parent``)."""
 
 
 class HostCounts(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -222,8 +225,12 @@ def from_record(row: type[Row], values: RecordLike) -> Row:
 
 JOB_SQL: Final = (
     f"SELECT {', '.join(columns(JobRow))}, "  # noqa: S608 - row columns, values are parameters
-    "(SELECT last_stream_seq FROM projection_checkpoint WHERE projection = $2) AS projection_seq "
+    "(SELECT last_stream_seq FROM projection_checkpoint WHERE projection = $2) AS projection_seq, "
+    "(SELECT coalesce(jsonb_agg(jsonb_build_object('id', c.job_id, 'link', c.parent->'link', "
+    "'index', c.parent->'index', 'status', c.status) ORDER BY c.created_at, c.job_id), '[]') "
+    "FROM jobs c WHERE c.parent->>'job_id' = $1) AS children "
     "FROM jobs WHERE job_id = $1"
 )
-"""One ``jobs`` row (``$1``: the job id) and the projector's checkpoint as ``projection_seq``
-(``$2``: ``PROJECTION``): what a job status document is built from."""
+"""One ``jobs`` row (``$1``: the job id), the projector's checkpoint as ``projection_seq``
+(``$2``: ``PROJECTION``) and the jobs its end launched as ``children`` (``[{"id", "link",
+"index", "status"}]``, the rows whose ``parent`` names it): what a job status document is built from."""

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import msgspec
 
 from playledger_common.readmodel import JobRow
-from playledger_schemas.commands import RetryCause, Submitter, TemplateRef
+from playledger_schemas.commands import ChainLinkName, ChainParent, RetryCause, Submitter, TemplateRef
 from playledger_schemas.ids import Priority
 from playledger_schemas.status import JobStatus, ResultStatus, TerminalStatus, is_terminal_status
 
@@ -59,6 +59,16 @@ class AttemptItem(msgspec.Struct, frozen=True, kw_only=True):
     ended_at: datetime
 
 
+class ChildItem(msgspec.Struct, frozen=True, kw_only=True):
+    """A job this job's end launched through its template's chain."""
+
+    id: str
+    link: ChainLinkName
+    index: int
+    """The link's position in the template's ``on_success`` / ``on_failure``."""
+    status: JobStatus
+
+
 class JobStatusResponse(msgspec.Struct, frozen=True, kw_only=True):
     """A job as projected from its events."""
 
@@ -83,6 +93,10 @@ class JobStatusResponse(msgspec.Struct, frozen=True, kw_only=True):
     """The jobs it waited (or waits, status ``waiting``) for."""
     template: TemplateRef | None = None
     """The template (name and version) it was launched from; ``null``: submitted as it is."""
+    parent: ChainParent | None = None
+    """The job whose end launched this one through its template's chain (and which link)."""
+    children: list[ChildItem] = msgspec.field(default_factory=list)
+    """The jobs its end launched through its template's chain, as projected so far."""
     executor_id: str | None
     source: dict[str, Any] | None
     inventory: dict[str, Any] | None
@@ -134,8 +148,9 @@ class MissingItem(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
 
 
-def job_status(row: JobRow, projection_seq: int) -> JobStatusResponse:
-    """The API's view of a ``jobs`` row; ``projection_seq`` is the projector's checkpoint."""
+def job_status(row: JobRow, projection_seq: int, children: list[Any] | None = None) -> JobStatusResponse:
+    """The API's view of a ``jobs`` row; ``projection_seq`` is the projector's checkpoint,
+    ``children`` what ``readmodel.JOB_SQL`` reads as such."""
     job_id = row.job_id
     complete = row.terminal_seq is not None
     return JobStatusResponse(
@@ -154,6 +169,8 @@ def job_status(row: JobRow, projection_seq: int) -> JobStatusResponse:
         template=None
         if row.template is None
         else TemplateRef(name=row.template, version=row.template_version or 1),
+        parent=None if row.parent is None else msgspec.convert(row.parent, ChainParent),
+        children=msgspec.convert(children or [], list[ChildItem]),
         executor_id=row.executor_id,
         source=row.source,
         inventory=row.inventory_summary,

@@ -203,6 +203,7 @@ async def accept(
                     depends_on=checked.depends_on,
                     depends_policy=checked.depends_policy,
                     template=checked.template,
+                    parent=checked.parent,
                 ),
             )
             ours = True

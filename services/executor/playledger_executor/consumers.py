@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 import nats.errors
@@ -41,6 +42,36 @@ async def queue_depths(js: JetStreamContext) -> dict[Priority, int]:
         info = await js.consumer_info(COMMANDS_STREAM, durable.run_consumer(priority), timeout=QUEUE_INFO_S)
         depths[priority] = int(info.num_pending or 0)
     return depths
+
+
+RETRY_DELAY_S: Final = 1.0
+
+
+async def pull_batches(
+    js: JetStreamContext,
+    stream: str,
+    consumer: str,
+    stopping: asyncio.Event,
+    handle_batch: Callable[[list[Msg]], Awaitable[None]],
+    *,
+    batch: int,
+) -> None:
+    """Fetch batches from a durable pull consumer and hand each to ``handle_batch`` until
+    ``stopping``; a failed fetch (a disconnect, a missing consumer) is logged and retried."""
+    sub = await js.pull_subscribe_bind(consumer, stream=stream)
+    try:
+        while not stopping.is_set():
+            try:
+                msgs = await sub.fetch(batch=batch, timeout=0.5)
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue
+            except Exception:  # a disconnect must not end the loop: log, wait, go on
+                log.exception("fetch from %s/%s failed; retrying", stream, consumer)
+                await asyncio.sleep(RETRY_DELAY_S)
+                continue
+            await handle_batch(msgs)
+    finally:
+        await sub.unsubscribe()
 
 
 class PullOne:

@@ -12,7 +12,6 @@ import asyncio
 import logging
 from typing import Final
 
-import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
@@ -20,6 +19,7 @@ from playledger_common.consumers import INTAKE, MAX_DELIVER
 from playledger_common.outcome import Ack, Outcome, handle
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.accept import accept
+from playledger_executor.consumers import pull_batches
 from playledger_executor.decide import CancelQueued, FinishCancel, Ignore, decide_cancel
 from playledger_executor.errors import ConflictError
 from playledger_executor.journal import Journal, new_event
@@ -34,7 +34,6 @@ from playledger_schemas.subjects import COMMANDS_STREAM, job_id_of_subject
 log: Final = logging.getLogger(__name__)
 
 BATCH: Final = 256
-RETRY_DELAY_S: Final = 1.0
 MAX_ROUNDS: Final = 10
 
 
@@ -47,20 +46,7 @@ class Intake:
         self.poison = PoisonRecorder(self.journal)
 
     async def run(self, stopping: asyncio.Event) -> None:
-        sub = await self.js.pull_subscribe_bind(INTAKE, stream=COMMANDS_STREAM)
-        try:
-            while not stopping.is_set():
-                try:
-                    msgs = await sub.fetch(batch=BATCH, timeout=0.5)
-                except (TimeoutError, nats.errors.TimeoutError):
-                    continue
-                except Exception:  # a disconnect must not end the intake: log, wait, go on
-                    log.exception("intake fetch failed; retrying")
-                    await asyncio.sleep(RETRY_DELAY_S)
-                    continue
-                await self.handle_batch(msgs)
-        finally:
-            await sub.unsubscribe()
+        await pull_batches(self.js, COMMANDS_STREAM, INTAKE, stopping, self.handle_batch, batch=BATCH)
 
     async def handle_batch(self, msgs: list[Msg]) -> None:
         """Commands of different jobs concurrently (their round trips overlap); of one job, in order."""

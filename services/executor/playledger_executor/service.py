@@ -1,4 +1,4 @@
-"""The executor process: intake, run consumers, cancel watcher, graceful shutdown."""
+"""The executor process: intake, run consumers, scheduler, chains, cancel watcher, graceful shutdown."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from playledger_common.settings import ExecutorSettings
 from playledger_common.streams import allows_atomic_batches, ensure_buckets, provision_at_start
 from playledger_executor import schedule
 from playledger_executor.cancel import watch_cancels
+from playledger_executor.chains import Chains
 from playledger_executor.consumers import ensure_consumers, queue_depths
 from playledger_executor.cron import Scheduler
 from playledger_executor.dispatch import Dispatcher
@@ -57,6 +58,7 @@ class Executor:
         self.dispatcher = Dispatcher(nc, self.js, self.runner, settings, self.lease)
         self.intake = Intake(nc, settings)
         self.scheduler = Scheduler(self.js)
+        self.chains = Chains(self.js)
         self.stopping = asyncio.Event()
         self.finished = asyncio.Event()
         """Set after the drain: the lease is renewed until the last job has ended."""
@@ -152,6 +154,7 @@ class Executor:
             asyncio.create_task(self.intake.run(self.stopping), name="intake"),
             asyncio.create_task(self.dispatcher.run(self.stopping), name="dispatch"),
             asyncio.create_task(self.scheduler.run(self.stopping), name="cron"),
+            asyncio.create_task(self.chains.run(self.stopping), name="chains"),
         ]
         log.info("executor %s ready (concurrency %d)", self.executor_id, self.settings.concurrency)
         self.ready.set()

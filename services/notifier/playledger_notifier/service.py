@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import asyncpg
 import httpx
@@ -242,7 +242,7 @@ class Notifier:
             await msg.ack()
             return
         stream_seq = msg.metadata.sequence.stream
-        row, projection_seq = await self._projected(job_id)
+        row, projection_seq, children = await self._projected(job_id)
         if row is None or row.last_stream_seq < stream_seq:
             await msg.nak(delay=NOT_PROJECTED_DELAY_S)  # the document must include the trigger
             return
@@ -256,7 +256,8 @@ class Notifier:
         for subscription, secret in await self.subscriptions.signing():
             if any(subject_matches(pattern, dashboard) for pattern in subscription.events):
                 targets.append(Target(subscription.id, subscription.url, Webhook(secret)))
-        trigger = Trigger(job_id=job_id, kind=kind, seq=event.seq, document=job_status(row, projection_seq))
+        document = job_status(row, projection_seq, children)
+        trigger = Trigger(job_id=job_id, kind=kind, seq=event.seq, document=document)
         waits = [wait for target in targets if (wait := await self._deliver(trigger, target)) is not None]
         if waits:
             delay = min(waits)
@@ -266,13 +267,13 @@ class Notifier:
             self.waiting.pop(job_id, None)
             await msg.ack()
 
-    async def _projected(self, job_id: str) -> tuple[JobRow | None, int]:
-        """The job's read-model row and the projector's checkpoint."""
+    async def _projected(self, job_id: str) -> tuple[JobRow | None, int, list[Any]]:
+        """The job's read-model row, the projector's checkpoint and the job's chained children."""
         async with self.pool.acquire() as conn:
             record = await conn.fetchrow(JOB_SQL, job_id, PROJECTION)
         if record is None:
-            return None, 0
-        return from_record(JobRow, record), int(record["projection_seq"] or 0)
+            return None, 0, []
+        return from_record(JobRow, record), int(record["projection_seq"] or 0), record["children"]
 
     async def _redeliver(self, msg: Msg, job_id: str) -> None:
         """One more attempt of a delivered or dead delivery, with the job's status now."""
@@ -283,13 +284,13 @@ class Notifier:
             await msg.ack()
             return
         last = await self._last_attempt(job_id, ask.delivery_id)
-        row, projection_seq = await self._projected(job_id)
+        row, projection_seq, children = await self._projected(job_id)
         if last is None or isinstance(last, WebhookFailed) or last.attempt > ask.after_attempt or row is None:
             await msg.ack()  # nothing to redeliver, still retrying, or already redelivered
             return
         seq, target_name = ask.delivery_id.split("-", 1)
         trigger = Trigger(
-            job_id=job_id, kind=last.trigger, seq=int(seq), document=job_status(row, projection_seq)
+            job_id=job_id, kind=last.trigger, seq=int(seq), document=job_status(row, projection_seq, children)
         )
         target = await self._target(target_name, row)
         if target is None:

@@ -136,6 +136,8 @@ def step(job: JobView, event: JobEvent, stream_seq: int) -> None:
             if event.data.template is not None:
                 job.template = event.data.template.name
                 job.template_version = event.data.template.version
+            if event.data.parent is not None:
+                job.parent = msgspec.to_builtins(event.data.parent)
         case JobStarted():
             if event.attempt >= attempt:  # else a stale start of an earlier attempt: counted only
                 _spec_fields(job, event.data.spec, resolved=True)

@@ -58,6 +58,7 @@ async def ensure_bootstrap_key(store: KeyStore, server_secret: bytes, path: Path
             owner="playledger",
             scopes=["admin"],
             playbooks=[],
+            repos=[],
             expires_at=None,
         )
         write_private(path, made.key + "\n")

@@ -11,7 +11,15 @@ from litestar.params import PathParameter
 from msgspec import Meta
 
 from playledger_api.auth.guard import any_key, current_key, requires
-from playledger_api.auth.keys import KEY_ID_PATTERN, KeyName, KeyRecord, PlaybookPattern, Scope, new_key
+from playledger_api.auth.keys import (
+    KEY_ID_PATTERN,
+    KeyName,
+    KeyRecord,
+    PlaybookPattern,
+    RepoPattern,
+    Scope,
+    new_key,
+)
 from playledger_api.controllers.params import problems
 from playledger_api.errors import FieldProblem, InvalidRequestError, NotFoundError
 from playledger_api.services import ServicesDep
@@ -27,6 +35,9 @@ class CreateKeyBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """Who the key belongs to; default: the owner of the key that creates it."""
     playbooks: list[PlaybookPattern] = msgspec.field(default_factory=list)
     """Glob patterns (``deploy/*.yml``; ``*`` also crosses ``/``) the key may submit; empty: any."""
+    repos: list[RepoPattern] = msgspec.field(default_factory=list)
+    """Glob patterns of git repository URLs (``https://git.example.com/ci/*``) every repository of a
+    job it submits or launches (source and ``git`` inventory) must match; empty: any."""
     expires_at: datetime | None = None
 
 
@@ -75,6 +86,7 @@ class KeyController(Controller):
             owner=body.owner or (creator.owner if creator is not None else body.name),
             scopes=sorted(set(body.scopes)),
             playbooks=body.playbooks,
+            repos=body.repos,
             expires_at=body.expires_at,
         )
         return CreatedKey(key=made.key, record=record)

@@ -1,4 +1,4 @@
-"""API keys, pure: the ``pl_<id>_<secret>`` format, the keyed hash, scopes and playbook patterns.
+"""API keys, pure: the ``pl_<id>_<secret>`` format, the keyed hash, scopes, playbook and repository patterns.
 
 Why a keyed HMAC-SHA256 and not argon2: the secret is 256 random bits, so there is nothing
 to slow down a guess against (argon2 protects low-entropy passwords) and every request would
@@ -20,7 +20,7 @@ from typing import Annotated, Final, Literal, get_args
 import msgspec
 from msgspec import Meta
 
-from playledger_schemas.commands import Submitter
+from playledger_schemas.commands import GitInventory, GitPlaybookSource, GitRoleSource, JobSpec, Submitter
 
 Scope = Literal[
     "jobs:submit",
@@ -45,6 +45,7 @@ MIN_SERVER_SECRET: Final = 32
 KEY_NAME_PATTERN: Final = r"^[^\x00-\x1f]+$"
 KeyName = Annotated[str, Meta(min_length=1, max_length=128, pattern=KEY_NAME_PATTERN)]
 PlaybookPattern = Annotated[str, Meta(min_length=1, max_length=1024)]
+RepoPattern = Annotated[str, Meta(min_length=1, max_length=2048, pattern=r"^[^\s\x00]+$")]
 
 
 class KeyRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,6 +57,9 @@ class KeyRecord(msgspec.Struct, frozen=True, kw_only=True):
     scopes: list[Scope]
     playbooks: list[str] = msgspec.field(default_factory=list)
     """Glob patterns (``deploy/*.yml``) a submitted playbook path must match; empty: any."""
+    repos: list[str] = msgspec.field(default_factory=list)
+    """Glob patterns (``https://git.example.com/ci/*``) every git repository of a job (its source
+    and a ``git`` inventory) must match; empty: any."""
     created_at: datetime
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
@@ -104,8 +108,37 @@ def has_scope(record: KeyRecord, scope: Scope) -> bool:
     return scope in record.scopes or "admin" in record.scopes
 
 
-def playbook_allowed(record: KeyRecord, path: str) -> bool:
-    """A key limited to playbook patterns may submit only paths matching one of them."""
-    if not record.playbooks:
-        return True
-    return any(fnmatch.fnmatchcase(path, pattern) for pattern in record.playbooks)
+def _matches(value: str, patterns: list[str]) -> bool:
+    """No patterns: anything; else ``value`` matches one of them (``*`` also crosses ``/``)."""
+    return not patterns or any(fnmatch.fnmatchcase(value, pattern) for pattern in patterns)
+
+
+Repository = tuple[str, str]
+"""``(what, url)``: which part of a job (``source``, ``inventory``) fetches which git repository."""
+
+
+def repositories(spec: JobSpec) -> list[Repository]:
+    """The git repositories a job fetches: its source's, its inventory's."""
+    found = []
+    if isinstance(spec.source, GitPlaybookSource | GitRoleSource):
+        found.append(("source", spec.source.repo))
+    if isinstance(spec.inventory, GitInventory):
+        found.append(("inventory", spec.inventory.repo))
+    return found
+
+
+def refusal(record: KeyRecord, playbook: str, repos: list[Repository]) -> str | None:
+    """Why this key may not run ``playbook`` from (or with) these repositories, else ``None``:
+    the one check of a key's limits, for submits, launches and retries alike."""
+    if not _matches(playbook, record.playbooks):
+        return f"the API key {record.id!r} may not run playbook {playbook!r}"
+    for what, url in repos:
+        if not _matches(url, record.repos):
+            allowed = ", ".join(record.repos)
+            return f"the API key {record.id!r} may not use repository {url!r} (the job's {what}; it may use: {allowed})"
+    return None
+
+
+def spec_refusal(record: KeyRecord, spec: JobSpec) -> str | None:
+    """``refusal`` for the job a submit or a launch makes."""
+    return refusal(record, spec.source.path, repositories(spec))

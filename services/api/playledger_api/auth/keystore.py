@@ -22,7 +22,7 @@ SCHEMA: Final = "playledger_auth"
 _LOCK: Final = (0x504C, 0x4B45)
 """Advisory lock (class, id) that serialises creating the table across API processes."""
 _COLUMNS: Final = (
-    "key_id AS id, name, owner, scopes, playbooks, created_at, expires_at, revoked_at, last_used_at"
+    "key_id AS id, name, owner, scopes, playbooks, repos, created_at, expires_at, revoked_at, last_used_at"
 )
 _DDL: Final = f"""
 CREATE SCHEMA IF NOT EXISTS {SCHEMA};
@@ -33,11 +33,13 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.api_keys (
     owner        text NOT NULL,
     scopes       text[] NOT NULL,
     playbooks    text[] NOT NULL DEFAULT '{{}}',
+    repos        text[] NOT NULL DEFAULT '{{}}',
     created_at   timestamptz NOT NULL DEFAULT now(),
     expires_at   timestamptz,
     revoked_at   timestamptz,
     last_used_at timestamptz
 );
+ALTER TABLE {SCHEMA}.api_keys ADD COLUMN IF NOT EXISTS repos text[] NOT NULL DEFAULT '{{}}';
 """
 
 
@@ -58,18 +60,20 @@ class KeyStore(OwnedTable):
         owner: str,
         scopes: list[str],
         playbooks: list[str],
+        repos: list[str],
         expires_at: datetime | None,
     ) -> KeyRecord:
         await self.ensure()
         row = await self.pool.fetchrow(
-            f"INSERT INTO {SCHEMA}.api_keys (key_id, hash, name, owner, scopes, playbooks, expires_at) "  # noqa: S608 - constant schema
-            f"VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_COLUMNS}",
+            f"INSERT INTO {SCHEMA}.api_keys (key_id, hash, name, owner, scopes, playbooks, repos, expires_at) "  # noqa: S608 - constant schema
+            f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}",
             key_id,
             hash_,
             name,
             owner,
             scopes,
             playbooks,
+            repos,
             expires_at,
         )
         assert row is not None  # noqa: S101 - INSERT … RETURNING returns the row

@@ -16,7 +16,7 @@ from litestar.response import Stream
 
 from playledger_api.accepting import accept_submit
 from playledger_api.auth.guard import current_key, requires
-from playledger_api.auth.keys import KEY_NAME_PATTERN, playbook_allowed
+from playledger_api.auth.keys import KEY_NAME_PATTERN, Repository, refusal
 from playledger_api.controllers.params import INT4_MAX, JobIdPath, problems, reject_unknown_query
 from playledger_api.cursor import decode_cursor
 from playledger_api.door import check_submit, submit_body
@@ -513,10 +513,8 @@ class JobController(Controller):
             detail = f"job {job_id!r} is {job.status}; only a dead job can be retried"
             raise JobConflictError(detail)
         key = current_key(request)
-        path = str((job.source or {}).get("path", ""))
-        if key is not None and not playbook_allowed(key, path):
-            msg = f"the API key {key.id!r} may not run playbook {path!r}"
-            raise ForbiddenError(msg)
+        if key is not None and (why := refusal(key, *_limited_parts(job))):
+            raise ForbiddenError(why)
         command = RetryJob(
             job_id=job_id,
             issued_at=datetime.now(UTC),
@@ -525,6 +523,17 @@ class JobController(Controller):
         )
         await services.bus.retry(command, job.attempt)
         return RetryAccepted(id=job_id, status=job.status, attempt=job.attempt + 1, links=links(job_id))
+
+
+def _limited_parts(job: JobStatusResponse) -> tuple[str, list[Repository]]:
+    """What a key's limits apply to in a projected job: its playbook path and git repositories."""
+    source, inventory = job.source or {}, job.inventory or {}
+    repos = [
+        (what, str(part["repo"]))
+        for what, part in (("source", source), ("inventory", inventory))
+        if "repo" in part
+    ]
+    return str(source.get("path", "")), repos
 
 
 async def _require_known(services: Services, job_id: str) -> None:

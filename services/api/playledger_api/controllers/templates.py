@@ -33,6 +33,7 @@ from playledger_api.models import SubmitAccepted
 from playledger_api.services import ServicesDep
 from playledger_api.submission import choose_job_id
 from playledger_api.template_models import LaunchBody, TemplateItem, TemplateLinks, TemplateList
+from playledger_common.chain import chain_problems
 from playledger_common.jobchecks import spec_problems
 from playledger_common.launch import expand, schema_problem, unknown_template
 from playledger_common.named_store import Stored
@@ -70,6 +71,8 @@ def template_item(stored: Stored[Template]) -> TemplateItem:
         spec=value.spec,
         allow_override=value.allow_override,
         vars_schema=value.vars_schema,
+        on_success=value.on_success,
+        on_failure=value.on_failure,
         links=TemplateLinks(self=base, launch=f"{base}/launch", jobs=f"/api/v1/jobs?template={stored.name}"),
     )
 
@@ -120,7 +123,9 @@ class TemplateController(Controller):
         data: JSONBody[Template],
         services: ServicesDep,
     ) -> Response[TemplateItem]:
-        """Create (201) or replace (200) a template: a new version; jobs keep the version they ran."""
+        """Create (201) or replace (200) a template: a new version; jobs keep the version they ran.
+        Each ``on_success`` / ``on_failure`` link must name a stored template, with overrides it
+        allows, and must not lead back to this one (a 422 naming the link)."""
         reject_unknown_query(request, frozenset())
         template = decoded(request, Template)
         settings = services.settings
@@ -135,6 +140,10 @@ class TemplateController(Controller):
         ]
         if problem := schema_problem(template):
             found.append(problem)
+        async with nats_call():
+            if template.on_success or template.on_failure:  # a loop back to ``name`` leaves by its links
+                stored = {s.name: s.value for s in await services.templates.all()}
+                found += chain_problems(name, template, stored)
         if found:
             raise InvalidRequestError.of([FieldProblem(path=p, message=m) for p, m in found])
         async with nats_call():
