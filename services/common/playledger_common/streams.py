@@ -85,6 +85,27 @@ class StreamReport(msgspec.Struct, frozen=True, kw_only=True):
     drift: list[Drift]
 
 
+def _kept_forever(settings: CommonSettings) -> dict[str, Any]:
+    """What makes a stream a record that is never lost or rewritten: no age, count or size limit
+    (a full stream refuses new messages rather than drop old ones), and no message delete, purge
+    or roll-up. The events stream and the stored inventories' history are such records."""
+    return {
+        "retention": RetentionPolicy.LIMITS,
+        "storage": StorageType.FILE,
+        "discard": DiscardPolicy.NEW,
+        "max_age": 0,
+        "max_msgs": -1,
+        "max_bytes": -1,
+        "max_msg_size": MAX_MESSAGE_BYTES,
+        "duplicate_window": 120.0,
+        "num_replicas": settings.events_replicas,
+        "deny_delete": True,
+        "deny_purge": True,
+        "allow_rollup_hdrs": False,
+        "allow_direct": True,
+    }
+
+
 def events_stream_config(settings: CommonSettings) -> StreamConfig:
     """The immutable log: no limits, no deletes, no purges, no rollups, no schedules.
 
@@ -95,19 +116,7 @@ def events_stream_config(settings: CommonSettings) -> StreamConfig:
         name=EVENTS_STREAM,
         description="playledger job events: the source of truth (immutable)",
         subjects=[EVENT_SUBJECTS],
-        retention=RetentionPolicy.LIMITS,
-        storage=StorageType.FILE,
-        discard=DiscardPolicy.NEW,
-        max_age=0,
-        max_msgs=-1,
-        max_bytes=-1,
-        max_msg_size=MAX_MESSAGE_BYTES,
-        duplicate_window=120.0,
-        num_replicas=settings.events_replicas,
-        deny_delete=True,
-        deny_purge=True,
-        allow_rollup_hdrs=False,
-        allow_direct=True,
+        **_kept_forever(settings),
         allow_msg_schedules=False,
         subject_delete_marker_ttl=None,
         allow_atomic=True,
@@ -218,20 +227,8 @@ def inventories_stream_config(settings: CommonSettings) -> StreamConfig:
         name=bucket_stream(INVENTORIES_BUCKET),
         description="playledger inventories (every revision kept)",
         subjects=[bucket_subjects(INVENTORIES_BUCKET)],
-        retention=RetentionPolicy.LIMITS,
-        storage=StorageType.FILE,
-        discard=DiscardPolicy.NEW,
-        max_age=0,
-        max_msgs=-1,
-        max_bytes=-1,
         max_msgs_per_subject=INVENTORY_REVISIONS,
-        max_msg_size=MAX_MESSAGE_BYTES,
-        duplicate_window=120.0,
-        num_replicas=settings.events_replicas,
-        deny_delete=True,
-        deny_purge=True,
-        allow_rollup_hdrs=False,
-        allow_direct=True,
+        **_kept_forever(settings),
     )
 
 
