@@ -138,6 +138,12 @@ async def test_the_openapi_document_describes_every_endpoint(client: AsyncTestCl
         ("/api/v1/templates/{name}", "put"),
         ("/api/v1/templates/{name}", "delete"),
         ("/api/v1/templates/{name}/launch", "post"),
+        ("/api/v1/inventories", "get"),
+        ("/api/v1/inventories/{name}", "get"),
+        ("/api/v1/inventories/{name}", "post"),
+        ("/api/v1/inventories/{name}", "put"),
+        ("/api/v1/inventories/{name}", "delete"),
+        ("/api/v1/inventories/{name}/history", "get"),
         ("/api/v1/schedules", "get"),
         ("/api/v1/schedules/{name}", "get"),
         ("/api/v1/schedules/{name}", "put"),
@@ -208,6 +214,8 @@ async def test_the_openapi_document_describes_every_endpoint(client: AsyncTestCl
         "id_prefix",
         "dead_letter",
         "template",
+        "playbook",
+        "submitter",
     }
 
 

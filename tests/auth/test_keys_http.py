@@ -324,6 +324,8 @@ async def test_the_openapi_document_declares_the_schemes_and_each_operations_sco
             .replace("queued1", "{job_id}")
             .replace("/rc", "/{name}")
             .replace("/t1", "/{name}")
+            .replace("/i1", "/{name}")
+            .replace("{inventory}", "{name}")
         )
         op = doc["paths"][template][method.lower()]
         assert op["security"] == [{"apiKeyBearer": [scope]}, {"apiKeyHeader": [scope]}], path
