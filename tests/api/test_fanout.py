@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -21,6 +21,7 @@ from playledger_api.metrics import Metrics
 from playledger_common.settings import ApiSettings
 from playledger_schemas.subjects import EVENTS_STREAM, job_events_filter
 from tests.api.conftest import api_client, job_events, publish, serve
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -61,17 +62,6 @@ async def watch(
                 return
             if pause is not None and len(reader.seqs) == pause[0]:
                 await pause[1].wait()
-
-
-async def until(condition: Callable[[], bool | Awaitable[bool]], timeout: float = 20) -> None:
-    async with asyncio.timeout(timeout):
-        while True:
-            result = condition()
-            if not isinstance(result, bool):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(0.05)
 
 
 def have(count: int, *readers: Reader) -> Callable[[], bool]:

@@ -3,8 +3,6 @@ every invalid field, every method in ``Allow``, and a connection the server clos
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -18,6 +16,7 @@ from playledger_schemas.limits import command_limit
 from playledger_schemas.subjects import COMMANDS_STREAM
 from tests.api.conftest import admin_headers
 from tests.api.test_submit import JOB, problem
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -32,13 +31,6 @@ def padded(size: int) -> bytes:
 
     base = msgspec.json.encode({**JOB, "extra_vars": {"pad": ""}})
     return msgspec.json.encode({**JOB, "extra_vars": {"pad": "x" * (size - len(base))}})
-
-
-async def until(check: Any, limit_s: float = 30.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_body_just_under_max_payload_is_413_and_the_api_keeps_its_connection(
@@ -92,7 +84,7 @@ async def test_the_api_reconnects_after_the_server_closes_its_connection(
     async def reconnected() -> bool:
         return disconnects > 0 and nc.is_connected
 
-    await until(reconnected)
+    await until(reconnected, timeout=30)
     submitted = await client.post("/api/v1/jobs", json=JOB)
     assert submitted.status_code == 202, submitted.text
     assert (await client.get("/ready")).status_code == 200
@@ -111,7 +103,7 @@ async def test_health_fails_when_nats_does_not_come_back(
         async def failing() -> bool:
             return (await client.get("/health")).status_code == 503
 
-        await until(failing)
+        await until(failing, timeout=30)
         health = await client.get("/health")
     assert health.json()["status"] == "failing"
     assert "NATS unreachable" in health.json()["detail"]

@@ -43,6 +43,7 @@ from tests.projector.factory import (
     stream_of,
     wait_for_checkpoint,
 )
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -302,6 +303,8 @@ async def test_rebuild_equals_the_live_projection_and_the_live_projector_resumes
             == last
         )
         counted = projector.metrics.registry.get_sample_value
+        # The live projector counts a commit once it has settled it (just after PostgreSQL shows it).
+        await until(lambda: counted("playledger_projector_checkpoint_seq") == last)
         assert counted("playledger_projector_events_skipped_total", {"reason": "unknown_type"}) == 1
         assert counted("playledger_projector_events_applied_total") == len(events)
         assert await snapshot(db) == live, "the rebuilt schema swapped in equals the live one, row for row"

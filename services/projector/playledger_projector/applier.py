@@ -66,6 +66,11 @@ class Applier:
         """The last stream sequence handed to a write (committed or in flight)."""
         return self._accepted
 
+    @property
+    def writing(self) -> bool:
+        """A batch's transaction is in flight (``settle`` will wait for it and count it)."""
+        return self._pending is not None
+
     async def apply(self, messages: Sequence[Message]) -> int:
         """Start applying the messages beyond what was accepted so far; return how many were new."""
         items = [

@@ -180,7 +180,9 @@ class Projector:
         checked_at = applier.checkpoint
         try:
             while not stop.is_set():
-                batch = await reader.next_batch(wait=0.25)
+                # With a write in flight, look back soon: its commit is counted (metrics, checkpoint)
+                # by the settle that follows an empty read, not a quarter second later.
+                batch = await reader.next_batch(wait=0.01 if applier.writing else 0.25)
                 now = loop.time()
                 if batch:
                     await applier.apply(batch)
