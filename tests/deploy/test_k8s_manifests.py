@@ -52,8 +52,6 @@ SETTINGS: Final[dict[str, type[msgspec.Struct]]] = {
     "notifier": NotifierSettings,
     "streams-init": CommonSettings,  # `playledger streams init`
 }
-PENDING_SETTINGS: Final = {"metrics_port"}
-"""Read by the workers' metrics server (issue 19's metrics, landing beside this)."""
 
 Doc = dict[str, Any]
 
@@ -220,7 +218,7 @@ def test_every_variable_a_container_gets_is_a_setting_it_reads() -> None:
             f.name for f in msgspec.structs.fields(SETTINGS["streams-init"])
         }
     for _, _, container in workloads(BASE):
-        fields = {f.name for f in msgspec.structs.fields(SETTINGS[container["name"]])} | PENDING_SETTINGS
+        fields = {f.name for f in msgspec.structs.fields(SETTINGS[container["name"]])}
         for name in env(container):
             assert name.removeprefix("PLAYLEDGER_").lower() in fields, f"{container['name']}: {name}"
         required = {f.name for f in msgspec.structs.fields(SETTINGS[container["name"]]) if f.required}
