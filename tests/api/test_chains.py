@@ -101,6 +101,15 @@ async def test_a_template_chain_launches_its_links_once_through_both_doors(stack
             == "chains back to 'loop' (loop -> loop): a chain may not loop"
         )
 
+        # a template others link to is not deleted from under them
+        in_use = client.delete("/api/v1/templates/notify-fail")
+        assert in_use.status_code == 409, in_use.text
+        assert in_use.json()["detail"] == (
+            "template 'notify-fail' is still used by template 'deploy' (on_failure[0]), "
+            "template 'deploy-broken' (on_failure[0]): change or delete those first"
+        )
+        assert client.get("/api/v1/templates/notify-fail").status_code == 200
+
         # a success over HTTP: its on_success link runs, its on_failure link does not
         launched = client.post("/api/v1/templates/deploy/launch", json={"id": "chain-ok"})
         assert launched.status_code == 202, launched.text

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from playledger_common.chain import chain_problems, child_job_id, decide_links
+from playledger_common.chain import chain_problems, child_job_id, decide_links, users_of
 from playledger_common.launch import expand
 from playledger_schemas.commands import (
     MAX_CHAIN_DEPTH,
@@ -19,7 +19,7 @@ from playledger_schemas.commands import (
 )
 from playledger_schemas.ids import is_valid_job_id
 from playledger_schemas.status import TERMINAL_STATUSES
-from playledger_schemas.templates import ChainLink, Template
+from playledger_schemas.templates import ChainLink, Schedule, Template
 
 pytestmark = pytest.mark.unit
 
@@ -119,3 +119,22 @@ def test_a_chain_back_to_the_template_itself_is_refused_however_long() -> None:
     diamond = {"b": Template(spec=SPEC, on_success=[ChainLink(template="c")]), "c": LEAF}
     both = Template(spec=SPEC, on_success=[ChainLink(template="b"), ChainLink(template="c")])
     assert chain_problems("a", both, diamond) == []  # two paths to one template are no loop
+
+
+def test_a_template_is_used_by_the_links_and_schedules_that_launch_it() -> None:
+    templates = {
+        "deploy": CHAINED,
+        "notify": LEAF,
+        "self": Template(spec=SPEC, on_success=[ChainLink(template="self")]),
+    }
+    schedules = {
+        "nightly": Schedule(template="notify", every_s=3600),
+        "other": Schedule(template="deploy", every_s=60),
+    }
+    assert users_of("notify", templates, schedules) == [
+        "schedule 'nightly'",
+        "template 'deploy' (on_success[0])",
+    ]
+    assert users_of("rollback", templates, schedules) == ["template 'deploy' (on_failure[0])"]
+    assert users_of("self", templates, {}) == []  # its own link goes when it goes
+    assert users_of("report", {}, {}) == []

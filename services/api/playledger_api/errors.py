@@ -170,6 +170,13 @@ class NameTakenError(ApiError):
     title = "Conflict"
 
 
+class TemplateInUseError(ApiError):
+    """A template other templates link to, or schedules launch, cannot be deleted under them."""
+
+    status = 409
+    title = "Conflict"
+
+
 class SecretsKeyError(ApiError):
     """The key-encryption keys are missing or unusable: an operator's problem, named without key material."""
 

@@ -28,7 +28,7 @@ from playledger_schemas.commands import (
     Submitter,
 )
 from playledger_schemas.status import TerminalStatus
-from playledger_schemas.templates import ChainLink, Template
+from playledger_schemas.templates import ChainLink, Schedule, Template
 
 LINK_OF: Final[dict[TerminalStatus, ChainLinkName]] = {
     "successful": "on_success",
@@ -103,6 +103,21 @@ def chain_problems(name: str, template: Template, stored: Mapping[str, Template]
                     (f"{where}.template", f"chains back to {name!r} ({shown}): a chain may not loop")
                 )
     return problems
+
+
+def users_of(name: str, templates: Mapping[str, Template], schedules: Mapping[str, Schedule]) -> list[str]:
+    """What would break if the template ``name`` were deleted: each template link and each
+    schedule that launches it, named as a person would look for them (sorted)."""
+    users = [
+        f"template {other!r} ({link}[{index}])"
+        for other, template in templates.items()
+        if other != name
+        for link in LINKS
+        for index, target in enumerate(links(template, link))
+        if target.template == name
+    ]
+    users += [f"schedule {schedule!r}" for schedule, value in schedules.items() if value.template == name]
+    return sorted(users)
 
 
 def _path_back(

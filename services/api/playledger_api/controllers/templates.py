@@ -28,12 +28,13 @@ from playledger_api.errors import (
     FieldProblem,
     InvalidRequestError,
     NotFoundError,
+    TemplateInUseError,
 )
 from playledger_api.models import SubmitAccepted
 from playledger_api.services import ServicesDep
 from playledger_api.submission import choose_job_id
 from playledger_api.template_models import LaunchBody, TemplateItem, TemplateLinks, TemplateList
-from playledger_common.chain import chain_problems
+from playledger_common.chain import chain_problems, users_of
 from playledger_common.jobchecks import spec_problems
 from playledger_common.launch import expand, schema_problem, unknown_template
 from playledger_common.named_store import Stored
@@ -155,15 +156,21 @@ class TemplateController(Controller):
     @delete(
         "/{name:str}",
         operation_id="deleteTemplate",
-        responses=problems(400, 401, 403, 404, 503),
+        responses=problems(400, 401, 403, 404, 409, 503),
         **requires("templates:write"),
     )
     async def delete_template(
         self, request: Request[Any, Any, Any], name: TemplateNamePath, services: ServicesDep
     ) -> None:
-        """Delete a template (204); jobs launched from it keep its name and version."""
+        """Delete a template (204); jobs launched from it keep its name and version. A template
+        that another one links to, or that a schedule launches, is not deleted (409 naming them)."""
         reject_unknown_query(request, frozenset())
         async with nats_call():
+            templates = {s.name: s.value for s in await services.templates.all()}
+            schedules = {s.name: s.value for s in await services.schedules.all()}
+            if users := users_of(name, templates, schedules):
+                msg = f"template {name!r} is still used by {', '.join(users)}: change or delete those first"
+                raise TemplateInUseError(msg)
             deleted = await services.templates.delete(name)
         if not deleted:
             raise NotFoundError(unknown_template(name))
