@@ -82,6 +82,18 @@ def to_event_data(raw: dict[str, Any], limit: int) -> RunnerEventData:
     )
 
 
+def fit(data: RunnerEventData, line_size: int, limit: int) -> RunnerEventData:
+    """``data`` decoded from a worker line of ``line_size`` bytes, cut like ``to_event_data``.
+
+    No field re-encodes longer than the line held it (a string's JSON escapes are at least as
+    long as its UTF-8; runner's ``", "`` separators are longer than msgspec's), so a line of up to
+    half the limit needs no cut and costs nothing here: nearly every line, whose fields are then
+    published exactly as runner wrote them."""
+    if line_size <= limit // 2:
+        return data
+    return to_event_data(msgspec.structs.asdict(data), limit)
+
+
 def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
 
