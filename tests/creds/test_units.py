@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from pathlib import Path
@@ -30,6 +31,7 @@ from playledger_common.sealing import Recipient, job_aad, seal
 from playledger_executor.redact import MASK, Redactor
 from playledger_executor.runspec import BECOME_PROMPT, PASSPHRASE_PROMPT, runner_kwargs, vault_prompt
 from playledger_executor.sources import Playbook
+from playledger_executor.worker import Event, LooseEvent, Status, WorkerProcess
 from playledger_schemas.commands import (
     DynamicInventory,
     InlineInventory,
@@ -70,6 +72,42 @@ def test_a_mask_that_would_break_the_json_falls_back_to_masking_the_strings() ->
     redactor = Redactor(['", "'])
     raw = json.dumps({"a": 'x", "y', "b": "z"}).encode()
     assert redactor.scrub(json.loads(raw)) == {"a": f"x{MASK}y", "b": "z"}
+
+
+async def _worker_items(path: Path, lines: list[dict[str, object]], secrets: list[str]) -> list[object]:
+    """What ``WorkerProcess.stream`` yields for these worker lines, read from a real pipe."""
+    path.write_bytes(b"".join(json.dumps(line).encode() + b"\n" for line in [*lines, {"eof": True}]))
+    process = await asyncio.create_subprocess_exec(
+        "cat", str(path), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    items = [item async for item in WorkerProcess(process, Redactor(secrets)).stream()]
+    await process.wait()
+    return items
+
+
+async def test_the_worker_stream_masks_lines_decoded_once_and_lines_the_mask_breaks(tmp_path: Path) -> None:
+    """Both decode paths of ``WorkerProcess.stream`` publish only masked text: the typed one
+    (``Event``) and the general one a mask that breaks the JSON falls back to (``LooseEvent``)."""
+    secret, breaking = "hunter2-hunter2", '", "'
+    ok = {
+        "event": "runner_on_ok",
+        "counter": 1,
+        "uuid": "u1",
+        "stdout": f"ok {secret}",
+        "pid": 3,
+        "event_data": {"res": {"msg": secret}},
+    }
+    status, typed = await _worker_items(tmp_path / "a", [{"status": "starting"}, ok], [secret])
+    assert isinstance(status, Status)
+    assert isinstance(typed, Event)
+    assert typed.data.stdout == f"ok {MASK}"
+    assert typed.data.event_data == {"res": {"msg": MASK}}
+    assert secret.encode() not in msgspec.json.encode(typed.data)
+    odd = {"event": "runner_on_ok", "counter": 2, "uuid": "u2", "stdout": f"x{breaking}y", "pid": 3}
+    (loose,) = await _worker_items(tmp_path / "b", [odd], [breaking])
+    assert isinstance(loose, LooseEvent)
+    assert loose.data["stdout"] == f"x{MASK}y"
+    assert loose.data["uuid"] == "u2"  # keys and other values survive the fallback
 
 
 def test_without_secrets_nothing_is_built_or_changed() -> None:

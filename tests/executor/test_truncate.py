@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import msgspec
 import pytest
 
-from playledger_executor.truncate import MAX_EVENT_DATA_BYTES, cut_text, safe_event_name, to_event_data
+from playledger_executor.truncate import MAX_EVENT_DATA_BYTES, cut_text, fit, safe_event_name, to_event_data
+from playledger_schemas.events import RunnerEventData
 
 pytestmark = pytest.mark.unit
 
@@ -77,3 +79,43 @@ def test_event_names_become_safe_subject_tokens() -> None:
     assert safe_event_name("runner_on_ok") == "runner_on_ok"
     assert safe_event_name("weird.name *>") == "weird_name___"
     assert safe_event_name("") == "unknown"
+
+
+def line_of(data: dict[str, Any]) -> bytes:
+    """A worker event line as ansible-runner writes it (``json.dumps``: ``", "`` separators, ASCII)."""
+    return json.dumps(data).encode()
+
+
+def test_a_line_decoded_once_equals_the_general_path() -> None:
+    event = raw(
+        parent_uuid="p-1",
+        created="2026-12-03T14:00:00.123456",
+        start_line=3,
+        end_line=5,
+        stdout="ok: [h] \u00e9 \x1b[0;32m",
+        event_data={"host": "h", "res": {"changed": False, "msg": "h\u00e9", "n": 1.5}, "task": "t"},
+        runner_ident="r",  # runner's keys the event does not carry are ignored on both paths
+    )
+    line = line_of(event)
+    fast = fit(msgspec.json.decode(line, type=RunnerEventData), len(line), LIMIT)
+    assert fast == to_event_data(json.loads(line), LIMIT)
+
+
+def test_a_long_line_is_cut_as_on_the_general_path() -> None:
+    event = raw(stdout="é" * 1000, event_data={"host": "h", "res": {"msg": "x" * 2000, "changed": True}})
+    line = line_of(event)
+    fast = fit(msgspec.json.decode(line, type=RunnerEventData), len(line), LIMIT)
+    assert fast == to_event_data(json.loads(line), LIMIT)
+    assert [t.field for t in fast.truncated] == ["stdout", "event_data.res"]
+
+
+def test_a_line_of_half_the_limit_needs_no_cut() -> None:
+    """``fit``'s shortcut holds: nothing in a line re-encodes longer than the line."""
+    for text in ("a" * 100, "é" * 20, "\x1b" * 15, "😀" * 8):
+        event = raw(stdout=text, event_data={"res": {"msg": text, "f": 0.1}})
+        line = line_of(event)
+        data = msgspec.json.decode(line, type=RunnerEventData)
+        assert len(data.stdout.encode()) <= len(line)
+        assert len(msgspec.json.encode(data.event_data)) <= len(line)
+        assert len(line) <= LIMIT // 2
+        assert fit(data, len(line), LIMIT) is data

@@ -1,10 +1,17 @@
 """Runner events of one attempt, stored as fast as ansible prints them: group commit.
 
 The worker's events go into a bounded queue; one task stores whatever has queued up while its
-previous append was in flight as one append (``JobWriter.add_all``: an atomic batch). A quiet
-job's event goes out alone at once; a busy job's events share round trips, so the cost per
-event falls exactly when events come fast. Order is the queue's order. A full queue holds the
-worker back (its pipe fills, ansible waits), as a slow single append did before.
+previous append was in flight as one append (``JobWriter.add_all``: an atomic batch), after
+lingering ``LINGER_S`` for the rest of the burst the first event came with. Order is the
+queue's order. A full queue holds the worker back (its pipe fills, ansible waits), as a slow
+single append did before.
+
+Why the linger: ansible prints a task's events in a burst spread over a few milliseconds (the
+task's start, then each host's start and result as its fork reports), and each append costs
+two round trips of nats-py client CPU (≈ 100-200 µs each) whatever its size. Without the
+linger a real 5 x 200 job made ≈ 600 appends of ≈ 3.6 events (executor ≈ 600-900 µs CPU per
+event); with it ≈ one append per task (``tests/bench/bench_executor_cpu.py --paced``,
+docs/benchmarks.md section 2). It adds at most ``LINGER_S`` to an event's way to subscribers.
 
 The first failure (``FencedError``, ``PublishError``) ends the storing: it is raised to whoever
 adds next and from ``close``; events queued after it are dropped, since the run is over.
@@ -15,15 +22,18 @@ from __future__ import annotations
 import asyncio
 from typing import Final
 
-from playledger_executor.writer import Builder, JobWriter
+from playledger_executor.writer import MAX_BATCH_EVENTS, Builder, JobWriter
 
 QUEUE_EVENTS: Final = 4096
 """How far the worker may run ahead of the stream before it is held back."""
+LINGER_S: Final = 0.02
+"""How long the first event of an append waits for the rest of its burst."""
 
 
 class Appender:
-    def __init__(self, writer: JobWriter) -> None:
+    def __init__(self, writer: JobWriter, *, linger_s: float = LINGER_S) -> None:
         self.writer = writer
+        self.linger_s = linger_s
         self._queue: asyncio.Queue[Builder | None] = asyncio.Queue(maxsize=QUEUE_EVENTS)
         self._failure: BaseException | None = None
         self._task = asyncio.create_task(self._store_all(), name=f"append-{writer.job_id}")
@@ -52,6 +62,8 @@ class Appender:
                 return
             builds = [first]
             end = False
+            if self.linger_s > 0 and self._queue.qsize() < MAX_BATCH_EVENTS:
+                await asyncio.sleep(self.linger_s)
             while not self._queue.empty():
                 build = self._queue.get_nowait()
                 if build is None:

@@ -41,9 +41,9 @@ from playledger_executor.running import RunningJob
 from playledger_executor.runspec import SECRET_VARS_FILE, resolve_options, runner_kwargs
 from playledger_executor.secrets import SecretsError, fetch_secrets
 from playledger_executor.sources import Playbook, prepare_source
-from playledger_executor.truncate import to_event_data
+from playledger_executor.truncate import fit, to_event_data
 from playledger_executor.vaultrefs import resolve
-from playledger_executor.worker import FINAL_STATUSES, Event, Status, WorkerProcess
+from playledger_executor.worker import FINAL_STATUSES, Event, LooseEvent, Status, WorkerProcess
 from playledger_executor.writer import FencedError, JobWriter, PublishError
 from playledger_schemas.commands import JobSpec, SubmitJob, retry_policy
 from playledger_schemas.events import (
@@ -435,22 +435,36 @@ class JobRunner:
                         if status in FINAL_STATUSES:
                             run.status = status
                             run.explanation = explanation
-                    case Event(data=raw):
-                        event_data = raw.get("event_data")
+                    case Event(data=data, size=size):
+                        shipper.write(log_piece(data.event, data.stdout, {"pid": data.pid}))
+                        if data.event == "playbook_on_stats":
+                            self._take_stats(run, data.event_data)
+                        writer.runner_events += 1
+                        self.runner_events += 1
+                        await appender.add(
+                            functools.partial(_runner_event, job_id, attempt, fit(data, size, limit))
+                        )
+                    case LooseEvent(data=raw):
                         shipper.write(
                             log_piece(str(raw.get("event") or ""), str(raw.get("stdout") or ""), raw)
                         )
                         if raw.get("event") == "playbook_on_stats":
-                            run.stats = _stats(event_data)
-                            run.artifact_data = _artifact_data(event_data)
-                        data = to_event_data(raw, limit)
+                            self._take_stats(run, raw.get("event_data"))
                         writer.runner_events += 1
                         self.runner_events += 1
-                        await appender.add(functools.partial(_runner_event, job_id, attempt, data))
+                        await appender.add(
+                            functools.partial(_runner_event, job_id, attempt, to_event_data(raw, limit))
+                        )
         except BaseException:
             await appender.cancel()
             raise
         await appender.close()
+
+    @staticmethod
+    def _take_stats(run: _Run, event_data: object) -> None:
+        """``playbook_on_stats``: the per-host counts and ``set_stats`` data, from the uncut event."""
+        run.stats = _stats(event_data)
+        run.artifact_data = _artifact_data(event_data)
 
     async def _record_cancel_request(self, handle: RunningJob, writer: JobWriter) -> None:
         """``job.cancel_requested`` by this executor, the job's single writer while it runs."""

@@ -21,8 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import msgspec
+
 from playledger_executor.proctree import die_with, kill_all, snapshot
 from playledger_executor.redact import NOTHING, Redactor
+from playledger_schemas.events import RunnerEventData
 from playledger_schemas.status import RESULT_STATUSES
 
 log: Final = logging.getLogger(__name__)
@@ -30,6 +33,9 @@ log: Final = logging.getLogger(__name__)
 LINE_LIMIT: Final = 64 * 1024 * 1024
 FINAL_STATUSES: Final = RESULT_STATUSES
 """The status lines that end a run: ansible-runner's final statuses are the job's result statuses."""
+_as_event: Final = msgspec.json.Decoder(RunnerEventData)
+"""An event line decodes once, into what is published (runner's other keys are ignored); status,
+zip and ``eof`` lines lack its required fields and take the general path."""
 
 
 def control_dir(private_dir: Path) -> Path:
@@ -80,6 +86,18 @@ class Status:
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """An event line decoded straight into the published shape (nearly every line)."""
+
+    data: RunnerEventData
+    size: int
+    """The line's length in bytes: no field of ``data`` can be longer (see ``truncate.fit``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LooseEvent:
+    """An event line that does not match ``RunnerEventData``'s types as is (a missing ``uuid``,
+    a number where a string belongs, JSON only Python reads): ``truncate.to_event_data`` coerces it."""
+
     data: dict[str, Any]
 
 
@@ -123,18 +141,28 @@ class WorkerProcess:
         process.stdin.close()
         return cls(process, redactor)
 
-    async def stream(self) -> AsyncIterator[Event | Status]:
+    async def stream(self) -> AsyncIterator[Event | LooseEvent | Status]:
         """Events and statuses in the worker's order, until ``eof`` or the end of its output."""
         stdout = self.process.stdout
         assert stdout is not None  # noqa: S101 - PIPE was requested
         stderr_task = asyncio.create_task(self._drain_stderr())
+        masked = self.redactor.line
         try:
             while True:
-                line = await stdout.readline()
-                if not line:
+                raw = await stdout.readline()
+                if not raw:
                     return
+                line = masked(raw)
                 try:
-                    data = self._decode(line)
+                    event = _as_event.decode(line)
+                except msgspec.DecodeError:
+                    pass
+                else:
+                    if event.event != "keepalive":
+                        yield Event(event, len(line))
+                    continue
+                try:
+                    data = self._decode(raw, line)
                 except ValueError:
                     log.warning("worker %d wrote a line that is not JSON; skipped", self.process.pid)
                     continue
@@ -150,18 +178,19 @@ class WorkerProcess:
                 elif data.get("event") == "keepalive":
                     continue
                 elif isinstance(data.get("counter"), int):
-                    yield Event(data)
+                    yield LooseEvent(data)
         finally:
             await stderr_task
 
-    def _decode(self, line: bytes) -> Any:
-        """The line as JSON with the job's secrets masked (see ``redact``)."""
-        if not self.redactor.active:
-            return json.loads(line)
+    def _decode(self, raw: bytes, masked: bytes) -> Any:
+        """The masked line as JSON; should the mask have broken the JSON, the raw line with every
+        decoded string masked instead (see ``redact``)."""
         try:
-            return json.loads(self.redactor.line(line))
-        except ValueError:  # a mask that broke the JSON: mask the decoded strings instead
-            return self.redactor.scrub(json.loads(line))
+            return json.loads(masked)
+        except ValueError:
+            if masked is raw:
+                raise
+        return self.redactor.scrub(json.loads(raw))
 
     async def _drain_stderr(self) -> None:
         stderr = self.process.stderr

@@ -181,6 +181,12 @@ class JobWriter:
             "Nats-Expected-Last-Subject-Sequence": str(self.last_stream_seq),
             "Nats-Expected-Last-Subject-Sequence-Subject": job_events_filter(self.job_id),
         }
+        try:  # the first try outside the retry policy: building its context costs more than a batch
+            return await self._try(chunk, fence)
+        except Exception as exc:
+            if not _retriable(exc):
+                raise
+        await asyncio.sleep(BACKOFF_INITIAL_S)
         return await retried(
             lambda: self._try(chunk, fence),
             _retriable,
