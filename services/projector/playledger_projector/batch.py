@@ -1,6 +1,7 @@
 """Decode stream messages and fold a batch of them into row changes. Pure, no IO.
 
-A message becomes ``Decoded`` (a contract event plus its ``data`` as published) or
+A message becomes ``Decoded`` (a lifecycle event, or a runner event's envelope and its
+``RunnerFacts`` — see ``facts`` — plus its ``data`` as published, all from one decode) or
 ``Undecodable`` (unknown type from a newer writer, or invalid): the latter is recorded in
 ``skipped_events`` and never stops the projector. An event whose ``(job_id, seq)`` is
 already projected (a re-publish outside the dedup window) is recorded as a duplicate and
