@@ -220,6 +220,7 @@ async def main(n_events: int, runs: int, lag_seconds: float) -> dict[str, Any]:
             "publisher (this process)": [psutil.Process()],
         }
         cpu_per_event: dict[str, list[float]] = {name: [] for name in groups}
+        rebuild_cpu: dict[str, list[float]] = {}
         for run in range(runs):
             before = {name: cpu_seconds(procs) for name, procs in groups.items()}
             rates.append(await sustained(js, db, events, run))
@@ -229,16 +230,25 @@ async def main(n_events: int, runs: int, lag_seconds: float) -> dict[str, Any]:
             p50s.append(pct(lat, 0.50) * 1000)
             p99s.append(pct(lat, 0.99) * 1000)
             conn = await asyncpg.connect(db_url)
+            rebuilders = {
+                "rebuild (this process)": groups["publisher (this process)"],
+                "postgres": postgres_processes(),
+            }
+            before = {name: cpu_seconds(procs) for name, procs in rebuilders.items()}
             try:
                 report = await rebuild(conn, js, batch_size=5000)
             finally:
                 await conn.close()
             rebuilds.append(report.events_per_second)
+            for name, procs in rebuilders.items():
+                rebuild_cpu.setdefault(name, []).append(
+                    (cpu_seconds(procs) - before[name]) / max(1, report.events) * 1e6
+                )
             print(
                 f"run {run + 1}/{runs}: sustained {rates[-1]:,.0f} ev/s "
                 f"(CPU µs/event: {', '.join(f'{k} {v[-1]:.0f}' for k, v in cpu_per_event.items())}), "
                 f"lag p50 {p50s[-1]:.1f} ms p99 {p99s[-1]:.1f} ms, rebuild {rebuilds[-1]:,.0f} ev/s "
-                f"({report.events:,} events)",
+                f"({report.events:,} events; CPU µs/event: {', '.join(f'{k} {v[-1]:.0f}' for k, v in rebuild_cpu.items())})",
                 file=sys.stderr,
             )
     finally:
@@ -264,6 +274,8 @@ async def main(n_events: int, runs: int, lag_seconds: float) -> dict[str, Any]:
         "lag_p99_ms": spread(p99s),
         "rebuild_events_per_s": spread(rebuilds),
         "sustained_cpu_us_per_event": {name: spread(v) for name, v in cpu_per_event.items()},
+        "rebuild_cpu_us_per_event": {name: spread(v) for name, v in rebuild_cpu.items()},
+        "load_average_1m_at_end": os.getloadavg()[0],
         "targets": TARGETS,
     }
 
@@ -284,6 +296,13 @@ def table(result: dict[str, Any]) -> str:
     lines.append(
         "CPU per event during the sustained run (µs, median): "
         + ", ".join(f"{name} {s['median']:.0f}" for name, s in result["sustained_cpu_us_per_event"].items())
+    )
+    lines.append(
+        "CPU per event during the rebuild (µs, median): "
+        + ", ".join(f"{name} {s['median']:.0f}" for name, s in result["rebuild_cpu_us_per_event"].items())
+    )
+    lines.append(
+        f"load average (1 min) at the end: {result['load_average_1m_at_end']:.1f} on {os.cpu_count()} cores"
     )
     return "\n".join(lines)
 

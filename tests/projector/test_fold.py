@@ -20,6 +20,7 @@ from playledger_projector.batch import (
     host_row,
 )
 from playledger_projector.consumer import stream_seq_of
+from playledger_projector.facts import event_facts
 from playledger_projector.fold import count_result, evolve, finish, reconcile
 from playledger_projector.views import ZERO, JobView
 from playledger_schemas.codec import encode
@@ -135,14 +136,14 @@ def test_progress_follows_play_and_task_starts() -> None:
 
 
 def test_host_counts_follow_ansible_rules() -> None:
-    c = count_result(ZERO, "runner_on_ok", {"res": {"changed": True}})
-    c = count_result(c, "runner_on_ok", {"res": {"changed": False}})
-    c = count_result(c, "runner_on_failed", {"res": {"changed": True}, "ignore_errors": True})
-    c = count_result(c, "runner_on_failed", {"res": {}, "ignore_errors": None})
-    c = count_result(c, "runner_on_skipped", {})
-    c = count_result(c, "runner_on_unreachable", {"res": {"unreachable": True}})
-    c = count_result(c, "runner_item_on_ok", {"res": {"changed": True}})
-    c = count_result(c, "runner_on_start", {})
+    c = count_result(ZERO, "runner_on_ok", event_facts({"res": {"changed": True}}))
+    c = count_result(c, "runner_on_ok", event_facts({"res": {"changed": False}}))
+    c = count_result(c, "runner_on_failed", event_facts({"res": {"changed": True}, "ignore_errors": True}))
+    c = count_result(c, "runner_on_failed", event_facts({"res": {}, "ignore_errors": None}))
+    c = count_result(c, "runner_on_skipped", event_facts({}))
+    c = count_result(c, "runner_on_unreachable", event_facts({"res": {"unreachable": True}}))
+    c = count_result(c, "runner_item_on_ok", event_facts({"res": {"changed": True}}))
+    c = count_result(c, "runner_on_start", event_facts({}))
     assert c == HostCounts(ok=3, changed=2, failures=1, unreachable=1, skipped=1, ignored=1)
 
 

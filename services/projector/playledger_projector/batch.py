@@ -1,6 +1,7 @@
 """Decode stream messages and fold a batch of them into row changes. Pure, no IO.
 
-A message becomes ``Decoded`` (a contract event plus its ``data`` as published) or
+A message becomes ``Decoded`` (a lifecycle event, or a runner event's envelope and its
+``RunnerFacts`` — see ``facts`` — plus its ``data`` as published, all from one decode) or
 ``Undecodable`` (unknown type from a newer writer, or invalid): the latter is recorded in
 ``skipped_events`` and never stops the projector. An event whose ``(job_id, seq)`` is
 already projected (a re-publish outside the dedup window) is recorded as a duplicate and
@@ -9,16 +10,19 @@ changes nothing else.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence, Set
-from typing import Any, Final
+from typing import Any, Final, Union
 
 import msgspec
 
 from playledger_common.readmodel import EventRow, HostCounts, HostRow, SkippedRow
+from playledger_projector.facts import RawRunnerEvent, RunnerFacts, decode_facts, facts_of
 from playledger_projector.fold import finish, start, step
 from playledger_projector.views import BatchChanges, JobView
 from playledger_schemas.codec import ContractError, decode_event
 from playledger_schemas.events import JobEvent, RunnerEvent, event_kind, event_tag
+from playledger_schemas.limits import MAX_EVENT_DEPTH, too_deep
 from playledger_schemas.rules import JobTrack, writer_rule_broken
 from playledger_schemas.status import is_terminal_status
 from playledger_schemas.subjects import is_command_rejection
@@ -27,7 +31,11 @@ from playledger_schemas.subjects import is_command_rejection
 class Decoded(msgspec.Struct, frozen=True, kw_only=True):
     stream_seq: int
     subject: str
-    event: JobEvent
+    event: JobEvent | RawRunnerEvent
+    """A lifecycle event fully typed; a runner event as its envelope, its data read into ``facts``."""
+    tag: str
+    facts: RunnerFacts | None
+    """What the projector reads of a runner event (``None`` for a lifecycle event)."""
     data: str
     """The event's ``data`` object as published (JSON text), for ``job_events.data``."""
     payload: bytes
@@ -59,27 +67,65 @@ class _Tagged(msgspec.Struct):
     type: object = None
 
 
+_LIFECYCLE: Final = tuple(t for t in JobEvent.__args__ if t is not RunnerEvent)
+_projected: Final[msgspec.json.Decoder[Any]] = msgspec.json.Decoder(Union[(*_LIFECYCLE, RawRunnerEvent)])
 _envelope: Final = msgspec.json.Decoder(_Envelope)
 _tagged: Final = msgspec.json.Decoder(_Tagged)
 _KNOWN_TAGS: Final[frozenset[str]] = frozenset(str(t.__struct_config__.tag) for t in JobEvent.__args__)
 _RUNNER_TAG: Final = event_tag(RunnerEvent)
 _MAX_REASON: Final = 1000
+_ESCAPE: Final = re.compile(rb"\\(?:u0000|.)", re.DOTALL)
+"""One JSON string escape (scanned left to right, so ``\\\\u0000`` is a backslash, then text)."""
 
 
 def decode_message(stream_seq: int, subject: str, payload: bytes) -> Item:
+    """Decode once: the envelope and a lifecycle event typed, a runner event's data into ``RunnerFacts``.
+
+    Where that refuses the payload, the contract's own decoder says why (same reasons as
+    every other reader), and the rare payload it accepts anyway is projected from it.
+    """
     if is_command_rejection(subject):
         return NotAJobEvent(stream_seq=stream_seq, subject=subject, payload=payload)
+    decoded = _decode(payload)
+    if decoded is None:
+        try:
+            contract = decode_event(payload)
+        except ContractError as exc:
+            return Undecodable(
+                stream_seq=stream_seq, subject=subject, reason=_reason(payload, exc), payload=payload
+            )
+        runner = facts_of(contract.data) if isinstance(contract, RunnerEvent) else None
+        decoded = (contract, runner, bytes(_envelope.decode(payload).data))
+    event, facts, data = decoded
+    if b"\\u0000" in data:
+        data = _ESCAPE.sub(_without_nul, data)
+    return Decoded(
+        stream_seq=stream_seq,
+        subject=subject,
+        event=event,
+        tag=_RUNNER_TAG if facts is not None else event_tag(event),  # type: ignore[arg-type]
+        facts=facts,
+        data=data.decode("utf-8"),
+        payload=payload,
+    )
+
+
+def _decode(payload: bytes) -> tuple[JobEvent | RawRunnerEvent, RunnerFacts | None, bytes] | None:
+    if too_deep(payload, MAX_EVENT_DEPTH):
+        return None
     try:
-        event = decode_event(payload)
-        data = _envelope.decode(payload).data
-    except ContractError as exc:
-        return Undecodable(
-            stream_seq=stream_seq, subject=subject, reason=_reason(payload, exc), payload=payload
-        )
-    text = bytes(data).decode("utf-8")
-    if "\\u0000" in text:
-        text = msgspec.json.encode(_without_nul(msgspec.json.decode(text))).decode("utf-8")
-    return Decoded(stream_seq=stream_seq, subject=subject, event=event, data=text, payload=payload)
+        event = _projected.decode(payload)
+        if isinstance(event, RawRunnerEvent):
+            data = bytes(event.data)
+            return event, decode_facts(data), data
+        return event, None, bytes(_envelope.decode(payload).data)
+    except msgspec.DecodeError:  # ValidationError included
+        return None
+
+
+def _without_nul(escape: re.Match[bytes]) -> bytes:
+    """PostgreSQL text and jsonb cannot hold U+0000; ansible output occasionally does."""
+    return b"\\ufffd" if escape[0] == b"\\u0000" else escape[0]
 
 
 def _reason(payload: bytes, exc: ContractError) -> str:
@@ -94,54 +140,39 @@ def _reason(payload: bytes, exc: ContractError) -> str:
     return reason[:_MAX_REASON]
 
 
-def _without_nul(value: Any) -> Any:
-    """PostgreSQL text and jsonb cannot hold U+0000; ansible output occasionally does."""
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, dict):
-        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_without_nul(v) for v in value]
-    return value
-
-
 def _clean(value: str | None) -> str | None:
     if value is not None and "\x00" in value:
         return value.replace("\x00", "\ufffd")
     return value
 
 
-def _text(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    return _clean(value) if isinstance(value, str) else None
-
-
 def event_row(item: Decoded) -> EventRow:
     event = item.event
-    if isinstance(event, RunnerEvent):
-        data = event.data
-        ed = data.event_data
+    facts = item.facts
+    if facts is not None:
+        ed = facts.event_data
         return EventRow(
             job_id=event.job_id,
             seq=event.seq,
             stream_seq=item.stream_seq,
             type=_RUNNER_TAG,
-            event=data.event,
+            event=facts.event,
             attempt=event.attempt,
-            counter=data.counter,
-            host=_text(ed, "host"),
-            play=_text(ed, "play"),
-            task=_text(ed, "task"),
+            counter=facts.counter,
+            host=_clean(ed.text("host")),
+            play=_clean(ed.text("play")),
+            task=_clean(ed.text("task")),
             time=event.time,
-            stdout=_clean(data.stdout) or "",
-            truncated=bool(data.truncated),
+            stdout=_clean(facts.stdout) or "",
+            truncated=bool(facts.truncated),
             data=item.data,
         )
+    assert not isinstance(event, RawRunnerEvent | RunnerEvent)  # noqa: S101 - a runner event always has facts
     return EventRow(
         job_id=event.job_id,
         seq=event.seq,
         stream_seq=item.stream_seq,
-        type=event_tag(event),
+        type=item.tag,
         event=event_kind(event),
         attempt=event.attempt,
         time=event.time,
@@ -202,7 +233,7 @@ def fold_batch(
         track = JobTrack(
             last_seq=job.last_seq, terminal=is_terminal_status(job.status), dead=job.status == "dead"
         )
-        broken = writer_rule_broken(track, event.seq, event_tag(event))
+        broken = writer_rule_broken(track, event.seq, item.tag)
         if broken is not None:
             skipped.append(
                 SkippedRow(
@@ -215,7 +246,7 @@ def fold_batch(
             continue
         seen.add(key)
         work[event.job_id] = job
-        step(job, event, item.stream_seq)
+        step(job, event, item.stream_seq, item.facts)
         events.append(event_row(item))
     jobs = [finish(job) for job in work.values()]
     upserts: list[HostRow] = []

@@ -25,6 +25,7 @@ from typing import Any, Final
 import msgspec
 
 from playledger_common.readmodel import HostCounts
+from playledger_projector.facts import EventFacts, RawRunnerEvent, RunnerFacts, decode_facts, facts_of
 from playledger_projector.views import ZERO, JobView
 from playledger_schemas.commands import (
     DynamicInventory,
@@ -39,6 +40,7 @@ from playledger_schemas.commands import (
 )
 from playledger_schemas.events import (
     AttemptOutcome,
+    Event,
     JobCancelRequested,
     JobDead,
     JobEvent,
@@ -69,14 +71,14 @@ _WAITING: Final = frozenset({"queued", "scheduled", "waiting"})
 """Statuses a job's next ``job.started`` (or its first runner event) makes ``running``."""
 
 
-def evolve(view: JobView | None, event: JobEvent, stream_seq: int) -> JobView:
+def evolve(view: JobView | None, event: JobEvent | RawRunnerEvent, stream_seq: int) -> JobView:
     """The job after ``event`` (stored at ``stream_seq``); ``view`` is ``None`` for a new job."""
     job = start(view, event)
     step(job, event, stream_seq)
     return finish(job)
 
 
-def start(view: JobView | None, event: JobEvent) -> JobView:
+def start(view: JobView | None, event: Event) -> JobView:
     """A private working copy of ``view``, or a new job first seen with ``event``.
 
     ``fold_batch`` folds a whole batch into one copy per job (``step``), then ``finish``es it;
@@ -105,8 +107,10 @@ def finish(job: JobView) -> JobView:
     return job
 
 
-def step(job: JobView, event: JobEvent, stream_seq: int) -> None:
-    """Fold one event into ``job`` in place."""
+def step(
+    job: JobView, event: JobEvent | RawRunnerEvent, stream_seq: int, facts: RunnerFacts | None = None
+) -> None:
+    """Fold one event into ``job`` in place; a runner event's ``facts`` are read from it if not given."""
     job.event_count += 1
     if event.seq > job.last_seq:
         job.last_seq = event.seq
@@ -117,9 +121,15 @@ def step(job: JobView, event: JobEvent, stream_seq: int) -> None:
     attempt = job.attempt
     if event.attempt > attempt:
         job.attempt = event.attempt
-    if isinstance(event, RunnerEvent):
-        _runner(job, event)
+    if facts is None and isinstance(event, RunnerEvent):
+        facts = facts_of(event.data)
+    elif facts is None and isinstance(event, RawRunnerEvent):
+        facts = decode_facts(bytes(event.data))
+    if facts is not None:
+        _runner(job, facts)
         return
+    if isinstance(event, RunnerEvent | RawRunnerEvent):
+        return  # unreachable: facts were read above (narrows the type for the match)
     match event:
         case JobQueued():
             _spec_fields(job, event.data.spec, resolved=False)
@@ -244,26 +254,25 @@ def _resolved(job: JobView, data: StartedData) -> None:
         job.inventory_summary = summary
 
 
-def _runner(job: JobView, event: RunnerEvent) -> None:
-    data = event.data
-    name = data.event
-    event_data = data.event_data
+def _runner(job: JobView, facts: RunnerFacts) -> None:
+    name = facts.event
+    event_data = facts.event_data
     job.runner_event_count += 1
     if job.status in _WAITING:
         job.status = "running"
         job.run_at = None
     if name == "playbook_on_play_start":
-        job.current_play = _text(event_data, "name") or _text(event_data, "play")
+        job.current_play = event_data.text("name") or event_data.text("play")
         job.current_task = None
     elif name == "playbook_on_task_start":
-        job.current_task = _text(event_data, "name") or _text(event_data, "task")
-        play = _text(event_data, "play")
+        job.current_task = event_data.text("name") or event_data.text("task")
+        play = event_data.text("play")
         if play is not None:
             job.current_play = play
     elif name == "playbook_on_stats":
-        job.hosts = reconcile(job.hosts, event_data)
+        job.hosts = reconcile(job.hosts, event_data.stats())
         return
-    host = _text(event_data, "host")
+    host = event_data.text("host")
     if host is not None:
         hosts = job.hosts
         before = hosts.get(host)
@@ -272,16 +281,19 @@ def _runner(job: JobView, event: RunnerEvent) -> None:
             hosts[host] = after
 
 
-def count_result(counts: HostCounts, name: str, event_data: Mapping[str, Any]) -> HostCounts:
+def count_result(counts: HostCounts, name: str, event_data: EventFacts) -> HostCounts:
     """The host's counts after one runner event, the way ansible's own stats count them."""
-    res = event_data.get("res")
-    changed = isinstance(res, dict) and res.get("changed") is True
     if name == "runner_on_ok":
-        return msgspec.structs.replace(counts, ok=counts.ok + 1, changed=counts.changed + changed)
+        return msgspec.structs.replace(
+            counts, ok=counts.ok + 1, changed=counts.changed + event_data.changed_result()
+        )
     if name == "runner_on_failed":
-        if event_data.get("ignore_errors") is True:
+        if event_data.ignore_errors is True:
             return msgspec.structs.replace(
-                counts, ok=counts.ok + 1, ignored=counts.ignored + 1, changed=counts.changed + changed
+                counts,
+                ok=counts.ok + 1,
+                ignored=counts.ignored + 1,
+                changed=counts.changed + event_data.changed_result(),
             )
         return msgspec.structs.replace(counts, failures=counts.failures + 1)
     if name == "runner_on_skipped":
@@ -327,11 +339,6 @@ def failure_summary(hosts: Mapping[str, HostCounts]) -> str | None:
         if names
     ]
     return "; ".join(parts) or None
-
-
-def _text(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    return value if isinstance(value, str) else None
 
 
 def _int_map(value: object) -> dict[str, int]:
