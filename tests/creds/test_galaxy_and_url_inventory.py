@@ -7,6 +7,7 @@ job's credential installed or fetched."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Iterator
@@ -19,8 +20,8 @@ import pytest
 from tests.creds.support import add, credentials_stack, nowhere, run, stdout_of
 from tests.sources.galaxy import build_collection, galaxy_server
 from tests.sources.gitrepos import GitRepo
-from tests.sources.support import inventory_server
-from tests.stack import Stack
+from tests.sources.support import inventory_server, publish_submit
+from tests.stack import Stack, complete_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -150,6 +151,15 @@ def test_a_private_galaxy_and_a_bearer_url_inventory_with_stored_credentials(
             errors = response.json()["errors"]
             assert [e["path"] for e in errors] == [path], errors
             assert words in errors[0]["message"], errors
+        # The NATS door, which cannot read the store, refuses the rule a spec alone shows alike.
+        spec = {"source": local, "inventory": INLINE, "credentials": {"galaxy": "hub"}}
+        asyncio.run(publish_submit(stack, "galaxy-local-nats", spec))
+        rejected = complete_job(client, "galaxy-local-nats")
+        assert rejected["status"] == "rejected", rejected
+        assert rejected["rejection_errors"][0]["path"] == "$.spec.credentials.galaxy"
+        assert rejected["rejection_errors"][0]["message"] == refusals[-1][2] + (
+            " (ansible-galaxy installs nothing for a local one)"
+        )
 
         ids = [ok["id"], needs["id"], bare["id"], wrong["id"], unheaded["id"]]
         nowhere(stack, client, ids, GALAXY_TOKEN, INVENTORY_TOKEN, "galaxy-token-not-this-one")

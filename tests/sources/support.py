@@ -3,17 +3,22 @@ URL inventories."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nats.js import JetStreamContext
 
+from playledger_common.bus import connect
 from playledger_schemas.commands import JobSpec
 from playledger_schemas.events import JobStarted, RunnerEvent
 from tests.executor.support import job_events, submit, wait_terminal
+
+if TYPE_CHECKING:
+    from tests.stack import Stack
 
 
 async def run(js: JetStreamContext, job_id: str, job_spec: JobSpec) -> tuple[Any, list[Any]]:
@@ -62,3 +67,13 @@ def inventory_server() -> Iterator[tuple[str, dict[str, Any]]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+async def publish_submit(stack: Stack, job_id: str, spec: dict[str, Any]) -> None:
+    """``job.submit.v1`` straight on NATS to a running stack, as a bus client would publish it."""
+    nc = await connect(stack.env["PLAYLEDGER_NATS_URL"], "test-client")
+    try:
+        command = {"type": "job.submit.v1", "job_id": job_id, "spec": spec}
+        await nc.jetstream().publish(f"playledger.cmd.submit.normal.{job_id}", json.dumps(command).encode())
+    finally:
+        await nc.close()
