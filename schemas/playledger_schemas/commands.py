@@ -178,6 +178,16 @@ class GitInventory(Strict, frozen=True, kw_only=True, tag_field="type", tag="git
     path: RepoDir
 
 
+CREDENTIAL_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+CredentialName = Annotated[
+    str,
+    Meta(
+        pattern=CREDENTIAL_NAME_PATTERN,
+        description="The name of a credential stored in playledger (POST /api/v1/credentials).",
+    ),
+]
+
+
 InventoryFormat = Literal["yaml", "json", "ini"]
 HeaderName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$")]
 
@@ -185,8 +195,9 @@ HeaderName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$")
 class UrlInventory(Strict, frozen=True, kw_only=True, tag_field="type", tag="url"):
     """An inventory fetched by the executor when the job starts (TLS verified, time and size limited).
 
-    Header values travel in the command: headers that carry secrets (``Authorization``,
-    ``Cookie``, …) are refused until stored credentials can be referenced.
+    Header values travel in the command, so headers that carry secrets (``Authorization``,
+    ``Cookie``, …) are refused there: name a stored ``http_headers`` credential in ``credential``
+    instead, whose headers the executor adds when it fetches the URL (and masks in every error).
     """
 
     url: Annotated[str, Meta(min_length=1, max_length=4096, pattern=r"^https?://\S+$")]
@@ -194,6 +205,9 @@ class UrlInventory(Strict, frozen=True, kw_only=True, tag_field="type", tag="url
     headers: Annotated[dict[HeaderName, Annotated[str, Meta(max_length=8192)]], Meta(max_length=64)] = (
         msgspec.field(default_factory=dict)
     )
+    credential: CredentialName | None = None
+    """A stored ``http_headers`` credential: its headers (e.g. ``Authorization: Bearer …``) are sent
+    with the request, over those of ``headers``; the secret is fetched at run time, never stored."""
 
 
 PluginName = Annotated[
@@ -324,16 +338,6 @@ class RetryPolicy(Strict, frozen=True, kw_only=True):
 DEFAULT_RETRY: Final = RetryPolicy()
 
 
-CREDENTIAL_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
-CredentialName = Annotated[
-    str,
-    Meta(
-        pattern=CREDENTIAL_NAME_PATTERN,
-        description="The name of a credential stored in playledger (POST /api/v1/credentials).",
-    ),
-]
-
-
 VaultPath = Annotated[
     str,
     Meta(
@@ -366,6 +370,7 @@ ROLE_TYPES: Final[dict[str, str]] = {
     "git": "git",
     "cloud": "aws",
     "env": "env",
+    "galaxy": "galaxy_token",
 }
 """The stored credential type each reference takes when it names one directly."""
 
@@ -397,6 +402,10 @@ class JobCredentials(Strict, frozen=True, kw_only=True, omit_defaults=True):
     and modules read them there)."""
     env: CredentialName | None = None
     """An ``env`` credential: secret environment variables of ansible."""
+    galaxy: CredentialName | None = None
+    """A ``galaxy_token`` credential (a Galaxy server's URL and token): ``ansible-galaxy`` installs the
+    job's ``collection_role`` source and its repository's ``requirements.yml`` from that server
+    with it (the issue's ``galaxy_credential``). Only for a git or ``collection_role`` source."""
 
     def references(self) -> dict[str, tuple[str, str]]:
         """``{role: (stored credential name, the type it must have)}`` for each reference set."""

@@ -123,3 +123,13 @@ def stdout_of(client: httpx.Client, job_id: str) -> str:
     response = client.get(f"/api/v1/jobs/{job_id}/logs")
     assert response.status_code == 200, response.text
     return response.text
+
+
+def nowhere(stack: Stack, client: httpx.Client, job_ids: list[str], *secrets: str) -> None:
+    """No secret in the jobs' events, their logs, the service logs or the executor's work dir."""
+    texts = [client.get(f"/api/v1/jobs/{job_id}/events").text for job_id in job_ids]
+    texts += [stdout_of(client, job_id) for job_id in job_ids]
+    texts += [p.read_text(errors="replace") for p in stack.work.glob("*.log")]
+    texts += [p.read_text(errors="replace") for p in (stack.work / "executor-work").rglob("*") if p.is_file()]
+    for secret in secrets:
+        assert all(secret not in text for text in texts), secret

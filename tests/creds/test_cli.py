@@ -109,6 +109,8 @@ async def test_every_stored_type_from_the_command_line_secrets_from_files_only(
         "session": "aws-session-token-0123",
         "env": 'APP_TOKEN="cli app token"\nexport REGION=eu\n',
         "vars": "db_password: cli db password\nlist: [1, 2]\n",
+        "galaxy": "galaxy-cli-token-0123",
+        "headers": "Authorization: Bearer cli-bearer-0123\n\nX-Api-Key: cli-key-4567\n",
     }
     for name, text in files.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
@@ -131,6 +133,15 @@ async def test_every_stored_type_from_the_command_line_secrets_from_files_only(
         ],
         "app-env": ["--type", "env", "--secret-file", str(tmp_path / "env")],
         "db-vars": ["--type", "vars", "--secret-file", "-"],
+        "hub": [
+            "--type",
+            "galaxy_token",
+            "--url",
+            "https://hub.example/api/galaxy/",
+            "--secret-file",
+            str(tmp_path / "galaxy"),
+        ],
+        "cmdb": ["--type", "http_headers", "--secret-file", str(tmp_path / "headers")],
     }
     for name, args in adds.items():
         stdin = files["vars"] if name == "db-vars" else None
@@ -143,8 +154,11 @@ async def test_every_stored_type_from_the_command_line_secrets_from_files_only(
         ("aws-key", "aws"),
         ("app-env", "env"),
         ("db-vars", "vars"),
+        ("hub", "galaxy_token"),
+        ("cmdb", "http_headers"),
     }
-    for secret in [*files.values(), "cli app token", "cli db password", key.splitlines()[1]]:
+    secrets = ["cli app token", "cli db password", "cli-bearer-0123", "cli-key-4567", key.splitlines()[1]]
+    for secret in [*files.values(), *secrets]:
         assert secret.strip() not in listed
 
     runner = CliRunner()

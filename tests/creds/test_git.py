@@ -17,7 +17,7 @@ import pytest
 
 from playledger_executor.redact import MASK
 from tests.creds.conftest import LOGIN_USER, SshTarget, keypair
-from tests.creds.support import add, credentials_stack, run, stdout_of
+from tests.creds.support import add, credentials_stack, nowhere, run, stdout_of
 from tests.sources.gitrepos import GitHttpServer, GitRepo
 from tests.stack import Stack
 
@@ -54,16 +54,6 @@ def _job(repo: str, credentials: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _nowhere(stack: Stack, client: httpx.Client, job_ids: list[str], *secrets: str) -> None:
-    """No secret in the job's events, its log, the service logs or the executor's work dir."""
-    texts = [client.get(f"/api/v1/jobs/{job_id}/events").text for job_id in job_ids]
-    texts += [stdout_of(client, job_id) for job_id in job_ids]
-    texts += [p.read_text(errors="replace") for p in stack.work.glob("*.log")]
-    texts += [p.read_text(errors="replace") for p in (stack.work / "executor-work").rglob("*") if p.is_file()]
-    for secret in secrets:
-        assert all(secret not in text for text in texts), secret
-
-
 def test_a_private_https_repository_is_fetched_with_a_stored_token(stack: Stack, tmp_path: Path) -> None:
     repos = tmp_path / "repos"
     GitRepo(repos / "ops.git").commit({"site.yml": PLAY})
@@ -83,7 +73,7 @@ def test_a_private_https_repository_is_fetched_with_a_stored_token(stack: Stack,
         wrong = run(client, _job(url, {"git": "wrong-token"}))
         assert wrong["status"] == "error"
         assert "its git credential was refused" in wrong["failure_reason"], wrong
-        _nowhere(stack, client, [ok["id"], bare["id"], wrong["id"]], TOKEN, "ghp_not-the-token-42")
+        nowhere(stack, client, [ok["id"], bare["id"], wrong["id"]], TOKEN, "ghp_not-the-token-42")
 
 
 def test_a_private_repository_over_ssh_is_fetched_with_a_deploy_key(
@@ -104,7 +94,7 @@ def test_a_private_repository_over_ssh_is_fetched_with_a_deploy_key(
         ok = run(client, _job(url, {"git": "deploy-key"}))
         assert ok["status"] == "successful", ok
         assert "private playbook ran" in stdout_of(client, ok["id"])
-        _nowhere(stack, client, [ok["id"]], key.splitlines()[1], "deploy passphrase 1")
+        nowhere(stack, client, [ok["id"]], key.splitlines()[1], "deploy passphrase 1")
     leftovers = [p for p in (stack.work / "executor-work").rglob("*") if p.name.startswith("git_")]
     assert leftovers == []
 
@@ -186,4 +176,4 @@ def test_env_and_aws_credentials_are_the_environment_of_ansible_and_masked(
         )
         assert listed["status"] == "successful", stdout_of(client, listed["id"])
         assert "ok: [env-seen-api]" in stdout_of(client, listed["id"])
-        _nowhere(stack, client, [ok["id"], listed["id"]], app, aws, "AKIAEXAMPLE0123456")
+        nowhere(stack, client, [ok["id"], listed["id"]], app, aws, "AKIAEXAMPLE0123456")

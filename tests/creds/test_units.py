@@ -18,26 +18,35 @@ from playledger_common.credentials import (
     AnySecret,
     AwsSecret,
     EnvSecret,
+    GalaxyTokenSecret,
     GitSecret,
+    HttpHeadersSecret,
     JobSecrets,
     PasswordSecret,
     SshKeySecret,
     VaultPasswordSecret,
     checkout_references,
+    job_references,
     type_of,
 )
 from playledger_common.kekfile import KeyringError, parse_key_file, single_key
 from playledger_common.sealing import Recipient, job_aad, seal
+from playledger_executor.inventories import request_headers
 from playledger_executor.redact import MASK, Redactor
+from playledger_executor.requirements import GalaxyAuth, cache_key
 from playledger_executor.runspec import BECOME_PROMPT, PASSPHRASE_PROMPT, runner_kwargs, vault_prompt
 from playledger_executor.sources import Playbook
 from playledger_executor.worker import Event, LooseEvent, Status, WorkerProcess
 from playledger_schemas.commands import (
+    CollectionRoleSource,
     DynamicInventory,
+    GitPlaybookSource,
     InlineInventory,
     JobCredentials,
     JobSpec,
     LocalSource,
+    StoredInventory,
+    UrlInventory,
 )
 
 pytestmark = pytest.mark.unit
@@ -239,3 +248,60 @@ def test_a_checkout_gets_git_and_only_for_a_dynamic_inventory_its_environment() 
         "env": ("app", "env"),
     }
     assert checkout_references(msgspec.structs.replace(inline, credentials=JobCredentials())) == {}
+
+
+def test_galaxy_and_inventory_credentials_reach_a_checkout_only_where_preparing_uses_them() -> None:
+    credentials = JobCredentials(git="repo", galaxy="hub", become_password="become")
+    url = UrlInventory(url="https://cmdb/inv", credential="cmdb")
+    local = JobSpec(source=LocalSource(path="site.yml"), inventory=url, credentials=credentials)
+    assert checkout_references(local) == {"git": ("repo", "git"), "inventory": ("cmdb", "http_headers")}
+    for source in (
+        GitPlaybookSource(repo="https://x/r.git", path="site.yml"),
+        CollectionRoleSource(collection="acme.tools", role="hello"),
+    ):
+        spec = msgspec.structs.replace(local, source=source)
+        assert checkout_references(spec)["galaxy"] == ("hub", "galaxy_token")
+    assert job_references(local)["become_password"] == ("become", "password")
+    # a stored inventory's credential counts once job.queued resolved it, and its type decides
+    unresolved = msgspec.structs.replace(local, inventory=StoredInventory(name="cmdb"))
+    assert "inventory" not in job_references(unresolved)
+    resolved = msgspec.structs.replace(
+        unresolved, inventory=StoredInventory(name="cmdb", version=3, resolved=url)
+    )
+    assert job_references(resolved)["inventory"] == ("cmdb", "http_headers")
+    dynamic = StoredInventory(
+        name="d", version=1, resolved=DynamicInventory(plugin="ansible.builtin.generator")
+    )
+    cloudy = JobSpec(source=LocalSource(path="a.yml"), inventory=dynamic, credentials=JobCredentials(env="e"))
+    assert checkout_references(cloudy) == {"env": ("e", "env")}
+
+
+def test_a_galaxy_token_is_ansible_galaxys_server_environment_and_its_installs_are_cached_apart() -> None:
+    secret = GalaxyTokenSecret(url="https://hub/api/", token="tok-1", auth_url="https://sso/token")
+    assert secret.environment() == {
+        "ANSIBLE_GALAXY_SERVER_LIST": "playledger",
+        "ANSIBLE_GALAXY_SERVER_PLAYLEDGER_URL": "https://hub/api/",
+        "ANSIBLE_GALAXY_SERVER_PLAYLEDGER_TOKEN": "tok-1",
+        "ANSIBLE_GALAXY_SERVER_PLAYLEDGER_AUTH_URL": "https://sso/token",
+    }
+    assert secret.values() == ["tok-1"]
+    body = b"collections: [acme.tools]\n"
+    keys = {
+        cache_key(body, None),
+        cache_key(body, GalaxyAuth("hub", {})),
+        cache_key(body, GalaxyAuth("b", {})),
+    }
+    assert len(keys) == 3
+    assert "tok" not in repr(GalaxyAuth("hub", secret.environment()))
+
+
+def test_stored_headers_override_the_commands_and_mask_their_tokens() -> None:
+    secret = HttpHeadersSecret(headers={"Authorization": "Bearer abc123", "X-Api-Key": "k-9"})
+    assert secret.values() == ["Bearer abc123", "abc123", "k-9"]
+    given = {"authorization": "none", "X-Team": "ops"}
+    assert request_headers(given, secret.headers) == {
+        "X-Team": "ops",
+        "Authorization": "Bearer abc123",
+        "X-Api-Key": "k-9",
+    }
+    assert request_headers(given, None) == given

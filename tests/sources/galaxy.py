@@ -1,5 +1,6 @@
 """A Galaxy server of the smallest real shape ``ansible-galaxy collection install`` reads (API v3):
-collections built with ``ansible-galaxy collection build``, served over HTTP on a free port."""
+collections built with ``ansible-galaxy collection build``, served over HTTP on a free port; with a
+``token``, every request without ``Authorization: Token <token>`` gets 401 (as galaxy_ng answers)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from typing import Any
 
 
 @contextmanager
-def galaxy_server(tarballs: dict[tuple[str, str, str], bytes]) -> Iterator[tuple[str, list[str]]]:
-    """``{(namespace, name, version): tarball}`` served as Galaxy v3; the URL and every request path."""
+def galaxy_server(
+    tarballs: dict[tuple[str, str, str], bytes], token: str | None = None
+) -> Iterator[tuple[str, list[str]]]:
+    """``{(namespace, name, version): tarball}`` served as Galaxy v3; the URL and every request path
+    (a refused one prefixed ``401 ``)."""
     requests: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -23,6 +27,9 @@ def galaxy_server(tarballs: dict[tuple[str, str, str], bytes]) -> Iterator[tuple
             pass
 
         def do_GET(self) -> None:
+            if token is not None and self.headers.get("Authorization") != f"Token {token}":
+                requests.append(f"401 {self.path}")
+                return self._json({"errors": [{"status": "401", "detail": "Authentication required."}]}, 401)
             requests.append(self.path)
             base = f"http://127.0.0.1:{server.server_address[1]}"
             path = self.path.split("?", 1)[0]

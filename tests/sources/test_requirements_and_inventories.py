@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,7 @@ from playledger_schemas.commands import (
 from playledger_schemas.events import JobError, JobSucceeded
 from tests.executor.support import running_executor
 from tests.sources.gitrepos import GitRepo
-from tests.sources.support import run, started, stdout
+from tests.sources.support import inventory_server, run, started, stdout
 
 pytestmark = pytest.mark.integration
 
@@ -136,31 +134,8 @@ async def test_git_inventory_directory_with_group_and_host_vars_and_a_constructe
 
 @pytest.fixture(name="inventory_server")
 def fx_inventory_server() -> Iterator[tuple[str, dict[str, Any]]]:
-    """A local HTTP server answering ``/inv.<ext>`` from a dict the test changes; records headers."""
-    state: dict[str, Any] = {"bodies": {}, "headers": []}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            state["headers"].append(dict(self.headers))
-            body = state["bodies"].get(self.path)
-            if body is None:
-                self.send_response(404)
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", state
-    server.shutdown()
-    server.server_close()
+    with inventory_server() as served:
+        yield served
 
 
 async def test_url_inventories_in_every_format_and_their_failures(

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from playledger_common.bus import connect
 from playledger_common.jobchecks import SET_WHEN_QUEUED
+from tests.sources.support import publish_submit
 from tests.stack import Stack, complete_job, running_stack
 
 pytestmark = [pytest.mark.integration]
@@ -49,19 +49,10 @@ def cli(stack: Stack, *args: str) -> str:
 
 async def publish_submits(stack: Stack, inventory: dict[str, Any], *job_ids: str) -> None:
     """``job.submit.v1`` straight on NATS, as a bus client would publish it."""
-    nc = await connect(stack.env["PLAYLEDGER_NATS_URL"], "test-client")
-    try:
-        for job_id in job_ids:
-            command = {
-                "type": "job.submit.v1",
-                "job_id": job_id,
-                "spec": {"source": {"type": "local", "path": "site.yml"}, "inventory": inventory},
-            }
-            await nc.jetstream().publish(
-                f"playledger.cmd.submit.normal.{job_id}", json.dumps(command).encode()
-            )
-    finally:
-        await nc.close()
+    for job_id in job_ids:
+        await publish_submit(
+            stack, job_id, {"source": {"type": "local", "path": "site.yml"}, "inventory": inventory}
+        )
 
 
 def submit_http(client: httpx.Client, job_id: str, inventory: dict[str, Any]) -> httpx.Response:

@@ -22,7 +22,7 @@ from playledger_api.errors import (
 )
 from playledger_api.models import SubmitAccepted
 from playledger_api.services import Services
-from playledger_common.credentials import AnySecret
+from playledger_common.credentials import AnySecret, job_references, reference_path
 from playledger_common.jobchecks import unknown_dependency, unknown_inventory
 from playledger_common.paths import confinement_problem
 from playledger_common.statusdoc import links
@@ -64,10 +64,10 @@ async def accept_submit(
         raise InvalidRequestError.at(problem)
     if inline:  # stored before the command exists, so the job always finds them
         await services.credentials.store_for_job(job_id, dict(inline))
-    missing = await services.credentials.reference_problems(command.spec.credentials.references())
+    missing = await services.credentials.reference_problems(job_references(command.spec))
     if missing:
         raise InvalidRequestError.of(
-            [FieldProblem(path=f"{root}credentials.{role}", message=why) for role, why in missing]
+            [FieldProblem(path=f"{root}{reference_path(role)}", message=why) for role, why in missing]
         )
 
     scheduled = command.run_at is not None and command.run_at > datetime.now(UTC)

@@ -149,6 +149,9 @@ class CredentialsBody(Body, frozen=True, kw_only=True):
     """A stored ``aws`` credential: the ``AWS_*`` environment of ansible."""
     env: CredentialName | None = None
     """A stored ``env`` credential: secret environment variables of ansible."""
+    galaxy: CredentialName | None = None
+    """A stored ``galaxy_token`` credential: a git source's requirements and a ``collection_role``
+    source are installed from its server with its token."""
 
 
 VarName = Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]

@@ -30,6 +30,7 @@ from playledger_common.jobchecks import run_at_problem, spec_problems
 from playledger_common.paths import lexical_problem
 from playledger_schemas.codec import field_error
 from playledger_schemas.commands import (
+    ROLE_TYPES,
     InlineInventory,
     Inventory,
     InventoryGroup,
@@ -185,10 +186,7 @@ def split_credentials(body: SubmitJobBody, job_id: str) -> tuple[JobCredentials,
             inline["vault_password"] = VaultPasswordSecret(password=password, vault_id=vault_id)
     if body.secret_vars:
         inline["secret_vars"] = VarsSecret(vars=body.secret_vars)
-    refs = {
-        role: getattr(given, role)
-        for role in ("ssh", "become_password", "vault_password", "secret_vars", "git", "cloud", "env")
-    }
+    refs = {role: getattr(given, role) for role in ROLE_TYPES}
     refs.update({role: job_scoped_name(job_id, role) for role in inline})
     return JobCredentials(**refs), inline
 

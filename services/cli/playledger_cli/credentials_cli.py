@@ -31,6 +31,8 @@ SECRET_FILE_MEANS: Final = {
     "aws": "the secret access key",
     "env": "the variables (NAME=value lines, as in a .env file)",
     "vars": "the variables (a YAML or JSON mapping)",
+    "galaxy_token": "the Galaxy API token",
+    "http_headers": "the headers ('Name: value' lines, as in an HTTP request)",
 }
 """What ``--secret-file`` holds, by credential type."""
 _KEEP_NEWLINE: Final = {"the private key", "the SSH deploy key"}
@@ -62,6 +64,20 @@ def _env_vars(text: str, source: str) -> dict[str, str]:
         msg = f"the variables from {source}: {', '.join(missing)} has no '=value'"
         raise CliError(msg, ExitCode.INVALID_OPTIONS)
     return {name: value for name, value in values.items() if value is not None}
+
+
+def _headers(text: str, source: str) -> dict[str, str]:
+    """``Name: value`` lines (blank lines skipped); the API checks the names."""
+    headers: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not name.strip() or not value.strip():
+            msg = f"the headers from {source}: line {number} is not 'Name: value'"
+            raise CliError(msg, ExitCode.INVALID_OPTIONS)
+        headers[name.strip()] = value.strip()
+    return headers
 
 
 def _vars(text: str, source: str) -> Any:
@@ -102,6 +118,8 @@ def secret_fields(type_: str, files: dict[str, str | None]) -> dict[str, Any]:
             fields["env"] = _env_vars(text, secret)
         elif type_ == "vars":
             fields["vars"] = _vars(text, secret)
+        elif type_ == "http_headers":
+            fields["headers"] = _headers(text, secret)
         else:
             fields[_SECRET_FIELD[type_]] = text
     for purpose, (field, what) in _MORE_FILES.items():
@@ -116,6 +134,7 @@ _SECRET_FIELD: Final = {
     "vault_password": "password",
     "git": "token",
     "aws": "secret_access_key",
+    "galaxy_token": "token",
 }
 _MORE_FILES: Final = {
     "ssh_key": ("private_key", "the SSH deploy key"),
@@ -148,6 +167,8 @@ def credentials() -> None:
 @click.option("--session-token-file", default=None, help="aws: a session token, from this file.")
 @click.option("--access-key-id", default=None, help="aws: the access key id (not a secret).")
 @click.option("--region", default=None, help="aws: the default region.")
+@click.option("--url", default=None, help="galaxy_token: the Galaxy server's API URL.")
+@click.option("--auth-url", default=None, help="galaxy_token: the server's SSO token URL, if it has one.")
 @click.option(
     "--username",
     default=None,
@@ -168,6 +189,8 @@ def add(
     session_token_file: str | None,
     access_key_id: str | None,
     region: str | None,
+    url: str | None,
+    auth_url: str | None,
     username: str | None,
     vault_id: str | None,
     description: str | None,
@@ -187,6 +210,8 @@ def add(
     extras = {
         "access_key_id": access_key_id,
         "region": region,
+        "url": url,
+        "auth_url": auth_url,
         "username": username,
         "vault_id": vault_id,
         "description": description,

@@ -3,19 +3,30 @@
 One tagged union (``type``) shared by both ends, so the API validates a secret at the door with
 the same Struct the executor decodes it with. A job names credentials by role
 (``JobCredentials``: ``ssh``, ``become_password``, ``vault_password``, ``secret_vars``, ``git``,
-``cloud``, ``env``); each role takes one type
-(``commands.ROLE_TYPES``, or ``hashicorp_vault`` behind a Vault reference), checked at submit
-(HTTP) and again when the executor asks for the secrets.
+``cloud``, ``env``, ``galaxy``), and a ``url`` inventory may name one (role ``inventory``: its
+``credential``); each role takes one type (``commands.ROLE_TYPES``, ``INVENTORY_TYPE``, or
+``hashicorp_vault`` behind a Vault reference), checked at submit (HTTP) and again when the
+executor asks for the secrets (``job_references``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from msgspec import Meta
 
-from playledger_schemas.commands import DynamicInventory, JobSpec
+from playledger_schemas.commands import (
+    CollectionRoleSource,
+    ConcreteInventory,
+    DynamicInventory,
+    GitPlaybookSource,
+    GitRoleSource,
+    HeaderName,
+    JobSpec,
+    StoredInventory,
+    UrlInventory,
+)
 
 Description = Annotated[str, Meta(max_length=1024)]
 UserName = Annotated[str, Meta(min_length=1, max_length=256, pattern=r"^[^\s\x00:/@]+$")]
@@ -144,6 +155,52 @@ class AwsSecret(Secret, frozen=True, kw_only=True, tag="aws"):
         return env
 
 
+GALAXY_SERVER: Final = "playledger"
+"""The name of a job's Galaxy server in ansible's configuration (``ANSIBLE_GALAXY_SERVER_LIST``)."""
+
+
+class GalaxyTokenSecret(Secret, frozen=True, kw_only=True, tag="galaxy_token"):
+    """A Galaxy server (API v3: galaxy_ng, Automation Hub, Pulp) and its API ``token``; ``auth_url``
+    for a server whose tokens are exchanged at an SSO endpoint (Automation Hub's Keycloak)."""
+
+    url: Annotated[str, Meta(min_length=1, max_length=2048, pattern=r"^https?://[^\s@]+$")]
+    token: SecretText
+    auth_url: Annotated[str, Meta(min_length=1, max_length=2048, pattern=r"^https?://[^\s@]+$")] | None = None
+
+    def values(self) -> list[str]:
+        return [self.token]
+
+    def environment(self) -> dict[str, str]:
+        """ansible-galaxy's configuration of this one server, the job's only default one (the way
+        ansible documents: ``ANSIBLE_GALAXY_SERVER_<NAME>_*``; never argv, never a file)."""
+        prefix = f"ANSIBLE_GALAXY_SERVER_{GALAXY_SERVER.upper()}_"
+        env = {
+            "ANSIBLE_GALAXY_SERVER_LIST": GALAXY_SERVER,
+            f"{prefix}URL": self.url,
+            f"{prefix}TOKEN": self.token,
+        }
+        if self.auth_url is not None:
+            env[f"{prefix}AUTH_URL"] = self.auth_url
+        return env
+
+
+class HttpHeadersSecret(Secret, frozen=True, kw_only=True, tag="http_headers"):
+    """HTTP headers that carry a secret (``Authorization: Bearer …``, ``X-Api-Key``), sent when the
+    executor fetches a ``url`` inventory that names this credential."""
+
+    headers: Annotated[dict[HeaderName, SecretText], Meta(min_length=1, max_length=64)]
+
+    def values(self) -> list[str]:
+        """Each value, and the token after an auth scheme (``Bearer <token>``: servers echo either)."""
+        found: list[str] = []
+        for value in self.headers.values():
+            found.append(value)
+            scheme, _, token = value.partition(" ")
+            if scheme and token.strip():
+                found.append(token.strip())
+        return found
+
+
 def _strings(value: Any, found: list[str]) -> None:
     if isinstance(value, str):
         found.append(value)
@@ -164,10 +221,25 @@ AnySecret = (
     | GitSecret
     | EnvSecret
     | AwsSecret
+    | GalaxyTokenSecret
+    | HttpHeadersSecret
 )
 CredentialType = Literal[
-    "ssh_key", "password", "vault_password", "hashicorp_vault", "vars", "git", "env", "aws"
+    "ssh_key",
+    "password",
+    "vault_password",
+    "hashicorp_vault",
+    "vars",
+    "git",
+    "env",
+    "aws",
+    "galaxy_token",
+    "http_headers",
 ]
+INVENTORY_ROLE: Final = "inventory"
+"""The role of a ``url`` inventory's ``credential`` (not a ``JobCredentials`` field: the inventory
+names it, so a stored inventory carries its own)."""
+INVENTORY_TYPE: Final = "http_headers"
 
 
 JOB_SCOPED_PREFIX = "job."
@@ -181,6 +253,11 @@ def job_scoped_name(job_id: str, role: str) -> str:
 
 def type_of(secret: Secret) -> str:
     return str(secret.__struct_config__.tag)
+
+
+def reference_path(role: str) -> str:
+    """Where a role's reference sits in a spec (the path both doors name in an error)."""
+    return "inventory.credential" if role == INVENTORY_ROLE else f"credentials.{role}"
 
 
 def role_problem(role: str, name: str, wanted: str, stored_type: str | None) -> str | None:
@@ -203,12 +280,13 @@ class SealedSecrets(msgspec.Struct, frozen=True, kw_only=True):
     git: GitSecret | None = None
     cloud: AwsSecret | None = None
     env: EnvSecret | None = None
+    galaxy: GalaxyTokenSecret | None = None
+    inventory: HttpHeadersSecret | None = None
 
     def checkout_values(self) -> list[str]:
         """Every secret value of what a ``checkout`` answer holds (``checkout_references``)."""
-        return [
-            v for secret in (self.git, self.cloud, self.env) if secret is not None for v in secret.values()
-        ]
+        held = (self.git, self.cloud, self.env, self.galaxy, self.inventory)
+        return [v for secret in held if secret is not None for v in secret.values()]
 
     def environment(self) -> dict[str, str]:
         return secret_environment(self.cloud, self.env)
@@ -224,6 +302,8 @@ class JobSecrets(msgspec.Struct, frozen=True, kw_only=True):
     git: GitSecret | None = None
     cloud: AwsSecret | None = None
     env: EnvSecret | None = None
+    galaxy: GalaxyTokenSecret | None = None
+    inventory: HttpHeadersSecret | None = None
     also_masked: list[str] = msgspec.field(default_factory=list)
     """Other secret values the job's output must never show (Vault tokens, AppRole secret ids)."""
 
@@ -237,6 +317,8 @@ class JobSecrets(msgspec.Struct, frozen=True, kw_only=True):
             self.git,
             self.cloud,
             self.env,
+            self.galaxy,
+            self.inventory,
         )
         for secret in roles:
             if secret is not None:
@@ -253,12 +335,33 @@ def secret_environment(cloud: AwsSecret | None, env: EnvSecret | None) -> dict[s
     return environment | (env.env if env is not None else {})
 
 
+def concrete_inventory(spec: JobSpec) -> ConcreteInventory | None:
+    """The inventory that runs: a stored one's resolved value (``None`` until ``job.queued``)."""
+    inventory = spec.inventory
+    return inventory.resolved if isinstance(inventory, StoredInventory) else inventory
+
+
+def job_references(spec: JobSpec) -> dict[str, tuple[str, str]]:
+    """Every credential a job uses, ``{role: (name, type)}``: ``spec.credentials`` and a ``url``
+    inventory's ``credential`` (a stored one's once resolved)."""
+    refs = spec.credentials.references()
+    inventory = concrete_inventory(spec)
+    if isinstance(inventory, UrlInventory) and inventory.credential is not None:
+        refs[INVENTORY_ROLE] = (inventory.credential, INVENTORY_TYPE)
+    return refs
+
+
 def checkout_references(spec: JobSpec) -> dict[str, tuple[str, str]]:
     """The credentials a job needs while it is prepared, before ``job.started`` (a ``checkout``).
 
-    ``git`` fetches its repositories; for a ``dynamic`` inventory, ``cloud`` and ``env`` are the
-    environment of ``ansible-inventory``, whose plugin lists the hosts ``job.started`` records.
-    Every other secret waits for ``job.started``.
+    ``git`` fetches its repositories; ``galaxy`` installs a git source's requirements and a
+    ``collection_role`` source; a ``url`` inventory's credential fetches it; for a ``dynamic``
+    inventory, ``cloud`` and ``env`` are the environment of ``ansible-inventory``, whose plugin
+    lists the hosts ``job.started`` records. Every other secret waits for ``job.started``.
     """
-    roles = {"git", "cloud", "env"} if isinstance(spec.inventory, DynamicInventory) else {"git"}
-    return {role: ref for role, ref in spec.credentials.references().items() if role in roles}
+    roles = {"git", INVENTORY_ROLE}
+    if isinstance(spec.source, GitPlaybookSource | GitRoleSource | CollectionRoleSource):
+        roles.add("galaxy")
+    if isinstance(concrete_inventory(spec), DynamicInventory):
+        roles |= {"cloud", "env"}
+    return {role: ref for role, ref in job_references(spec).items() if role in roles}

@@ -19,6 +19,7 @@ from playledger_schemas.commands import (
     GitRoleSource,
     Inventory,
     JobSpec,
+    LocalSource,
     StoredInventory,
     UrlInventory,
 )
@@ -63,6 +64,13 @@ def spec_problems(
         case CollectionRoleSource(galaxy_server=server) if server is not None:
             if why := webhook_url_problem(server, allow_http=allow_http):
                 problems.append(("source.galaxy_server", why))
+    if spec.credentials.galaxy is not None and isinstance(source, LocalSource):
+        problems.append(
+            (
+                "credentials.galaxy",
+                "only for a git or collection_role source (ansible-galaxy installs nothing for a local one)",
+            )
+        )
     problems += inventory_problems(spec.inventory, allow_file=allow_file, allow_http=allow_http)
     return problems
 
@@ -99,7 +107,7 @@ def inventory_problems(inventory: Inventory, *, allow_file: bool, allow_http: bo
                         (
                             f"inventory.headers.{name}",
                             "carries a secret, which a command must never hold (it would be stored in"
-                            " the stream); reference a stored credential once they are available",
+                            " the stream); name a stored http_headers credential in inventory.credential",
                         )
                     )
         case StoredInventory():

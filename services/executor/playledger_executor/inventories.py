@@ -63,9 +63,10 @@ async def prepare_inventory(
     limits: UrlLimits,
     auth: GitAuth | None = None,
     env: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> PreparedInventory:
     """``env``: the job's secret environment (``cloud``, ``env``), which a dynamic inventory's
-    plugin reads when ``ansible-inventory`` runs it."""
+    plugin reads when ``ansible-inventory`` runs it; ``headers``: a url inventory's credential's."""
     (private_dir / INVENTORY_DIR).mkdir(parents=True, exist_ok=True)
     match inventory:
         case InlineInventory():
@@ -79,7 +80,7 @@ async def prepare_inventory(
             hosts = await list_hosts(private_dir, rel)
             return PreparedInventory(source=rel, hosts=hosts, commit=checkout.commit)
         case UrlInventory():
-            body = await fetch_url_inventory(inventory, limits)
+            body = await fetch_url_inventory(inventory, limits, headers)
             rel = f"{INVENTORY_DIR}/hosts.{URL_SUFFIX[inventory.format]}"
             (private_dir / rel).write_bytes(body)
             hosts = await list_hosts(private_dir, rel)
@@ -98,7 +99,7 @@ async def prepare_inventory(
             if resolved is None:  # accept() resolves every stored inventory before job.queued
                 msg = f"stored inventory {name!r} was not resolved when the job was queued"
                 raise InventoryError(msg)
-            return await prepare_inventory(resolved, private_dir, cache, limits, auth)
+            return await prepare_inventory(resolved, private_dir, cache, limits, auth, env, headers)
 
 
 def inline_hosts(rendered: dict[str, Any]) -> list[str]:
@@ -126,13 +127,23 @@ def _confined_inventory(root: Path, path: str, private_dir: Path) -> str:
     return target.relative_to(private_dir.resolve()).as_posix()
 
 
-async def fetch_url_inventory(inventory: UrlInventory, limits: UrlLimits) -> bytes:
+def request_headers(given: Mapping[str, str], secret: Mapping[str, str] | None) -> dict[str, str]:
+    """The command's headers with the credential's over them (names compared case-insensitively)."""
+    secret = secret or {}
+    overridden = {name.lower() for name in secret}
+    return {name: value for name, value in given.items() if name.lower() not in overridden} | dict(secret)
+
+
+async def fetch_url_inventory(
+    inventory: UrlInventory, limits: UrlLimits, secret_headers: Mapping[str, str] | None = None
+) -> bytes:
     """The body at ``inventory.url``; TLS verified, no redirects followed, time and size bounded."""
     shown = inventory.url.split("?", 1)[0]
+    headers = request_headers(inventory.headers, secret_headers)
     try:
         async with (
             httpx.AsyncClient(verify=True, timeout=limits.timeout_s, follow_redirects=False) as client,
-            client.stream("GET", inventory.url, headers=inventory.headers) as response,
+            client.stream("GET", inventory.url, headers=headers) as response,
         ):
             if response.status_code != httpx.codes.OK:
                 msg = f"inventory URL {shown} answered HTTP {response.status_code}"

@@ -19,7 +19,13 @@ from typing import Any, Final
 
 from nats.aio.client import Client
 
-from playledger_common.credentials import JobSecrets, SealedSecrets, checkout_references
+from playledger_common.credentials import (
+    JobSecrets,
+    SealedSecrets,
+    checkout_references,
+    job_references,
+    reference_path,
+)
 from playledger_common.logstore import LogStore, log_key
 from playledger_common.logtext import log_piece
 from playledger_common.private_file import write_private
@@ -28,7 +34,7 @@ from playledger_executor.appender import Appender
 from playledger_executor.cancel import pending_cancel
 from playledger_executor.decide import Start, cause_of, classify
 from playledger_executor.ending import ending
-from playledger_executor.errors import ExecutorError, InventoryError
+from playledger_executor.errors import ExecutorError, InventoryError, SourceError
 from playledger_executor.gitauth import git_auth
 from playledger_executor.gitcache import FetchError, SourceCache
 from playledger_executor.inventories import PreparedInventory, UrlLimits, prepare_inventory
@@ -37,6 +43,7 @@ from playledger_executor.logship import LogShipper, store_artifacts
 from playledger_executor.metrics import ExecutorMetrics, playbook_label
 from playledger_executor.privatedir import private_dir_for, remove_private_dir, work_root, write_private_dir
 from playledger_executor.redact import NOTHING, Redactor
+from playledger_executor.requirements import GalaxyAuth
 from playledger_executor.running import RunningJob
 from playledger_executor.runspec import SECRET_VARS_FILE, resolve_options, runner_kwargs
 from playledger_executor.secrets import SecretsError, fetch_secrets
@@ -189,22 +196,27 @@ class JobRunner:
         """Check out the source, install its requirements, write the inventory and extra vars."""
         await asyncio.to_thread(write_private_dir, private_dir, spec.extra_vars)
         checkout = await self._checkout_secrets(spec, handle)
-        auth = None
+        auth = galaxy = None
         if checkout is not None and checkout.git is not None:
             auth = await asyncio.to_thread(git_auth, checkout.git, private_dir)
-        playbook = await prepare_source(
-            spec.source, spec.options, self.settings.projects_dir, self.sources, private_dir, auth
-        )
+        if checkout is not None and checkout.galaxy is not None and spec.credentials.galaxy is not None:
+            galaxy = GalaxyAuth(name=spec.credentials.galaxy, env=checkout.galaxy.environment())
         env = checkout.environment() if checkout is not None else {}
+        headers = (
+            checkout.inventory.headers if checkout is not None and checkout.inventory is not None else None
+        )
         try:
-            inventory = await prepare_inventory(
-                spec.inventory, private_dir, self.sources, self.url_limits, auth, env=env
+            playbook = await prepare_source(
+                spec.source, spec.options, self.settings.projects_dir, self.sources, private_dir, auth, galaxy
             )
-        except InventoryError as exc:
-            if checkout is None:
-                raise
-            # a plugin's error may quote its environment
-            raise InventoryError(Redactor(checkout.checkout_values()).text(exc.reason)) from None
+            inventory = await prepare_inventory(
+                spec.inventory, private_dir, self.sources, self.url_limits, auth, env=env, headers=headers
+            )
+        except (SourceError, InventoryError) as exc:
+            if checkout is not None:  # a tool's or a plugin's error may quote a secret it was given
+                exc.reason = Redactor(checkout.checkout_values()).text(exc.reason)
+                exc.args = (exc.reason,)
+            raise
         return playbook, inventory
 
     async def _checkout_secrets(self, spec: JobSpec, handle: RunningJob) -> SealedSecrets | None:
@@ -220,7 +232,7 @@ class JobRunner:
             msg = f"credentials: {exc.reason}"
             raise SecretsError(msg) from None
         if missing := [role for role in wanted if getattr(sealed, role) is None]:
-            msg = f"credentials: credentials.{missing[0]}: the API sent no {missing[0]} credential"
+            msg = f"credentials: {reference_path(missing[0])}: the API sent no {missing[0]} credential"
             raise SecretsError(msg)
         return sealed
 
@@ -374,7 +386,7 @@ class JobRunner:
 
     async def _secrets(self, spec: JobSpec, handle: RunningJob) -> JobSecrets | None:
         """The secrets the job names, from the API (``None`` when it names none)."""
-        if not spec.credentials.references():
+        if not job_references(spec):
             return None
         sealed = await fetch_secrets(self.nc, handle.job_id, handle.attempt, self.executor_id)
         return await resolve(sealed, spec.credentials.vault_references())

@@ -5,6 +5,10 @@ a top-level file lists), ``roles/requirements.yml`` installs roles. Each file is
 into ``<cache>/galaxy/<sha256 of the file>/`` and copied into the job's private dir, whose
 paths the run gets in ``ANSIBLE_COLLECTIONS_PATH`` / ``ANSIBLE_ROLES_PATH``. ``ansible-galaxy``
 runs in the checkout (so ``type: file`` entries may name paths inside the repository).
+
+A job with a ``galaxy`` credential installs from that server, configured in ``ansible-galaxy``'s
+environment only (``GalaxyAuth``); its installs are cached apart, keyed by the credential's name
+too, so a job that does not name it never gets what it fetched.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -28,25 +33,52 @@ class RequirementsError(SourceError):
     """``ansible-galaxy`` could not install a requirements file."""
 
 
-async def install_requirements(checkout: Path, private_dir: Path, cache_root: Path) -> dict[str, str]:
+@dataclass(frozen=True, slots=True)
+class GalaxyAuth:
+    """The job's ``galaxy`` credential: its stored name (part of the cache key) and the
+    environment that configures its server (``GalaxyTokenSecret.environment``)."""
+
+    name: str
+    env: dict[str, str] = field(repr=False)
+
+
+async def install_requirements(
+    checkout: Path, private_dir: Path, cache_root: Path, galaxy: GalaxyAuth | None = None
+) -> dict[str, str]:
     """Install every requirements file of ``checkout``; the variables that make the run use them."""
     targets = []
     for name in FILES:
         file = checkout / name
         if await asyncio.to_thread(_inside, file, checkout):
-            targets.append(await install_file(name, file.read_bytes(), checkout, private_dir, cache_root))
+            body = file.read_bytes()
+            targets.append(await install_file(name, body, checkout, private_dir, cache_root, galaxy=galaxy))
     return search_paths(targets)
 
 
+def cache_key(body: bytes, galaxy: GalaxyAuth | None) -> str:
+    """A requirements file's cache entry: its sha256, with the credential's name when it has one."""
+    digest = hashlib.sha256(body)
+    if galaxy is not None:
+        digest.update(b"\0credential:" + galaxy.name.encode())
+    return digest.hexdigest()
+
+
 async def install_file(
-    name: str, body: bytes, cwd: Path, private_dir: Path, cache_root: Path, shown: str | None = None
+    name: str,
+    body: bytes,
+    cwd: Path,
+    private_dir: Path,
+    cache_root: Path,
+    shown: str | None = None,
+    galaxy: GalaxyAuth | None = None,
 ) -> Path:
     """The requirements file ``cwd / name`` (``body``; ``shown`` in errors, else ``name``), installed
-    once into the cache (by its sha256) and copied into the job's private dir; that copy, with
+    once into the cache (``cache_key``) and copied into the job's private dir; that copy, with
     ``collections/`` and ``roles/``."""
-    cached = cache_root / "galaxy" / hashlib.sha256(body).hexdigest()
+    cached = cache_root / "galaxy" / cache_key(body, galaxy)
     if not cached.is_dir():
-        await _install(shown or name, body, cwd / name, cwd, private_dir, cached)
+        env = galaxy.env if galaxy is not None else {}
+        await _install(shown or name, body, cwd / name, cwd, private_dir, cached, env)
     target = private_dir / "requirements" / name.replace("/", "-").removesuffix(".yml")
     await asyncio.to_thread(shutil.copytree, cached, target, symlinks=True)
     return target
@@ -67,7 +99,9 @@ def _inside(file: Path, checkout: Path) -> bool:
     return file.is_file() and file.resolve().is_relative_to(checkout.resolve())
 
 
-async def _install(name: str, body: bytes, file: Path, cwd: Path, private_dir: Path, cached: Path) -> None:
+async def _install(
+    name: str, body: bytes, file: Path, cwd: Path, private_dir: Path, cached: Path, env: dict[str, str]
+) -> None:
     try:
         parsed: Any = yaml.safe_load(body)
     except yaml.YAMLError:
@@ -80,7 +114,7 @@ async def _install(name: str, body: bytes, file: Path, cwd: Path, private_dir: P
         for kind in kinds:
             dest = staging / ("collections" if kind == "collection" else "roles")
             dest.mkdir(parents=True, exist_ok=True)
-            await _galaxy(name, kind, file, dest, cwd, private_dir)
+            await _galaxy(name, kind, file, dest, cwd, private_dir, env)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -101,7 +135,9 @@ def _kinds(name: str, parsed: Any) -> list[str]:
     return [kind for key, kind in (("collections", "collection"), ("roles", "role")) if parsed.get(key)]
 
 
-async def _galaxy(name: str, kind: str, file: Path, dest: Path, checkout: Path, private_dir: Path) -> None:
+async def _galaxy(
+    name: str, kind: str, file: Path, dest: Path, checkout: Path, private_dir: Path, env: dict[str, str]
+) -> None:
     result = await run_tool(
         "ansible-galaxy",
         kind,
@@ -113,6 +149,7 @@ async def _galaxy(name: str, kind: str, file: Path, dest: Path, checkout: Path, 
         private_dir=private_dir,
         cwd=checkout,
         timeout_s=INSTALL_TIMEOUT_S,
+        env=env,
     )
     if result.rc is None:
         msg = f"installing {name} did not finish within {INSTALL_TIMEOUT_S:g}s"

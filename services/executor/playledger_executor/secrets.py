@@ -3,8 +3,8 @@
 Asked after ``job.started`` is stored: the API checks that this executor started this attempt
 (see ``playledger_api.creds`` for the threat model). The one exception, ``checkout``, is asked
 while the job is prepared, before it starts, and gets only what preparing needs
-(``credentials.checkout_references``: the ``git`` credential, and a dynamic inventory's
-``cloud`` and ``env``). The secrets stay in this process's
+(``credentials.checkout_references``: the ``git`` and ``galaxy`` credentials, a url inventory's,
+and a dynamic inventory's ``cloud`` and ``env``). The secrets stay in this process's
 memory; they reach ansible-runner through the worker's stdin, never a file, argv or environment.
 """
 

@@ -18,7 +18,7 @@ from playledger_common.paths import REPOSITORY
 from playledger_executor.errors import SourceError
 from playledger_executor.gitcache import GitAuth, SourceCache
 from playledger_executor.paths import confine
-from playledger_executor.requirements import install_file, install_requirements, search_paths
+from playledger_executor.requirements import GalaxyAuth, install_file, install_requirements, search_paths
 from playledger_schemas.commands import (
     CollectionRoleSource,
     GitPlaybookSource,
@@ -67,8 +67,10 @@ async def prepare_source(
     cache: SourceCache,
     work: Path,
     auth: GitAuth | None = None,
+    galaxy: GalaxyAuth | None = None,
 ) -> Playbook:
-    """The playbook as it will run; a git source is checked out into ``work / "project"``."""
+    """The playbook as it will run; a git source is checked out into ``work / "project"``; its
+    requirements and a collection are installed with the job's ``galaxy`` credential, if any."""
     match source:
         case LocalSource():
             local = resolve_source(source, projects_dir)
@@ -86,7 +88,7 @@ async def prepare_source(
                 playbook=target.relative_to(root).as_posix(),
                 commit=checkout.commit,
                 sha256=_sha256(target),
-                envvars=await install_requirements(root, work, cache.root),
+                envvars=await install_requirements(root, work, cache.root, galaxy),
             )
         case GitRoleSource(repo=repo, branch=branch, path=path):
             checkout = await cache.checkout(repo, branch, work / "project", auth)
@@ -96,10 +98,13 @@ async def prepare_source(
                 raise SourceError(msg)
             text = role_playbook(str(role_dir), f"role {path}", source, options)
             return _generated(
-                work, text, checkout.commit, await install_requirements(checkout.root, work, cache.root)
+                work,
+                text,
+                checkout.commit,
+                await install_requirements(checkout.root, work, cache.root, galaxy),
             )
         case CollectionRoleSource():
-            installed = await install_collection(source, work, cache.root)
+            installed = await install_collection(source, work, cache.root, galaxy)
             version = await asyncio.to_thread(installed_version, installed, source.collection)
             name = f"role {source.path} ({source.collection} {version})"
             text = role_playbook(source.path, name, source, options)
@@ -136,15 +141,19 @@ def role_playbook(
     return json.dumps([play], indent=2) + "\n"
 
 
-async def install_collection(source: CollectionRoleSource, work: Path, cache_root: Path) -> Path:
-    """The collection installed for the job (cached by collection, version range and server)."""
+async def install_collection(
+    source: CollectionRoleSource, work: Path, cache_root: Path, galaxy: GalaxyAuth | None = None
+) -> Path:
+    """The collection installed for the job (cached by collection, version range, server and
+    credential). Without ``galaxy_server`` it comes from the credential's server, if any."""
     wanted: dict[str, str] = {"name": source.collection, "version": source.version}
     if source.galaxy_server is not None:
         wanted["source"] = source.galaxy_server
     body = (json.dumps({"collections": [wanted]}, sort_keys=True) + "\n").encode()
     (work / COLLECTION_REQUIREMENTS).write_bytes(body)
-    shown = f"collection {source.collection}:{source.version} from {source.galaxy_server or 'Galaxy'}"
-    return await install_file(COLLECTION_REQUIREMENTS, body, work, work, cache_root, shown)
+    server = source.galaxy_server or ("the galaxy credential's server" if galaxy is not None else "Galaxy")
+    shown = f"collection {source.collection}:{source.version} from {server}"
+    return await install_file(COLLECTION_REQUIREMENTS, body, work, work, cache_root, shown, galaxy)
 
 
 def installed_version(installed: Path, collection: str) -> str:

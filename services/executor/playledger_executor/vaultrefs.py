@@ -46,7 +46,7 @@ async def resolve(sealed: SealedSecrets, refs: dict[str, VaultReference]) -> Job
             resolved[role] = _as_role(role, value)
         else:
             resolved[role] = got
-    return JobSecrets(**resolved, also_masked=masked)
+    return JobSecrets(**resolved, inventory=sealed.inventory, also_masked=masked)
 
 
 def _as_role(role: str, value: str) -> SshKeySecret | PasswordSecret | VaultPasswordSecret:

@@ -33,14 +33,21 @@ Threat model — who can read what:
   value, and masks the token and secret id like the value. Give those credentials a policy
   that reads only the paths jobs need: whoever runs the job can read what the token can.
 - **A ``git`` credential** is needed before ``job.started`` (the checkout it fetches is what that
-  event records), and so are the ``cloud`` and ``env`` credentials of a job with a ``dynamic``
-  inventory (its plugin runs in ``ansible-inventory`` to list the hosts that event records).
+  event records), and so are a ``galaxy`` credential of a job with a git or ``collection_role``
+  source (what ``ansible-galaxy`` installs is part of the playbook that event records), a ``url``
+  inventory's ``http_headers`` credential (the hosts it lists), and the ``cloud`` and ``env``
+  credentials of a job with a ``dynamic`` inventory (its plugin runs in ``ansible-inventory`` to
+  list the hosts that event records). A Galaxy token reaches ``ansible-galaxy`` only, in its
+  environment (``ANSIBLE_GALAXY_SERVER_<NAME>_TOKEN``: no argv, no file, not the run's
+  environment); the executor caches what it installed under the credential's name, so a job
+  that does not name the credential cannot obtain a private collection through the cache.
   An executor may ask for those alone while the job is queued and not yet started at that
   attempt (``checkout`` requests, ``credentials.checkout_references``). An attacker with the
   executor's NATS credentials can therefore read them for queued jobs without a stream
   record (the API logs every answer); every other secret still needs ``job.started``. Give
   git credentials read-only deploy keys or tokens scoped to the repositories jobs use, and
-  the cloud credentials of inventory plugins read-only listing rights.
+  the cloud credentials of inventory plugins read-only listing rights, Galaxy tokens read-only
+  (download) rights, inventory headers a read-only CMDB token.
 - **Caller-provided secrets** (a request's ``secret_vars`` and inline credentials) are stored the
   same way, as credentials of that one job (``job.<id>.<role>``), and deleted once the job is
   complete; the command, like every other, carries their names only.

@@ -10,8 +10,10 @@ from __future__ import annotations
 from playledger_common.credentials import (
     AwsSecret,
     EnvSecret,
+    GalaxyTokenSecret,
     GitSecret,
     HashicorpVaultSecret,
+    HttpHeadersSecret,
     PasswordSecret,
     SshKeySecret,
     VarsSecret,
@@ -52,7 +54,24 @@ class NewAws(AwsSecret, frozen=True, kw_only=True, tag="aws"):
     name: CredentialName
 
 
+class NewGalaxyToken(GalaxyTokenSecret, frozen=True, kw_only=True, tag="galaxy_token"):
+    name: CredentialName
+
+
+class NewHttpHeaders(HttpHeadersSecret, frozen=True, kw_only=True, tag="http_headers"):
+    name: CredentialName
+
+
 NewCredential = (
-    NewSshKey | NewPassword | NewVaultPassword | NewHashicorpVault | NewVars | NewGit | NewEnv | NewAws
+    NewSshKey
+    | NewPassword
+    | NewVaultPassword
+    | NewHashicorpVault
+    | NewVars
+    | NewGit
+    | NewEnv
+    | NewAws
+    | NewGalaxyToken
+    | NewHttpHeaders
 )
 """``POST /api/v1/credentials``: one per secret type."""

@@ -7,7 +7,8 @@ alive; the job's spec names credentials, and each exists with the right type.
 
 A ``checkout`` request (the job is being prepared: its repositories are fetched and its hosts
 listed before ``job.started`` records them) gets only what that needs
-(``credentials.checkout_references``: ``git``, and for a dynamic inventory ``cloud`` and ``env``), and only while no
+(``credentials.checkout_references``: ``git``, ``galaxy`` for a git or collection source, a url
+inventory's credential, and for a dynamic inventory ``cloud`` and ``env``), and only while no
 attempt at or after the asked one has started and the job is not complete. Any failure is an
 ``error`` reply a user can act on (it names the credential, never a value); the executor then
 ends the job as ``error`` with it.
@@ -28,7 +29,7 @@ from nats.js.errors import NotFoundError
 
 from playledger_api.creds.service import Credentials
 from playledger_api.errors import ApiError
-from playledger_common.credentials import checkout_references
+from playledger_common.credentials import checkout_references, job_references
 from playledger_common.sealing import SecretsReply, SecretsRequest, job_aad, seal
 from playledger_schemas.codec import ContractError, decode_event, encode
 from playledger_schemas.events import JobCancelRequested, JobEvent, JobQueued, JobStarted, is_terminal
@@ -91,7 +92,7 @@ class SecretsResponder:
         else:
             started = await self._started(request.job_id)
             why = await self._refusal(request, started)
-            refs = started.data.spec.credentials.references() if started is not None else {}
+            refs = job_references(started.data.spec) if started is not None else {}
         if why is None:
             try:
                 secrets = await self.credentials.job_secrets(refs) if refs else "the job names no credentials"

@@ -10,7 +10,14 @@ from playledger_api.creds.keyring import KeySource
 from playledger_api.creds.store import CredentialInfo, CredentialStore, Metadata
 from playledger_api.creds.validate import check_secret
 from playledger_api.errors import FieldProblem, InvalidRequestError, SecretsKeyError
-from playledger_common.credentials import AnySecret, SealedSecrets, job_scoped_name, role_problem, type_of
+from playledger_common.credentials import (
+    AnySecret,
+    SealedSecrets,
+    job_scoped_name,
+    reference_path,
+    role_problem,
+    type_of,
+)
 from playledger_common.kekfile import Keyring, KeyringError
 
 _secret_decoder = msgspec.json.Decoder(AnySecret)
@@ -78,17 +85,17 @@ class Credentials:
         """The decrypted secrets by role, or why not (naming the credential, never a value)."""
         problems = await self.reference_problems(refs)
         if problems:
-            return "; ".join(f"credentials.{role}: {why}" for role, why in problems)
+            return "; ".join(f"{reference_path(role)}: {why}" for role, why in problems)
         rows = await self.store.load(sorted({name for name, _ in refs.values()}))
         by_role: dict[str, AnySecret] = {}
         for role, (name, _) in refs.items():
             if name not in rows:  # deleted between the two reads
-                return f"credentials.{role}: credential {name!r} does not exist"
+                return f"{reference_path(role)}: credential {name!r} does not exist"
             _, envelope = rows[name]
             try:
                 plaintext = decrypt(self._ring(needs=envelope.kek_id), name, envelope)
             except (KeyringError, SecretsKeyError) as exc:
-                return f"credentials.{role}: {exc}"
+                return f"{reference_path(role)}: {exc}"
             by_role[role] = _secret_decoder.decode(plaintext)
         return msgspec.convert(msgspec.to_builtins(by_role), SealedSecrets)
 
