@@ -189,6 +189,7 @@ class Cluster:
 
     def start(self) -> None:
         shutil.copytree(PLAYBOOKS, self.projects)
+        self._start_nats()
         self.postgres.init()
         self.postgres.start()
         env = executor_env(
@@ -208,7 +209,7 @@ class Cluster:
                 **auth_env(self.root),  # auth on, as in production (the harness sends the admin key)
             }
         )
-        self._start_nats(env)
+        self._provision(env)
         logs = self.root / "logs"
         logs.mkdir()
         for n in range(self.projector_count):
@@ -222,13 +223,17 @@ class Cluster:
             service.start()
         wait_for_port("127.0.0.1", self.api_port, timeout=60)
 
-    def _start_nats(self, env: dict[str, str]) -> None:
-        """The server, or the cluster with its streams made by the admin (``playledger streams init``)
-        before any service starts, as a deployment does."""
+    def _start_nats(self) -> None:
         if self.nats_cluster is None:
             self.nats.start()
+        else:
+            self.nats_cluster.start()
+
+    def _provision(self, env: dict[str, str]) -> None:
+        """A cluster's streams are made by the admin (``playledger streams init``) before any
+        service starts, as a deployment does (a single server: by the services, as before)."""
+        if self.nats_cluster is None:
             return
-        self.nats_cluster.start()
         subprocess.run(
             [sys.executable, "-m", "playledger_cli", "streams", "init"], env=env, check=True, timeout=60
         )
