@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from playledger_common.bus import server_urls
 from playledger_common.errors import ConfigError
 from playledger_common.settings import ExecutorSettings, ProjectorSettings, from_env
 
@@ -45,3 +46,17 @@ def test_settings_are_frozen() -> None:
     settings = from_env(ProjectorSettings, {"PLAYLEDGER_DATABASE_URL": "postgresql://a/b"})
     with pytest.raises(AttributeError):
         settings.batch_size = 1  # type: ignore[misc]
+
+
+def test_a_clusters_nodes_are_one_comma_separated_nats_url() -> None:
+    nodes = "nats://n1:4222,nats://n2:4222,tls://n3:4222"
+    settings = from_env(
+        ProjectorSettings, {"PLAYLEDGER_DATABASE_URL": "postgresql://a/b", "PLAYLEDGER_NATS_URL": nodes}
+    )
+    assert server_urls(settings.nats_url) == ["nats://n1:4222", "nats://n2:4222", "tls://n3:4222"]
+    assert server_urls("nats://one:4222") == ["nats://one:4222"]
+    for bad in ("nats://n1:4222, nats://n2:4222", "nats://n1:4222,", "nats://n1:4222,http://n2"):
+        with pytest.raises(ConfigError, match=r"^PLAYLEDGER_NATS_URL is invalid"):
+            from_env(
+                ProjectorSettings, {"PLAYLEDGER_DATABASE_URL": "postgresql://a/b", "PLAYLEDGER_NATS_URL": bad}
+            )

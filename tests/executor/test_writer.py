@@ -11,6 +11,8 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from playledger_cli.embedded import NatsServer
+from playledger_common.settings import CommonSettings
+from playledger_common.streams import ensure_stream, events_stream_config
 from playledger_executor.errors import ConflictError
 from playledger_executor.journal import Journal, msg_id, new_event, subject_of
 from playledger_executor.writer import MAX_BATCH_EVENTS, FencedError, JobWriter
@@ -207,3 +209,19 @@ async def test_without_atomic_batches_each_event_is_its_own_append(nc: Client, j
     assert_gap_free_with_one_terminal(events, 7)
     for stored_seq in range(2, len(events) + 1):
         assert "Nats-Batch-Id" not in ((await js.get_msg(EVENTS_STREAM, stored_seq)).headers or {})
+
+
+async def test_an_append_while_no_server_stores_the_stream_waits_for_it(nc: Client, nats_url: str) -> None:
+    """``no responders`` on a publish (nats-py's ``NoStreamResponseError``) is what a client sees
+    while a cluster elects the events stream's new leader: the writer retries it, as it retries
+    a timeout, instead of failing the job (found by ``tests/faults/test_cluster.py``)."""
+    writer = JobWriter(nc, "later", next_seq=1, stream_seq=0)
+    queued_event = new_event(
+        JobQueued, job_id="later", attempt=0, seq=1, data=QueuedData(spec=spec("ok.yml"))
+    )
+    append = asyncio.create_task(writer.add(lambda seq: queued_event))
+    await asyncio.sleep(0.5)  # it tries (and is told "no responders") before the stream exists
+    assert not append.done()
+    await ensure_stream(nc.jetstream(), events_stream_config(CommonSettings(nats_url=nats_url)))
+    await append
+    assert [e.seq for e in await job_events(nc.jetstream(), "later")] == [1]

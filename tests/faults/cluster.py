@@ -24,6 +24,7 @@ from playledger_cli.embedded import NatsServer, free_port, wait_for_port
 from playledger_executor.proctree import snapshot
 from tests.api.conftest import auth_env, key_headers
 from tests.executor.support import LOCAL, executor_env
+from tests.faults.natscluster import NatsCluster
 
 COMPONENTS = ("nats", "postgres", "projector", "executor", "api")
 PLAYBOOKS = Path(__file__).parent / "playbooks"
@@ -154,10 +155,22 @@ class Cluster:
     """nats, postgres, projector, ``executors`` executors and the API, under ``root``."""
 
     def __init__(
-        self, root: Path, *, executors: int = 1, ack_wait_s: float = 5.0, concurrency: int = 4
+        self,
+        root: Path,
+        *,
+        executors: int = 1,
+        ack_wait_s: float = 5.0,
+        concurrency: int = 4,
+        nats_nodes: int = 1,
+        replicas: int | None = None,
+        projectors: int = 1,
     ) -> None:
+        """``nats_nodes`` > 1: a NATS cluster, every stream with ``replicas`` (default: one per node)."""
         self.root = root
         self.nats = NatsServer(store_dir=root / "nats")
+        self.nats_cluster = NatsCluster(root / "nats-cluster", nats_nodes) if nats_nodes > 1 else None
+        self.replicas = replicas or nats_nodes
+        self.projector_count = projectors
         self.postgres = Postgres(data_dir=root / "pgdata")
         self.projects = root / "projects"
         self.api_port = free_port()
@@ -167,17 +180,22 @@ class Cluster:
         self.services: dict[str, Service] = {}
 
     @property
+    def nats_url(self) -> str:
+        return self.nats_cluster.url if self.nats_cluster else self.nats.url
+
+    @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
     def start(self) -> None:
         shutil.copytree(PLAYBOOKS, self.projects)
-        self.nats.start()
+        self._start_nats()
         self.postgres.init()
         self.postgres.start()
         env = executor_env(
             {
-                "PLAYLEDGER_NATS_URL": self.nats.url,
+                "PLAYLEDGER_NATS_URL": self.nats_url,
+                "PLAYLEDGER_EVENTS_REPLICAS": str(self.replicas),
                 "PLAYLEDGER_DATABASE_URL": self.postgres.url,
                 "PLAYLEDGER_PROJECTS_DIR": str(self.projects),
                 "PLAYLEDGER_LOGS_DIR": str(self.root / "joblogs"),
@@ -191,9 +209,12 @@ class Cluster:
                 **auth_env(self.root),  # auth on, as in production (the harness sends the admin key)
             }
         )
+        self._provision(env)
         logs = self.root / "logs"
         logs.mkdir()
-        self.services["projector"] = Service("projector", ["projector"], env, logs / "projector.log")
+        for n in range(self.projector_count):
+            name = "projector" if n == 0 else f"projector-{n}"
+            self.services[name] = Service(name, ["projector"], env, logs / f"{name}.log")
         for n in range(self.executor_count):
             name = "executor" if n == 0 else f"executor-{n}"
             self.services[name] = Service(name, ["executor"], env, logs / f"{name}.log")
@@ -201,6 +222,21 @@ class Cluster:
         for service in self.services.values():
             service.start()
         wait_for_port("127.0.0.1", self.api_port, timeout=60)
+
+    def _start_nats(self) -> None:
+        if self.nats_cluster is None:
+            self.nats.start()
+        else:
+            self.nats_cluster.start()
+
+    def _provision(self, env: dict[str, str]) -> None:
+        """A cluster's streams are made by the admin (``playledger streams init``) before any
+        service starts, as a deployment does (a single server: by the services, as before)."""
+        if self.nats_cluster is None:
+            return
+        subprocess.run(
+            [sys.executable, "-m", "playledger_cli", "streams", "init"], env=env, check=True, timeout=60
+        )
 
     @property
     def headers(self) -> dict[str, str]:
@@ -215,6 +251,8 @@ class Cluster:
             service.stop()
         self.postgres.stop()
         self.nats.stop()
+        if self.nats_cluster is not None:
+            self.nats_cluster.stop()
 
     def logs(self) -> str:
         """The tail of every service log (for a failure message)."""

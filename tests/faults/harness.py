@@ -26,6 +26,7 @@ from httpx_sse import aconnect_sse
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
+from playledger_cli.embedded import NatsServer
 from playledger_common.bus import connect
 from playledger_projector.rebuild import replay_into
 from playledger_schemas.codec import decode_event, encode
@@ -33,6 +34,7 @@ from playledger_schemas.commands import InlineInventory, JobOptions, JobSpec, Lo
 from playledger_schemas.events import JobError, JobEvent, JobStarted, RunnerEvent, is_terminal
 from playledger_schemas.subjects import EVENTS_STREAM, submit_subject
 from tests.faults.cluster import Cluster, inventory
+from tests.faults.natscluster import NODE_COMPONENTS, caught_up, check_copies, events_node, writes_resume
 from tests.projector.factory import checkpoint, snapshot
 
 Kind = Literal["kill9", "pause"]
@@ -89,7 +91,11 @@ class Injected:
     start_wall: float
     end_wall: float
     recovered_s: float = 0.0
-    """From the end of the fault until the component answered again."""
+    """From the end of the fault until the component answered again (a cluster node: caught up)."""
+    node: str = ""
+    """The cluster node a ``nats-leader`` / ``nats-follower`` fault hit."""
+    writes_resumed_s: float | None = None
+    """A cluster node's fault: from the kill until the events stream stored a new event."""
 
 
 @dataclass
@@ -116,6 +122,15 @@ class Report:
             "stuck_jobs": self.stuck,
             "unplanned_crashes": self.crashes,
             "max_recovery_s": round(max((f.recovered_s for f in self.faults), default=0.0), 2),
+            "nats_nodes": [
+                {
+                    "fault": f"{f.fault.component}:{f.node}",
+                    "writes_resumed_s": None if f.writes_resumed_s is None else round(f.writes_resumed_s, 2),
+                    "caught_up_s": round(f.recovered_s, 2),
+                }
+                for f in self.faults
+                if f.node
+            ],
             "wall_s": round(self.wall_s, 1),
             "problems": len(self.problems),
         }
@@ -259,7 +274,7 @@ class Run:
     # --- faults --------------------------------------------------------------------------
 
     def _target(self, component: str) -> Any:
-        if component == "nats":
+        if component.startswith("nats"):
             return None
         if component == "postgres":
             return self.cluster.postgres
@@ -267,9 +282,8 @@ class Run:
             return self.cluster.executors()[0]
         return self.cluster.services[component]
 
-    def _hurt(self, fault: Fault) -> None:
-        """Blocking: hurt, wait, heal (in a thread)."""
-        nats = self.cluster.nats
+    def _hurt(self, fault: Fault, nats: NatsServer) -> None:
+        """Blocking: hurt, wait, heal (in a thread); ``nats``: the server or node a NATS fault hits."""
         target = self._target(fault.component)
         if fault.kind == "kill9":
             if target is None:
@@ -295,24 +309,49 @@ class Run:
             else:
                 target.resume()
 
+    async def _nats_target(self, component: str) -> NatsServer:
+        """The single server, or the cluster node holding that role for the events stream now."""
+        if component not in NODE_COMPONENTS:
+            return self.cluster.nats
+        assert self.cluster.nats_cluster is not None
+        assert self.nc is not None
+        return await events_node(self.nc.jetstream(), self.cluster.nats_cluster, component)
+
     async def inject(self, faults: list[Fault]) -> None:
         began = time.monotonic()
         for fault in faults:
             await asyncio.sleep(max(0.0, fault.at_s - (time.monotonic() - began)))
             self.hurt.add(fault.component)
+            nats = await self._nats_target(fault.component)
+            resumed = self._writes_resumed(fault)
             start = time.time()
             try:
-                await asyncio.to_thread(self._hurt, fault)
+                await asyncio.to_thread(self._hurt, fault, nats)
             finally:
                 self.hurt.discard(fault.component)
             injected = Injected(fault=fault, start_wall=start, end_wall=time.time())
             healed = time.monotonic()
-            await self._answering(fault.component)
+            await self._answering(fault.component, nats)
             injected.recovered_s = time.monotonic() - healed
+            if resumed is not None:
+                injected.node = nats.cluster.name if nats.cluster else ""
+                injected.writes_resumed_s = await resumed
             self.injected.append(injected)
 
-    async def _answering(self, component: str) -> None:
-        """Until the hurt component answers again (the API's /health; others: a moment)."""
+    def _writes_resumed(self, fault: Fault) -> asyncio.Task[float | None] | None:
+        """For a cluster node's fault: a watch of how long after it the stream stores again."""
+        if fault.component not in NODE_COMPONENTS:
+            return None
+        assert self.nc is not None
+        return asyncio.create_task(writes_resume(self.nc.jetstream(), limit_s=fault.duration_s + 60))
+
+    async def _answering(self, component: str, nats: NatsServer) -> None:
+        """Until the hurt component answers again: the API's /health; a cluster node: its copy of
+        the events stream has caught up with the stream as it was at the restart; others: a moment."""
+        if component in NODE_COMPONENTS:
+            assert self.nc is not None
+            await caught_up(self.nc.jetstream(), nats)
+            return
         if component != "api":
             return
         async with httpx.AsyncClient(
@@ -342,7 +381,7 @@ class Run:
 
     async def run(self, jobs: list[Job], faults: list[Fault], *, spread_s: float, limit_s: float) -> float:
         started = time.monotonic()
-        self.nc = await connect(self.cluster.nats.url, "fault-harness")
+        self.nc = await connect(self.cluster.nats_url, "fault-harness")
         supervisor = asyncio.create_task(self.supervise())
         try:
             watchers = [asyncio.create_task(w(job)) for job in jobs for w in (self.tail, self.stream)]
@@ -455,6 +494,8 @@ async def check(run: Run, jobs: list[Job], wall_s: float) -> Report:
     known = {job.job_id for job in jobs}
     problems.extend(f"unexpected job {job_id} in the stream" for job_id in per_job if job_id not in known)
     problems.extend(await check_read_model(cluster, run.nc))
+    if cluster.nats_cluster is not None:
+        problems.extend(await check_copies(cluster.nats_cluster))
     lost = sum(
         1
         for job in jobs

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Final
 
 from playledger_common.errors import PlayledgerError
+from playledger_common.nats_config import CLUSTER_NAME
 from playledger_common.private_file import write_private
 
 MIN_NATS_VERSION: Final = (2, 12)
@@ -84,6 +85,26 @@ class ServerTls:
         return f'tls {{\n  cert_file: "{self.cert}"\n  key_file: "{self.key}"\n{verify}}}\n'
 
 
+@dataclass(frozen=True)
+class ClusterNode:
+    """This server's place in a cluster of nodes on one host: its name, route port, the routes
+    to every node, and its monitoring port (``/jsz`` shows its own copy of each stream)."""
+
+    name: str
+    route_port: int
+    route_ports: tuple[int, ...]
+    monitor_port: int
+
+    def block(self, host: str) -> str:
+        routes = ", ".join(f'"nats://{host}:{port}"' for port in self.route_ports)
+        return (
+            f'server_name: "{self.name}"\n'
+            f'http: "{host}:{self.monitor_port}"\n'
+            f'cluster {{\n  name: "{CLUSTER_NAME}"\n  listen: "{host}:{self.route_port}"\n'
+            f"  routes: [{routes}]\n}}\n"
+        )
+
+
 @dataclass
 class NatsServer:
     """A nats-server child process with JetStream and its own store directory."""
@@ -97,6 +118,8 @@ class NatsServer:
     """An ``authorization { … }`` block (``nats_users.authorization_block``): no anonymous clients."""
     tls: ServerTls | None = None
     """Accept TLS connections only (clients use ``tls://``)."""
+    cluster: ClusterNode | None = None
+    """A node of a cluster (routes to the others); ``None``: a single server."""
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -115,7 +138,8 @@ class NatsServer:
             "max_payload: 1MB\n"
             f'jetstream {{\n  store_dir: "{self.store_dir / "jetstream"}"\n{sync}}}\n'
             f"{self.authorization}"
-            f"{self.tls.block() if self.tls else ''}",
+            f"{self.tls.block() if self.tls else ''}"
+            f"{self.cluster.block(self.host) if self.cluster else ''}",
         )
         log = (self.store_dir / "nats-server.log").open("ab")
         self.process = subprocess.Popen(

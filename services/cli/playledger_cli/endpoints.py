@@ -18,7 +18,7 @@ from nats.aio.client import Client
 
 from playledger_cli.devstate import RunningDev, data_dir_in_use, probe
 from playledger_cli.errors import CliError
-from playledger_common.bus import connect_once
+from playledger_common.bus import connect_once, server_urls
 from playledger_common.nats_users import Role, inbox_prefix, stored_user
 
 DEFAULT_API_URL: Final = "http://127.0.0.1:8000"
@@ -97,7 +97,7 @@ async def connect_nats(endpoint: Endpoint, name: str, *, role: Role) -> Client:
 
     try:
         return await connect_once(
-            servers=[endpoint.url],
+            servers=server_urls(endpoint.url),
             name=name,
             connect_timeout=NATS_CONNECT_TIMEOUT_S,
             max_reconnect_attempts=1,

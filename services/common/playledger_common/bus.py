@@ -53,6 +53,12 @@ class LinkWatch:
         return 0.0 if self.down_since is None else time.monotonic() - self.down_since
 
 
+def server_urls(url: str) -> list[str]:
+    """``PLAYLEDGER_NATS_URL`` as nats-py's server pool: one URL, or every node of a cluster
+    comma-separated (``nats://n1:4222,nats://n2:4222``); nats-py itself does not split a string."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 async def connect(
     url: str, name: str, watch: LinkWatch | None = None, **options: object
 ) -> ReconnectingClient:
@@ -75,7 +81,7 @@ async def connect(
         link.closed = True
 
     settings: dict[str, Any] = {
-        "servers": [url],
+        "servers": server_urls(url),
         "name": name,
         "error_cb": error_cb,
         "disconnected_cb": disconnected_cb,

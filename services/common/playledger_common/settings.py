@@ -21,7 +21,14 @@ SECRET_SUFFIXES: Final = ("_password", "_secret")
 HIDDEN: Final = frozenset({"secrets_key"})
 """With ``SECRET_SUFFIXES``: settings whose value ``repr`` never shows."""
 
-NatsUrl = Annotated[str, Meta(pattern=r"^(nats|tls|ws|wss)://\S+$", description="nats://host:port")]
+_NATS_URL: Final = r"(nats|tls|ws|wss)://[^\s,]+"
+NatsUrl = Annotated[
+    str,
+    Meta(
+        pattern=rf"^{_NATS_URL}(,{_NATS_URL})*$",
+        description="nats://host:port, or a cluster's nodes comma-separated",
+    ),
+]
 DatabaseUrl = Annotated[
     str, Meta(pattern=r"^postgres(ql)?://\S+$", description="postgresql://user@host:port/db")
 ]

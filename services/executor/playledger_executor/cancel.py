@@ -16,6 +16,8 @@ from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 
+from playledger_common.retry import retried
+from playledger_executor.writer import BACKOFF_MAX_S, retriable
 from playledger_schemas.codec import ContractError, decode_command
 from playledger_schemas.commands import CancelJob
 from playledger_schemas.subjects import CANCEL_FILTER, COMMANDS_STREAM, cancel_subject
@@ -35,9 +37,17 @@ def cancel_reason(payload: bytes | None, job_id: str) -> str | None:
 
 
 async def pending_cancel(js: JetStreamContext, job_id: str, after_seq: int) -> str | None:
-    """A cancel of ``job_id`` published after the command at ``after_seq``, if any."""
+    """A cancel of ``job_id`` published after the command at ``after_seq``, if any.
+
+    Asked once the job has started: a transient failure (the commands stream electing a leader
+    in a cluster) is retried, else the started attempt would end "executor lost"."""
     try:
-        raw = await js.get_last_msg(COMMANDS_STREAM, cancel_subject(job_id))
+        raw = await retried(
+            lambda: js.get_last_msg(COMMANDS_STREAM, cancel_subject(job_id)),
+            retriable,
+            attempts=None,
+            wait_max_s=BACKOFF_MAX_S,
+        )
     except NotFoundError:
         return None
     if (raw.seq or 0) <= after_seq:

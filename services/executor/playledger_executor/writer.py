@@ -101,10 +101,13 @@ TRANSIENT: Final = (
     nats.errors.ConnectionReconnectingError,
     nats.errors.OutboundBufferLimitError,
     nats.errors.StaleConnectionError,
+    nats.js.errors.NoStreamResponseError,
+    # ^ nats-py's name for "no responders" on a JetStream publish: no server stores the subject
+    # now, e.g. while a cluster elects the stream's new leader after a node died
 )
 
 
-def _retriable(exc: Exception) -> bool:
+def retriable(exc: Exception) -> bool:
     """A try that may succeed later: no answer, no server, or a server error (5xx)."""
     if isinstance(exc, APIError):
         return (exc.code or 0) >= 500 and exc.err_code != WRONG_LAST_SEQUENCE
@@ -189,7 +192,7 @@ class JobWriter:
         await asyncio.sleep(BACKOFF_INITIAL_S)
         return await retried(
             lambda: self._try(chunk, fence),
-            _retriable,
+            retriable,
             attempts=None,
             wait_initial_s=BACKOFF_INITIAL_S,
             wait_max_s=BACKOFF_MAX_S,
