@@ -1,6 +1,7 @@
 """One trace per job through the whole system, exported to a real OTLP/HTTP receiver; JSON logs.
 
-A real playbook run by ansible-runner: submit (API) -> job.queued and job.run (executor) ->
+A real playbook run by ansible-runner: an HTTP client's trace -> submit (API) -> job.queued and
+job.run (executor) ->
 plays -> tasks -> host results, with the right parents and times, the failed host marked; a NATS
 publisher's own ``traceparent`` continued; the secret of the job in no span and no log line.
 """
@@ -99,16 +100,19 @@ def test_a_job_is_one_trace_of_its_plays_tasks_and_hosts_and_no_secret_leaks(
         "inventory": INVENTORY,
         "secret_vars": {"db_password": SECRET},
     }
+    client_trace, client_span = secrets.token_hex(16), secrets.token_hex(8)  # a CI pipeline's own trace
     with httpx.Client(base_url=stack.url, headers=stack.headers) as client:
-        response = client.post("/api/v1/jobs", json=body)
+        traceparent = {"traceparent": f"00-{client_trace}-{client_span}-01"}
+        response = client.post("/api/v1/jobs", json=body, headers=traceparent)
         assert response.status_code == 202, response.text
         job_id = response.json()["id"]
         assert complete_job(client, job_id)["status"] == "failed"
         spans = receiver.wait_for(_job_spans(job_id, 13))  # submit, queued, run, 2 plays, 3 tasks, 5 hosts
 
-    # submit (API) -> queued and run (executor): one trace, crossing NATS
+    # the client's trace -> submit (API) -> queued and run (executor): one trace, crossing NATS
     submit = _one(spans, "job.submit", **{"playledger.job_id": job_id})
     assert submit.service == "playledger-api"
+    assert (submit.trace_id, submit.parent_id) == (client_trace, client_span)
     trace = [s for s in spans if s.trace_id == submit.trace_id]
     queued = _one(trace, "job.queued")
     run = _one(trace, "job.run")
