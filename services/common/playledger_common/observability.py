@@ -25,7 +25,7 @@ def about_job(job_id: str, headers: Mapping[str, str] | None, attempt: int | Non
     parent = extract(headers)
     token = otel_context.attach(parent) if parent is not None else None
     try:
-        with job_context(job_id, attempt):
+        with job_context(job_id, attempt) if job_id else contextlib.nullcontext():
             yield
     finally:
         if token is not None:
