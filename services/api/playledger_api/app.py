@@ -47,6 +47,7 @@ from playledger_api.metrics import Metrics
 from playledger_api.openapi import state_strict_bodies
 from playledger_api.services import Services, provide_services
 from playledger_api.store import ReadModel, create_pool
+from playledger_api.tracecontext import continue_client_trace
 from playledger_api.ui import ui_router
 from playledger_common import named_store
 from playledger_common.bus import LinkWatch, connect_as
@@ -158,7 +159,7 @@ def create_app(settings: ApiSettings) -> Litestar:
         on_startup=[state_strict_bodies],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[metrics.middleware, allow_every_method],
+        middleware=[metrics.middleware, allow_every_method, continue_client_trace],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="playledger",

@@ -16,8 +16,10 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RawStreamMsg
 from nats.js.errors import NotFoundError
+from opentelemetry.trace import SpanKind
 
 from playledger_api.errors import NATS, DependencyUnavailableError, SubmitUncertainError
+from playledger_common.tracing import TRACER, inject
 from playledger_schemas.codec import encode
 from playledger_schemas.commands import CancelJob, RetryJob, SubmitJob
 from playledger_schemas.subjects import (
@@ -59,7 +61,16 @@ class Bus:
         is spent. A try that timed out may still be stored, so giving up after one raises
         ``SubmitUncertainError`` naming the job (a retry with that id is idempotent); if no try
         ever reached a server, it is the plain ``DependencyUnavailableError``.
+
+        The ``job.submit`` span is the root of the job's trace: its ``traceparent`` rides in the
+        command's headers to the executor.
         """
+        with TRACER.start_as_current_span(
+            "job.submit", kind=SpanKind.PRODUCER, attributes={"playledger.job_id": command.job_id}
+        ):
+            return await self._submit(command, inject({"Nats-Msg-Id": f"submit:{command.job_id}"}))
+
+    async def _submit(self, command: SubmitJob, headers: dict[str, str]) -> bool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + PUBLISH_TIMEOUT_S
         subject, payload = submit_subject(command.spec.priority, command.job_id), encode(command)
@@ -72,7 +83,7 @@ class Bus:
                         subject,
                         payload,
                         timeout=max(0.05, min(SUBMIT_TRY_S, left)),
-                        headers={"Nats-Msg-Id": f"submit:{command.job_id}"},
+                        headers=headers,
                     )
                 except (nats.errors.TimeoutError, TimeoutError):
                     maybe_stored = True
@@ -101,15 +112,20 @@ class Bus:
     async def retry(self, command: RetryJob, attempt: int) -> None:
         """Publish a retry of a dead job whose last attempt is ``attempt`` (one retry per attempt)."""
         self.require_connected()
-        try:
-            await self.js.publish(
-                submit_subject(command.priority, command.job_id),
-                encode(command),
-                timeout=PUBLISH_TIMEOUT_S,
-                headers={"Nats-Msg-Id": f"retry:{command.job_id}:{attempt}"},
-            )
-        except (nats.errors.Error, TimeoutError):
-            raise DependencyUnavailableError(NATS) from None
+        attributes: dict[str, str | int] = {
+            "playledger.job_id": command.job_id,
+            "playledger.attempt": attempt + 1,
+        }
+        with TRACER.start_as_current_span("job.retry", kind=SpanKind.PRODUCER, attributes=attributes):
+            try:
+                await self.js.publish(
+                    submit_subject(command.priority, command.job_id),
+                    encode(command),
+                    timeout=PUBLISH_TIMEOUT_S,
+                    headers=inject({"Nats-Msg-Id": f"retry:{command.job_id}:{attempt}"}),
+                )
+            except (nats.errors.Error, TimeoutError):
+                raise DependencyUnavailableError(NATS) from None
 
     async def last_event(self, job_id: str) -> RawStreamMsg | None:
         """The job's latest event in the stream, or ``None`` when it has none yet."""

@@ -16,7 +16,7 @@ from litestar import Litestar
 
 from playledger_api.app import create_app
 from playledger_api.metrics import MULTIPROC_DIR
-from playledger_common.logs import setup_logging
+from playledger_common.observability import setup_observability
 from playledger_common.settings import ApiSettings, from_env
 
 GRACEFUL_SHUTDOWN_S: Final = 5
@@ -25,7 +25,9 @@ GRACEFUL_SHUTDOWN_S: Final = 5
 
 def app_from_env() -> Litestar:
     """The factory each uvicorn worker calls: settings come from ``PLAYLEDGER_*``."""
-    return create_app(from_env(ApiSettings))
+    settings = from_env(ApiSettings)
+    setup_observability(settings, "api")  # a spawned worker starts with neither
+    return create_app(settings)
 
 
 def tls_options(settings: ApiSettings) -> dict[str, Any]:
@@ -60,7 +62,7 @@ def shared_metrics_dir() -> Iterator[Path]:
 
 
 def serve(settings: ApiSettings) -> None:
-    setup_logging(settings.log_level, "api")
+    setup_observability(settings, "api")
     common: dict[str, Any] = {
         "host": settings.api_host,
         "port": settings.api_port,

@@ -168,7 +168,10 @@ def start(
             system.postgres = EmbeddedPostgres(data_dir=data_dir / "postgres").start()
             system.database_url = system.postgres.url()
         database_url = system.database_url
-        common = {"PLAYLEDGER_NATS_URL": nats.url}
+        common = {
+            "PLAYLEDGER_NATS_URL": nats.url,
+            "PLAYLEDGER_LOG_FORMAT": os.environ.get("PLAYLEDGER_LOG_FORMAT") or "text",  # for people
+        }
         logs = data_dir / "logs"
         system.children.append(
             _spawn(

@@ -44,6 +44,8 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
     webhooks_max_age_s: Annotated[int, Meta(ge=60)] = 90 * 24 * 3600
     """How long webhook delivery events are kept (``PLAYLEDGER_WEBHOOKS``)."""
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    """``json``: one object per line (with ``job_id``, ``attempt``, ``trace_id``); ``text``: for people."""
     source_allow_file: bool = False
     """Accept ``file://`` repository URLs (a repository on the executor's own disk)."""
     source_allow_http: bool = False

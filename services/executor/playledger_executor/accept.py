@@ -16,9 +16,11 @@ from datetime import UTC, datetime
 from typing import Final
 
 import msgspec
+from opentelemetry.trace import SpanKind
 
 from playledger_common.jobchecks import run_at_problem, spec_problems, unknown_dependency
 from playledger_common.settings import ExecutorSettings
+from playledger_common.tracing import TRACER
 from playledger_executor.errors import ConflictError, ExecutorError
 from playledger_executor.inventory import render_inventory
 from playledger_executor.journal import Journal, new_event
@@ -208,7 +210,10 @@ async def accept(
             )
             ours = True
             try:
-                await journal.append(queued, expected_stream_seq=0)
+                with TRACER.start_as_current_span(
+                    "job.queued", kind=SpanKind.CONSUMER, attributes={"playledger.job_id": checked.job_id}
+                ):
+                    await journal.append(queued, expected_stream_seq=0)
             except ConflictError:
                 ours = (await journal.state(checked.job_id)).accepted_seq == command_seq  # a redelivery
                 if not ours:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from playledger_common.bus import close_quietly, connect_as
-from playledger_common.logs import setup_logging
+from playledger_common.observability import setup_observability
 from playledger_common.opsserver import ops_server
 from playledger_common.settings import ExecutorSettings, from_env
 
@@ -25,7 +25,7 @@ from playledger_common.settings import ExecutorSettings, from_env
 def executor(concurrency: int | None, projects_dir: Path | None) -> None:
     """Take job commands from JetStream and run them with ansible-runner."""
     settings = from_env(ExecutorSettings, concurrency=concurrency, projects_dir=projects_dir)
-    setup_logging(settings.log_level, "executor")
+    setup_observability(settings, "executor")
     asyncio.run(_serve(settings))
 
 

@@ -17,6 +17,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from playledger_common.consumers import DUE, MAX_DELIVER, run_consumer
+from playledger_common.observability import about_job
 from playledger_common.outcome import Ack, Outcome, Retry, handle
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.accept import accept
@@ -136,7 +137,8 @@ class Dispatcher:
             heartbeat.cancel()
 
     async def _handle(self, msg: Msg) -> Outcome:
-        return await self._run_submit(msg)
+        with about_job(job_id_of_subject(msg.subject) or "", msg.headers):
+            return await self._run_submit(msg)
 
     async def _run_submit(self, msg: Msg) -> Outcome:
         """Act on the job's state until it needs nothing more from this delivery: ``Ack``, or

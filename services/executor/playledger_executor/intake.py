@@ -16,6 +16,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from playledger_common.consumers import INTAKE, MAX_DELIVER
+from playledger_common.observability import about_job
 from playledger_common.outcome import Ack, Outcome, handle
 from playledger_common.settings import ExecutorSettings
 from playledger_executor.accept import accept
@@ -60,6 +61,10 @@ class Intake:
             await handle(msg, self.handle, max_deliver=MAX_DELIVER, on_poison=self.poison)
 
     async def handle(self, msg: Msg) -> Outcome:
+        with about_job(job_id_of_subject(msg.subject) or "", msg.headers):
+            return await self._handle(msg)
+
+    async def _handle(self, msg: Msg) -> Outcome:
         """Record the command as queued or rejected; a cancel of a queued job ends it; a retry of a
         dead job queues it again."""
         seq = msg.metadata.sequence.stream

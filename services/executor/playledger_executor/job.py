@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from nats.aio.client import Client
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
 
+from playledger_common import tracing
 from playledger_common.credentials import (
     JobSecrets,
     SealedSecrets,
@@ -26,10 +29,12 @@ from playledger_common.credentials import (
     job_references,
     reference_path,
 )
+from playledger_common.logs import job_context
 from playledger_common.logstore import LogStore, log_key
 from playledger_common.logtext import log_piece
 from playledger_common.private_file import write_private
 from playledger_common.settings import ExecutorSettings
+from playledger_common.tracing import TRACER
 from playledger_executor.appender import Appender
 from playledger_executor.cancel import pending_cancel
 from playledger_executor.decide import Start, cause_of, classify
@@ -38,6 +43,7 @@ from playledger_executor.errors import ExecutorError, InventoryError, SourceErro
 from playledger_executor.gitauth import git_auth
 from playledger_executor.gitcache import FetchError, SourceCache
 from playledger_executor.inventories import PreparedInventory, UrlLimits, prepare_inventory
+from playledger_executor.jobtrace import emit_timeline
 from playledger_executor.journal import Journal, new_event
 from playledger_executor.logship import LogShipper, store_artifacts
 from playledger_executor.metrics import ExecutorMetrics, playbook_label
@@ -48,6 +54,7 @@ from playledger_executor.running import RunningJob
 from playledger_executor.runspec import SECRET_VARS_FILE, resolve_options, runner_kwargs
 from playledger_executor.secrets import SecretsError, fetch_secrets
 from playledger_executor.sources import Playbook, prepare_source
+from playledger_executor.timeline import Timeline
 from playledger_executor.truncate import fit, to_event_data
 from playledger_executor.vaultrefs import resolve
 from playledger_executor.worker import FINAL_STATUSES, Event, LooseEvent, Status, WorkerProcess
@@ -87,6 +94,8 @@ class _Run:
     log: StoredObject | None = None
     artifacts: list[StoredObject] = field(default_factory=list)
     missing: list[MissingObject] = field(default_factory=list)
+    timeline: Timeline | None = None
+    """The playbook's plays, tasks and host results, folded only while tracing is on."""
 
 
 class JobRunner:
@@ -133,7 +142,22 @@ class JobRunner:
 
         The job is registered as running here *before* ``job.started`` is appended and until
         its terminal event is stored, so a redelivery of its command is always recognised.
+        The attempt is the ``job.run`` span, a child of the current trace (the command's).
         """
+        attributes: dict[str, str | int] = {
+            "playledger.job_id": command.job_id,
+            "playledger.attempt": decision.attempt,
+            "playledger.playbook": playbook_label(command.spec),
+        }
+        with (
+            TRACER.start_as_current_span("job.run", kind=SpanKind.CONSUMER, attributes=attributes),
+            job_context(command.job_id, decision.attempt),
+        ):
+            return await self._start(command, decision, expected_stream_seq, command_seq)
+
+    async def _start(
+        self, command: SubmitJob, decision: Start, expected_stream_seq: int, command_seq: int
+    ) -> bool:
         job_id = command.job_id
         spec = resolve_options(command.spec, self.settings.default_timeout_s)
         handle = RunningJob(job_id=job_id, attempt=decision.attempt, command_seq=command_seq)
@@ -146,6 +170,7 @@ class JobRunner:
             atomic_batches=self.atomic_batches,
             on_stored=self.metrics.publish_latency.observe,
         )
+        writer.trace_headers = tracing.inject({})
         playbook_name = playbook_label(spec)
         private_dir = private_dir_for(self.work_dir, job_id, decision.attempt)
         try:
@@ -276,7 +301,7 @@ class JobRunner:
         """Run the attempt to its end; its outcome, or ``None`` when no end was recorded (fenced)."""
         job_id, attempt = handle.job_id, handle.attempt
         ident = f"{job_id}-{attempt}"
-        run = _Run()
+        run = _Run(timeline=Timeline() if tracing.enabled() else None)
         redactor = NOTHING
         try:
             secrets = await self._secrets(spec, handle)
@@ -319,6 +344,8 @@ class JobRunner:
                 await self._store_outputs(run, shipper, artifact_dir, raw_files=not redactor.active)
         finally:
             await asyncio.to_thread(remove_private_dir, private_dir)
+        if run.timeline is not None:
+            emit_timeline(run.timeline.spans(), trace.get_current_span())
         outcome = classify(
             run.status,
             run.rc,
@@ -358,6 +385,10 @@ class JobRunner:
             log.warning("job %s: another writer ended it first; terminal event not appended", job_id)
             return None
         log.info("job %s attempt %d ended: %s", job_id, attempt, outcome.outcome)
+        span = trace.get_current_span()
+        span.set_attribute("playledger.outcome", outcome.outcome)
+        if outcome.outcome != "successful":
+            span.set_status(StatusCode.ERROR, outcome.outcome)
         return outcome.outcome
 
     async def _store_outputs(
@@ -439,6 +470,7 @@ class JobRunner:
     ) -> None:
         limit = self.settings.max_event_text
         job_id, attempt = handle.job_id, handle.attempt
+        timeline = run.timeline
         appender = Appender(writer)
         try:
             async for item in worker.stream():
@@ -451,22 +483,24 @@ class JobRunner:
                         shipper.write(log_piece(data.event, data.stdout, {"pid": data.pid}))
                         if data.event == "playbook_on_stats":
                             self._take_stats(run, data.event_data)
+                        fitted = fit(data, size, limit)
+                        if timeline is not None:
+                            timeline.add(fitted)
                         writer.runner_events += 1
                         self.runner_events += 1
-                        await appender.add(
-                            functools.partial(_runner_event, job_id, attempt, fit(data, size, limit))
-                        )
+                        await appender.add(functools.partial(_runner_event, job_id, attempt, fitted))
                     case LooseEvent(data=raw):
                         shipper.write(
                             log_piece(str(raw.get("event") or ""), str(raw.get("stdout") or ""), raw)
                         )
                         if raw.get("event") == "playbook_on_stats":
                             self._take_stats(run, raw.get("event_data"))
+                        loose = to_event_data(raw, limit)
+                        if timeline is not None:
+                            timeline.add(loose)
                         writer.runner_events += 1
                         self.runner_events += 1
-                        await appender.add(
-                            functools.partial(_runner_event, job_id, attempt, to_event_data(raw, limit))
-                        )
+                        await appender.add(functools.partial(_runner_event, job_id, attempt, loose))
         except BaseException:
             await appender.cancel()
             raise

@@ -9,6 +9,7 @@ from typing import Final, TypeVar
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
+from playledger_common.tracing import inject
 from playledger_executor.decide import JobState, state_of
 from playledger_executor.errors import ConflictError
 from playledger_executor.truncate import safe_event_name
@@ -161,11 +162,13 @@ class Journal:
 
         Raises ``ConflictError`` when another writer got there first; returns the new stream sequence.
         """
-        headers = {
-            "Nats-Msg-Id": msg_id(event),
-            "Nats-Expected-Last-Subject-Sequence": str(expected_stream_seq),
-            "Nats-Expected-Last-Subject-Sequence-Subject": job_events_filter(event.job_id),
-        }
+        headers = inject(  # the current trace (job.queued's span, a lost attempt's job): for readers
+            {
+                "Nats-Msg-Id": msg_id(event),
+                "Nats-Expected-Last-Subject-Sequence": str(expected_stream_seq),
+                "Nats-Expected-Last-Subject-Sequence-Subject": job_events_filter(event.job_id),
+            }
+        )
         try:
             ack = await self.js.publish(subject_of(event), encode(event), headers=headers)
         except APIError as exc:

@@ -18,6 +18,7 @@ from nats.js import JetStreamContext
 
 from playledger_common.settings import CommonSettings
 from playledger_common.streams import ensure_stream, schedules_stream_config
+from playledger_common.tracing import inject
 from playledger_schemas.subjects import due_subject, schedule_subject
 
 log: Final = logging.getLogger(__name__)
@@ -43,9 +44,11 @@ async def schedule_submit(
     await js.publish(
         schedule_subject(job_id),
         payload,
-        headers={
-            "Nats-Msg-Id": msg_id or f"sched:{job_id}",
-            "Nats-Schedule": at_header(run_at),
-            "Nats-Schedule-Target": due_subject(job_id),
-        },
+        headers=inject(  # the job's trace goes on with the due message
+            {
+                "Nats-Msg-Id": msg_id or f"sched:{job_id}",
+                "Nats-Schedule": at_header(run_at),
+                "Nats-Schedule-Target": due_subject(job_id),
+            }
+        ),
     )

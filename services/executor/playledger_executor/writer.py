@@ -146,6 +146,9 @@ class JobWriter:
         self.atomic_batches = atomic_batches
         self.runner_events = 0
         self.fenced = False
+        self.trace_headers: dict[str, str] = {}
+        """The job span's ``traceparent``, sent with each single event (``add``: job.started, the
+        terminal event), not with the runner events' batches (the hot path stays as it was)."""
         self._lock = asyncio.Lock()
 
     @property
@@ -158,9 +161,11 @@ class JobWriter:
         Raises ``FencedError`` if another writer appended to the job, ``PublishError`` if the server
         refuses the event for good; retries anything else until it lands.
         """
-        return (await self.add_all([build]))[0]
+        return (await self.add_all([build], self.trace_headers))[0]
 
-    async def add_all(self, builds: Sequence[Builder]) -> list[JobEvent]:
+    async def add_all(
+        self, builds: Sequence[Builder], headers: dict[str, str] | None = None
+    ) -> list[JobEvent]:
         """``add`` for several events at consecutive sequences, stored in as few appends as allowed."""
         async with self._lock:
             if self.fenced:
@@ -170,7 +175,7 @@ class JobWriter:
             for chunk in _chunks([_outgoing(event) for event in events], batches=self.atomic_batches):
                 started = time.perf_counter()
                 try:
-                    self.last_stream_seq = await self._store(chunk)
+                    self.last_stream_seq = await self._store(chunk, headers or {})
                 except FencedError:
                     self.fenced = True
                     raise
@@ -179,10 +184,11 @@ class JobWriter:
                     self.on_stored(time.perf_counter() - started)
             return events
 
-    async def _store(self, chunk: list[_Outgoing]) -> int:
+    async def _store(self, chunk: list[_Outgoing], extra: dict[str, str]) -> int:
         fence = {
             "Nats-Expected-Last-Subject-Sequence": str(self.last_stream_seq),
             "Nats-Expected-Last-Subject-Sequence-Subject": job_events_filter(self.job_id),
+            **extra,
         }
         try:  # the first try outside the retry policy: building its context costs more than a batch
             return await self._try(chunk, fence)

@@ -10,7 +10,7 @@ import click
 
 from playledger_common.bus import close_quietly, connect_as
 from playledger_common.errors import ConfigError
-from playledger_common.logs import setup_logging
+from playledger_common.observability import setup_observability
 from playledger_common.opsserver import ops_server
 from playledger_common.pg import json_codecs
 from playledger_common.private_file import ensure_secret
@@ -46,7 +46,7 @@ def notifier(nats_url: str | None, database_url: str | None) -> None:
     Run several for availability: they share one durable consumer.
     """
     settings = from_env(NotifierSettings, nats_url=nats_url, database_url=database_url)
-    setup_logging(settings.log_level, "notifier")
+    setup_observability(settings, "notifier")
     asyncio.run(_serve(settings, signing_secret(settings)))
 
 

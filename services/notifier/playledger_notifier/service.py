@@ -30,13 +30,16 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError, NotFoundError
+from opentelemetry.trace import SpanKind
 from standardwebhooks import Webhook
 
+from playledger_common.observability import about_job
 from playledger_common.opsserver import Check, nats_check
 from playledger_common.readmodel import JOB_SQL, PROJECTION, JobRow, from_record
 from playledger_common.settings import NotifierSettings
 from playledger_common.statusdoc import JobStatusResponse, job_status
 from playledger_common.subscriptions import SubscriptionStore, subject_matches
+from playledger_common.tracing import TRACER, inject
 from playledger_notifier.decide import (
     after_failure,
     backoff_s,
@@ -223,7 +226,8 @@ class Notifier:
         try:
             async with self.slots, self.job_locks[job_id]:
                 try:
-                    await handler(msg, job_id)
+                    with about_job(job_id, msg.headers):  # the event's trace: the job's
+                        await handler(msg, job_id)
                 except Exception:
                     log.exception("job %s: webhook delivery failed inside the notifier; retried", job_id)
                     await msg.nak(delay=self.settings.webhook_backoff_s)
@@ -330,7 +334,14 @@ class Notifier:
         if wait := self._wait_s(job_id, trigger.seq, last):
             return wait
         attempt = 1 if last is None else last.attempt + 1
-        return await self._attempt(trigger, target, attempt, self.settings.webhook_max_attempts)
+        attributes: dict[str, str | int] = {
+            "playledger.job_id": job_id,
+            "playledger.webhook.target": target.name,
+            "playledger.webhook.trigger": trigger.kind,
+            "playledger.webhook.attempt": attempt,
+        }
+        with TRACER.start_as_current_span("webhook.deliver", kind=SpanKind.CLIENT, attributes=attributes):
+            return await self._attempt(trigger, target, attempt, self.settings.webhook_max_attempts)
 
     async def _attempt(self, trigger: Trigger, target: Target, attempt: int, limit: int) -> float | None:
         """POST once and record the outcome; the wait before the next attempt, or ``None``."""
@@ -350,11 +361,13 @@ class Notifier:
             time=now,
         )
         wid = webhook_id(job_id, delivery)
-        headers = {
-            "webhook-id": wid,
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": target.signer.sign(wid, now, body.decode()),
-        }
+        headers = inject(  # the receiver may continue the job's trace
+            {
+                "webhook-id": wid,
+                "webhook-timestamp": str(int(now.timestamp())),
+                "webhook-signature": target.signer.sign(wid, now, body.decode()),
+            }
+        )
         started = time.perf_counter()
         try:
             answer = await post(

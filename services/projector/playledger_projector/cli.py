@@ -12,7 +12,7 @@ import asyncpg
 import click
 
 from playledger_common.bus import connect_as
-from playledger_common.logs import setup_logging
+from playledger_common.observability import setup_observability
 from playledger_common.opsserver import nats_check, ops_server
 from playledger_common.readmodel import READ_MODEL_VERSION, SCHEMA
 from playledger_common.settings import ProjectorSettings, from_env
@@ -45,7 +45,7 @@ def projector(
     ctx.obj = {"nats_url": nats_url, "database_url": database_url, "batch_size": batch_size}
     if ctx.invoked_subcommand is None:
         settings = _settings(ctx)
-        setup_logging(settings.log_level, "projector")
+        setup_observability(settings, "projector")
         asyncio.run(_serve(settings))
 
 
@@ -85,7 +85,7 @@ def migrate(ctx: click.Context) -> None:
 def rebuild_command(ctx: click.Context, rebuild_batch: int) -> None:
     """Replay the whole events stream into fresh tables and swap them in."""
     settings = _settings(ctx)
-    setup_logging(settings.log_level, "projector")
+    setup_observability(settings, "projector")
 
     async def run() -> None:
         progress = ProjectorMetrics()
