@@ -193,7 +193,7 @@ class JobWriter:
         try:  # the first try outside the retry policy: building its context costs more than a batch
             return await self._try(chunk, fence)
         except Exception as exc:
-            if not _retriable(exc):
+            if not retriable(exc):
                 raise
         await asyncio.sleep(BACKOFF_INITIAL_S)
         return await retried(
