@@ -20,10 +20,9 @@ from nats.js.errors import (
     BucketNotFoundError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
-    NoKeysError,
     NotFoundError,
 )
-from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, KeyValue
 
 from playledger_schemas.codec import encode
 from playledger_schemas.inventories import StoredInventoryValue
@@ -131,21 +130,31 @@ class NamedStore(Generic[V]):
         return True
 
     async def history(self, name: str) -> list[Revision[V]]:
-        """Every change of ``name`` the bucket keeps, oldest first; empty if it never had a value."""
-        try:
-            entries = await (await self.kv()).history(name)
-        except NoKeysError:
-            return []
-        return [
-            Revision(
-                revision=entry.revision or 0,
-                time=entry.created if isinstance(entry.created, datetime) else None,
-                value=None
-                if entry.operation in (KV_DEL, KV_PURGE) or not entry.value
-                else self._decoder.decode(entry.value),
+        """Every change of ``name`` the bucket keeps, oldest first; empty if it never had a value.
+
+        Read from the bucket's stream by subject, one message after another: nats-py's
+        ``KeyValue.history`` watcher can signal "no more" before the first entry under load
+        (its initial marker races the delivery), which would show a long history as empty."""
+        stream, subject = f"KV_{self.bucket}", f"$KV.{self.bucket}.{name}"
+        found: list[Revision[V]] = []
+        seq = 1
+        while True:
+            try:
+                message = await self.js.get_msg(stream, seq, subject=subject, next=True)
+            except NotFoundError:
+                return found
+            seq = message.seq or seq
+            operation = (message.headers or {}).get(KV_OP)
+            found.append(
+                Revision(
+                    revision=seq,
+                    time=message.time if isinstance(message.time, datetime) else None,
+                    value=None
+                    if operation in (KV_DEL, KV_PURGE) or not message.data
+                    else self._decoder.decode(message.data),
+                )
             )
-            for entry in entries
-        ]
+            seq += 1
 
     async def all(self) -> list[Stored[V]]:
         """Every current value, by name."""
