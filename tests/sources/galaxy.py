@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from tests.httpserve import serving
 
 
 @contextmanager
@@ -31,7 +32,7 @@ def galaxy_server(
                 requests.append(f"401 {self.path}")
                 return self._json({"errors": [{"status": "401", "detail": "Authentication required."}]}, 401)
             requests.append(self.path)
-            base = f"http://127.0.0.1:{server.server_address[1]}"
+            base = f"http://127.0.0.1:{self.server.server_address[1]}"
             path = self.path.split("?", 1)[0]
             parts = [p for p in path.split("/") if p]
             if parts == ["api"]:
@@ -80,14 +81,8 @@ def galaxy_server(
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/", requests
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield f"{url}/", requests
 
 
 def build_collection(work: Path, namespace: str, name: str, version: str, role: str, message: str) -> bytes:

@@ -4,10 +4,9 @@ URL inventories."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
 from nats.js import JetStreamContext
@@ -16,6 +15,7 @@ from playledger_common.bus import connect
 from playledger_schemas.commands import JobSpec
 from playledger_schemas.events import JobStarted, RunnerEvent
 from tests.executor.support import job_events, submit, wait_terminal
+from tests.httpserve import serving
 
 if TYPE_CHECKING:
     from tests.stack import Stack
@@ -59,14 +59,8 @@ def inventory_server() -> Iterator[tuple[str, dict[str, Any]]]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", state
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url, state
 
 
 async def publish_submit(stack: Stack, job_id: str, spec: dict[str, Any]) -> None:
