@@ -11,7 +11,12 @@ Both write the events of one 5 hosts x 200 tasks job (2,206 events) to a real na
 interleaved, several rounds. Reports per event: wall time and CPU (this process + nats-server),
 and the difference per job as a share of the job's CPU budget on 2 cores.
 
-    python tests/bench/bench_fencing.py [--rounds 5] [--events 2206]
+``--paced``: the events come as a real run prints them (a burst of 11 per task, a task every
+``RUNNER_WALL_5X200_S`` / 200), and ``grouped`` lingers as the executor does by default
+(``PLAYLEDGER_EVENT_LINGER_S``): what fencing costs a real job, appends as small as a real
+run's. Without it, every mode writes as fast as it can (bursts: the largest batches).
+
+    python tests/bench/bench_fencing.py [--rounds 5] [--events 2206] [--paced]
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import psutil
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +42,7 @@ from nats.aio.client import Client  # noqa: E402
 
 from playledger_cli.embedded import NatsServer  # noqa: E402
 from playledger_common.bus import connect  # noqa: E402
-from playledger_common.settings import CommonSettings  # noqa: E402
+from playledger_common.settings import CommonSettings, ExecutorSettings  # noqa: E402
 from playledger_common.streams import ensure_streams  # noqa: E402
 from playledger_executor.appender import Appender  # noqa: E402
 from playledger_executor.journal import msg_id, new_event, subject_of  # noqa: E402
@@ -46,8 +53,23 @@ from playledger_schemas.subjects import EVENTS_STREAM  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "bench_fencing.json"
 WINDOW = 512
-RUNNER_WALL_5X200_S = 13.23
+RUNNER_WALL_5X200_S = 9.63
 """ansible-runner alone on the 5 x 200 job, quiet machine (docs/benchmarks.md, section 2)."""
+BURST = 11
+"""Events per task of the 5 x 200 job: the task's start, and each host's start and result."""
+EXECUTOR_LINGER_S: float = next(
+    f.default for f in msgspec.structs.fields(ExecutorSettings) if f.name == "event_linger_s"
+)
+PACED = False
+
+
+async def arrivals(count: int) -> AsyncIterator[int]:
+    """Counters 1..count: at once, or (``PACED``) in bursts at a real run's pace."""
+    gap_s = RUNNER_WALL_5X200_S / (count / BURST)
+    for counter in range(1, count + 1):
+        yield counter
+        if PACED and counter % BURST == 0:
+            await asyncio.sleep(gap_s)
 
 
 def event(job_id: str, counter: int, seq: int) -> RunnerEvent:
@@ -59,13 +81,14 @@ def event(job_id: str, counter: int, seq: int) -> RunnerEvent:
 
 async def fenced(nc: Client, job_id: str, count: int) -> None:
     writer = JobWriter(nc, job_id, next_seq=1, stream_seq=0)
-    for counter in range(1, count + 1):
+    async for counter in arrivals(count):
         await writer.add(lambda seq, c=counter: event(job_id, c, seq))
 
 
 async def grouped(nc: Client, job_id: str, count: int) -> None:
-    appender = Appender(JobWriter(nc, job_id, next_seq=1, stream_seq=0))
-    for counter in range(1, count + 1):
+    writer = JobWriter(nc, job_id, next_seq=1, stream_seq=0)
+    appender = Appender(writer, linger_s=EXECUTOR_LINGER_S if PACED else 0)  # a burst needs no wait
+    async for counter in arrivals(count):
         await appender.add(lambda seq, c=counter: event(job_id, c, seq))
     await appender.close()
 
@@ -73,7 +96,7 @@ async def grouped(nc: Client, job_id: str, count: int) -> None:
 async def pipelined(nc: Client, job_id: str, count: int) -> None:
     js = nc.jetstream()
     pending = []
-    for counter in range(1, count + 1):
+    async for counter in arrivals(count):
         e = event(job_id, counter, counter)
         pending.append(
             await js.publish_async(
@@ -112,7 +135,7 @@ async def main(rounds: int, count: int) -> None:
             await nc.close()
         finally:
             server.stop()
-    summary: dict[str, object] = {"events_per_job": count, "rounds": rounds}
+    summary: dict[str, object] = {"events_per_job": count, "rounds": rounds, "paced": PACED}
     for mode, values in results.items():
         summary[mode] = {
             "wall_s": round(statistics.median(values["wall"]), 3),
@@ -127,13 +150,16 @@ async def main(rounds: int, count: int) -> None:
             f"{100 * extra_cpu / (2 * RUNNER_WALL_5X200_S):.2f}%"
         )
     print(json.dumps(summary, indent=2))
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(summary, indent=2))
+    results_file = RESULTS.with_stem(f"{RESULTS.stem}_paced") if PACED else RESULTS
+    results_file.parent.mkdir(exist_ok=True)
+    results_file.write_text(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--events", type=int, default=2206)
+    parser.add_argument("--paced", action="store_true", help="Events at a real run's pace.")
     args = parser.parse_args()
+    PACED = args.paced
     asyncio.run(main(args.rounds, args.events))

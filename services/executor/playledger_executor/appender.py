@@ -1,17 +1,18 @@
 """Runner events of one attempt, stored as fast as ansible prints them: group commit.
 
-The worker's events go into a bounded queue; one task stores whatever has queued up while its
-previous append was in flight as one append (``JobWriter.add_all``: an atomic batch), after
-lingering ``LINGER_S`` for the rest of the burst the first event came with. Order is the
-queue's order. A full queue holds the worker back (its pipe fills, ansible waits), as a slow
-single append did before.
+The worker's events go into a bounded queue; one task stores whatever has queued up as one
+append (``JobWriter.add_all``: an atomic batch). The first event of an append waits up to the
+linger (``PLAYLEDGER_EVENT_LINGER_S``) for the events after it; a full batch or ``close`` (the
+run's end) sends at once, so the linger never delays a job's terminal event. Order is the
+queue's order. A full queue holds the worker back (its pipe fills, ansible waits).
 
-Why the linger: ansible prints a task's events in a burst spread over a few milliseconds (the
-task's start, then each host's start and result as its fork reports), and each append costs
-two round trips of nats-py client CPU (≈ 100-200 µs each) whatever its size. Without the
-linger a real 5 x 200 job made ≈ 600 appends of ≈ 3.6 events (executor ≈ 600-900 µs CPU per
-event); with it ≈ one append per task (``tests/bench/bench_executor_cpu.py --paced``,
-docs/benchmarks.md section 2). It adds at most ``LINGER_S`` to an event's way to subscribers.
+Why the linger, and why this long: every append costs the same whatever its size. nats-server
+stages an atomic batch of an R1 file stream in a file store of its own, made and removed per
+batch (``newBatchStore`` in its ``jetstream_batching.go``): ≈ 6 ms of server CPU per batch on
+2 cores, ≈ 90 % of the server's CPU on a real run (its pprof, docs/benchmarks.md section 2),
+plus two round trips of nats-py client CPU. A 5 x 200 job lingering 20 ms made ≈ 200 appends
+of ≈ 11 events: ≈ 1.3 CPU-s of nats-server on the cores ansible needs (+15 % wall); at 200 ms,
+≈ 50 appends of ≈ 44 events. Events reach subscribers at most the linger later.
 
 The first failure (``FencedError``, ``PublishError``) ends the storing: it is raised to whoever
 adds next and from ``close``; events queued after it are dropped, since the run is over.
@@ -20,21 +21,22 @@ adds next and from ``close``; events queued after it are dropped, since the run 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Final
 
 from playledger_executor.writer import MAX_BATCH_EVENTS, Builder, JobWriter
 
 QUEUE_EVENTS: Final = 4096
 """How far the worker may run ahead of the stream before it is held back."""
-LINGER_S: Final = 0.02
-"""How long the first event of an append waits for the rest of its burst."""
 
 
 class Appender:
-    def __init__(self, writer: JobWriter, *, linger_s: float = LINGER_S) -> None:
+    def __init__(self, writer: JobWriter, *, linger_s: float) -> None:
         self.writer = writer
         self.linger_s = linger_s
         self._queue: asyncio.Queue[Builder | None] = asyncio.Queue(maxsize=QUEUE_EVENTS)
+        self._send_now = asyncio.Event()
+        """Set when waiting longer cannot make the next append bigger: a full batch, or the end."""
         self._failure: BaseException | None = None
         self._task = asyncio.create_task(self._store_all(), name=f"append-{writer.job_id}")
 
@@ -42,10 +44,13 @@ class Appender:
         if self._failure is not None:
             raise self._failure
         await self._queue.put(build)
+        if self._queue.qsize() >= MAX_BATCH_EVENTS:
+            self._send_now.set()
 
     async def close(self) -> None:
         """Store everything added so far; raise the failure that ended the storing, if any."""
         await self._queue.put(None)
+        self._send_now.set()
         await self._task
         if self._failure is not None:
             raise self._failure
@@ -60,16 +65,10 @@ class Appender:
             first = await self._queue.get()
             if first is None:
                 return
-            builds = [first]
-            end = False
-            if self.linger_s > 0 and self._queue.qsize() < MAX_BATCH_EVENTS:
-                await asyncio.sleep(self.linger_s)
-            while not self._queue.empty():
-                build = self._queue.get_nowait()
-                if build is None:
-                    end = True
-                    break
-                builds.append(build)
+            if self.linger_s > 0 and not self._send_now.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._send_now.wait(), self.linger_s)
+            builds, end = self._take(first)
             if self._failure is None:
                 try:
                     await self.writer.add_all(builds)
@@ -77,3 +76,14 @@ class Appender:
                     self._failure = exc
             if end:
                 return
+
+    def _take(self, first: Builder) -> tuple[list[Builder], bool]:
+        """``first`` and what queued after it (up to the end marker), and whether the end came."""
+        builds = [first]
+        while not self._queue.empty():
+            build = self._queue.get_nowait()
+            if build is None:
+                return builds, True
+            builds.append(build)
+        self._send_now.clear()  # the queue is empty: the next append lingers again
+        return builds, False

@@ -471,7 +471,7 @@ class JobRunner:
         limit = self.settings.max_event_text
         job_id, attempt = handle.job_id, handle.attempt
         timeline = run.timeline
-        appender = Appender(writer)
+        appender = Appender(writer, linger_s=self.settings.event_linger_s)
         try:
             async for item in worker.stream():
                 match item:
