@@ -165,6 +165,11 @@ def dashboard_job_filter(job_id: str) -> str:
     return f"{DASHBOARD_PREFIX}.job.{job_id}.>"
 
 
+def dashboard_lifecycle_filter(job_id: str) -> str:
+    """One job's lifecycle events as the stream republishes them (``job.started``, the terminal one…)."""
+    return f"{DASHBOARD_PREFIX}.job.{job_id}.job.*"
+
+
 def dashboard_subject(stored_subject: str) -> str:
     """The subject the stream republishes a stored message on."""
     return DASHBOARD_PREFIX + stored_subject.removeprefix(APPEND_PREFIX)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Final
 
 import msgspec
 import nats.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RawStreamMsg
 from nats.js.errors import NotFoundError
@@ -22,14 +24,17 @@ from playledger_api.errors import NATS, DependencyUnavailableError, SubmitUncert
 from playledger_common.tracing import TRACER, inject
 from playledger_schemas.codec import encode
 from playledger_schemas.commands import CancelJob, RetryJob, SubmitJob
+from playledger_schemas.events import TERMINAL_KINDS
 from playledger_schemas.subjects import (
     COMMANDS_STREAM,
     EVENTS_STREAM,
     WEBHOOKS_STREAM,
     any_submit_of,
     cancel_subject,
+    dashboard_lifecycle_filter,
     job_events_filter,
     job_webhooks_filter,
+    kind_of,
     redeliver_subject,
     submit_subject,
     webhook_subject,
@@ -53,6 +58,31 @@ class Bus:
     def require_connected(self) -> None:
         if not self.nc.is_connected:
             raise DependencyUnavailableError(NATS)
+
+    @contextlib.asynccontextmanager
+    async def end_of(self, job_id: str) -> AsyncIterator[asyncio.Event]:
+        """An ``asyncio.Event`` set once a terminal event of ``job_id`` is stored, while inside.
+
+        A plain subscription to the stream's republish of the job's lifecycle events: one message
+        per state change, none per runner event. At most once, like any core subscription (a
+        reconnect can miss it): callers still look at the read model now and then.
+        """
+        ended = asyncio.Event()
+
+        async def seen(msg: Msg) -> None:
+            if kind_of(msg.subject, job_id) in TERMINAL_KINDS:
+                ended.set()
+
+        try:
+            subscription = await self.nc.subscribe(dashboard_lifecycle_filter(job_id), cb=seen)
+        except nats.errors.Error:  # NATS away: the caller's look at the read model still answers
+            yield ended
+            return
+        try:
+            yield ended
+        finally:
+            with contextlib.suppress(nats.errors.Error):
+                await subscription.unsubscribe()
 
     async def submit(self, command: SubmitJob) -> bool:
         """Publish a submit command; ``True`` when JetStream already had it (same job id).

@@ -26,6 +26,7 @@ from playledger_schemas.subjects import (
     COMMAND_SUBJECTS,
     COMMANDS_STREAM,
     CRON_BUCKET,
+    DASHBOARD_LIFECYCLE_EVENTS,
     DASHBOARD_SUBJECTS,
     EVENT_SUBJECTS,
     EVENTS_STREAM,
@@ -145,9 +146,12 @@ def permissions(role: Role) -> Permissions:
                 *_ephemeral_consumers(e, w, t, k, i),
                 f"{_API}.CONSUMER.MSG.NEXT.{w}.*",  # a job's delivery history (a short pull)
             ]
-            # answers executors' secrets requests (only with a reply, sealed to the asker)
+            # answers executors' secrets requests (only with a reply, sealed to the asker); a
+            # job's lifecycle events as republished (``?wait`` learns of the end)
             return Permissions(
-                publish=tuple(publish), subscribe=(inbox, SECRETS_REQUESTS), allow_responses=True
+                publish=tuple(publish),
+                subscribe=(inbox, SECRETS_REQUESTS, DASHBOARD_LIFECYCLE_EVENTS),
+                allow_responses=True,
             )
         case "executor":
             # events on the append subjects; its lease, and reading other executors' leases;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -50,7 +51,10 @@ from playledger_schemas.ids import Priority
 from playledger_schemas.status import TERMINAL_STATUSES, JobStatus
 from playledger_schemas.webhooks import RedeliverWebhook, WebhookFailed
 
-WAIT_POLL_S: Final = 0.1
+WAIT_POLL_S: Final = 0.02
+"""How often ``?wait`` looks at the read model once the job's terminal event is stored."""
+WAIT_IDLE_POLL_S: Final = 1.0
+"""… and while it runs (in case the notice of its end was missed)."""
 HOST_PATTERN: Final = r"^[A-Za-z0-9_.:\[\]-]{1,253}$"
 EventName = Annotated[
     str, QueryParameter(pattern=r"^[A-Za-z0-9_.]{1,64}$", description="e.g. runner_on_ok, job.started")
@@ -127,12 +131,15 @@ class JobController(Controller):
             allow_http_callback=settings.webhook_allow_http,
         )
         _, inline = split_credentials(body, job_id)
-        accepted = await accept_submit(services, key, command, root="$.", inline=inline)
         location = {"Location": f"/api/v1/jobs/{job_id}"}
-        if wait:
-            job = await _wait_until_complete(services, job_id, wait)
-            if job is not None:
-                return Response(job, status_code=200, headers=location)
+        if not wait:
+            accepted = await accept_submit(services, key, command, root="$.", inline=inline)
+            return Response(accepted, status_code=202, headers=location)
+        async with services.bus.end_of(job_id) as ended:  # watching before it can end
+            accepted = await accept_submit(services, key, command, root="$.", inline=inline)
+            job = await _wait_until_complete(services, job_id, wait, ended)
+        if job is not None:
+            return Response(job, status_code=200, headers=location)
         return Response(accepted, status_code=202, headers=location)
 
     @get("/", operation_id="listJobs", responses=problems(400, 401, 403, 503), **requires("jobs:read"))
@@ -542,7 +549,15 @@ async def _require_known(services: Services, job_id: str) -> None:
         raise JobNotFoundError(job_id)
 
 
-async def _wait_until_complete(services: Services, job_id: str, wait_s: int) -> JobStatusResponse | None:
+async def _wait_until_complete(
+    services: Services, job_id: str, wait_s: int, ended: asyncio.Event
+) -> JobStatusResponse | None:
+    """The job once complete in the read model, or ``None`` after ``wait_s``.
+
+    The read model is asked every ``WAIT_POLL_S`` once the job's terminal event was seen (``ended``:
+    its projection follows within a batch), and only every ``WAIT_IDLE_POLL_S`` before: a running
+    job costs the database nothing per waiter, and a missed notice only makes the answer later.
+    """
     deadline = time.monotonic() + wait_s
     while True:
         if await services.read_model.is_complete(job_id):
@@ -550,4 +565,8 @@ async def _wait_until_complete(services: Services, job_id: str, wait_s: int) -> 
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return None
-        await asyncio.sleep(min(WAIT_POLL_S, remaining))
+        if ended.is_set():
+            await asyncio.sleep(min(WAIT_POLL_S, remaining))
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ended.wait(), min(WAIT_IDLE_POLL_S, remaining))
