@@ -46,7 +46,9 @@ async def test_only_the_jobs_own_terminal_event_ends_the_wait(nc: Client, js: Je
         await asyncio.wait_for(ended.wait(), timeout=10)
 
 
-async def test_a_closed_connection_leaves_the_wait_to_the_read_model(nc: Client, js: JetStreamContext) -> None:
+async def test_a_closed_connection_leaves_the_wait_to_the_read_model(
+    nc: Client, js: JetStreamContext
+) -> None:
     bus = Bus(nc, js)
     await nc.close()
     async with bus.end_of("waited") as ended:

@@ -23,6 +23,12 @@ For every ``playledger (stream)`` job it also reports the executor process's own
 (user + system, not its ansible-runner children) per runner event: a load-robust figure, since
 CPU time does not grow when other work shares the cores (issue 20: <= 100 us).
 
+And for every job of every mode, the CPU the control plane spent meanwhile (executor,
+projector, API, notifier, nats-server, PostgreSQL; not ansible): what playledger adds beyond
+its idle cost during a plain ansible-runner job, as a share of the job's CPU budget (2 cores x
+the runner's wall time). ansible keeps both cores busy (≈ 1.75 of 2), so this share is what
+the wall-time ratio shows, without the machine's pace drifting from round to round in it.
+
     python tests/bench/bench_overhead.py [--rounds 3] [--case 5x200] [--modes stream]
 """
 
@@ -177,6 +183,30 @@ EXECUTOR_CPU: list[float] = []
 """Executor CPU µs per runner event of each ``playledger (stream)`` job measured."""
 
 
+def control_plane(system: Any) -> list[psutil.Process]:
+    """playledger's processes: its services, nats-server, and PostgreSQL with its backends."""
+    pids = [child.process.pid for child in system.children]
+    pids.append(system.nats.process.pid)
+    processes = [psutil.Process(pid) for pid in pids]
+    data_dir = str(system.postgres.data_dir) if system.postgres is not None else None
+    for process in psutil.process_iter(["cmdline"]):
+        if data_dir and data_dir in " ".join(process.info["cmdline"] or []):
+            processes += [process, *process.children(recursive=True)]
+    return processes
+
+
+def control_plane_cpu_s(system: Any) -> float:
+    """CPU seconds the control plane has used so far (a process that exits takes its share along:
+    only the long-lived ones count, which is every service and PostgreSQL backend here)."""
+    total = 0.0
+    for process in control_plane(system):
+        try:
+            total += cpu_s(process)
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
 async def playledger(js: Any, nc: Any, case: str, executor: psutil.Process | None = None) -> float:
     """``js``: a publisher's JetStream context; ``nc``: a dashboard's connection (events).
 
@@ -288,6 +318,7 @@ async def main(rounds: int) -> None:
         }
         modes = [mode for mode in runs if mode in MODES]
         times: dict[str, dict[str, list[float]]] = {c: {m: [] for m in modes} for c in CASES}
+        plane_cpu: dict[str, dict[str, list[float]]] = {c: {m: [] for m in modes} for c in CASES}
         try:
             for case in CASES:  # warm-up, discarded
                 for mode in modes:
@@ -297,7 +328,9 @@ async def main(rounds: int) -> None:
             for _ in range(rounds):
                 for case in CASES:
                     for mode in modes:
+                        cpu_before = control_plane_cpu_s(system)
                         times[case][mode].append(await runs[mode](case))
+                        plane_cpu[case][mode].append(control_plane_cpu_s(system) - cpu_before)
         finally:
             await client.aclose()
             await nc.close()
@@ -325,6 +358,17 @@ async def main(rounds: int) -> None:
                 f"{case:<8}{mode:<27}{median:>10.2f}{f'{min(values):.2f}-{max(values):.2f}':>16}{ratio:>+10.1%}"
             )
     print("target: playledger <= +5 % vs plain ansible-runner; with secrets <= +1 % vs without")
+    print(f"{'case':<8}{'mode':<27}{'control plane CPU s':>21}{'added':>8}{'share of 2 cores x runner':>27}")
+    for case, modes in plane_cpu.items():
+        idle = statistics.median(modes["ansible-runner"])
+        budget = 2 * statistics.median(times[case]["ansible-runner"])
+        for mode, values in modes.items():
+            added = statistics.median(values) - idle
+            report["cases"][case][mode]["control_plane_cpu_s"] = values
+            report["cases"][case][mode]["added_cpu_share"] = added / budget
+            print(
+                f"{case:<8}{mode:<27}{statistics.median(values):>21.2f}{added:>8.2f}{added / budget:>+27.1%}"
+            )
     if EXECUTOR_CPU:
         cpu = statistics.median(EXECUTOR_CPU)
         report["executor_cpu_us_per_event"] = {"median": cpu, "runs": EXECUTOR_CPU}

@@ -8,11 +8,12 @@ queue's order. A full queue holds the worker back (its pipe fills, ansible waits
 
 Why the linger, and why this long: every append costs the same whatever its size. nats-server
 stages an atomic batch of an R1 file stream in a file store of its own, made and removed per
-batch (``newBatchStore`` in its ``jetstream_batching.go``): ≈ 6 ms of server CPU per batch on
-2 cores, ≈ 90 % of the server's CPU on a real run (its pprof, docs/benchmarks.md section 2),
+batch (``newBatchStore`` in its ``jetstream_batching.go``): ≈ 3-6 ms of server CPU per batch on
+2 cores, most of the server's CPU on a real run (its pprof, docs/benchmarks.md section 2),
 plus two round trips of nats-py client CPU. A 5 x 200 job lingering 20 ms made ≈ 200 appends
-of ≈ 11 events: ≈ 1.3 CPU-s of nats-server on the cores ansible needs (+15 % wall); at 200 ms,
-≈ 50 appends of ≈ 44 events. Events reach subscribers at most the linger later.
+of ≈ 11 events (≈ 1.2 CPU-s of nats-server on the cores ansible needs); 100 ms (the default)
+≈ half as many. Longer costs less but delays live progress: 100 ms keeps a runner event's
+way to a subscriber under 250 ms.
 
 The first failure (``FencedError``, ``PublishError``) ends the storing: it is raised to whoever
 adds next and from ``close``; events queued after it are dropped, since the run is over.
