@@ -27,7 +27,9 @@ NODE_FAULTS = [
 async def test_killing_a_follower_then_the_leader_of_the_events_stream_loses_nothing(
     tmp_path: Path, seed: int
 ) -> None:
-    jobs = make_jobs("cl", 30, steps=3, step_s=0.1)
+    # two long jobs first: they are still writing when the leader dies (43 s in, after the
+    # submits and 18 s), whatever the pace of the short ones
+    jobs = make_jobs("long", 2, steps=60, step_s=1.0) + make_jobs("cl", 30, steps=3, step_s=0.1)
     report, logs = await run_and_check(
         tmp_path, seed, jobs, NODE_FAULTS, spread_s=25.0, limit_s=180.0, **CLUSTER
     )
