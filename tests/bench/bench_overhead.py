@@ -67,7 +67,7 @@ from playledger_common.settings import CommonSettings  # noqa: E402
 from playledger_schemas.codec import decode_event, encode  # noqa: E402
 from playledger_schemas.commands import InlineInventory, JobOptions, JobSpec, LocalSource, SubmitJob  # noqa: E402
 from playledger_schemas.events import is_terminal  # noqa: E402
-from playledger_schemas.subjects import submit_subject  # noqa: E402
+from playledger_schemas.subjects import dashboard_lifecycle_filter, submit_subject  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "bench_overhead.json"
 BIN = Path(sys.executable).parent
@@ -226,7 +226,7 @@ async def playledger(js: Any, nc: Any, case: str, executor: psutil.Process | Non
         if is_terminal(event) and not done.done():
             done.set_result(event)
 
-    sub = await nc.subscribe(f"playledger.evt.job.{job_id}.job.*", cb=on_event)
+    sub = await nc.subscribe(dashboard_lifecycle_filter(job_id), cb=on_event)
     cpu_before = cpu_s(executor) if executor is not None else 0.0
     started = time.perf_counter()
     await js.publish(submit_subject("normal", job_id), encode(SubmitJob(job_id=job_id, spec=spec)))
