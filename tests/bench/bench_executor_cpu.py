@@ -126,13 +126,7 @@ async def replay(
     """One pass of the recording through the pump to the stream; the runner events it stored."""
     job_id = f"cpu-{uuid.uuid4().hex[:12]}"
     source = [sys.executable, "-c", PACED, str(recording)] if paced else ["cat", str(recording)]
-    process = await asyncio.create_subprocess_exec(
-        *source,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        limit=64 * 1024 * 1024,
-    )
-    worker = WorkerProcess(process, redactor)
+    worker = await WorkerProcess.start(source, linger_s=runner.settings.event_linger_s, redactor=redactor)
 
     def stored(seconds: float) -> None:
         APPENDS.append(seconds)
@@ -147,7 +141,7 @@ async def replay(
         await runner._pump(worker, writer, _Run(), handle, shipper)  # the path measured
     finally:
         await shipper.stop()
-    await process.wait()
+    await worker.wait()
     return writer.runner_events
 
 

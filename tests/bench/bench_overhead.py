@@ -45,6 +45,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,8 @@ from playledger_common.nats_users import Role, stored_user  # noqa: E402
 from playledger_common.settings import CommonSettings  # noqa: E402
 from playledger_schemas.codec import decode_event, encode  # noqa: E402
 from playledger_schemas.commands import InlineInventory, JobOptions, JobSpec, LocalSource, SubmitJob  # noqa: E402
-from playledger_schemas.events import is_terminal  # noqa: E402
-from playledger_schemas.subjects import dashboard_lifecycle_filter, submit_subject  # noqa: E402
+from playledger_schemas.events import RunnerEvent, is_terminal  # noqa: E402
+from playledger_schemas.subjects import dashboard_job_filter, submit_subject  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "bench_overhead.json"
 BIN = Path(sys.executable).parent
@@ -179,32 +180,34 @@ def cpu_s(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
+LIVE_MS: list[float] = []
+"""Each runner event's way to a dashboard subscriber on ``playledger (stream)`` jobs, in ms: from
+ansible-runner's ``created`` to its arrival here (the executor's event linger comes first)."""
 EXECUTOR_CPU: list[float] = []
 """Executor CPU µs per runner event of each ``playledger (stream)`` job measured."""
 
 
-def control_plane(system: Any) -> list[psutil.Process]:
-    """playledger's processes: its services, nats-server, and PostgreSQL with its backends."""
-    pids = [child.process.pid for child in system.children]
-    pids.append(system.nats.process.pid)
-    processes = [psutil.Process(pid) for pid in pids]
+def control_plane(system: Any) -> list[tuple[str, psutil.Process]]:
+    """playledger's processes by part: its services, nats-server, and PostgreSQL with its backends."""
+    processes = [(child.name, psutil.Process(child.process.pid)) for child in system.children]
+    processes.append(("nats-server", psutil.Process(system.nats.process.pid)))
     data_dir = str(system.postgres.data_dir) if system.postgres is not None else None
     for process in psutil.process_iter(["cmdline"]):
         if data_dir and data_dir in " ".join(process.info["cmdline"] or []):
-            processes += [process, *process.children(recursive=True)]
+            processes += [("postgres", p) for p in (process, *process.children(recursive=True))]
     return processes
 
 
-def control_plane_cpu_s(system: Any) -> float:
-    """CPU seconds the control plane has used so far (a process that exits takes its share along:
-    only the long-lived ones count, which is every service and PostgreSQL backend here)."""
-    total = 0.0
-    for process in control_plane(system):
+def control_plane_cpu_s(system: Any) -> dict[str, float]:
+    """CPU seconds each part of the control plane has used so far (a process that exits takes its
+    share along: only the long-lived ones count, which is every service and PostgreSQL backend here)."""
+    totals: dict[str, float] = {}
+    for part, process in control_plane(system):
         try:
-            total += cpu_s(process)
+            totals[part] = totals.get(part, 0.0) + cpu_s(process)
         except psutil.NoSuchProcess:
             continue
-    return total
+    return totals
 
 
 async def playledger(js: Any, nc: Any, case: str, executor: psutil.Process | None = None) -> float:
@@ -223,10 +226,12 @@ async def playledger(js: Any, nc: Any, case: str, executor: psutil.Process | Non
 
     async def on_event(msg: Any) -> None:
         event = decode_event(msg.data)
-        if is_terminal(event) and not done.done():
+        if isinstance(event, RunnerEvent) and event.data.created:
+            LIVE_MS.append((time.time() - datetime.fromisoformat(event.data.created).timestamp()) * 1e3)
+        elif is_terminal(event) and not done.done():
             done.set_result(event)
 
-    sub = await nc.subscribe(dashboard_lifecycle_filter(job_id), cb=on_event)
+    sub = await nc.subscribe(dashboard_job_filter(job_id), cb=on_event)
     cpu_before = cpu_s(executor) if executor is not None else 0.0
     started = time.perf_counter()
     await js.publish(submit_subject("normal", job_id), encode(SubmitJob(job_id=job_id, spec=spec)))
@@ -319,18 +324,23 @@ async def main(rounds: int) -> None:
         modes = [mode for mode in runs if mode in MODES]
         times: dict[str, dict[str, list[float]]] = {c: {m: [] for m in modes} for c in CASES}
         plane_cpu: dict[str, dict[str, list[float]]] = {c: {m: [] for m in modes} for c in CASES}
+        part_cpu: dict[str, dict[str, list[dict[str, float]]]] = {c: {m: [] for m in modes} for c in CASES}
         try:
             for case in CASES:  # warm-up, discarded
                 for mode in modes:
                     if mode != "ansible-runner":
                         await runs[mode](case)
             EXECUTOR_CPU.clear()
+            LIVE_MS.clear()
             for _ in range(rounds):
                 for case in CASES:
                     for mode in modes:
                         cpu_before = control_plane_cpu_s(system)
                         times[case][mode].append(await runs[mode](case))
-                        plane_cpu[case][mode].append(control_plane_cpu_s(system) - cpu_before)
+                        cpu_after = control_plane_cpu_s(system)
+                        used = {part: cpu_after[part] - cpu_before.get(part, 0.0) for part in cpu_after}
+                        part_cpu[case][mode].append(used)
+                        plane_cpu[case][mode].append(sum(used.values()))
         finally:
             await client.aclose()
             await nc.close()
@@ -369,6 +379,15 @@ async def main(rounds: int) -> None:
             print(
                 f"{case:<8}{mode:<27}{statistics.median(values):>21.2f}{added:>8.2f}{added / budget:>+27.1%}"
             )
+    print("added CPU s per job by part (median, beyond the same part during plain ansible-runner)")
+    for case, modes in part_cpu.items():
+        parts = sorted({part for runs in modes.values() for used in runs for part in used})
+        print(f"{'case':<8}{'mode':<27}" + "".join(f"{part:>13}" for part in parts))
+        idle = {p: statistics.median(u.get(p, 0.0) for u in modes["ansible-runner"]) for p in parts}
+        for mode, runs in modes.items():
+            added = {p: statistics.median(u.get(p, 0.0) for u in runs) - idle[p] for p in parts}
+            report["cases"][case][mode]["added_cpu_s_by_part"] = added
+            print(f"{case:<8}{mode:<27}" + "".join(f"{added[p]:>13.2f}" for p in parts))
     if EXECUTOR_CPU:
         cpu = statistics.median(EXECUTOR_CPU)
         report["executor_cpu_us_per_event"] = {"median": cpu, "runs": EXECUTOR_CPU}
@@ -376,6 +395,13 @@ async def main(rounds: int) -> None:
             f"executor CPU per runner event (playledger (stream) jobs): median {cpu:.0f} us "
             f"({min(EXECUTOR_CPU):.0f}-{max(EXECUTOR_CPU):.0f}); target <= 100 us; "
             f"load average {os.getloadavg()[0]:.1f}"
+        )
+    if LIVE_MS:
+        cuts = statistics.quantiles(LIVE_MS, n=100)
+        report["live_ms"] = {"p50": cuts[49], "p99": cuts[98], "max": max(LIVE_MS), "events": len(LIVE_MS)}
+        print(
+            f"runner event -> dashboard subscriber ({len(LIVE_MS)} events): p50 {cuts[49]:.0f} ms, "
+            f"p99 {cuts[98]:.0f} ms, max {max(LIVE_MS):.0f} ms; target p50 < 50 ms, p99 < 250 ms"
         )
     for case, modes in times.items():
         if "playledger (API, secrets)" not in modes or "playledger (API)" not in modes:

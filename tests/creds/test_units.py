@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from pathlib import Path
@@ -86,11 +85,9 @@ def test_a_mask_that_would_break_the_json_falls_back_to_masking_the_strings() ->
 async def _worker_items(path: Path, lines: list[dict[str, object]], secrets: list[str]) -> list[object]:
     """What ``WorkerProcess.stream`` yields for these worker lines, read from a real pipe."""
     path.write_bytes(b"".join(json.dumps(line).encode() + b"\n" for line in [*lines, {"eof": True}]))
-    process = await asyncio.create_subprocess_exec(
-        "cat", str(path), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    items = [item async for item in WorkerProcess(process, Redactor(secrets)).stream()]
-    await process.wait()
+    worker = await WorkerProcess.start(["cat", str(path)], linger_s=0.1, redactor=Redactor(secrets))
+    items = [item async for item in worker.stream()]
+    await worker.wait()
     return items
 
 

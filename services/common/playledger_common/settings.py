@@ -117,9 +117,10 @@ class ExecutorSettings(OpsSettings, frozen=True, kw_only=True):
     max_event_text: Annotated[int, Meta(ge=1024)] = 64 * 1024
     """Largest ``stdout`` / ``res`` kept inside one event; the rest is cut (the log keeps all)."""
     event_linger_s: Annotated[float, Meta(ge=0, le=5)] = 0.1
-    """How long a runner event waits for the ones after it, to be stored with them in one append
-    (``playledger_executor.appender``): the most it is delayed on its way to subscribers. Shorter
-    is livelier and costs nats-server CPU per append (0.2: least overhead; 0.02: snappiest)."""
+    """How long a runner event may wait in the worker's pipe, to be read and stored with the ones
+    after it in one append (``playledger_executor.pacedpipe``): the most it is delayed on its way
+    to subscribers. Shorter is livelier and costs executor and nats-server CPU per read and append
+    (0.2: least overhead; 0.02: snappiest)."""
     source_cache_dir: Path | None = None
     """Bare mirrors of git sources and installed requirements (default: ``<work_dir>/source-cache``)."""
     source_cache_max_bytes: Annotated[int, Meta(ge=0)] = 2 * 1024**3

@@ -1,18 +1,18 @@
 """Runner events of one attempt, stored as fast as ansible prints them: group commit.
 
 The worker's events go into a bounded queue; one task stores whatever has queued up as one
-append (``JobWriter.add_all``: an atomic batch). The first event of an append waits up to the
-linger (``PLAYLEDGER_EVENT_LINGER_S``) for the events after it; a full batch or ``close`` (the
-run's end) sends at once, so the linger never delays a job's terminal event. Order is the
-queue's order. A full queue holds the worker back (its pipe fills, ansible waits).
+append (``JobWriter.add_all``: an atomic batch), and while an append is on its way the next one
+gathers. The batches are as big as the worker's reads: its output is read at most once per
+event linger while it trickles (``pacedpipe``, ``PLAYLEDGER_EVENT_LINGER_S``), and everything a
+read brings is queued before this task runs again. Order is the queue's order. A full queue
+holds the worker back (its pipe fills, ansible waits).
 
-Why the linger, and why this long: every append costs the same whatever its size. nats-server
-stages an atomic batch of an R1 file stream in a file store of its own, made and removed per
-batch (``newBatchStore`` in its ``jetstream_batching.go``): ≈ 3-6 ms of server CPU per batch on
-2 cores, most of the server's CPU on a real run (its pprof, docs/benchmarks.md section 2),
-plus two round trips of nats-py client CPU. A 5 x 200 job lingering 20 ms made ≈ 200 appends
-of ≈ 11 events (≈ 1.2 CPU-s of nats-server on the cores ansible needs); 100 ms (the default)
-≈ half as many. Longer costs less but delays live progress: 100 ms keeps a runner event's
+Why batches, and why that linger: every append costs about the same whatever its size.
+nats-server stages an atomic batch of an R1 file stream in a file store of its own, made and
+removed per batch (``newBatchStore`` in its ``jetstream_batching.go``): ≈ 3-6 ms of server CPU
+per batch on 2 cores, most of the server's CPU on a real run (its pprof, docs/benchmarks.md
+section 2), plus a round trip of nats-py client CPU. A 5 x 200 job read at a 20 ms pace makes
+≈ 200 appends of ≈ 11 events; at 100 ms (the default) about 170 of ≈ 13, with a runner event's
 way to a subscriber under 250 ms.
 
 The first failure (``FencedError``, ``PublishError``) ends the storing: it is raised to whoever
@@ -22,22 +22,18 @@ adds next and from ``close``; events queued after it are dropped, since the run 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Final
 
-from playledger_executor.writer import MAX_BATCH_EVENTS, Builder, JobWriter
+from playledger_executor.writer import Builder, JobWriter
 
 QUEUE_EVENTS: Final = 4096
 """How far the worker may run ahead of the stream before it is held back."""
 
 
 class Appender:
-    def __init__(self, writer: JobWriter, *, linger_s: float) -> None:
+    def __init__(self, writer: JobWriter) -> None:
         self.writer = writer
-        self.linger_s = linger_s
         self._queue: asyncio.Queue[Builder | None] = asyncio.Queue(maxsize=QUEUE_EVENTS)
-        self._send_now = asyncio.Event()
-        """Set when waiting longer cannot make the next append bigger: a full batch, or the end."""
         self._failure: BaseException | None = None
         self._task = asyncio.create_task(self._store_all(), name=f"append-{writer.job_id}")
 
@@ -45,13 +41,10 @@ class Appender:
         if self._failure is not None:
             raise self._failure
         await self._queue.put(build)
-        if self._queue.qsize() >= MAX_BATCH_EVENTS:
-            self._send_now.set()
 
     async def close(self) -> None:
         """Store everything added so far; raise the failure that ended the storing, if any."""
         await self._queue.put(None)
-        self._send_now.set()
         await self._task
         if self._failure is not None:
             raise self._failure
@@ -66,9 +59,6 @@ class Appender:
             first = await self._queue.get()
             if first is None:
                 return
-            if self.linger_s > 0 and not self._send_now.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._send_now.wait(), self.linger_s)
             builds, end = self._take(first)
             if self._failure is None:
                 try:
@@ -86,5 +76,4 @@ class Appender:
             if build is None:
                 return builds, True
             builds.append(build)
-        self._send_now.clear()  # the queue is empty: the next append lingers again
         return builds, False

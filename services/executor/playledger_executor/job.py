@@ -315,7 +315,9 @@ class JobRunner:
                     await asyncio.to_thread(write_private, vars_file, json.dumps(secrets.secret_vars.vars))
                 kwargs = runner_kwargs(spec, playbook, inventory.source, ident, secrets, str(private_dir))
                 redactor = Redactor(secrets.values()) if secrets is not None else NOTHING
-                worker = await WorkerProcess.spawn(private_dir, kwargs, redactor)
+                worker = await WorkerProcess.spawn(
+                    private_dir, kwargs, redactor, linger_s=self.settings.event_linger_s
+                )
         except SecretsError as exc:
             log.warning("job %s: %s", job_id, exc.reason)
             run.failure = f"credentials: {exc.reason}"
@@ -471,7 +473,7 @@ class JobRunner:
         limit = self.settings.max_event_text
         job_id, attempt = handle.job_id, handle.attempt
         timeline = run.timeline
-        appender = Appender(writer, linger_s=self.settings.event_linger_s)
+        appender = Appender(writer)
         try:
             async for item in worker.stream():
                 match item:

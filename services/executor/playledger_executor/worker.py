@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import msgspec
 
+from playledger_executor.pacedpipe import PacedPipe
 from playledger_executor.proctree import die_with, kill_all, snapshot
 from playledger_executor.redact import NOTHING, Redactor
 from playledger_schemas.events import RunnerEventData
@@ -104,8 +105,12 @@ class LooseEvent:
 class WorkerProcess:
     """A running worker; iterate ``stream()`` for events and statuses, ``stop()`` to end it."""
 
-    def __init__(self, process: asyncio.subprocess.Process, redactor: Redactor = NOTHING) -> None:
+    def __init__(
+        self, process: asyncio.subprocess.Process, output: PacedPipe, redactor: Redactor = NOTHING
+    ) -> None:
         self.process = process
+        self.output = output
+        """The worker's stdout, read at the executor's event linger (see ``pacedpipe``)."""
         self.redactor = redactor
         """Masks the job's secrets in every line before it is parsed (and in ``stderr_tail``)."""
         self._stderr = b""
@@ -116,36 +121,57 @@ class WorkerProcess:
 
     @classmethod
     async def spawn(
-        cls, private_dir: Path, kwargs: Mapping[str, Any], redactor: Redactor = NOTHING
+        cls,
+        private_dir: Path,
+        kwargs: Mapping[str, Any],
+        redactor: Redactor = NOTHING,
+        *,
+        linger_s: float,
     ) -> WorkerProcess:
+        """``linger_s``: how long the worker's output may wait in its pipe to be read with what follows."""
         prepare_home(private_dir)
         runner = Path(sys.executable).parent / "ansible-runner"
-        process = await asyncio.create_subprocess_exec(
-            str(runner),
-            "worker",
-            "--private-data-dir",
-            str(private_dir),
+        worker = await cls.start(
+            [str(runner), "worker", "--private-data-dir", str(private_dir)],
+            linger_s=linger_s,
+            redactor=redactor,
             stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
             env=minimal_env(private_dir),
             cwd=str(private_dir),
-            limit=LINE_LIMIT,
             start_new_session=True,
             preexec_fn=die_with(os.getpid()),
         )
-        assert process.stdin is not None  # noqa: S101 - PIPE was requested
-        process.stdin.write(json.dumps({"kwargs": dict(kwargs)}).encode() + b'\n{"eof": true}\n')
+        stdin = worker.process.stdin
+        assert stdin is not None  # noqa: S101 - PIPE was requested
+        stdin.write(json.dumps({"kwargs": dict(kwargs)}).encode() + b'\n{"eof": true}\n')
         with contextlib.suppress(ConnectionError):
-            await process.stdin.drain()
-        process.stdin.close()
-        return cls(process, redactor)
+            await stdin.drain()
+        stdin.close()
+        return worker
+
+    @classmethod
+    async def start(
+        cls, argv: list[str], *, linger_s: float, redactor: Redactor = NOTHING, **options: Any
+    ) -> WorkerProcess:
+        """``argv`` as a worker: stdout a paced pipe, stderr kept (its tail), ``options`` as for
+        ``asyncio.create_subprocess_exec``."""
+        output, child_end = await PacedPipe.open(linger_s, limit=LINE_LIMIT)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv, stdout=child_end, stderr=asyncio.subprocess.PIPE, limit=LINE_LIMIT, **options
+            )
+        except BaseException:
+            output.close()
+            raise
+        finally:
+            os.close(child_end)
+        return cls(process, output, redactor)
 
     async def stream(self) -> AsyncIterator[Event | LooseEvent | Status]:
         """Events and statuses in the worker's order, until ``eof`` or the end of its output."""
-        stdout = self.process.stdout
-        assert stdout is not None  # noqa: S101 - PIPE was requested
+        stdout = self.output.reader
         stderr_task = asyncio.create_task(self._drain_stderr())
+        finisher = asyncio.create_task(self._finish_on_exit())
         masked = self.redactor.line
         try:
             while True:
@@ -180,7 +206,14 @@ class WorkerProcess:
                 elif isinstance(data.get("counter"), int):
                     yield LooseEvent(data)
         finally:
+            finisher.cancel()
+            self.output.close()  # nothing is read after eof
             await stderr_task
+
+    async def _finish_on_exit(self) -> None:
+        """Once the worker has exited, what it wrote last is read at once, not a linger later."""
+        await self.process.wait()
+        self.output.finish()
 
     def _decode(self, raw: bytes, masked: bytes) -> Any:
         """The masked line as JSON; should the mask have broken the JSON, the raw line with every

@@ -14,7 +14,10 @@ set to the stream sequence of the writer's previous append. So:
 
 Several events go out as one **atomic batch** (NATS ≥ 2.12, ``allow_atomic`` on the events
 stream; ADR-50): the fence rides on the batch's first message, the server stores all of them or
-none, and the whole batch costs two round trips instead of one per event. On a stream without
+none, and the whole batch costs one round trip instead of one per event. The batch is not opened
+with a request of its own: nats-server checks every header only at the commit (a refused first
+message leaves the batch unknown, and the commit answers "incomplete batch"), so the commit's
+answer is the batch's. On a stream without
 ``allow_atomic`` (made before it existed: ``playledger streams migrate``) each event is its own
 append, as before.
 
@@ -234,7 +237,7 @@ class JobWriter:
             raise
 
     async def _send_batch(self, chunk: list[_Outgoing], fence: dict[str, str]) -> int:
-        """One atomic batch: the first message (a request, with the fence) opens it, the last commits it."""
+        """One atomic batch: the first message (with the fence) opens it, the last (a request) commits it."""
         batch_id = uuid.uuid4().hex  # a fresh id per try: an abandoned try never mixes with the next
         last = len(chunk)
         for number, message in enumerate(chunk, start=1):
@@ -244,11 +247,7 @@ class JobWriter:
                 "Nats-Batch-Sequence": str(number),
             }
             if number == 1:
-                opened = await self.nc.request(
-                    message.subject, message.payload, timeout=ACK_TIMEOUT_S, headers={**headers, **fence}
-                )
-                if opened.data:  # refused at once (an empty reply means: go on)
-                    _acked_seq(opened.data)
+                await self.nc.publish(message.subject, message.payload, headers={**headers, **fence})
             elif number < last:
                 await self.nc.publish(message.subject, message.payload, headers=headers)
             else:
