@@ -48,7 +48,7 @@ async def write(
 ) -> None:
     counted = Counted()
     writer = JobWriter(nc, job_id, next_seq=1, stream_seq=0, on_stored=observe)
-    appender = Appender(writer, linger_s=0)  # a burst: no wait
+    appender = Appender(writer)
     for counter in range(1, count + 1):
         if observe is not None:
             counted.runner_events += 1
