@@ -4,6 +4,7 @@ and an outage of the server in the middle of a run (issue 11, defects 1 to 3).""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -27,10 +28,13 @@ from playledger_schemas.events import (
     RunnerEventData,
     is_terminal,
 )
-from playledger_schemas.subjects import EVENTS_STREAM, job_events_filter
+from playledger_schemas.subjects import EVENTS_STREAM, event_subject, job_events_filter
 from tests.executor.support import job_events, spec
 
 pytestmark = pytest.mark.integration
+
+TOO_MANY_OPEN_BATCHES = 10210
+"""nats-server's answer to a batch opened beyond the stream's limit of open atomic batches."""
 
 
 async def queued(journal: Journal, job_id: str) -> int:
@@ -225,3 +229,26 @@ async def test_an_append_while_no_server_stores_the_stream_waits_for_it(nc: Clie
     await ensure_stream(nc.jetstream(), events_stream_config(CommonSettings(nats_url=nats_url)))
     await append
     assert [e.seq for e in await job_events(nc.jetstream(), "later")] == [1]
+
+
+async def test_a_batch_beyond_the_open_batches_the_server_allows_is_tried_again(
+    nc: Client, js: JetStreamContext
+) -> None:
+    """nats-server keeps at most 50 atomic batches open per stream (50 jobs appending at once).
+    The batch opened beyond them is refused, its commit answers "incomplete batch", and the
+    writer tries again with a fresh batch until there is room: here once the 50 held open below
+    time out (10 s), instead of failing the job."""
+    for n in range(50):
+        held = {"Nats-Batch-Id": f"held-{n}", "Nats-Batch-Sequence": "1"}
+        await nc.publish(event_subject(f"held-{n}", "runner.held"), b"{}", headers=held)
+    refused = await nc.request(
+        event_subject("held-50", "runner.held"),
+        b"{}",
+        timeout=5,
+        headers={"Nats-Batch-Id": "held-50", "Nats-Batch-Sequence": "1"},
+    )
+    assert json.loads(refused.data)["error"]["err_code"] == TOO_MANY_OPEN_BATCHES  # no room now
+    writer = JobWriter(nc, "room", next_seq=2, stream_seq=await queued(Journal(js), "room"))
+    await asyncio.wait_for(add_batch(writer, "room", 5), timeout=60)
+    await succeed(writer, "room")
+    assert_gap_free_with_one_terminal(await job_events(js, "room"), 5)

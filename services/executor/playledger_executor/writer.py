@@ -65,6 +65,10 @@ MAX_BATCH_BYTES: Final = 1 << 20
 """One atomic batch holds at most this many events and bytes (the server's limit is 1,000 messages)."""
 DUPLICATE_IN_BATCH: Final = 10201
 """A re-sent batch whose ids are already stored: its first try landed."""
+INCOMPLETE_BATCH: Final = 10176
+"""The commit found its batch incomplete: its first message was refused (the stream already had
+as many atomic batches open as nats-server allows, 50 by default: 50 jobs appending at the same
+moment) or lost. Nothing of it was stored, so a fresh try (a new batch id) can land."""
 
 Builder: TypeAlias = Callable[[int], JobEvent]
 """Builds the event for a given job sequence number."""
@@ -113,6 +117,8 @@ TRANSIENT: Final = (
 def retriable(exc: Exception) -> bool:
     """A try that may succeed later: no answer, no server, or a server error (5xx)."""
     if isinstance(exc, APIError):
+        if exc.err_code == INCOMPLETE_BATCH:
+            return True
         return (exc.code or 0) >= 500 and exc.err_code != WRONG_LAST_SEQUENCE
     return isinstance(exc, TRANSIENT)
 
@@ -228,7 +234,7 @@ class JobWriter:
                     return stored  # an earlier try landed; its ack was lost
                 msg = f"job {self.job_id}: another writer appended ({exc.description})"
                 raise FencedError(msg) from None
-            if (exc.code or 0) < 500:
+            if not retriable(exc):
                 msg = f"event {chunk[0].msg_id} refused: {exc.description}"
                 raise PublishError(msg) from None
             raise
