@@ -13,8 +13,8 @@ and the difference per job as a share of the job's CPU budget on 2 cores.
 
 ``--paced``: the events come as a real run prints them (a burst of 11 per task, a task every
 ``RUNNER_WALL_5X200_S`` / 200), and ``grouped`` takes them at most once per linger, as the
-executor reads the worker's output by default (``PLAYLEDGER_EVENT_LINGER_S``): what fencing costs a real job, appends as small as a real
-run's. Without it, every mode writes as fast as it can (bursts: the largest batches).
+executor reads the worker's output by default (``PLAYLEDGER_EVENT_LINGER_S``): what fencing
+costs a real job, appends as small as a real run's. Without it, every mode writes as fast as it can (bursts: the largest batches).
 
     python tests/bench/bench_fencing.py [--rounds 5] [--events 2206] [--paced]
 """
@@ -92,16 +92,19 @@ async def grouped(nc: Client, job_id: str, count: int) -> None:
     appender = Appender(writer)
     loop = asyncio.get_running_loop()
     held: list[int] = []
+
+    async def hand_over() -> None:
+        for counter in held:
+            await appender.add(lambda seq, c=counter: event(job_id, c, seq))
+        held.clear()
+
     read_at = -EXECUTOR_LINGER_S
     async for counter in arrivals(count):
         held.append(counter)
         if not PACED or loop.time() - read_at >= EXECUTOR_LINGER_S:
             read_at = loop.time()
-            for c in held:
-                await appender.add(lambda seq, c=c: event(job_id, c, seq))
-            held.clear()
-    for c in held:
-        await appender.add(lambda seq, c=c: event(job_id, c, seq))
+            await hand_over()
+    await hand_over()
     await appender.close()
 
 

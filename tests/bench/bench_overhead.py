@@ -323,7 +323,6 @@ async def main(rounds: int) -> None:
         }
         modes = [mode for mode in runs if mode in MODES]
         times: dict[str, dict[str, list[float]]] = {c: {m: [] for m in modes} for c in CASES}
-        plane_cpu: dict[str, dict[str, list[float]]] = {c: {m: [] for m in modes} for c in CASES}
         part_cpu: dict[str, dict[str, list[dict[str, float]]]] = {c: {m: [] for m in modes} for c in CASES}
         try:
             for case in CASES:  # warm-up, discarded
@@ -340,7 +339,6 @@ async def main(rounds: int) -> None:
                         cpu_after = control_plane_cpu_s(system)
                         used = {part: cpu_after[part] - cpu_before.get(part, 0.0) for part in cpu_after}
                         part_cpu[case][mode].append(used)
-                        plane_cpu[case][mode].append(sum(used.values()))
         finally:
             await client.aclose()
             await nc.close()
@@ -369,6 +367,10 @@ async def main(rounds: int) -> None:
             )
     print("target: playledger <= +5 % vs plain ansible-runner; with secrets <= +1 % vs without")
     print(f"{'case':<8}{'mode':<27}{'control plane CPU s':>21}{'added':>8}{'share of 2 cores x runner':>27}")
+    plane_cpu = {
+        case: {mode: [sum(used.values()) for used in runs] for mode, runs in modes.items()}
+        for case, modes in part_cpu.items()
+    }
     for case, modes in plane_cpu.items():
         idle = statistics.median(modes["ansible-runner"])
         budget = 2 * statistics.median(times[case]["ansible-runner"])

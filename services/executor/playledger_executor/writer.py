@@ -115,7 +115,8 @@ TRANSIENT: Final = (
 
 
 def retriable(exc: Exception) -> bool:
-    """A try that may succeed later: no answer, no server, or a server error (5xx)."""
+    """A try that may succeed later: no answer, no server, a server error (5xx), or a batch that
+    did not get in whole (``INCOMPLETE_BATCH``)."""
     if isinstance(exc, APIError):
         if exc.err_code == INCOMPLETE_BATCH:
             return True
@@ -253,8 +254,8 @@ class JobWriter:
                 "Nats-Batch-Sequence": str(number),
             }
             if number == 1:
-                await self.nc.publish(message.subject, message.payload, headers={**headers, **fence})
-            elif number < last:
+                headers.update(fence)
+            if number < last:
                 await self.nc.publish(message.subject, message.payload, headers=headers)
             else:
                 headers["Nats-Batch-Commit"] = "1"
